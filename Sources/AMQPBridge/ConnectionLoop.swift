@@ -1,0 +1,300 @@
+import Foundation
+import Glibc
+import Logging
+import Synchronization
+
+/// The thread behind an ``AMQPConnection``: connects, runs queued commands, reads frames, settles confirms
+/// and reconnects with exponential backoff.
+///
+/// `@unchecked Sendable` is sound because the stored properties marked *thread-owned* are read and written
+/// only by the loop's own thread (started once in ``start()``); everything other threads touch lives in
+/// `shared`, a `Mutex`, or is immutable.
+final class ConnectionLoop: @unchecked Sendable {
+    /// Work for the connection thread. `execute` runs with a live session; it resumes its caller itself and
+    /// rethrows `connectionLost` so the loop tears the connection down. `fail` runs when there is no session.
+    struct Command: Sendable {
+        let execute: @Sendable (Session) throws -> Void
+        let fail: @Sendable (AMQPError) -> Void
+    }
+
+    struct Consumer {
+        let queue: String
+        let prefetch: UInt16
+        let continuation: AsyncStream<AMQPDelivery>.Continuation
+        var channel: UInt16?
+    }
+
+    private struct Shared {
+        var commands: [Command] = []
+        var wakeSignalled = false
+        var connected = false
+        var blocked = false
+        var closing = false
+        var started = false
+        var exited = false
+        var exitWaiters: [CheckedContinuation<Void, Never>] = []
+        var consumersToAdd: [(UInt64, Consumer)] = []
+        var consumersToRemove: [UInt64] = []
+        var nextConsumerID: UInt64 = 1
+    }
+
+    let configuration: AMQPConfiguration
+    let topology: AMQPTopology
+    let logger: Logger
+    private let shared = Mutex(Shared())
+    private let wake = WakePipe()
+
+    // Thread-owned.
+    private var session: Session?
+    private var generation: UInt64 = 0
+    private var consumers: [UInt64: Consumer] = [:]
+
+    init(configuration: AMQPConfiguration, topology: AMQPTopology, logger: Logger) {
+        self.configuration = configuration
+        self.topology = topology
+        self.logger = logger
+    }
+
+    var isConnected: Bool { shared.withLock { $0.connected } }
+    var isBlocked: Bool { shared.withLock { $0.blocked } }
+
+    func start() {
+        let first = shared.withLock { state in
+            defer { state.started = true }
+            return !state.started
+        }
+        guard first else { return }
+        let thread = Thread { [self] in run() }
+        thread.name = "amqp-\(configuration.connectionName)"
+        thread.start()
+    }
+
+    func close() async {
+        let running = shared.withLock { state -> Bool in
+            state.closing = true
+            return state.started && !state.exited
+        }
+        wake.signal()
+        guard running else { failQueued(AMQPError(.closed, "the connection was closed")); return }
+        await withCheckedContinuation { continuation in
+            let done = shared.withLock { state -> Bool in
+                if state.exited { return true }
+                state.exitWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    func enqueue(_ command: Command) {
+        let (rejected, signal) = shared.withLock { state -> (Bool, Bool) in
+            if state.closing || !state.started { return (true, false) }
+            state.commands.append(command)
+            defer { state.wakeSignalled = true }
+            return (false, !state.wakeSignalled)
+        }
+        if rejected {
+            let closing = shared.withLock { $0.closing }
+            command.fail(closing ? AMQPError(.closed, "the connection was closed")
+                                 : AMQPError(.notConnected, "the connection was not started"))
+        } else if signal {
+            wake.signal()
+        }
+    }
+
+    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) -> UInt64 {
+        let id = shared.withLock { state -> UInt64 in
+            let id = state.nextConsumerID
+            state.nextConsumerID += 1
+            state.consumersToAdd.append((id, Consumer(queue: queue, prefetch: prefetch, continuation: continuation)))
+            return id
+        }
+        wake.signal()
+        return id
+    }
+
+    func removeConsumer(_ id: UInt64) {
+        shared.withLock { $0.consumersToRemove.append(id) }
+        wake.signal()
+    }
+
+    // MARK: - The thread
+
+    private func run() {
+        var delay = configuration.initialReconnectDelay
+        while !shared.withLock({ $0.closing }) {
+            if session == nil {
+                if connect() {
+                    delay = configuration.initialReconnectDelay
+                } else {
+                    failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
+                    waitForWake(timeout: delay)
+                    delay = min(delay * 2, configuration.maxReconnectDelay)
+                    continue
+                }
+            }
+            do {
+                try runOnce()
+            } catch let error as AMQPError {
+                tearDown(error)
+            } catch {
+                tearDown(AMQPError(.library, "\(error)"))
+            }
+        }
+        shutDown()
+    }
+
+    private func connect() -> Bool {
+        do {
+            let raw = try RawConnection(configuration: configuration)
+            generation += 1
+            let session = Session(raw: raw, generation: generation, confirmTimeout: configuration.confirmTimeout)
+            if !topology.exchanges.isEmpty || !topology.queues.isEmpty { try raw.declare(topology) }
+            self.session = session
+            applyConsumerChanges()
+            for id in consumers.keys.sorted() { try subscribe(id) }
+            shared.withLock { $0.connected = true; $0.blocked = false }
+            logger.info("AMQP connected", metadata: ["amqp.url": "\(configuration.redactedURL)",
+                                                      "amqp.generation": "\(generation)"])
+            return true
+        } catch {
+            session?.raw.destroy()
+            session = nil
+            for id in consumers.keys { consumers[id]?.channel = nil }
+            logger.warning("AMQP connect failed", metadata: ["amqp.url": "\(configuration.redactedURL)",
+                                                              "error": "\(error)"])
+            return false
+        }
+    }
+
+    private func runOnce() throws {
+        guard let session else { return }
+        applyConsumerChanges()
+        let commands = shared.withLock { state -> [Command] in
+            defer { state.commands.removeAll(keepingCapacity: true); state.wakeSignalled = false }
+            return state.commands
+        }
+        for command in commands { try command.execute(session) }
+        session.expireConfirms()
+
+        let pendingWork = shared.withLock { !$0.commands.isEmpty || !$0.consumersToAdd.isEmpty || $0.closing }
+        var timeout = Duration.milliseconds(250)
+        if pendingWork || session.raw.hasBufferedInput {
+            timeout = .zero
+        } else if let deadline = session.earliestConfirmDeadline {
+            timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
+        }
+        var descriptors = [pollfd(fd: session.raw.socketDescriptor, events: Int16(POLLIN), revents: 0),
+                           pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&descriptors, 2, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        if descriptors[1].revents != 0 { wake.drain() }
+        // Read what has arrived (bounded, so queued commands are not starved); always call in at least once
+        // so rabbitmq-c sends heartbeats and notices a dead peer.
+        for _ in 0..<1024 {
+            guard let event = try session.raw.nextEvent(generation: session.generation) else { break }
+            handle(event, session: session)
+        }
+    }
+
+    private func handle(_ event: RawEvent, session: Session) {
+        switch event {
+        case .delivery(let delivery):
+            if let consumer = consumers.values.first(where: { $0.channel == delivery.receipt.channel }) {
+                consumer.continuation.yield(delivery)
+            }
+        case .confirm(let tag, let multiple, let acked):
+            session.settle(tag: tag, multiple: multiple, acked: acked)
+        case .returned(let messageID, let routingKey, let replyCode, let replyText):
+            session.markReturned(messageID: messageID, routingKey: routingKey, replyCode: replyCode, replyText: replyText)
+        case .channelClosed(let channel, let replyCode, let replyText):
+            logger.warning("AMQP channel closed by the broker", metadata: [
+                "amqp.channel": "\(channel)", "amqp.reply_code": "\(replyCode)", "amqp.reply_text": "\(replyText)"])
+            if channel == RawConnection.publishChannel {
+                // Publishing without confirm mode is never acceptable: start over on a new connection.
+                tearDown(AMQPError(.connectionLost, "publish channel closed: \(replyText)", replyCode: replyCode))
+            }
+            for (id, consumer) in consumers where consumer.channel == channel { consumers[id]?.channel = nil }
+        case .consumerCancelled(let channel):
+            logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.channel": "\(channel)"])
+            for (id, consumer) in consumers where consumer.channel == channel { consumers[id]?.channel = nil }
+        case .blocked(let blocked):
+            shared.withLock { $0.blocked = blocked }
+            logger.warning(blocked ? "AMQP connection blocked by the broker" : "AMQP connection unblocked")
+        case .ignored:
+            break
+        }
+    }
+
+    private func applyConsumerChanges() {
+        let (added, removed) = shared.withLock { state in
+            defer { state.consumersToAdd.removeAll(); state.consumersToRemove.removeAll() }
+            return (state.consumersToAdd, state.consumersToRemove)
+        }
+        for (id, consumer) in added {
+            consumers[id] = consumer
+            if session != nil { try? subscribe(id) }
+        }
+        for id in removed {
+            guard let consumer = consumers.removeValue(forKey: id) else { continue }
+            consumer.continuation.finish()
+            if let channel = consumer.channel { session?.raw.closeChannel(channel) }
+        }
+    }
+
+    /// Opens a channel for the consumer and starts `basic.consume` on it.
+    private func subscribe(_ id: UInt64) throws {
+        guard let session, let consumer = consumers[id] else { return }
+        let used = Set(consumers.values.compactMap(\.channel))
+        let channel = (3...UInt16.max).first { !used.contains($0) }!
+        do {
+            try session.raw.consume(channel: channel, queue: consumer.queue, prefetch: consumer.prefetch,
+                                    tag: "\(configuration.connectionName)-\(id)")
+            consumers[id]?.channel = channel
+        } catch let error as AMQPError where error.code == .serverException {
+            logger.error("AMQP consume failed", metadata: ["amqp.queue": "\(consumer.queue)", "error": "\(error)"])
+        }
+    }
+
+    private func tearDown(_ error: AMQPError) {
+        guard let session else { return }
+        shared.withLock { $0.connected = false }
+        logger.warning("AMQP connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
+        session.failAllConfirms(error.code == .closed ? error : AMQPError(.connectionLost, error.reason, replyCode: error.replyCode))
+        session.raw.destroy()
+        self.session = nil
+        for id in consumers.keys { consumers[id]?.channel = nil }
+    }
+
+    private func shutDown() {
+        if let session {
+            session.failAllConfirms(AMQPError(.closed, "the connection was closed before the broker confirmed"))
+            session.raw.destroy(polite: true)
+            self.session = nil
+        }
+        shared.withLock { $0.connected = false }
+        failQueued(AMQPError(.closed, "the connection was closed"))
+        applyConsumerChanges()
+        for consumer in consumers.values { consumer.continuation.finish() }
+        consumers.removeAll()
+        let waiters = shared.withLock { state in
+            state.exited = true
+            defer { state.exitWaiters.removeAll() }
+            return state.exitWaiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    private func failQueued(_ error: AMQPError) {
+        let commands = shared.withLock { state in
+            defer { state.commands.removeAll(); state.wakeSignalled = false }
+            return state.commands
+        }
+        for command in commands { command.fail(error) }
+    }
+
+    private func waitForWake(timeout: Duration) {
+        var descriptor = pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)
+        _ = poll(&descriptor, 1, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        wake.drain()
+    }
+}

@@ -1,0 +1,121 @@
+import CRabbitMQ
+import Glibc
+
+/// Owns the C memory (strings, tables) built for one rabbitmq-c call and frees it when released.
+///
+/// Used on the connection thread only, within the call it was made for.
+final class CArena {
+    private var allocations: [UnsafeMutableRawPointer] = []
+
+    deinit { for pointer in allocations { free(pointer) } }
+
+    private func allocate(_ size: Int) -> UnsafeMutableRawPointer {
+        let pointer = malloc(max(size, 1))!
+        allocations.append(pointer)
+        return pointer
+    }
+
+    /// A copy of the string's UTF-8 bytes, not NUL-terminated (AMQP strings carry their length).
+    func bytes(_ string: String) -> amqp_bytes_t {
+        var string = string
+        return string.withUTF8 { utf8 in
+            let pointer = allocate(utf8.count)
+            if let base = utf8.baseAddress { pointer.copyMemory(from: base, byteCount: utf8.count) }
+            return amqp_bytes_t(len: utf8.count, bytes: pointer)
+        }
+    }
+
+    /// A field table; keys are sorted so that the encoding is deterministic.
+    func table(_ fields: [String: AMQPFieldValue]) -> amqp_table_t {
+        guard !fields.isEmpty else { return amqp_empty_table }
+        let entries = allocate(MemoryLayout<amqp_table_entry_t>.stride * fields.count)
+            .bindMemory(to: amqp_table_entry_t.self, capacity: fields.count)
+        var count: Int32 = 0
+        for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
+            var field = amqp_field_value_t()
+            switch value {
+            case .string(let text):
+                field.kind = UInt8(ascii: "S")
+                field.value.bytes = bytes(text)
+            case .int(let number):
+                field.kind = UInt8(ascii: "l")
+                field.value.i64 = number
+            case .bool(let flag):
+                field.kind = UInt8(ascii: "t")
+                field.value.boolean = flag ? 1 : 0
+            case .other:
+                continue
+            }
+            entries[Int(count)] = amqp_table_entry_t(key: bytes(key), value: field)
+            count += 1
+        }
+        return amqp_table_t(num_entries: count, entries: entries)
+    }
+
+    /// Basic properties with the flags of the fields that are set.
+    func properties(_ properties: AMQPProperties) -> amqp_basic_properties_t {
+        var props = amqp_basic_properties_t()
+        var flags: UInt32 = 0
+        if let value = properties.contentType { props.content_type = bytes(value); flags |= 1 << 15 }
+        if let value = properties.contentEncoding { props.content_encoding = bytes(value); flags |= 1 << 14 }
+        if !properties.headers.isEmpty { props.headers = table(properties.headers); flags |= 1 << 13 }
+        if let value = properties.deliveryMode { props.delivery_mode = value; flags |= 1 << 12 }
+        if let value = properties.correlationID { props.correlation_id = bytes(value); flags |= 1 << 10 }
+        if let value = properties.messageID { props.message_id = bytes(value); flags |= 1 << 7 }
+        if let value = properties.timestamp { props.timestamp = value; flags |= 1 << 6 }
+        props._flags = flags
+        return props
+    }
+}
+
+// MARK: - Decoding C values into Swift values
+
+extension amqp_bytes_t {
+    var string: String {
+        guard len > 0, let bytes else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: bytes, count: len), as: UTF8.self)
+    }
+
+    var array: [UInt8] {
+        guard len > 0, let bytes else { return [] }
+        return Array(UnsafeRawBufferPointer(start: bytes, count: len))
+    }
+}
+
+extension AMQPProperties {
+    init(_ props: amqp_basic_properties_t) {
+        self.init()
+        let flags = props._flags
+        if flags & (1 << 15) != 0 { contentType = props.content_type.string }
+        if flags & (1 << 14) != 0 { contentEncoding = props.content_encoding.string }
+        if flags & (1 << 13) != 0 { headers = Self.decode(props.headers) }
+        if flags & (1 << 12) != 0 { deliveryMode = props.delivery_mode }
+        if flags & (1 << 10) != 0 { correlationID = props.correlation_id.string }
+        if flags & (1 << 7) != 0 { messageID = props.message_id.string }
+        if flags & (1 << 6) != 0 { timestamp = props.timestamp }
+    }
+
+    private static func decode(_ table: amqp_table_t) -> [String: AMQPFieldValue] {
+        guard table.num_entries > 0, let entries = table.entries else { return [:] }
+        var result: [String: AMQPFieldValue] = [:]
+        for index in 0..<Int(table.num_entries) {
+            let entry = entries[index]
+            let value = entry.value
+            let decoded: AMQPFieldValue = switch value.kind {
+            case UInt8(ascii: "S"), UInt8(ascii: "x"): .string(value.value.bytes.string)
+            case UInt8(ascii: "t"): .bool(value.value.boolean != 0)
+            case UInt8(ascii: "b"): .int(Int64(value.value.i8))
+            case UInt8(ascii: "B"): .int(Int64(value.value.u8))
+            case UInt8(ascii: "s"): .int(Int64(value.value.i16))
+            case UInt8(ascii: "u"): .int(Int64(value.value.u16))
+            case UInt8(ascii: "I"): .int(Int64(value.value.i32))
+            case UInt8(ascii: "i"): .int(Int64(value.value.u32))
+            case UInt8(ascii: "l"): .int(value.value.i64)
+            case UInt8(ascii: "T"): .int(Int64(bitPattern: value.value.u64))
+            default: .other(kind: value.kind)
+            }
+            result[entry.key.string] = decoded
+        }
+        return result
+    }
+}

@@ -1,0 +1,278 @@
+import CRabbitMQ
+import Glibc
+
+/// One rabbitmq-c connection: the only type that calls into rabbitmq-c.
+///
+/// Not thread-safe and every call may block: it is created, used and destroyed on the one thread of the
+/// ``ConnectionLoop`` that owns it, and never escapes that thread. No C type leaves this file's types.
+final class RawConnection {
+    /// Channel 1 publishes in confirm mode; channel 2 runs ad-hoc RPCs (declare, get, purge); consumers
+    /// get channels from 3 up.
+    static let publishChannel: UInt16 = 1
+    static let rpcChannel: UInt16 = 2
+
+    private let state: amqp_connection_state_t
+    private var openChannels: Set<UInt16> = []
+    private var destroyed = false
+
+    /// Opens the socket, logs in and opens the publishing channel in confirm mode.
+    init(configuration: AMQPConfiguration) throws {
+        guard let state = amqp_new_connection() else {
+            throw AMQPError(.library, "amqp_new_connection failed")
+        }
+        self.state = state
+        do {
+            try connect(configuration)
+        } catch {
+            destroy()
+            throw error
+        }
+    }
+
+    deinit { destroy() }
+
+    private func connect(_ configuration: AMQPConfiguration) throws {
+        guard let socket = amqp_tcp_socket_new(state) else {
+            throw AMQPError(.library, "amqp_tcp_socket_new failed")
+        }
+        var timeout = timeval(configuration.connectTimeout)
+        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectFailed, "cannot reach \(configuration.host):\(configuration.port): \(Self.statusText(status))")
+        }
+        _ = amqp_set_handshake_timeout(state, &timeout)
+        let arena = CArena()
+        var properties = arena.table(["connection_name": .string(configuration.connectionName),
+                                      "product": .string("logpipe")])
+        let reply = logpipe_amqp_login_plain(state, configuration.virtualHost, 2047, 131_072,
+                                             Int32(configuration.heartbeatSeconds), &properties,
+                                             configuration.user, configuration.password)
+        if reply.reply_type != AMQP_RESPONSE_NORMAL {
+            // Never include the password; the user and vhost help an operator.
+            throw AMQPError(.connectFailed, "login as '\(configuration.user)' to vhost '\(configuration.virtualHost)' refused or failed: \(Self.replyText(reply))")
+        }
+        var rpcTimeout = timeval(configuration.confirmTimeout)
+        _ = amqp_set_rpc_timeout(state, &rpcTimeout)
+        try openChannel(Self.publishChannel)
+        amqp_confirm_select(state, Self.publishChannel)
+        try check(amqp_get_rpc_reply(state), "confirm.select")
+    }
+
+    /// Closes the connection politely if it is still healthy, then frees it. Idempotent.
+    func destroy(polite: Bool = false) {
+        guard !destroyed else { return }
+        destroyed = true
+        if polite { _ = amqp_connection_close(state, 200) }
+        amqp_destroy_connection(state)
+    }
+
+    // MARK: - Readiness for the event loop
+
+    /// The socket to poll for readability.
+    var socketDescriptor: Int32 { amqp_get_sockfd(state) }
+
+    /// True when rabbitmq-c already holds bytes or decoded frames that a poll on the socket would not see.
+    var hasBufferedInput: Bool { amqp_frames_enqueued(state) != 0 || amqp_data_in_buffer(state) != 0 }
+
+    // MARK: - Channels
+
+    func openChannel(_ channel: UInt16) throws {
+        amqp_channel_open(state, channel)
+        try check(amqp_get_rpc_reply(state), "channel.open")
+        openChannels.insert(channel)
+    }
+
+    func markClosed(_ channel: UInt16) {
+        openChannels.remove(channel)
+    }
+
+    /// Closes a channel (its unacked deliveries return to their queues); errors are ignored.
+    func closeChannel(_ channel: UInt16) {
+        guard openChannels.remove(channel) != nil else { return }
+        _ = amqp_channel_close(state, channel, 200)
+    }
+
+    func ensureOpen(_ channel: UInt16) throws {
+        if !openChannels.contains(channel) { try openChannel(channel) }
+    }
+
+    // MARK: - Publishing
+
+    /// Writes one `basic.publish` (method, header and body frames) to the socket.
+    func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPProperties,
+                 body: [UInt8]) throws {
+        let arena = CArena()
+        var props = arena.properties(properties)
+        let status = body.withUnsafeBytes { buffer in
+            let bytes = amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
+            return amqp_basic_publish(state, Self.publishChannel, arena.bytes(exchange), arena.bytes(routingKey),
+                                      mandatory ? 1 : 0, 0, &props, bytes)
+        }
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectionLost, "publish failed: \(Self.statusText(status))")
+        }
+    }
+
+    // MARK: - RPCs on the RPC channel
+
+    func declare(_ topology: AMQPTopology) throws {
+        try ensureOpen(Self.rpcChannel)
+        let arena = CArena()
+        for exchange in topology.exchanges {
+            amqp_exchange_declare(state, Self.rpcChannel, arena.bytes(exchange.name), arena.bytes(exchange.type),
+                                  0, exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
+            try check(amqp_get_rpc_reply(state), "exchange.declare \(exchange.name)", channel: Self.rpcChannel)
+        }
+        for queue in topology.queues {
+            amqp_queue_declare(state, Self.rpcChannel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, 0, 0,
+                               arena.table(queue.arguments))
+            try check(amqp_get_rpc_reply(state), "queue.declare \(queue.name)", channel: Self.rpcChannel)
+        }
+        for binding in topology.bindings {
+            amqp_queue_bind(state, Self.rpcChannel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
+                            arena.bytes(binding.routingKey), amqp_empty_table)
+            try check(amqp_get_rpc_reply(state), "queue.bind \(binding.queue)", channel: Self.rpcChannel)
+        }
+    }
+
+    func queueStatus(_ name: String) throws -> AMQPQueueStatus {
+        try ensureOpen(Self.rpcChannel)
+        let arena = CArena()
+        let ok = amqp_queue_declare(state, Self.rpcChannel, arena.bytes(name), 1, 0, 0, 0, amqp_empty_table)
+        try check(amqp_get_rpc_reply(state), "queue.declare (passive) \(name)", channel: Self.rpcChannel)
+        guard let ok else { throw AMQPError(.library, "queue.declare-ok missing") }
+        return AMQPQueueStatus(messageCount: ok.pointee.message_count, consumerCount: ok.pointee.consumer_count)
+    }
+
+    func purge(_ name: String) throws -> UInt32 {
+        try ensureOpen(Self.rpcChannel)
+        let ok = amqp_queue_purge(state, Self.rpcChannel, CArena().bytes(name))
+        try check(amqp_get_rpc_reply(state), "queue.purge \(name)", channel: Self.rpcChannel)
+        return ok?.pointee.message_count ?? 0
+    }
+
+    func deleteQueue(_ name: String) throws {
+        try ensureOpen(Self.rpcChannel)
+        amqp_queue_delete(state, Self.rpcChannel, CArena().bytes(name), 0, 0)
+        try check(amqp_get_rpc_reply(state), "queue.delete \(name)", channel: Self.rpcChannel)
+    }
+
+    func deleteExchange(_ name: String) throws {
+        try ensureOpen(Self.rpcChannel)
+        amqp_exchange_delete(state, Self.rpcChannel, CArena().bytes(name), 0)
+        try check(amqp_get_rpc_reply(state), "exchange.delete \(name)", channel: Self.rpcChannel)
+    }
+
+    /// `basic.get` with manual acknowledgement; the delivery is acked or nacked on the RPC channel.
+    func get(_ queue: String, generation: UInt64) throws -> AMQPDelivery? {
+        try ensureOpen(Self.rpcChannel)
+        let reply = amqp_basic_get(state, Self.rpcChannel, CArena().bytes(queue), 0)
+        try check(reply, "basic.get \(queue)", channel: Self.rpcChannel)
+        guard reply.reply.id == Method.basicGetOK,
+              let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+        else { return nil }
+        var message = amqp_message_t()
+        try check(amqp_read_message(state, Self.rpcChannel, &message, 0), "basic.get content", channel: Self.rpcChannel)
+        defer { amqp_destroy_message(&message) }
+        var delivery = AMQPDelivery(
+            body: message.body.array, properties: AMQPProperties(message.properties),
+            exchange: ok.exchange.string, routingKey: ok.routing_key.string, redelivered: ok.redelivered != 0,
+            deliveryTag: ok.delivery_tag,
+            receipt: AMQPReceipt(generation: generation, channel: Self.rpcChannel, deliveryTag: ok.delivery_tag))
+        delivery.messageCount = ok.message_count
+        return delivery
+    }
+
+    // MARK: - Consuming and acknowledging
+
+    func consume(channel: UInt16, queue: String, prefetch: UInt16, tag: String) throws {
+        try ensureOpen(channel)
+        amqp_basic_qos(state, channel, 0, prefetch, 0)
+        try check(amqp_get_rpc_reply(state), "basic.qos", channel: channel)
+        let arena = CArena()
+        amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, 0, amqp_empty_table)
+        try check(amqp_get_rpc_reply(state), "basic.consume \(queue)", channel: channel)
+    }
+
+    func ack(channel: UInt16, deliveryTag: UInt64, multiple: Bool) throws {
+        let status = amqp_basic_ack(state, channel, deliveryTag, multiple ? 1 : 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectionLost, "basic.ack failed: \(Self.statusText(status))")
+        }
+    }
+
+    func nack(channel: UInt16, deliveryTag: UInt64, multiple: Bool, requeue: Bool) throws {
+        let status = amqp_basic_nack(state, channel, deliveryTag, multiple ? 1 : 0, requeue ? 1 : 0)
+        guard status == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.connectionLost, "basic.nack failed: \(Self.statusText(status))")
+        }
+    }
+
+    // MARK: - Errors
+
+    /// Turns an RPC reply into a thrown error. A channel exception answers `channel.close-ok` and marks the
+    /// channel closed (it is reopened on next use); a connection exception is `connectionLost`.
+    func check(_ reply: amqp_rpc_reply_t, _ what: String, channel: UInt16? = nil) throws {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_NORMAL:
+            return
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == Method.channelClose, let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_channel_close_t.self).pointee {
+                let ch = channel ?? Self.rpcChannel
+                var closeOK = amqp_channel_close_ok_t(dummy: 0)
+                _ = amqp_send_method(state, ch, Method.channelCloseOK, &closeOK)
+                openChannels.remove(ch)
+                throw AMQPError(.serverException, "\(what): \(close.reply_text.string)", replyCode: close.reply_code)
+            }
+            if reply.reply.id == Method.connectionClose, let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee {
+                var closeOK = amqp_connection_close_ok_t(dummy: 0)
+                _ = amqp_send_method(state, 0, Method.connectionCloseOK, &closeOK)
+                throw AMQPError(.connectionLost, "\(what): broker closed the connection: \(close.reply_text.string)", replyCode: close.reply_code)
+            }
+            throw AMQPError(.serverException, "\(what): unexpected server method \(reply.reply.id)")
+        default:
+            throw AMQPError(.connectionLost, "\(what): \(Self.replyText(reply))")
+        }
+    }
+
+    static func statusText(_ status: Int32) -> String {
+        String(cString: amqp_error_string2(status))
+    }
+
+    static func replyText(_ reply: amqp_rpc_reply_t) -> String {
+        switch reply.reply_type {
+        case AMQP_RESPONSE_LIBRARY_EXCEPTION: statusText(reply.library_error)
+        case AMQP_RESPONSE_SERVER_EXCEPTION:
+            if reply.reply.id == Method.connectionClose, let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee {
+                "\(close.reply_code) \(close.reply_text.string)"
+            } else { "server exception \(reply.reply.id)" }
+        default: "no reply"
+        }
+    }
+
+    // Accessors for RawConnection+Events.swift.
+    var handle: amqp_connection_state_t { state }
+}
+
+/// AMQP method ids (the C macros are casts, which Swift does not import).
+enum Method {
+    static let connectionClose: amqp_method_number_t = 0x000A_0032
+    static let connectionCloseOK: amqp_method_number_t = 0x000A_0033
+    static let connectionBlocked: amqp_method_number_t = 0x000A_003C
+    static let connectionUnblocked: amqp_method_number_t = 0x000A_003D
+    static let channelClose: amqp_method_number_t = 0x0014_0028
+    static let channelCloseOK: amqp_method_number_t = 0x0014_0029
+    static let basicCancel: amqp_method_number_t = 0x003C_001E
+    static let basicReturn: amqp_method_number_t = 0x003C_0032
+    static let basicDeliver: amqp_method_number_t = 0x003C_003C
+    static let basicGetOK: amqp_method_number_t = 0x003C_0047
+    static let basicAck: amqp_method_number_t = 0x003C_0050
+    static let basicNack: amqp_method_number_t = 0x003C_0078
+}
+
+extension timeval {
+    init(_ duration: Duration) {
+        let (seconds, attoseconds) = duration.components
+        self.init(tv_sec: Int(seconds), tv_usec: Int(attoseconds / 1_000_000_000_000))
+    }
+}

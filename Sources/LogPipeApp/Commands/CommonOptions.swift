@@ -1,0 +1,41 @@
+import ArgumentParser
+import Foundation
+import Logging
+
+/// Flags every broker-facing command shares; each overrides its environment variable.
+struct CommonOptions: ParsableArguments {
+    @Option(name: .customLong("amqp-url"), help: "Broker URL (env LOGPIPE_AMQP_URL).")
+    var amqpURL: String?
+
+    @Option(help: "Prefix of exchange and queue names (env LOGPIPE_NAMESPACE).")
+    var namespace: String?
+
+    /// Defaults, then the environment, then these flags.
+    func configuration() throws -> LogPipeConfiguration {
+        var configuration = try LogPipeConfiguration(environment: ProcessInfo.processInfo.environment)
+        if let amqpURL { configuration.amqpURL = amqpURL }
+        if let namespace { configuration.namespace = namespace }
+        try configuration.validate()
+        return configuration
+    }
+}
+
+enum LogSetup {
+    /// Bootstraps swift-log once per process: plain lines on stderr at the configured level.
+    static func makeLogger(label: String, level: Logger.Level) -> Logger {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        var logger = Logger(label: label)
+        logger.logLevel = level
+        return logger
+    }
+}
+
+/// A command failed for a reason the operator can act on; printed as `Error: <message>`, exit code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}

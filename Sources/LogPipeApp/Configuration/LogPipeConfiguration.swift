@@ -1,0 +1,87 @@
+import AMQPBridge
+import Logging
+
+/// Everything a logpipe process is configured with. Plain values with defaults; ``init(environment:)``
+/// is the one place that reads environment variables, and command-line flags are applied on top.
+public struct LogPipeConfiguration: Sendable, Equatable {
+    public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    /// Prefix of every exchange and queue name, so deployments and tests can share a broker.
+    public var namespace = "logpipe"
+    public var httpHost = "0.0.0.0"
+    public var httpPort = 8000
+    public var maxLogBytes = 256 * 1024
+    public var maxRequestBytes = 8 * 1024 * 1024
+    /// How long the API waits for the broker's confirm before answering 503.
+    public var confirmTimeout: Duration = .seconds(5)
+    public var heartbeatSeconds = 10
+    public var mongoURI: String?
+    public var mongoDatabase = "logpipe"
+    public var sqlitePath = "./data/logpipe.sqlite"
+    public var prefetch = 500
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// Reads the `LOGPIPE_*` variables (and `LOG_LEVEL`); unset or empty variables keep the defaults.
+    public init(environment: [String: String]) throws(ConfigurationError) {
+        self.init()
+        func value(_ name: String) -> String? {
+            guard let value = environment[name], !value.isEmpty else { return nil }
+            return value
+        }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int? {
+            guard let text = value(name) else { return nil }
+            guard let number = Int(text), range.contains(number) else {
+                throw ConfigurationError(variable: name, message: "must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return number
+        }
+        if let url = value("LOGPIPE_AMQP_URL") { amqpURL = url }
+        if let namespace = value("LOGPIPE_NAMESPACE") { self.namespace = namespace }
+        if let host = value("LOGPIPE_HTTP_HOST") { httpHost = host }
+        if let port = try integer("LOGPIPE_HTTP_PORT", 0...65535) { httpPort = port }
+        if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
+        if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
+        if let millis = try integer("LOGPIPE_CONFIRM_TIMEOUT_MS", 1...600_000) { confirmTimeout = .milliseconds(millis) }
+        if let seconds = try integer("LOGPIPE_AMQP_HEARTBEAT", 0...3600) { heartbeatSeconds = seconds }
+        if let prefetch = try integer("LOGPIPE_PREFETCH", 1...65535) { self.prefetch = prefetch }
+        mongoURI = value("LOGPIPE_MONGO_URI")
+        if let database = value("LOGPIPE_MONGO_DB") { mongoDatabase = database }
+        if let path = value("LOGPIPE_SQLITE_PATH") { sqlitePath = path }
+        if let level = value("LOG_LEVEL") {
+            guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
+                throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical")
+            }
+            logLevel = parsed
+        }
+        try validate()
+    }
+
+    /// Checks values that flags may also have set.
+    public func validate() throws(ConfigurationError) {
+        guard Topology.isValidNamespace(namespace) else {
+            throw ConfigurationError(variable: "LOGPIPE_NAMESPACE", message: "must be 1–64 characters of a-z A-Z 0-9 _ - .")
+        }
+        do {
+            _ = try AMQPConfiguration(url: amqpURL)
+        } catch {
+            throw ConfigurationError(variable: "LOGPIPE_AMQP_URL", message: "\((error as? AMQPError)?.reason ?? "is invalid")")
+        }
+    }
+
+    /// The broker connection settings derived from this configuration.
+    public func amqpConfiguration(connectionName: String) throws -> AMQPConfiguration {
+        var configuration = try AMQPConfiguration(url: amqpURL)
+        configuration.confirmTimeout = confirmTimeout
+        configuration.heartbeatSeconds = heartbeatSeconds
+        configuration.connectionName = connectionName
+        return configuration
+    }
+}
+
+/// A configuration value that cannot be used; names the variable (or flag), never a secret's value.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var variable: String
+    public var message: String
+    public var description: String { "\(variable) \(message)" }
+}

@@ -1,0 +1,42 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LogPipeCore
+
+/// JSON responses of the API, each with `request_id` in the body and the `X-Request-ID` header.
+enum APIResponses {
+    static let requestIDHeader = HTTPField.Name("X-Request-ID")!
+    static let tenantHeader = HTTPField.Name("X-Tenant-ID")!
+    static let logIDHeader = HTTPField.Name("X-Log-ID")!
+
+    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], requestID: String,
+                     extraHeaders: HTTPFields = [:]) -> Response {
+        var object = object
+        object["request_id"] = requestID
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        var headers: HTTPFields = [.contentType: "application/json", requestIDHeader: requestID]
+        headers.append(contentsOf: extraHeaders)
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func accepted(_ record: LogRecord) -> Response {
+        json(.accepted, ["status": "accepted", "message": "Log queued for processing", "log_id": record.logID,
+                         "tenant_id": record.tenantID.rawValue], requestID: record.requestID)
+    }
+
+    static func error(_ error: IngestError, requestID: String) -> Response {
+        var extra: HTTPFields = [:]
+        if let seconds = error.retryAfterSeconds { extra[.retryAfter] = String(seconds) }
+        return json(HTTPResponse.Status(code: error.status),
+                    ["error": ["code": error.code.rawValue, "message": error.message]],
+                    requestID: requestID, extraHeaders: extra)
+    }
+}
+
+extension Request {
+    /// The client's `X-Request-ID` when it is a sane id, else a new UUIDv7.
+    var requestID: String {
+        if let given = headers[APIResponses.requestIDHeader], LogID.isValid(given) { return given }
+        return LogID.generate()
+    }
+}

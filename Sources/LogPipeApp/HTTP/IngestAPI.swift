@@ -1,0 +1,124 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LogPipeCore
+import Logging
+
+/// The HTTP API: `POST /ingest`, `GET /health`, `GET /readiness` (DESIGN §2).
+public struct IngestAPI: Sendable {
+    let publisher: any LogPublisher
+    let parser: IngestParser
+    let maxRequestBytes: Int
+
+    public init(publisher: any LogPublisher, configuration: LogPipeConfiguration) {
+        self.publisher = publisher
+        self.parser = IngestParser(maxLogBytes: configuration.maxLogBytes)
+        self.maxRequestBytes = configuration.maxRequestBytes
+    }
+
+    /// A router with every route and JSON errors for unknown routes and methods.
+    public func router() -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: JSONErrorMiddleware())
+        router.post("/ingest") { request, context in await ingest(request, context: context) }
+        router.get("/health") { request, _ in
+            APIResponses.json(.ok, ["status": "ok"], requestID: request.requestID)
+        }
+        router.get("/readiness") { request, _ in readiness(request) }
+        return router
+    }
+
+    func ingest(_ request: Request, context: BasicRequestContext) async -> Response {
+        let requestID = request.requestID
+        let receivedAt = UnixTime.now
+        do throws(IngestError) {
+            let input = try await parse(request)
+            let record = input.record(requestID: requestID, receivedAt: receivedAt)
+            try await publisher.publish(record)
+            context.logger.debug("log accepted", metadata: [
+                "request.id": "\(requestID)", "tenant.id": "\(record.tenantID)", "log.id": "\(record.logID)",
+                "log.bytes": "\(record.text.utf8.count)"])
+            return APIResponses.accepted(record)
+        } catch {
+            let level: Logger.Level = error.status >= 500 ? .warning : .debug
+            context.logger.log(level: level, "ingest rejected", metadata: [
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+            return APIResponses.error(error, requestID: requestID)
+        }
+    }
+
+    private func parse(_ request: Request) async throws(IngestError) -> LogInput {
+        let mediaType = try MediaType(request.headers[.contentType])
+        var request = request
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.collectBody(upTo: maxRequestBytes)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes")
+        } catch {
+            throw IngestError(.invalidBody, "the request body could not be read")
+        }
+        let body = Data(buffer.readableBytesView)
+        let headerTenant = request.headers[APIResponses.tenantHeader]
+        switch mediaType {
+        case .json:
+            return try parser.parseJSON(body, headerTenant: headerTenant)
+        case .text:
+            return try parser.parseText(body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader])
+        }
+    }
+
+    func readiness(_ request: Request) -> Response {
+        if let (check, detail) = publisher.unreadyReason {
+            return APIResponses.json(.serviceUnavailable, [
+                "status": "not_ready", "failing_check": check,
+                "checks": [check: ["ok": false, "detail": detail]],
+            ], requestID: request.requestID, extraHeaders: [.retryAfter: "1"])
+        }
+        return APIResponses.json(.ok, ["status": "ready", "checks": ["broker": ["ok": true]]], requestID: request.requestID)
+    }
+}
+
+/// The content types `/ingest` accepts (parameters other than `charset=utf-8` are refused).
+enum MediaType {
+    case json
+    case text
+
+    init(_ header: String?) throws(IngestError) {
+        guard let header else {
+            throw IngestError(.unsupportedMediaType, "set Content-Type to application/json or text/plain")
+        }
+        let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {
+            let charset = parameter.dropFirst("charset=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
+            guard charset == "utf-8" || charset == "utf8" else {
+                throw IngestError(.unsupportedMediaType, "only the UTF-8 charset is accepted")
+            }
+        }
+        switch parts.first {
+        case "application/json": self = .json
+        case "text/plain": self = .text
+        default:
+            throw IngestError(.unsupportedMediaType, "unsupported Content-Type; use application/json or text/plain")
+        }
+    }
+}
+
+/// Renders the router's own errors (unknown route, wrong method, …) in the API's JSON error format.
+struct JSONErrorMiddleware: RouterMiddleware {
+    typealias Context = BasicRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let ingestError = switch error.status {
+            case .notFound: IngestError(.notFound, "no such route; see GET /openapi.yaml")
+            case .methodNotAllowed: IngestError(.methodNotAllowed, "this route does not accept that method")
+            case .contentTooLarge: IngestError(.requestTooLarge, "the request body is too large")
+            default: IngestError(.internalError, "the request could not be handled")
+            }
+            return APIResponses.error(ingestError, requestID: request.requestID)
+        }
+    }
+}

@@ -1,0 +1,59 @@
+/// A rejected or failed ingestion, as the API reports it: an HTTP status, a stable snake_case code and a
+/// message a person can act on. Messages name fields and limits, never log contents.
+public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// A stable error code; clients may switch on it.
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        public let rawValue: String
+        /// The HTTP status this code is answered with.
+        public let status: Int
+        init(_ rawValue: String, _ status: Int) {
+            self.rawValue = rawValue
+            self.status = status
+        }
+        public var description: String { rawValue }
+
+        // 400
+        public static let invalidJSON = Code("invalid_json", 400)
+        public static let invalidBody = Code("invalid_body", 400)
+        public static let unknownField = Code("unknown_field", 400)
+        public static let invalidField = Code("invalid_field", 400)
+        public static let missingText = Code("missing_text", 400)
+        public static let missingTenantID = Code("missing_tenant_id", 400)
+        public static let invalidTenantID = Code("invalid_tenant_id", 400)
+        public static let tenantMismatch = Code("tenant_mismatch", 400)
+        public static let invalidLogID = Code("invalid_log_id", 400)
+        public static let invalidTimestamp = Code("invalid_timestamp", 400)
+        public static let invalidAttributes = Code("invalid_attributes", 400)
+        public static let invalidUTF8 = Code("invalid_utf8", 400)
+        // 404, 405
+        public static let notFound = Code("not_found", 404)
+        public static let methodNotAllowed = Code("method_not_allowed", 405)
+        // 413
+        public static let requestTooLarge = Code("request_too_large", 413)
+        public static let logTooLarge = Code("log_too_large", 413)
+        // 415
+        public static let unsupportedMediaType = Code("unsupported_media_type", 415)
+        // 503
+        public static let brokerUnavailable = Code("broker_unavailable", 503)
+        public static let confirmTimeout = Code("confirm_timeout", 503)
+        public static let brokerRejected = Code("broker_rejected", 503)
+        public static let unroutable = Code("unroutable", 503)
+        public static let brokerBlocked = Code("broker_blocked", 503)
+        // 500
+        public static let internalError = Code("internal_error", 500)
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var status: Int { code.status }
+    public var description: String { "\(code): \(message)" }
+
+    /// Seconds a client should wait before retrying, for 503 answers.
+    public var retryAfterSeconds: Int? { code.status == 503 ? 1 : nil }
+}

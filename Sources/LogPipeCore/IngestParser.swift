@@ -1,0 +1,137 @@
+import Foundation
+
+/// Turns `/ingest` bodies into validated ``LogInput``s (DESIGN §2). Pure: no I/O, no clocks.
+public struct IngestParser: Sendable {
+    /// Per-log limits (request-size limits are the HTTP layer's).
+    public var maxLogBytes: Int
+    public static let maxLevelBytes = 32
+    public static let maxSourceBytes = 256
+    public static let maxAttributes = 64
+    public static let maxAttributeKeyBytes = 128
+
+    public init(maxLogBytes: Int = 256 * 1024) {
+        self.maxLogBytes = maxLogBytes
+    }
+
+    /// Parses an `application/json` body: one object with `tenant_id` (unless the header gives it), `text`
+    /// and optional `log_id`, `timestamp`, `level`, `source`, `attributes`.
+    public func parseJSON(_ body: Data, headerTenant: String?) throws(IngestError) -> LogInput {
+        let object: RawObject
+        do {
+            object = try JSONDecoder().decode(RawObject.self, from: body)
+        } catch let error as IngestError {
+            throw error
+        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
+            throw IngestError(.invalidBody, "the body must be one JSON object")
+        } catch {
+            throw IngestError(.invalidJSON, "the body is not valid JSON")
+        }
+        let tenant = try resolveTenant(body: object.tenantID, header: headerTenant)
+        guard let text = object.text else { throw IngestError(.missingText, "field 'text' is required") }
+        try checkText(text)
+        if let logID = object.logID, !LogID.isValid(logID) {
+            throw IngestError(.invalidLogID, "field 'log_id' must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        if let timestamp = object.timestamp, !RFC3339.isValid(timestamp) {
+            throw IngestError(.invalidTimestamp, "field 'timestamp' must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
+        }
+        if let level = object.level, level.isEmpty || level.utf8.count > Self.maxLevelBytes {
+            throw IngestError(.invalidField, "field 'level' must be 1–\(Self.maxLevelBytes) bytes")
+        }
+        if let source = object.source, source.isEmpty || source.utf8.count > Self.maxSourceBytes {
+            throw IngestError(.invalidField, "field 'source' must be 1–\(Self.maxSourceBytes) bytes")
+        }
+        if let attributes = object.attributes {
+            guard attributes.count <= Self.maxAttributes else {
+                throw IngestError(.invalidAttributes, "field 'attributes' may hold at most \(Self.maxAttributes) entries")
+            }
+            guard attributes.keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Self.maxAttributeKeyBytes }) else {
+                throw IngestError(.invalidAttributes, "attribute names must be 1–\(Self.maxAttributeKeyBytes) bytes")
+            }
+        }
+        return LogInput(tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,
+                        level: object.level, source: object.source, attributes: object.attributes)
+    }
+
+    /// Parses a `text/plain` body: the body is the text, the tenant comes from `X-Tenant-ID` and the
+    /// optional log id from `X-Log-ID`.
+    public func parseText(_ body: Data, headerTenant: String?, headerLogID: String?) throws(IngestError) -> LogInput {
+        let tenant = try resolveTenant(body: nil, header: headerTenant)
+        guard let text = String(validating: body, as: UTF8.self) else {
+            throw IngestError(.invalidUTF8, "a text/plain body must be UTF-8")
+        }
+        try checkText(text)
+        if let headerLogID, !LogID.isValid(headerLogID) {
+            throw IngestError(.invalidLogID, "header 'X-Log-ID' must be 1–128 characters of A-Z a-z 0-9 . _ : -")
+        }
+        return LogInput(tenantID: tenant, logID: headerLogID, text: text)
+    }
+
+    private func checkText(_ text: String) throws(IngestError) {
+        guard !text.isEmpty else { throw IngestError(.missingText, "the log text must not be empty") }
+        guard text.utf8.count <= maxLogBytes else {
+            throw IngestError(.logTooLarge, "the log text is \(text.utf8.count) bytes; the limit is \(maxLogBytes)")
+        }
+    }
+
+    /// The body's and the header's tenant must agree when both are given; one of them is required.
+    func resolveTenant(body: String?, header: String?) throws(IngestError) -> TenantID {
+        if let body, let header, body != header {
+            throw IngestError(.tenantMismatch, "'tenant_id' in the body and the X-Tenant-ID header differ")
+        }
+        guard let value = body ?? header else {
+            throw IngestError(.missingTenantID, "a tenant is required: set 'tenant_id' in the body or the X-Tenant-ID header")
+        }
+        guard let tenant = TenantID(value) else {
+            throw IngestError(.invalidTenantID, "tenant ids are 1–63 characters: a-z or 0-9 first, then a-z 0-9 _ -")
+        }
+        return tenant
+    }
+}
+
+/// The JSON object as sent, with strict field and type checks and no knowledge of the rules above.
+private struct RawObject: Decodable {
+    var tenantID: String?
+    var text: String?
+    var logID: String?
+    var timestamp: String?
+    var level: String?
+    var source: String?
+    var attributes: [String: AttributeValue]?
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static let fields: Set<String> = ["tenant_id", "text", "log_id", "timestamp", "level", "source", "attributes"]
+
+    init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: Key.self)
+        if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { !Self.fields.contains($0) }) {
+            let shown = unknown.utf8.count <= 64 && unknown.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+            throw IngestError(.unknownField, shown ? "unknown field '\(unknown)'; allowed: \(Self.fields.sorted().joined(separator: ", "))"
+                                                   : "the object has an unknown field")
+        }
+        func string(_ name: String) throws -> String? {
+            do {
+                return try container.decodeIfPresent(String.self, forKey: Key(stringValue: name))
+            } catch {
+                throw IngestError(.invalidField, "field '\(name)' must be a string")
+            }
+        }
+        tenantID = try string("tenant_id")
+        text = try string("text")
+        logID = try string("log_id")
+        timestamp = try string("timestamp")
+        level = try string("level")
+        source = try string("source")
+        do {
+            attributes = try container.decodeIfPresent([String: AttributeValue].self, forKey: Key(stringValue: "attributes"))
+        } catch {
+            throw IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")
+        }
+    }
+}

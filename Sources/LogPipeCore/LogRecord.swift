@@ -1,0 +1,69 @@
+/// The value of one entry of a log's `attributes`: a string, a number or a boolean.
+public enum AttributeValue: Sendable, Hashable, Codable {
+    case string(String)
+    case int(Int64)
+    case double(Double)
+    case bool(Bool)
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let value = try? container.decode(Bool.self) { self = .bool(value); return }
+        if let value = try? container.decode(Int64.self) { self = .int(value); return }
+        if let value = try? container.decode(Double.self) { self = .double(value); return }
+        if let value = try? container.decode(String.self) { self = .string(value); return }
+        throw DecodingError.typeMismatch(AttributeValue.self, .init(codingPath: decoder.codingPath,
+            debugDescription: "an attribute must be a string, a number or a boolean"))
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        switch self {
+        case .string(let value): try container.encode(value)
+        case .int(let value): try container.encode(value)
+        case .double(let value): try container.encode(value)
+        case .bool(let value): try container.encode(value)
+        }
+    }
+}
+
+/// One log as it travels on the broker (DESIGN §3, schema version 1).
+public struct LogRecord: Sendable, Hashable, Codable {
+    public static let schemaVersion = 1
+
+    public var v: Int
+    public var tenantID: TenantID
+    public var logID: String
+    public var text: String
+    /// When the API accepted the log (RFC 3339, UTC, milliseconds).
+    public var receivedAt: String
+    public var requestID: String
+    public var timestamp: String?
+    public var level: String?
+    public var source: String?
+    public var attributes: [String: AttributeValue]?
+
+    public init(tenantID: TenantID, logID: String, text: String, receivedAt: String, requestID: String,
+                timestamp: String? = nil, level: String? = nil, source: String? = nil,
+                attributes: [String: AttributeValue]? = nil) {
+        self.v = Self.schemaVersion
+        self.tenantID = tenantID
+        self.logID = logID
+        self.text = text
+        self.receivedAt = receivedAt
+        self.requestID = requestID
+        self.timestamp = timestamp
+        self.level = level
+        self.source = source
+        self.attributes = attributes
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case v
+        case tenantID = "tenant_id"
+        case logID = "log_id"
+        case text
+        case receivedAt = "received_at"
+        case requestID = "request_id"
+        case timestamp, level, source, attributes
+    }
+}

@@ -1,0 +1,3 @@
+import LogPipeApp
+
+await LogPipeCommand.runAsRoot()

@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# Start, stop or inspect a private RabbitMQ node built from Debian's rabbitmq-server.
+#
+#   broker/rabbitmq.sh start     boot the node (if not running) and wait until it accepts AMQP
+#   broker/rabbitmq.sh stop      stop it cleanly (rabbitmqctl stop), data kept
+#   broker/rabbitmq.sh kill      SIGKILL the Erlang VM (a crash, for fault tests)
+#   broker/rabbitmq.sh status    exit 0 when the node answers, 1 otherwise
+#   broker/rabbitmq.sh url       print the amqp:// URL of the node
+#   broker/rabbitmq.sh wipe      stop the node and delete its directory
+#
+# The node listens on 127.0.0.1 only, with its own node name, ports and data directory, so it never
+# touches a system RabbitMQ and several nodes (development, tests) can run side by side.
+#
+#   LOGPIPE_BROKER_NAME     node name prefix            (default: dev -> logpipe-dev@localhost)
+#   LOGPIPE_BROKER_PORT     AMQP port                   (default: 5682); management = PORT+10000,
+#                           Prometheus = PORT+10100, Erlang distribution = PORT+20000
+#   LOGPIPE_BROKER_DIR      data, logs, config, cookie  (default: /tmp/logpipe-broker-NAME)
+#   LOGPIPE_BROKER_PLUGINS  "management" (UI + Prometheus, default) or "none" (boots faster)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+name=${LOGPIPE_BROKER_NAME:-dev}
+port=${LOGPIPE_BROKER_PORT:-5682}
+dir=${LOGPIPE_BROKER_DIR:-/tmp/logpipe-broker-$name}
+plugins=${LOGPIPE_BROKER_PLUGINS:-management}
+node="logpipe-$name@localhost"
+mgmt_port=$((port + 10000))
+prom_port=$((port + 10100))
+dist_port=$((port + 20000))
+bin=/usr/lib/rabbitmq/bin
+
+die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
+
+[ -x "$bin/rabbitmq-server" ] || die "rabbitmq-server is not installed (apt-get install -y rabbitmq-server)"
+
+export HOME="$dir"
+export RABBITMQ_NODENAME="$node"
+export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_PORT="$port"
+export RABBITMQ_DIST_PORT="$dist_port"
+export RABBITMQ_MNESIA_BASE="$dir/mnesia"
+export RABBITMQ_LOG_BASE="$dir/log"
+export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
+export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
+export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
+export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
+export ERL_EPMD_ADDRESS=127.0.0.1
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; }
+beam_pid() { [ -s "$RABBITMQ_PID_FILE" ] && cat "$RABBITMQ_PID_FILE"; }
+alive() { local pid; pid=$(beam_pid) && kill -0 "$pid" 2>/dev/null; }
+ctl() { "$bin/rabbitmqctl" -n "$node" "$@"; }
+
+write_config() {
+  mkdir -p "$dir/log" "$dir/mnesia"
+  : > "$RABBITMQ_CONF_ENV_FILE"
+  {
+    cat "$here/rabbitmq.conf"
+    echo
+    echo "## appended by broker/rabbitmq.sh for the private node $node"
+    echo "listeners.tcp.default = 127.0.0.1:$port"
+    echo "loopback_users.guest = true"
+    if [ "$plugins" != none ]; then
+      echo "management.tcp.ip = 127.0.0.1"
+      echo "management.tcp.port = $mgmt_port"
+      echo "prometheus.tcp.ip = 127.0.0.1"
+      echo "prometheus.tcp.port = $prom_port"
+    fi
+  } > "$RABBITMQ_CONFIG_FILE"
+  if [ "$plugins" = none ]; then
+    echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  else
+    cp "$here/enabled_plugins" "$RABBITMQ_ENABLED_PLUGINS_FILE"
+  fi
+}
+
+start() {
+  if alive && port_open; then echo "$node already running on 127.0.0.1:$port"; return 0; fi
+  port_open && die "port $port is already taken by another process; set LOGPIPE_BROKER_PORT"
+  write_config
+  rm -f "$RABBITMQ_PID_FILE"
+  setsid "$bin/rabbitmq-server" > "$dir/log/console.log" 2>&1 < /dev/null &
+  local launcher=$! deadline=$((SECONDS + 90))
+  until port_open; do
+    kill -0 "$launcher" 2>/dev/null || { tail -n 40 "$dir/log/console.log" >&2; die "$node failed to boot (see $dir/log)"; }
+    [ $SECONDS -lt $deadline ] || { tail -n 40 "$dir/log/console.log" >&2; die "$node did not open port $port within 90 s"; }
+    sleep 0.2
+  done
+  ctl await_startup --timeout 60 > /dev/null || die "$node did not finish booting (see $dir/log)"
+  echo "$node ready: amqp://guest:guest@127.0.0.1:$port/  management: http://127.0.0.1:$mgmt_port/ (guest/guest)"
+}
+
+stop() {
+  alive || { echo "$node is not running"; return 0; }
+  local pid; pid=$(beam_pid)
+  ctl stop "$RABBITMQ_PID_FILE" > /dev/null 2>&1 || kill -9 "$pid" 2>/dev/null || true
+  echo "$node stopped"
+}
+
+crash() {
+  local pid; pid=$(beam_pid) || { echo "$node is not running"; return 0; }
+  kill -9 "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + 10))
+  while kill -0 "$pid" 2>/dev/null; do [ $SECONDS -lt $deadline ] || die "VM $pid survived SIGKILL"; sleep 0.05; done
+  echo "$node killed"
+}
+
+case "${1:-}" in
+  start) start ;;
+  stop) stop ;;
+  kill) crash ;;
+  status) alive && port_open ;;
+  url) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
+  wipe) crash > /dev/null; rm -rf "$dir"; echo "$node wiped" ;;
+  *) echo "usage: $0 start|stop|kill|status|url|wipe" >&2; exit 2 ;;
+esac
