@@ -38,8 +38,8 @@ struct ConfirmTracker<Token> {
     /// Settles the publishes a `basic.ack`/`basic.nack` covers, oldest first.
     mutating func settle(tag: UInt64, multiple: Bool, acked: Bool) -> [(Token, Outcome)] {
         var settled: [(Token, Outcome)] = []
-        let range = multiple ? lowestTag...max(lowestTag, tag) : tag...tag
-        for current in range {
+        guard !multiple || tag >= lowestTag else { return settled }
+        for current in multiple ? lowestTag...tag : tag...tag {
             guard let entry = entries.removeValue(forKey: current) else { continue }
             if !acked {
                 settled.append((entry.token, .nacked))

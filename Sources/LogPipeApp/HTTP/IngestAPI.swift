@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import LogPipeCore
 import Logging
+import NIOCore
 
 /// The HTTP API: `POST /ingest`, `GET /health`, `GET /readiness` (DESIGN §2).
 public struct IngestAPI: Sendable {
@@ -49,12 +50,13 @@ public struct IngestAPI: Sendable {
 
     private func parse(_ request: Request) async throws(IngestError) -> LogInput {
         let mediaType = try MediaType(request.headers[.contentType])
-        var request = request
+        let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes")
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxRequestBytes { throw tooLarge }
         let buffer: ByteBuffer
         do {
-            buffer = try await request.collectBody(upTo: maxRequestBytes)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
-            throw IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes")
+            buffer = try await request.body.collect(upTo: maxRequestBytes)
+        } catch is NIOTooManyBytesError {
+            throw tooLarge
         } catch {
             throw IngestError(.invalidBody, "the request body could not be read")
         }

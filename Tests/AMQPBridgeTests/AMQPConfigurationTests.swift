@@ -1,0 +1,33 @@
+import AMQPBridge
+import Testing
+
+@Suite("AMQP URLs")
+struct AMQPConfigurationTests {
+    @Test("full URL with percent-escapes")
+    func full() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://us%40er:p%3Ass@broker.local:5673/my%2Fvhost")
+        #expect(configuration.user == "us@er")
+        #expect(configuration.password == "p:ss")
+        #expect(configuration.host == "broker.local")
+        #expect(configuration.port == 5673)
+        #expect(configuration.virtualHost == "my/vhost")
+        #expect(!configuration.redactedURL.contains("p:ss") && !configuration.redactedURL.contains("p%3Ass"))
+    }
+
+    @Test("defaults: guest, port 5672, vhost /")
+    func defaults() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://127.0.0.1")
+        #expect(configuration.user == "guest" && configuration.password == "guest")
+        #expect(configuration.port == 5672)
+        #expect(configuration.virtualHost == "/")
+        #expect(try AMQPConfiguration(url: "amqp://h/").virtualHost == "/")
+        #expect(try AMQPConfiguration(url: "amqp://h/%2F").virtualHost == "/")
+    }
+
+    @Test("bad URLs are configuration errors", arguments: [
+        "http://h/", "amqps://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
+    ])
+    func invalid(_ url: String) {
+        #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url) }
+    }
+}

@@ -1,0 +1,62 @@
+import LogPipeApp
+import Logging
+import Testing
+
+@Suite("Configuration from the environment")
+struct ConfigurationTests {
+    @Test("defaults when nothing is set")
+    func defaults() throws {
+        let configuration = try LogPipeConfiguration(environment: [:])
+        #expect(configuration == LogPipeConfiguration())
+        #expect(configuration.amqpURL == "amqp://guest:guest@127.0.0.1:5672/")
+        #expect(configuration.httpPort == 8000)
+        #expect(configuration.namespace == "logpipe")
+        #expect(configuration.mongoURI == nil)
+        #expect(configuration.maxLogBytes == 262_144)
+        #expect(configuration.maxRequestBytes == 8_388_608)
+    }
+
+    @Test("every variable is read")
+    func variables() throws {
+        let configuration = try LogPipeConfiguration(environment: [
+            "LOGPIPE_AMQP_URL": "amqp://u:p@rabbit:5673/v", "LOGPIPE_NAMESPACE": "staging", "LOGPIPE_HTTP_HOST": "127.0.0.1",
+            "LOGPIPE_HTTP_PORT": "9000", "LOGPIPE_MAX_LOG_BYTES": "1000", "LOGPIPE_MAX_REQUEST_BYTES": "5000",
+            "LOGPIPE_CONFIRM_TIMEOUT_MS": "1500", "LOGPIPE_AMQP_HEARTBEAT": "30", "LOGPIPE_PREFETCH": "50",
+            "LOGPIPE_MONGO_URI": "mongodb://m/", "LOGPIPE_MONGO_DB": "logs", "LOGPIPE_SQLITE_PATH": "/tmp/x.sqlite",
+            "LOG_LEVEL": "DEBUG",
+        ])
+        #expect(configuration.amqpURL == "amqp://u:p@rabbit:5673/v")
+        #expect(configuration.namespace == "staging")
+        #expect(configuration.httpHost == "127.0.0.1")
+        #expect(configuration.httpPort == 9000)
+        #expect(configuration.maxLogBytes == 1000)
+        #expect(configuration.maxRequestBytes == 5000)
+        #expect(configuration.confirmTimeout == .milliseconds(1500))
+        #expect(configuration.heartbeatSeconds == 30)
+        #expect(configuration.prefetch == 50)
+        #expect(configuration.mongoURI == "mongodb://m/")
+        #expect(configuration.mongoDatabase == "logs")
+        #expect(configuration.sqlitePath == "/tmp/x.sqlite")
+        #expect(configuration.logLevel == .debug)
+    }
+
+    @Test("empty variables count as unset")
+    func emptyIsUnset() throws {
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_HTTP_PORT": "", "LOGPIPE_MONGO_URI": ""]) == LogPipeConfiguration())
+    }
+
+    @Test("invalid values name the variable and never echo a secret", arguments: [
+        ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
+        ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
+        ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"),
+    ])
+    func invalid(_ variable: String, _ value: String) {
+        do {
+            _ = try LogPipeConfiguration(environment: [variable: value])
+            Issue.record("accepted \(variable)")
+        } catch {
+            #expect(error.variable == variable)
+            #expect(!error.description.contains("hunter2"))
+        }
+    }
+}

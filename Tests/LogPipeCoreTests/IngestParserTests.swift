@@ -1,0 +1,114 @@
+import Foundation
+import LogPipeCore
+import Testing
+
+@Suite("Ingest body validation")
+struct IngestParserTests {
+    let parser = IngestParser(maxLogBytes: 64)
+
+    func json(_ text: String, header: String? = nil) throws(IngestError) -> LogInput {
+        try parser.parseJSON(Data(text.utf8), headerTenant: header)
+    }
+
+    @Test("a full JSON log keeps every field")
+    func fullObject() throws {
+        let input = try json(#"""
+        {"tenant_id":"acme","text":"hello","log_id":"l-1","timestamp":"2026-11-29T10:00:00Z","level":"info",
+         "source":"web-1","attributes":{"user":"u1","n":3,"ratio":0.5,"ok":true}}
+        """#)
+        #expect(input.tenantID.rawValue == "acme")
+        #expect(input.text == "hello")
+        #expect(input.logID == "l-1")
+        #expect(input.timestamp == "2026-11-29T10:00:00Z")
+        #expect(input.level == "info")
+        #expect(input.source == "web-1")
+        #expect(input.attributes == ["user": .string("u1"), "n": .int(3), "ratio": .double(0.5), "ok": .bool(true)])
+    }
+
+    @Test("the header may give the tenant, and must agree with the body when both do")
+    func headerTenant() throws {
+        #expect(try json(#"{"text":"x"}"#, header: "acme").tenantID.rawValue == "acme")
+        #expect(try json(#"{"text":"x","tenant_id":"acme"}"#, header: "acme").tenantID.rawValue == "acme")
+        #expect(throws: IngestError(.tenantMismatch, "'tenant_id' in the body and the X-Tenant-ID header differ")) {
+            try json(#"{"text":"x","tenant_id":"acme"}"#, header: "other")
+        }
+    }
+
+    @Test("invalid JSON bodies get their own error codes", arguments: [
+        (#"{"text":"#, "invalid_json"),
+        ("", "invalid_json"),
+        ("[1,2]", "invalid_body"),
+        ("\"text\"", "invalid_body"),
+        (#"{"text":"x"}"#, "missing_tenant_id"),
+        (#"{"tenant_id":"acme"}"#, "missing_text"),
+        (#"{"tenant_id":"acme","text":""}"#, "missing_text"),
+        (#"{"tenant_id":"acme","text":null}"#, "missing_text"),
+        (#"{"tenant_id":"acme","text":5}"#, "invalid_field"),
+        (#"{"tenant_id":"acme","text":"x","extra":1}"#, "unknown_field"),
+        (#"{"tenant_id":"../x","text":"x"}"#, "invalid_tenant_id"),
+        (#"{"tenant_id":"a.b","text":"x"}"#, "invalid_tenant_id"),
+        (#"{"tenant_id":"$x","text":"x"}"#, "invalid_tenant_id"),
+        (#"{"tenant_id":"A","text":"x"}"#, "invalid_tenant_id"),
+        (#"{"tenant_id":7,"text":"x"}"#, "invalid_field"),
+        (#"{"tenant_id":"acme","text":"x","log_id":"a b"}"#, "invalid_log_id"),
+        (#"{"tenant_id":"acme","text":"x","log_id":""}"#, "invalid_log_id"),
+        (#"{"tenant_id":"acme","text":"x","timestamp":"yesterday"}"#, "invalid_timestamp"),
+        (#"{"tenant_id":"acme","text":"x","level":""}"#, "invalid_field"),
+        (#"{"tenant_id":"acme","text":"x","attributes":{"a":{"b":1}}}"#, "invalid_attributes"),
+        (#"{"tenant_id":"acme","text":"x","attributes":{"a":[1]}}"#, "invalid_attributes"),
+        (#"{"tenant_id":"acme","text":"x","attributes":{"a":null}}"#, "invalid_attributes"),
+        (#"{"tenant_id":"acme","text":"x","attributes":[]}"#, "invalid_attributes"),
+        (#"{"tenant_id":"acme","text":"\#(String(repeating: "y", count: 65))"}"#, "log_too_large"),
+    ])
+    func rejected(_ body: String, _ code: String) {
+        do {
+            _ = try json(body)
+            Issue.record("accepted an invalid body")
+        } catch {
+            #expect(error.code.rawValue == code)
+            #expect(error.status == (code == "log_too_large" ? 413 : 400))
+        }
+    }
+
+    @Test("error messages never echo log contents")
+    func messagesWithoutContent() {
+        let secret = "alice@example.com"
+        let bodies = [
+            #"{"tenant_id":"\#(secret)","text":"x"}"#,
+            #"{"tenant_id":"acme","text":"x","\#(secret)":1}"#,
+            #"{"tenant_id":"acme","text":"x","log_id":"\#(secret)"}"#,
+            #"{"tenant_id":"acme","text":"x","timestamp":"\#(secret)"}"#,
+        ]
+        for body in bodies {
+            do {
+                _ = try json(body)
+                Issue.record("accepted an invalid body")
+            } catch {
+                #expect(!error.message.contains("alice"))
+            }
+        }
+    }
+
+    @Test("text/plain takes tenant and log id from headers")
+    func plainText() throws {
+        let input = try parser.parseText(Data("plain line".utf8), headerTenant: "acme", headerLogID: "x-1")
+        #expect(input == LogInput(tenantID: TenantID("acme")!, logID: "x-1", text: "plain line"))
+        #expect(throws: IngestError.self) { try parser.parseText(Data(), headerTenant: "acme", headerLogID: nil) }
+        #expect(throws: IngestError.self) { try parser.parseText(Data("x".utf8), headerTenant: nil, headerLogID: nil) }
+        #expect(throws: IngestError.self) { try parser.parseText(Data([0xFF, 0xFE]), headerTenant: "acme", headerLogID: nil) }
+        #expect(throws: IngestError.self) { try parser.parseText(Data("x".utf8), headerTenant: "acme", headerLogID: "a b") }
+    }
+
+    @Test("the record gets a UUIDv7 when the client gave no log id, and the request's stamps")
+    func record() throws {
+        let input = try json(#"{"tenant_id":"acme","text":"x"}"#)
+        let record = input.record(requestID: "req-1", receivedAt: UnixTime(milliseconds: 1_764_374_400_123))
+        #expect(record.logID.count == 36 && Array(record.logID)[14] == "7")
+        #expect(record.receivedAt == "2025-11-29T00:00:00.123Z")
+        #expect(record.requestID == "req-1")
+        #expect(record.v == 1)
+        let encoded = String(decoding: try JSONEncoder().encode(record), as: UTF8.self)
+        #expect(encoded.contains(#""tenant_id":"acme""#))
+        #expect(!encoded.contains("timestamp"))
+    }
+}
