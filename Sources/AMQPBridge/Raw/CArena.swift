@@ -3,7 +3,9 @@ import Glibc
 
 /// Owns the C memory (strings, tables) built for one rabbitmq-c call and frees it when released.
 ///
-/// Used on the connection thread only, within the call it was made for.
+/// Used on the connection thread only, within the call it was made for. Callers keep it alive across the C
+/// call with `defer { withExtendedLifetime(arena) {} }`: Swift may otherwise free it right after its last
+/// use in Swift code, before rabbitmq-c reads the memory.
 final class CArena {
     private var allocations: [UnsafeMutableRawPointer] = []
 

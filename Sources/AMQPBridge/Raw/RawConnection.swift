@@ -42,6 +42,7 @@ final class RawConnection {
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
         let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
         var properties = arena.table(["connection_name": .string(configuration.connectionName),
                                       "product": .string("logpipe")])
         let reply = logpipe_amqp_login_plain(state, configuration.virtualHost, 2047, 131_072,
@@ -102,6 +103,7 @@ final class RawConnection {
     func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPProperties,
                  body: [UInt8]) throws {
         let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
         var props = arena.properties(properties)
         let status = body.withUnsafeBytes { buffer in
             let bytes = amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
@@ -118,6 +120,7 @@ final class RawConnection {
     func declare(_ topology: AMQPTopology) throws {
         try ensureOpen(Self.rpcChannel)
         let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
         for exchange in topology.exchanges {
             amqp_exchange_declare(state, Self.rpcChannel, arena.bytes(exchange.name), arena.bytes(exchange.type),
                                   0, exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
@@ -138,6 +141,7 @@ final class RawConnection {
     func queueStatus(_ name: String) throws -> AMQPQueueStatus {
         try ensureOpen(Self.rpcChannel)
         let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
         let ok = amqp_queue_declare(state, Self.rpcChannel, arena.bytes(name), 1, 0, 0, 0, amqp_empty_table)
         try check(amqp_get_rpc_reply(state), "queue.declare (passive) \(name)", channel: Self.rpcChannel)
         guard let ok else { throw AMQPError(.library, "queue.declare-ok missing") }
@@ -146,27 +150,35 @@ final class RawConnection {
 
     func purge(_ name: String) throws -> UInt32 {
         try ensureOpen(Self.rpcChannel)
-        let ok = amqp_queue_purge(state, Self.rpcChannel, CArena().bytes(name))
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        let ok = amqp_queue_purge(state, Self.rpcChannel, arena.bytes(name))
         try check(amqp_get_rpc_reply(state), "queue.purge \(name)", channel: Self.rpcChannel)
         return ok?.pointee.message_count ?? 0
     }
 
     func deleteQueue(_ name: String) throws {
         try ensureOpen(Self.rpcChannel)
-        amqp_queue_delete(state, Self.rpcChannel, CArena().bytes(name), 0, 0)
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        amqp_queue_delete(state, Self.rpcChannel, arena.bytes(name), 0, 0)
         try check(amqp_get_rpc_reply(state), "queue.delete \(name)", channel: Self.rpcChannel)
     }
 
     func deleteExchange(_ name: String) throws {
         try ensureOpen(Self.rpcChannel)
-        amqp_exchange_delete(state, Self.rpcChannel, CArena().bytes(name), 0)
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        amqp_exchange_delete(state, Self.rpcChannel, arena.bytes(name), 0)
         try check(amqp_get_rpc_reply(state), "exchange.delete \(name)", channel: Self.rpcChannel)
     }
 
     /// `basic.get` with manual acknowledgement; the delivery is acked or nacked on the RPC channel.
     func get(_ queue: String, generation: UInt64) throws -> AMQPDelivery? {
         try ensureOpen(Self.rpcChannel)
-        let reply = amqp_basic_get(state, Self.rpcChannel, CArena().bytes(queue), 0)
+        let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
+        let reply = amqp_basic_get(state, Self.rpcChannel, arena.bytes(queue), 0)
         try check(reply, "basic.get \(queue)", channel: Self.rpcChannel)
         guard reply.reply.id == Method.basicGetOK,
               let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
@@ -190,6 +202,7 @@ final class RawConnection {
         amqp_basic_qos(state, channel, 0, prefetch, 0)
         try check(amqp_get_rpc_reply(state), "basic.qos", channel: channel)
         let arena = CArena()
+        defer { withExtendedLifetime(arena) {} }
         amqp_basic_consume(state, channel, arena.bytes(queue), arena.bytes(tag), 0, 0, 0, amqp_empty_table)
         try check(amqp_get_rpc_reply(state), "basic.consume \(queue)", channel: channel)
     }

@@ -1,0 +1,94 @@
+import AMQPBridge
+import Foundation
+import LogPipeApp
+import Logging
+import Testing
+
+/// Where the integration tests find their broker: `scripts/test.sh` starts a private RabbitMQ node and
+/// exports `LOGPIPE_TEST_AMQP_URL`. Without it every integration test fails (none is skipped).
+enum TestEnvironment {
+    static var amqpURL: String {
+        get throws {
+            guard let url = ProcessInfo.processInfo.environment["LOGPIPE_TEST_AMQP_URL"], !url.isEmpty else {
+                throw EnvironmentMissing()
+            }
+            return url
+        }
+    }
+
+    struct EnvironmentMissing: Error, CustomStringConvertible {
+        var description: String {
+            "LOGPIPE_TEST_AMQP_URL is not set: run the tests with scripts/test.sh, which starts a private RabbitMQ node"
+        }
+    }
+
+    /// The repository root (for broker/rabbitmq.sh).
+    static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent()
+
+    static var logger: Logger {
+        var logger = Logger(label: "logpipe.tests")
+        logger.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        return logger
+    }
+
+    /// A namespace no other test uses, so tests can run in parallel on one broker.
+    static func uniqueNamespace(_ prefix: String = "t") -> String {
+        "\(prefix)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    static func eventually(timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
+                           _ condition: () async throws -> Bool) async rethrows -> Bool {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return true }
+            try? await Task.sleep(for: interval)
+        }
+        return try await condition()
+    }
+}
+
+/// A started, connected ``AMQPConnection`` with logpipe's topology declared under a fresh namespace.
+struct BrokerFixture {
+    let connection: AMQPConnection
+    let topology: Topology
+    let configuration: LogPipeConfiguration
+
+    static func start(url: String? = nil, confirmTimeout: Duration = .seconds(5)) async throws -> BrokerFixture {
+        var configuration = LogPipeConfiguration()
+        configuration.amqpURL = try url ?? TestEnvironment.amqpURL
+        configuration.namespace = TestEnvironment.uniqueNamespace()
+        configuration.confirmTimeout = confirmTimeout
+        let topology = Topology(namespace: configuration.namespace)
+        var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-test")
+        amqp.maxReconnectDelay = .milliseconds(500)
+        let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
+        connection.start()
+        try await connection.waitUntilConnected(timeout: .seconds(15))
+        return BrokerFixture(connection: connection, topology: topology, configuration: configuration)
+    }
+
+    /// Takes every ready message from a queue (acking each) until it stays empty.
+    func drain(_ queue: String) async throws -> [AMQPDelivery] {
+        var messages: [AMQPDelivery] = []
+        while let delivery = try await connection.get(queue) {
+            messages.append(delivery)
+            try await connection.ack(delivery.receipt)
+        }
+        return messages
+    }
+
+    func readyCount(_ queue: String) async throws -> UInt32 {
+        try await connection.queueStatus(queue).messageCount
+    }
+
+    /// Deletes this namespace's queues and exchanges, then closes the connection.
+    func tearDown() async {
+        try? await connection.deleteQueue(topology.workQueue)
+        try? await connection.deleteQueue(topology.deadLetterQueue)
+        try? await connection.deleteExchange(topology.ingestExchange)
+        try? await connection.deleteExchange(topology.deadLetterExchange)
+        await connection.close()
+    }
+}
