@@ -49,4 +49,9 @@ public struct AMQPTopology: Sendable, Hashable {
 public struct AMQPQueueStatus: Sendable, Hashable {
     public var messageCount: UInt32
     public var consumerCount: UInt32
+
+    public init(messageCount: UInt32, consumerCount: UInt32) {
+        self.messageCount = messageCount
+        self.consumerCount = consumerCount
+    }
 }

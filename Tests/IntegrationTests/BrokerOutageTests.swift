@@ -1,0 +1,84 @@
+import AMQPBridge
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LogPipeApp
+import Testing
+
+/// The API while its broker crashes and comes back, on a node of the test's own.
+@Suite("Broker outage", .timeLimit(.minutes(3)))
+struct BrokerOutageTests {
+    @Test("with the broker gone the API answers 503 and readiness 503; it recovers by itself when the broker is back")
+    func outageAndRecovery() async throws {
+        let port = Int(ProcessInfo.processInfo.environment["LOGPIPE_TEST_OUTAGE_PORT"] ?? "") ?? 5712
+        let broker = PrivateBroker(name: "outage-test", port: port)
+        try? await broker.wipe()
+        try await broker.start()
+        do {
+            try await exercise(broker)
+        } catch {
+            try? await broker.wipe()
+            throw error
+        }
+        try await broker.wipe()
+    }
+
+    func post(_ client: some TestClientProtocol, _ text: String) async throws -> (status: Int, code: String?, retryAfter: String?) {
+        try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "text/plain", tenantHeader: "acme"],
+                                 body: ByteBuffer(string: text)) { response in
+            let body = try jsonObject(response.body.readableBytesView)
+            return (Int(response.status.code), (body["error"] as? [String: Any])?["code"] as? String, response.headers[.retryAfter])
+        }
+    }
+
+    func readiness(_ client: some TestClientProtocol) async throws -> Int {
+        try await client.execute(uri: "/readiness", method: .get) { Int($0.status.code) }
+    }
+
+    func exercise(_ broker: PrivateBroker) async throws {
+        var configuration = LogPipeConfiguration()
+        configuration.amqpURL = broker.url
+        configuration.namespace = TestEnvironment.uniqueNamespace("outage")
+        configuration.confirmTimeout = .seconds(2)
+        let topology = Topology(namespace: configuration.namespace)
+        var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-outage-test")
+        amqp.heartbeatSeconds = 2
+        let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
+        connection.start()
+        try await connection.waitUntilConnected(timeout: .seconds(15))
+        let app = Application(router: IngestAPI(publisher: AMQPLogPublisher(connection: connection, topology: topology),
+                                                 configuration: configuration).router())
+        try await app.test(.router) { client in
+            #expect(try await post(client, "before the crash").status == 202)
+            #expect(try await readiness(client) == 200)
+
+            try await broker.kill()
+            let notReady = try await TestEnvironment.eventually(timeout: .seconds(10)) { try await readiness(client) == 503 }
+            #expect(notReady)
+            let during = try await post(client, "during the outage")
+            #expect(during.status == 503)
+            #expect(during.code == "broker_unavailable")
+            #expect(during.retryAfter == "1")
+
+            try await broker.start()
+            let backAt = ContinuousClock.now
+            let recovered = try await TestEnvironment.eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+                try await post(client, "after the restart").status == 202
+            }
+            #expect(recovered, "the API did not recover within 10 s of the broker being ready")
+            #expect(ContinuousClock.now - backAt < .seconds(10))
+            #expect(try await readiness(client) == 200)
+        }
+        // A 202 means the broker had the message on disk: it survived the crash.
+        var texts: [String] = []
+        while let delivery = try await connection.get(topology.workQueue) {
+            texts.append(String(describing: try jsonObject(delivery.body)["text"] ?? ""))
+            try await connection.ack(delivery.receipt)
+        }
+        await connection.close()
+        #expect(texts.first == "before the crash")
+        #expect(texts.contains("after the restart"))
+        #expect(!texts.contains("during the outage"))
+    }
+}

@@ -1,0 +1,46 @@
+import Foundation
+import Glibc
+
+/// A throw-away RabbitMQ node of the test's own, started and killed with `broker/rabbitmq.sh`, for tests that
+/// take the broker away (the shared test node must stay up for the other tests).
+struct PrivateBroker {
+    let name: String
+    let port: Int
+
+    var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
+
+    func start() async throws { try await script("start") }
+    /// SIGKILL of the Erlang VM: a crash, not a clean stop.
+    func kill() async throws { try await script("kill") }
+    func wipe() async throws { try await script("wipe") }
+
+    /// Runs the script and waits for it on a thread of its own (it blocks for seconds while the node boots;
+    /// the cooperative pool must not). Output goes to a log file that a failure quotes.
+    private func script(_ command: String) async throws {
+        let logPath = "/tmp/logpipe-test-broker-\(name).log"
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("broker/rabbitmq.sh").path
+        let line = "LOGPIPE_BROKER_NAME=\(name) LOGPIPE_BROKER_PORT=\(port) LOGPIPE_BROKER_PLUGINS=none "
+            + "'\(script)' \(command) > '\(logPath)' 2>&1"
+        let status: Int32 = await withCheckedContinuation { continuation in
+            let thread = Thread { continuation.resume(returning: Self.system(line)) }
+            thread.start()
+        }
+        guard status == 0 else {
+            let text = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
+            throw ScriptFailed(description: "broker/rabbitmq.sh \(command) exited \(status): \(text.suffix(2000))")
+        }
+    }
+
+    /// `/bin/sh -c line` with posix_spawn and a blocking waitpid; returns the exit status.
+    private static func system(_ line: String) -> Int32 {
+        let arguments: [UnsafeMutablePointer<CChar>?] = ["/bin/sh", "-c", line].map { (text: String) in strdup(text) } + [nil]
+        defer { for argument in arguments { free(argument) } }
+        var pid = pid_t()
+        guard posix_spawn(&pid, "/bin/sh", nil, nil, arguments, environ) == 0 else { return -1 }
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+        return (status >> 8) & 0xFF
+    }
+
+    struct ScriptFailed: Error, CustomStringConvertible { var description: String }
+}
