@@ -91,6 +91,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "MongoBridgeTests",
+            dependencies: ["MongoBridge"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "LogPipeAppTests",
             dependencies: [
                 "LogPipeApp",

@@ -1,0 +1,65 @@
+import CMongoC
+import Foundation
+
+/// A thread-safe pool of libmongoc clients for one connection string.
+///
+/// Every method blocks (network I/O): call them from a dedicated thread, never from an event loop or the
+/// cooperative pool. `mongoc_client_pool_t` is thread-safe; each operation pops a client, uses it on the
+/// calling thread only, and pushes it back, which is why this type may be `@unchecked Sendable`.
+public final class MongoClientPool: @unchecked Sendable {
+    private let uri: OpaquePointer
+    private let pool: OpaquePointer
+
+    /// Validates the URI and creates the pool; no connection is made until the first operation.
+    public init(uri text: String, applicationName: String = "logpipe") throws {
+        Self.initialiseDriver
+        var error = bson_error_t()
+        guard let uri = mongoc_uri_new_with_error(text, &error) else {
+            // The driver's message may quote the URI (and its password): keep only a generic reason.
+            throw MongoError(.invalidURI, "the MongoDB connection string is not valid (expected mongodb://host[:port]/…)")
+        }
+        guard let pool = mongoc_client_pool_new(uri) else {
+            mongoc_uri_destroy(uri)
+            throw MongoError(.invalidURI, "the MongoDB connection string was refused by the driver")
+        }
+        self.uri = uri
+        self.pool = pool
+        _ = mongoc_client_pool_set_error_api(pool, 2)
+        _ = mongoc_client_pool_set_appname(pool, applicationName)
+    }
+
+    deinit {
+        mongoc_client_pool_destroy(pool)
+        mongoc_uri_destroy(uri)
+    }
+
+    /// `mongoc_init` exactly once per process.
+    private static let initialiseDriver: Void = { mongoc_init() }()
+
+    /// Runs `body` with a client popped from the pool, on the calling thread.
+    func withClient<Result>(_ body: (OpaquePointer) throws -> Result) rethrows -> Result {
+        let client = mongoc_client_pool_pop(pool)!
+        defer { mongoc_client_pool_push(pool, client) }
+        return try body(client)
+    }
+
+    /// Runs `{ping: 1}` against the `admin` database: succeeds when a server is reachable and answering.
+    public func ping() throws {
+        try withClient { client in
+            let command = BSONDocument()
+            command.append("ping", int32: 1)
+            let reply = BSONDocument.reply()
+            var error = bson_error_t()
+            guard mongoc_client_command_simple(client, "admin", command.pointer, nil, reply.pointer, &error) else {
+                throw Self.error(error)
+            }
+        }
+    }
+
+    /// Classifies a driver error: server selection and stream errors are `unreachable`.
+    static func error(_ error: bson_error_t) -> MongoError {
+        let unreachableDomains: Set<UInt32> = [UInt32(MONGOC_ERROR_SERVER_SELECTION.rawValue), UInt32(MONGOC_ERROR_STREAM.rawValue)]
+        let code: MongoError.Code = unreachableDomains.contains(error.domain) ? .unreachable : .server
+        return MongoError(code, error.text, serverCode: error.code)
+    }
+}

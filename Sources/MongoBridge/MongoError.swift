@@ -1,0 +1,28 @@
+/// An error from the MongoDB bridge; `description` carries the driver's message, never document contents.
+public struct MongoError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        let value: String
+        init(_ value: String) { self.value = value }
+        public var description: String { value }
+
+        /// The connection string is not a valid MongoDB URI.
+        public static let invalidURI = Code("invalid_uri")
+        /// No suitable server answered within `serverSelectionTimeoutMS`, or the connection failed.
+        public static let unreachable = Code("unreachable")
+        /// The server answered with an error (command failure, write error, write concern error).
+        public static let server = Code("server_error")
+    }
+
+    public var code: Code
+    public var message: String
+    /// The server's or driver's numeric error code, when there is one (e.g. 11000 for a duplicate key).
+    public var serverCode: UInt32?
+
+    public init(_ code: Code, _ message: String, serverCode: UInt32? = nil) {
+        self.code = code
+        self.message = message
+        self.serverCode = serverCode
+    }
+
+    public var description: String { "MongoDB \(code): \(message)" }
+}

@@ -1,0 +1,57 @@
+import CMongoC
+
+/// A heap-allocated `bson_t` (Swift imports `bson_t` with the wrong alignment, so it is never a Swift value).
+///
+/// Not thread-safe; owned by the one call that made it.
+final class BSONDocument {
+    let pointer: OpaquePointer
+
+    /// A new, empty document (`bson_new`).
+    init() {
+        pointer = bson_new()
+    }
+
+    /// Storage for an out-parameter such as a command reply: 128-byte aligned, initialised by the driver.
+    private init(uninitialisedReply: ()) {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 128)
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: 512)
+        pointer = OpaquePointer(raw)
+        ownsStorage = true
+        // A valid, static, empty document even if the driver never writes it: bson_destroy then frees nothing.
+        bson_init(pointer)
+    }
+
+    private var ownsStorage = false
+
+    static func reply() -> BSONDocument { BSONDocument(uninitialisedReply: ()) }
+
+    deinit {
+        bson_destroy(pointer)
+        if ownsStorage { UnsafeMutableRawPointer(pointer).deallocate() }
+    }
+
+    func append(_ key: String, int32 value: Int32) {
+        bson_append_int32(pointer, key, -1, value)
+    }
+
+    func append(_ key: String, string value: String) {
+        bson_append_utf8(pointer, key, -1, value, Int32(value.utf8.count))
+    }
+
+    /// Relaxed extended JSON, for diagnostics and tests.
+    var json: String {
+        var length = 0
+        guard let text = bson_as_relaxed_extended_json(pointer, &length) else { return "{}" }
+        defer { bson_free(text) }
+        return String(cString: text)
+    }
+}
+
+extension bson_error_t {
+    /// The driver's message (a `char[504]` imported as a tuple).
+    var text: String {
+        withUnsafeBytes(of: message) { buffer in
+            String(decoding: buffer.prefix { $0 != 0 }, as: UTF8.self)
+        }
+    }
+}
