@@ -11,6 +11,8 @@ public struct AMQPConfiguration: Sendable, Equatable {
     public var connectTimeout: Duration = .seconds(5)
     /// How long a publish waits for the broker's confirm before it fails with `confirmTimeout`.
     public var confirmTimeout: Duration = .seconds(10)
+    /// How long a synchronous broker operation (declare, get, purge, consume) may take.
+    public var rpcTimeout: Duration = .seconds(10)
     /// First delay before reconnecting after the connection was lost; doubles up to `maxReconnectDelay`.
     public var initialReconnectDelay: Duration = .milliseconds(100)
     public var maxReconnectDelay: Duration = .seconds(5)

@@ -172,3 +172,38 @@ final class Tally: Sendable {
         if status == 202 { acceptedIDs.withLock { _ = $0.insert(logID ?? "?") } }
     }
 }
+
+@Suite("API → RabbitMQ failures", .timeLimit(.minutes(2)))
+struct APIPublishFailureTests {
+    func post(_ fixture: BrokerFixture) async throws -> (status: Int, code: String?, retryAfter: String?) {
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+                            configuration: fixture.configuration)
+        return try await Application(router: api.router()).test(.router) { client in
+            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                                     body: ByteBuffer(string: #"{"tenant_id":"acme","text":"x"}"#)) { response in
+                let body = try jsonObject(response.body.readableBytesView)
+                return (Int(response.status.code), (body["error"] as? [String: Any])?["code"] as? String, response.headers[.retryAfter])
+            }
+        }
+    }
+
+    @Test("a log the broker cannot route (no queue bound) is a 503 `unroutable`, never a 202")
+    func unroutable() async throws {
+        let fixture = try await BrokerFixture.start()
+        try await fixture.connection.deleteQueue(fixture.topology.workQueue)
+        let result = try await post(fixture)
+        await fixture.tearDown()
+        #expect(result.status == 503)
+        #expect(result.code == "unroutable")
+        #expect(result.retryAfter == "1")
+    }
+
+    @Test("a confirm that does not arrive in time is a 503 `confirm_timeout`")
+    func confirmTimeout() async throws {
+        let fixture = try await BrokerFixture.start(confirmTimeout: .microseconds(1))
+        let result = try await post(fixture)
+        await fixture.tearDown()
+        #expect(result.status == 503)
+        #expect(result.code == "confirm_timeout")
+    }
+}

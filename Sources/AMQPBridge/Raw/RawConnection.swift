@@ -52,7 +52,7 @@ final class RawConnection {
             // Never include the password; the user and vhost help an operator.
             throw AMQPError(.connectFailed, "login as '\(configuration.user)' to vhost '\(configuration.virtualHost)' refused or failed: \(Self.replyText(reply))")
         }
-        var rpcTimeout = timeval(configuration.confirmTimeout)
+        var rpcTimeout = timeval(configuration.rpcTimeout)
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
         try openChannel(Self.publishChannel)
         amqp_confirm_select(state, Self.publishChannel)
