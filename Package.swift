@@ -79,6 +79,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
 
+        .executableTarget(
+            name: "redaction-bench",
+            dependencies: ["LogPipeCore"],
+            swiftSettings: swiftSettings
+        ),
+
         // MARK: - Tests
         .testTarget(
             name: "LogPipeCoreTests",

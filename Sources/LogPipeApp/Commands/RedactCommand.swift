@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Glibc
+import LogPipeCore
+
+/// `logpipe redact`: the redaction engine as a filter, stdin to stdout, one output line per input line.
+struct RedactCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redact",
+        abstract: "Redact PII from stdin line by line (the workers' engine) and write the lines to stdout.")
+
+    @Flag(help: "Print the number of redactions per type to stderr at the end.")
+    var report = false
+
+    @Option(help: "Apply this tenant's custom rules too (from --rules or LOGPIPE_REDACTION_RULES_FILE).")
+    var tenant: String?
+
+    @Option(help: "A JSON rules file (env LOGPIPE_REDACTION_RULES_FILE).")
+    var rules: String?
+
+    func run() throws {
+        let path = rules ?? ProcessInfo.processInfo.environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
+        let policy = try RedactionRules.load(path: path)
+        var tenantID: TenantID?
+        if let tenant {
+            guard let parsed = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
+            tenantID = parsed
+        }
+        let redactor = policy.redactor(for: tenantID)
+        var totals: [String: Int] = [:]
+        var reader = LineReader(descriptor: STDIN_FILENO)
+        var writer = BufferedWriter(descriptor: STDOUT_FILENO)
+        while let line = reader.nextLine() {
+            let result = line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
+            writer.write(result.text)
+            writer.write("\n")
+            for (type, count) in result.counts { totals[type, default: 0] += count }
+        }
+        writer.flush()
+        if report {
+            let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
+            FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
+        }
+    }
+}
+
+/// Loading the rules file: a missing or invalid file is a start-up error naming the file and the rule.
+enum RedactionRules {
+    static func load(path: String?) throws -> RedactionPolicy {
+        guard let path else { return RedactionPolicy() }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure("cannot read the redaction rules file \(path)")
+        }
+        do {
+            return try RedactionPolicy(json: data)
+        } catch {
+            throw CommandFailure("\(path): \(error)")
+        }
+    }
+}
+
+/// Splits a file descriptor into lines without a trailing `\n` (invalid UTF-8 is repaired when decoded).
+struct LineReader {
+    let descriptor: Int32
+    private var buffer: [UInt8] = []
+    private var start = 0
+    private var finished = false
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    mutating func nextLine() -> [UInt8]? {
+        while true {
+            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
+                let line = Array(buffer[start..<newline])
+                start = newline + 1
+                return line
+            }
+            if finished {
+                guard start < buffer.count else { return nil }
+                let line = Array(buffer[start...])
+                start = buffer.count
+                return line
+            }
+            buffer.removeSubrange(0..<start)
+            start = 0
+            var chunk = [UInt8](repeating: 0, count: 1 << 16)
+            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count <= 0 { finished = true } else { buffer.append(contentsOf: chunk[0..<count]) }
+        }
+    }
+}
+
+/// Buffers writes to a file descriptor.
+struct BufferedWriter {
+    let descriptor: Int32
+    private var buffer: [UInt8] = []
+
+    init(descriptor: Int32) { self.descriptor = descriptor }
+
+    mutating func write(_ text: String) {
+        buffer.append(contentsOf: text.utf8)
+        if buffer.count >= 1 << 16 { flush() }
+    }
+
+    mutating func flush() {
+        var offset = 0
+        while offset < buffer.count {
+            let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
+            if written <= 0 { break }
+            offset += written
+        }
+        buffer.removeAll(keepingCapacity: true)
+    }
+}

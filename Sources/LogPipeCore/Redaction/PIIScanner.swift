@@ -1,0 +1,114 @@
+/// One match of the built-in engine: bytes `start..<end` of the input are data of `type`.
+struct PIIMatch: Equatable {
+    var start: Int
+    var end: Int
+    var type: PIIType
+}
+
+/// The single-pass scanner behind ``Redactor``.
+///
+/// It walks the UTF-8 bytes once. Only a byte that can begin a match (a digit, a hex letter, `+`, `(` or `:`
+/// after a boundary, or an `@`) starts a candidate, and every candidate looks at a bounded window (at most
+/// a few hundred bytes for an email, under 64 for everything else) without backtracking, so the time is
+/// linear in the input whatever it holds: a 1 MiB line of digits or of `@`s costs a constant per byte.
+struct PIIScanner {
+    let bytes: UnsafeBufferPointer<UInt8>
+    let classes: UnsafeBufferPointer<UInt8>
+
+    var count: Int { bytes.count }
+
+    @inline(__always) func at(_ index: Int) -> UInt8 { index < bytes.count ? bytes[index] : 0 }
+    @inline(__always) func flags(_ byte: UInt8) -> UInt8 { classes[Int(byte)] }
+    @inline(__always) func isDigit(_ index: Int) -> Bool { index < bytes.count && bytes[index] &- 0x30 < 10 }
+    @inline(__always) func digitValue(_ index: Int) -> Int { Int(bytes[index] &- 0x30) }
+
+    /// A match may end at `index`: the end of input, or a byte that is not part of a word, where `.`, `-` and
+    /// `,` count as part of a word when a digit follows (`1.2.3.4.5`, `555-1234-99`, `1,048,576`).
+    func isEndBoundary(_ index: Int) -> Bool {
+        guard index < bytes.count else { return true }
+        let byte = bytes[index]
+        if flags(byte) & ByteClass.word != 0 { return false }
+        if byte == UInt8(ascii: ".") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ",") { return !isDigit(index + 1) }
+        return byte != UInt8(ascii: "@")
+    }
+
+    /// A match may start at `index`: the start of input, or after a boundary byte.
+    @inline(__always) func isStartBoundary(_ index: Int) -> Bool {
+        index == 0 || flags(bytes[index - 1]) & ByteClass.startBoundary != 0
+    }
+
+    /// Every match, in order, non-overlapping.
+    func scan() -> [PIIMatch] {
+        var matches: [PIIMatch] = []
+        let n = bytes.count
+        var i = 0
+        while i < n {
+            let byte = bytes[i]
+            let byteFlags = flags(byte)
+            if byte == UInt8(ascii: "@") {
+                if let match = matchEmail(at: i, after: &matches) {
+                    matches.append(match)
+                    i = match.end
+                } else {
+                    i += 1
+                }
+                continue
+            }
+            guard byteFlags & ByteClass.trigger != 0, isStartBoundary(i) else {
+                i += 1
+                continue
+            }
+            if let match = matchAt(i) {
+                matches.append(match)
+                i = match.end
+            } else if let end = overlongHexChainEnd(i) {
+                // More than eight colon-separated groups: not an address, and no tail of it is one either.
+                i = end
+            } else if byteFlags & ByteClass.word != 0 {
+                // Skip the rest of this word: no match can start inside it.
+                i += 1
+                while i < n, flags(bytes[i]) & ByteClass.word != 0 { i += 1 }
+            } else {
+                i += 1
+            }
+        }
+        return matches
+    }
+
+    /// The end of a run of more than eight `:`-separated hex groups starting at `i`, else `nil`.
+    func overlongHexChainEnd(_ i: Int) -> Int? {
+        var index = i
+        var groups = 0
+        while true {
+            let groupStart = index
+            while isHexDigit(index), index - groupStart <= 4 { index += 1 }
+            guard index > groupStart, index - groupStart <= 4 else { break }
+            groups += 1
+            guard at(index) == UInt8(ascii: ":") else { break }
+            index += 1
+            if at(index) == UInt8(ascii: ":") { index += 1 }
+        }
+        return groups > 8 ? index : nil
+    }
+
+    /// Tries every type that can start at `i`, strictest first.
+    func matchAt(_ i: Int) -> PIIMatch? {
+        let byte = bytes[i]
+        if byte &- 0x30 < 10 {
+            if let end = matchCard(i) { return PIIMatch(start: i, end: end, type: .creditCard) }
+            if let end = matchSSN(i) { return PIIMatch(start: i, end: end, type: .ssn) }
+            if let end = matchIPv4(i), isEndBoundary(end) || at(end) == UInt8(ascii: ":") {
+                return PIIMatch(start: i, end: end, type: .ipAddress)
+            }
+            if let end = matchPhone(i) { return PIIMatch(start: i, end: end, type: .phone) }
+            if let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
+            return nil
+        }
+        if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") {
+            if let end = matchPhone(i) { return PIIMatch(start: i, end: end, type: .phone) }
+            return nil
+        }
+        if let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
+        return nil
+    }
+}

@@ -1,0 +1,25 @@
+/// The kinds of personal data the built-in engine finds (DESIGN §5).
+public enum PIIType: String, Sendable, CaseIterable, Codable {
+    case email = "EMAIL"
+    case phone = "PHONE"
+    case ssn = "SSN"
+    case creditCard = "CREDIT_CARD"
+    case ipAddress = "IP_ADDRESS"
+
+    /// The text that replaces a match: `[REDACTED:<TYPE>]`.
+    public var mask: String { "[REDACTED:\(rawValue)]" }
+}
+
+/// The outcome of redacting one text: the redacted text and how many matches of each type it had.
+public struct Redaction: Sendable, Hashable {
+    public var text: String
+    /// Matches per type name (`EMAIL`, `PHONE`, …, and custom rule names); types with no match are absent.
+    public var counts: [String: Int]
+
+    public init(text: String, counts: [String: Int]) {
+        self.text = text
+        self.counts = counts
+    }
+
+    public var total: Int { counts.values.reduce(0, +) }
+}

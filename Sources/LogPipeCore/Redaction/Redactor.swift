@@ -1,0 +1,68 @@
+import Foundation
+
+/// The PII redaction engine (DESIGN §5): built-in types in one linear pass, then optional custom rules.
+///
+/// Thread-safe and cheap to share: it holds only immutable rules.
+public struct Redactor: Sendable {
+    public let customRules: [CustomRedactionRule]
+
+    public init(customRules: [CustomRedactionRule] = []) {
+        self.customRules = customRules
+    }
+
+    /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
+    public func redact(_ text: String) -> Redaction {
+        var text = text
+        return text.withUTF8 { redact(utf8: $0) }
+    }
+
+    /// The same on UTF-8 bytes (which must be valid UTF-8: masks only replace ASCII-delimited spans).
+    public func redact(utf8 input: UnsafeBufferPointer<UInt8>) -> Redaction {
+        let matches = ByteClass.table.withUnsafeBufferPointer { classes in
+            PIIScanner(bytes: input, classes: classes).scan()
+        }
+        var counts: [String: Int] = [:]
+        if matches.isEmpty, customRules.isEmpty {
+            return Redaction(text: String(decoding: input, as: UTF8.self), counts: counts)
+        }
+        var output: [UInt8] = []
+        output.reserveCapacity(input.count + matches.count * 12)
+        var position = 0
+        for match in matches {
+            appendSegment(input, position..<match.start, to: &output, counts: &counts)
+            output.append(contentsOf: match.type.mask.utf8)
+            counts[match.type.rawValue, default: 0] += 1
+            position = match.end
+        }
+        appendSegment(input, position..<input.count, to: &output, counts: &counts)
+        return Redaction(text: String(decoding: output, as: UTF8.self), counts: counts)
+    }
+
+    /// Copies unmatched text, applying the custom rules to it: each rule sees only text that no built-in
+    /// type and no earlier rule has masked.
+    private func appendSegment(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to output: inout [UInt8],
+                               counts: inout [String: Int]) {
+        guard !range.isEmpty else { return }
+        let segment = UnsafeBufferPointer(rebasing: input[range])
+        guard !customRules.isEmpty else {
+            output.append(contentsOf: segment)
+            return
+        }
+        var pieces: [CustomRedactionRule.Piece] = [.text(String(decoding: segment, as: UTF8.self))]
+        for rule in customRules {
+            pieces = pieces.flatMap { piece -> [CustomRedactionRule.Piece] in
+                guard case .text(let text) = piece else { return [piece] }
+                let split = rule.split(text)
+                let found = split.count { if case .mask = $0 { true } else { false } }
+                if found > 0 { counts[rule.name, default: 0] += found }
+                return split
+            }
+        }
+        for piece in pieces {
+            switch piece {
+            case .text(let text): output.append(contentsOf: text.utf8)
+            case .mask(let name): output.append(contentsOf: "[REDACTED:\(name)]".utf8)
+            }
+        }
+    }
+}

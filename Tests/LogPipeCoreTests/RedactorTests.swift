@@ -1,0 +1,77 @@
+import LogPipeCore
+import Testing
+
+@Suite("PII redaction engine")
+struct RedactorTests {
+    static let redactor = Redactor()
+
+    struct Case: CustomTestStringConvertible, Sendable {
+        var input: String
+        var expected: String
+        var type: PIIType?
+        var testDescription: String { input }
+    }
+
+    static let positiveCases: [Case] = RedactionCases.positives.flatMap { positive in
+        RedactionCases.contexts.map { context in
+            Case(input: context.replacingAll("{}", positive.value), expected: context.replacingAll("{}", positive.redacted),
+                 type: positive.type)
+        }
+    }
+
+    static let negativeCases: [Case] = RedactionCases.negatives.flatMap { text in
+        ["{}", "log: {} end"].map { Case(input: $0.replacingAll("{}", text), expected: $0.replacingAll("{}", text), type: nil) }
+    }
+
+    @Test("the table has at least 300 cases")
+    func tableSize() {
+        #expect(Self.positiveCases.count + Self.negativeCases.count >= 300)
+    }
+
+    @Test("every form of every type is found and masked", arguments: positiveCases)
+    func positives(_ testCase: Case) {
+        let result = Self.redactor.redact(testCase.input)
+        #expect(result.text == testCase.expected)
+        #expect(result.counts == [testCase.type!.rawValue: 1])
+    }
+
+    @Test("dates, times, versions, ids, hashes, prices, durations, sizes, ports and other numbers survive", arguments: negativeCases)
+    func negatives(_ testCase: Case) {
+        let result = Self.redactor.redact(testCase.input)
+        #expect(result.text == testCase.expected)
+        #expect(result.counts.isEmpty)
+    }
+
+    @Test("several types in one line are each counted")
+    func mixedLine() {
+        let line = "user alice@example.com from 10.0.0.1 paid with 4111 1111 1111 1111, ssn 123-45-6789, call +44 20 7946 0958 or 555-0199"
+        let result = Self.redactor.redact(line)
+        #expect(result.text == "user [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS] paid with [REDACTED:CREDIT_CARD], ssn [REDACTED:SSN], call [REDACTED:PHONE] or [REDACTED:PHONE]")
+        #expect(result.counts == ["EMAIL": 1, "IP_ADDRESS": 1, "CREDIT_CARD": 1, "SSN": 1, "PHONE": 2])
+    }
+
+    @Test("an address whose local part looks like a phone number is one email")
+    func emailWins() {
+        #expect(Self.redactor.redact("555-0199@example.com").text == "[REDACTED:EMAIL]")
+        #expect(Self.redactor.redact("10.0.0.1@example.com").counts == ["EMAIL": 1])
+    }
+
+    @Test("non-ASCII text around matches is preserved byte for byte")
+    func unicode() {
+        let result = Self.redactor.redact("Grüße an müller@example.de — 電話 555-0199 ✓")
+        #expect(result.text == "Grüße an [REDACTED:EMAIL] — 電話 [REDACTED:PHONE] ✓")
+        #expect(result.counts == ["EMAIL": 1, "PHONE": 1])
+    }
+}
+
+extension String {
+    func replacingAll(_ target: String, _ replacement: String) -> String {
+        var result = ""
+        var rest = Substring(self)
+        while let range = rest.range(of: target) {
+            result += rest[..<range.lowerBound] + replacement
+            rest = rest[range.upperBound...]
+        }
+        return result + rest
+    }
+}
