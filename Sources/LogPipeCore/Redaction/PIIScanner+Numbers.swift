@@ -3,80 +3,111 @@ extension PIIScanner {
 
     /// 13–19 digits, in one run or grouped as cards are printed (4-4-4-4, 4-6-5, …) with one kind of
     /// separator (space or dash), with a real issuer prefix and length and a valid Luhn sum. Shorter runs
-    /// ending at a group boundary are tried too (`4111 1111 1111 1111 2024`).
+    /// ending at a group boundary are tried too (`4111 1111 1111 1111 2024`), 16 digits first, so a following
+    /// short number is not taken for the tail of a 19-digit card. Allocation-free: it runs at every number.
     func matchCard(_ start: Int) -> Int? {
-        var digits: [Int] = []
-        digits.reserveCapacity(19)
-        var groupEnds: [(end: Int, digits: Int)] = []
-        var separator: UInt8?
+        var ends = InlineArray<6, Int>(repeating: 0)
+        var totals = InlineArray<6, Int>(repeating: 0)
+        var pattern = 0  // group sizes as decimal digits: 4-4-4-4 is 4444
+        var groups = 0
+        var total = 0
+        var separator: UInt8 = 0
         var index = start
-        while true {
+        while groups < 6 {
             let groupStart = index
-            while isDigit(index), digits.count < 20 {
-                digits.append(digitValue(index))
-                index += 1
-            }
-            let groupLength = index - groupStart
-            if digits.count > 19 { break }
-            if separator != nil || groupEnds.count > 0, !(1...8).contains(groupLength) { break }
-            groupEnds.append((index, digits.count))
-            if groupEnds.count > 1, groupLength < 3 { break }  // a short group only ends a number
+            while isDigit(index), index - groupStart < 20 { index += 1 }
+            let length = index - groupStart
+            guard length > 0, groups == 0 || length <= 8, total + length <= 19 else { break }
+            total += length
+            ends[groups] = index
+            totals[groups] = total
+            pattern = groups == 0 ? min(length, 9) : pattern * 10 + length
+            groups += 1
+            if groups > 1, length < 3 { break }  // a short group only ends a number
             let next = at(index)
-            guard next == UInt8(ascii: " ") || next == UInt8(ascii: "-"), separator == nil || separator == next,
+            guard next == UInt8(ascii: " ") || next == UInt8(ascii: "-"), separator == 0 || separator == next,
                   isDigit(index + 1) else { break }
             separator = next
             index += 1
         }
-        // Grouped numbers must be grouped as cards are printed; 16 digits (the common length) is tried first,
-        // so a following short number is not taken for the tail of a 19-digit card.
-        let sizes = groupEnds.enumerated().map { $0.offset == 0 ? $0.element.digits : $0.element.digits - groupEnds[$0.offset - 1].digits }
-        let candidates = groupEnds.indices.sorted { lhs, rhs in
-            let (a, b) = (groupEnds[lhs].digits, groupEnds[rhs].digits)
-            return a == 16 ? b != 16 : (b == 16 ? false : a > b)
+        guard groups > 0, totals[groups - 1] >= 13 else { return nil }
+        // The 16-digit candidate first, then the others from the longest down.
+        var sixteen = -1
+        for candidate in 0..<groups where totals[candidate] == 16 { sixteen = candidate }
+        if sixteen >= 0, let end = cardCandidate(start, ends[sixteen], totals[sixteen], groups: sixteen + 1, pattern: pattern, of: groups) {
+            return end
         }
-        for candidate in candidates where (13...19).contains(groupEnds[candidate].digits) {
-            let (end, count) = groupEnds[candidate]
-            guard isEndBoundary(end), candidate == 0 || Self.cardGroupings.contains(Array(sizes[...candidate])) else { continue }
-            let number = digits.prefix(count)
-            if Self.isIssuer(number), Self.luhn(number) { return end }
+        var candidate = groups - 1
+        while candidate >= 0, totals[candidate] >= 13 {
+            if candidate != sixteen,
+               let end = cardCandidate(start, ends[candidate], totals[candidate], groups: candidate + 1, pattern: pattern, of: groups) {
+                return end
+            }
+            candidate -= 1
         }
         return nil
     }
 
-    /// How card numbers are printed in groups.
-    static let cardGroupings: Set<[Int]> = [
-        [4, 4, 4, 4], [4, 4, 4, 4, 3], [4, 4, 4, 4, 2], [4, 4, 4, 4, 1], [4, 6, 5], [4, 6, 4], [4, 4, 5],
-        [4, 4, 4, 3], [4, 4, 4, 2], [4, 4, 4, 1], [4, 4, 4, 4, 4],
-    ]
-
-    /// Issuer prefixes and lengths: Visa, Mastercard (51–55, 2221–2720), Amex, Discover, JCB, Diners, UnionPay.
-    static func isIssuer(_ digits: ArraySlice<Int>) -> Bool {
-        func prefix(_ count: Int) -> Int { digits.prefix(count).reduce(0) { $0 * 10 + $1 } }
-        let length = digits.count
-        let p2 = prefix(2), p3 = prefix(3), p4 = prefix(4), p6 = prefix(6)
-        if digits.first == 4 { return length == 13 || length == 16 || length == 19 }                // Visa
-        if (51...55).contains(p2) || (2221...2720).contains(p4) { return length == 16 }             // Mastercard
-        if p2 == 34 || p2 == 37 { return length == 15 }                                             // Amex
-        if p4 == 6011 || (644...649).contains(p3) || p2 == 65 || (622_126...622_925).contains(p6) {
-            return (16...19).contains(length)                                                        // Discover
+    /// Checks the first `groups` groups (ending at `end`, `count` digits) as a card number.
+    private func cardCandidate(_ start: Int, _ end: Int, _ count: Int, groups: Int, pattern: Int, of allGroups: Int) -> Int? {
+        guard (13...19).contains(count), isEndBoundary(end) else { return nil }
+        if groups > 1 {
+            var prefixPattern = pattern
+            for _ in groups..<allGroups { prefixPattern /= 10 }
+            guard Self.isCardGrouping(prefixPattern) else { return nil }
         }
-        if (3528...3589).contains(p4) { return (16...19).contains(length) }                         // JCB
-        if (300...305).contains(p3) || p2 == 36 || p2 == 38 || p2 == 39 { return (14...19).contains(length) } // Diners
-        if p2 == 62 || p2 == 81 { return (16...19).contains(length) }                               // UnionPay
-        return false
+        // Issuer prefix (first six digits) and Luhn sum, straight from the bytes.
+        var prefix6 = 0
+        var seen = 0
+        var index = start
+        while seen < 6 {
+            if isDigit(index) {
+                prefix6 = prefix6 * 10 + digitValue(index)
+                seen += 1
+            }
+            index += 1
+        }
+        guard Self.isIssuer(prefix6: prefix6, length: count) else { return nil }
+        var sum = 0
+        var position = 0
+        index = end - 1
+        while index >= start {
+            if isDigit(index) {
+                let digit = digitValue(index)
+                if position & 1 == 1 {
+                    let doubled = digit * 2
+                    sum += doubled > 9 ? doubled - 9 : doubled
+                } else {
+                    sum += digit
+                }
+                position += 1
+            }
+            index -= 1
+        }
+        return sum % 10 == 0 ? end : nil
     }
 
-    static func luhn(_ digits: ArraySlice<Int>) -> Bool {
-        var sum = 0
-        for (offset, digit) in digits.reversed().enumerated() {
-            if offset % 2 == 1 {
-                let doubled = digit * 2
-                sum += doubled > 9 ? doubled - 9 : doubled
-            } else {
-                sum += digit
-            }
+    /// How card numbers are printed in groups (sizes as decimal digits).
+    static func isCardGrouping(_ pattern: Int) -> Bool {
+        switch pattern {
+        case 4444, 44443, 44442, 44441, 44444, 465, 464, 445, 4443, 4442, 4441: true
+        default: false
         }
-        return sum % 10 == 0
+    }
+
+    /// Issuer prefixes and lengths: Visa, Mastercard (51–55, 2221–2720), Amex, Discover, JCB, Diners, UnionPay.
+    static func isIssuer(prefix6: Int, length: Int) -> Bool {
+        let p2 = prefix6 / 10_000, p3 = prefix6 / 1000, p4 = prefix6 / 100
+        if prefix6 / 100_000 == 4 { return length == 13 || length == 16 || length == 19 }           // Visa
+        if (51...55).contains(p2) || (2221...2720).contains(p4) { return length == 16 }              // Mastercard
+        if p2 == 34 || p2 == 37 { return length == 15 }                                              // Amex
+        if p4 == 6011 || (644...649).contains(p3) || p2 == 65 || (622_126...622_925).contains(prefix6) {
+            return (16...19).contains(length)                                                         // Discover
+        }
+        if (3528...3589).contains(p4) { return (16...19).contains(length) }                          // JCB
+        if (300...305).contains(p3) || p2 == 36 || p2 == 38 || p2 == 39 { return (14...19).contains(length) } // Diners
+        if p2 == 62 || p2 == 81 { return (16...19).contains(length) }                                // UnionPay
+        return false
     }
 
     // MARK: - SSN

@@ -8,6 +8,11 @@ public enum PIIType: String, Sendable, CaseIterable, Codable {
 
     /// The text that replaces a match: `[REDACTED:<TYPE>]`.
     public var mask: String { "[REDACTED:\(rawValue)]" }
+
+    /// The mask as UTF-8, computed once per type.
+    var maskBytes: [UInt8] { Self.masks[Self.allCases.firstIndex(of: self)!] }
+
+    private static let masks: [[UInt8]] = allCases.map { Array($0.mask.utf8) }
 }
 
 /// The outcome of redacting one text: the redacted text and how many matches of each type it had.

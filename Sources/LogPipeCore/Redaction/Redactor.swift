@@ -13,25 +13,53 @@ public struct Redactor: Sendable {
     /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
     public func redact(_ text: String) -> Redaction {
         var text = text
-        return text.withUTF8 { redact(utf8: $0) }
+        let matches = text.withUTF8 { Self.scan($0) }
+        if matches.isEmpty, customRules.isEmpty { return Redaction(text: text, counts: [:]) }  // no copy
+        return text.withUTF8 { build($0, matches) }
     }
 
     /// The same on UTF-8 bytes (which must be valid UTF-8: masks only replace ASCII-delimited spans).
     public func redact(utf8 input: UnsafeBufferPointer<UInt8>) -> Redaction {
-        let matches = ByteClass.table.withUnsafeBufferPointer { classes in
-            PIIScanner(bytes: input, classes: classes).scan()
-        }
+        build(input, Self.scan(input))
+    }
+
+    static func scan(_ input: UnsafeBufferPointer<UInt8>) -> [PIIMatch] {
+        ByteClass.table.withUnsafeBufferPointer { PIIScanner(bytes: input, classes: $0).scan() }
+    }
+
+    private func build(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch]) -> Redaction {
         var counts: [String: Int] = [:]
-        if matches.isEmpty, customRules.isEmpty {
-            return Redaction(text: String(decoding: input, as: UTF8.self), counts: counts)
+        for match in matches { counts[match.type.rawValue, default: 0] += 1 }
+        guard customRules.isEmpty else { return buildWithRules(input, matches, counts) }
+        // Straight into the new string's storage: the unmatched bytes and the masks.
+        let capacity = input.count + matches.count * 24
+        let text = String(unsafeUninitializedCapacity: capacity) { buffer in
+            var written = 0
+            var position = 0
+            func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
+                guard let base = bytes.baseAddress, bytes.count > 0 else { return }
+                (buffer.baseAddress! + written).update(from: base, count: bytes.count)
+                written += bytes.count
+            }
+            for match in matches {
+                copy(UnsafeBufferPointer(rebasing: input[position..<match.start]))
+                match.type.maskBytes.withUnsafeBufferPointer { copy($0) }
+                position = match.end
+            }
+            copy(UnsafeBufferPointer(rebasing: input[position..<input.count]))
+            return written
         }
+        return Redaction(text: text, counts: counts)
+    }
+
+    private func buildWithRules(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch], _ counts: [String: Int]) -> Redaction {
+        var counts = counts
         var output: [UInt8] = []
-        output.reserveCapacity(input.count + matches.count * 12)
+        output.reserveCapacity(input.count + matches.count * 24)
         var position = 0
         for match in matches {
             appendSegment(input, position..<match.start, to: &output, counts: &counts)
-            output.append(contentsOf: match.type.mask.utf8)
-            counts[match.type.rawValue, default: 0] += 1
+            output.append(contentsOf: match.type.maskBytes)
             position = match.end
         }
         appendSegment(input, position..<input.count, to: &output, counts: &counts)
