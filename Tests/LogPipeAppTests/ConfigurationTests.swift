@@ -1,4 +1,4 @@
-import LogPipeApp
+@testable import LogPipeApp
 import Logging
 import Testing
 

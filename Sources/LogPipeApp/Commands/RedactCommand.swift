@@ -26,10 +26,23 @@ struct RedactCommand: ParsableCommand {
             guard let parsed = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
             tenantID = parsed
         }
-        let redactor = policy.redactor(for: tenantID)
+        let totals = RedactFilter(redactor: policy.redactor(for: tenantID)).run(input: STDIN_FILENO, output: STDOUT_FILENO)
+        if report {
+            let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
+            FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
+        }
+    }
+}
+
+/// Redacts lines from one file descriptor to another: one output line per input line, in order.
+struct RedactFilter {
+    let redactor: Redactor
+
+    /// Returns the number of redactions per type.
+    func run(input: Int32, output: Int32) -> [String: Int] {
         var totals: [String: Int] = [:]
-        var reader = LineReader(descriptor: STDIN_FILENO)
-        var writer = BufferedWriter(descriptor: STDOUT_FILENO)
+        var reader = LineReader(descriptor: input)
+        var writer = BufferedWriter(descriptor: output)
         while let line = reader.nextLine() {
             let result = line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
             writer.write(result.text)
@@ -37,10 +50,7 @@ struct RedactCommand: ParsableCommand {
             for (type, count) in result.counts { totals[type, default: 0] += count }
         }
         writer.flush()
-        if report {
-            let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
-            FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
-        }
+        return totals
     }
 }
 
