@@ -75,3 +75,17 @@ extension String {
         return result + rest
     }
 }
+
+@Suite("Stored documents")
+struct StoredLogTests {
+    @Test("a stored log carries the redacted text and the counts, never the raw text")
+    func redactedDocument() {
+        let record = LogRecord(tenantID: TenantID("acme")!, logID: "l-1", text: "mail bob@example.com from 10.0.0.1",
+                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-1", level: "info")
+        let stored = StoredLog(record: record, redactor: Redactor(), processedAt: UnixTime(milliseconds: 0))
+        #expect(stored.text == "mail [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS]")
+        #expect(stored.redactions == ["EMAIL": 1, "IP_ADDRESS": 1])
+        #expect(stored.processedAt == "1970-01-01T00:00:00.000Z")
+        #expect(stored.logID == "l-1" && stored.requestID == "r-1" && stored.level == "info")
+    }
+}

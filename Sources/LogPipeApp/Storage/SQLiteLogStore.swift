@@ -1,0 +1,144 @@
+import Foundation
+import GRDB
+import LogPipeCore
+import Synchronization
+
+/// The embedded store: one SQLite file, one table per tenant (`"<tenant_id>"`), `log_id TEXT PRIMARY KEY`,
+/// `INSERT … ON CONFLICT DO NOTHING` (first write wins), WAL journal, one transaction per batch.
+///
+/// GRDB runs every access on its own serial dispatch queue; the async methods suspend without blocking the
+/// cooperative pool. SQLite's default `synchronous=FULL` in WAL mode makes a committed batch survive a power
+/// loss, which is what "acked only after durable" needs.
+public final class SQLiteLogStore: LogStore {
+    private let queue: DatabaseQueue
+    /// Tenants whose table is known to exist (tables are created on first write).
+    private let tables = Mutex<Set<TenantID>>([])
+
+    public init(path: String) throws(StoreError) {
+        let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            var configuration = Configuration()
+            configuration.journalMode = .wal
+            configuration.busyMode = .timeout(5)
+            configuration.label = "logpipe.sqlite"
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch {
+            throw StoreError(transient: false, "cannot open the SQLite store at \(path): \(Self.reason(error))")
+        }
+    }
+
+    public func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+        guard !logs.isEmpty else { return StoreWriteResult() }
+        let known = tables.withLock { $0 }
+        do {
+            let result = try await queue.write { db -> StoreWriteResult in
+                var result = StoreWriteResult()
+                for tenant in Set(logs.map(\.tenantID)).subtracting(known) { try Self.createTable(tenant, db) }
+                for log in logs {
+                    try db.execute(sql: """
+                        INSERT INTO \(Self.table(log.tenantID)) (log_id, tenant_id, text, redactions, received_at, \
+                        processed_at, request_id, timestamp, level, source, attributes)
+                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(log_id) DO NOTHING
+                        """, arguments: [log.logID, log.tenantID.rawValue, log.text, Self.json(log.redactions),
+                                         log.receivedAt, log.processedAt, log.requestID, log.timestamp, log.level,
+                                         log.source, log.attributes.map(Self.json)])
+                    if db.changesCount > 0 { result.stored += 1 } else { result.duplicates += 1 }
+                }
+                return result
+            }
+            tables.withLock { $0.formUnion(logs.map(\.tenantID)) }
+            return result
+        } catch {
+            throw StoreError(transient: true, "SQLite write failed: \(Self.reason(error))")
+        }
+    }
+
+    public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {
+        try await read(tenant) { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM \(Self.table(tenant)) WHERE log_id = ?", arguments: [logID])
+                .map { try Self.log($0, tenant) }
+        } ?? nil
+    }
+
+    public func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] {
+        try await read(tenant) { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM \(Self.table(tenant)) ORDER BY rowid DESC LIMIT ?", arguments: [limit])
+                .map { try Self.log($0, tenant) }
+        } ?? []
+    }
+
+    public func count(tenant: TenantID) async throws(StoreError) -> Int {
+        try await read(tenant) { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(Self.table(tenant))") ?? 0 } ?? 0
+    }
+
+    public func ping() async throws(StoreError) {
+        do {
+            _ = try await queue.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        } catch {
+            throw StoreError(transient: true, "SQLite is not readable: \(Self.reason(error))")
+        }
+    }
+
+    /// Tenants that have a table.
+    public func tenants() async throws(StoreError) -> [TenantID] {
+        do {
+            return try await queue.read { db in
+                try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+                    .compactMap(TenantID.init)
+            }
+        } catch {
+            throw StoreError(transient: true, "SQLite read failed: \(Self.reason(error))")
+        }
+    }
+
+    // MARK: - Helpers
+
+    /// Runs a read on a tenant's table; `nil` when the table does not exist yet.
+    private func read<T: Sendable>(_ tenant: TenantID, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T? {
+        do {
+            return try await queue.read { db in
+                guard try db.tableExists(tenant.rawValue) else { return nil }
+                return try body(db)
+            }
+        } catch {
+            throw StoreError(transient: true, "SQLite read failed: \(Self.reason(error))")
+        }
+    }
+
+    /// The quoted table name; tenant ids (`[a-z0-9_-]`) need no escaping inside double quotes.
+    static func table(_ tenant: TenantID) -> String { "\"\(tenant.rawValue)\"" }
+
+    static func createTable(_ tenant: TenantID, _ db: Database) throws {
+        try db.execute(sql: """
+            CREATE TABLE IF NOT EXISTS \(table(tenant)) (
+                log_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, text TEXT NOT NULL, redactions TEXT NOT NULL,
+                received_at TEXT NOT NULL, processed_at TEXT NOT NULL, request_id TEXT NOT NULL,
+                timestamp TEXT, level TEXT, source TEXT, attributes TEXT)
+            """)
+    }
+
+    static func json<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    }
+
+    static func log(_ row: Row, _ tenant: TenantID) throws -> StoredLog {
+        let decoder = JSONDecoder()
+        let redactions: String = row["redactions"]
+        let attributes: String? = row["attributes"]
+        return StoredLog(
+            logID: row["log_id"], tenantID: tenant, text: row["text"],
+            redactions: try decoder.decode([String: Int].self, from: Data(redactions.utf8)),
+            receivedAt: row["received_at"], processedAt: row["processed_at"], requestID: row["request_id"],
+            timestamp: row["timestamp"], level: row["level"], source: row["source"],
+            attributes: try attributes.map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) })
+    }
+
+    /// The SQLite result code and message, never the SQL arguments (they hold log text).
+    static func reason(_ error: any Error) -> String {
+        if let error = error as? DatabaseError { return "\(error.resultCode): \(error.message ?? "")" }
+        return "\(type(of: error))"
+    }
+}

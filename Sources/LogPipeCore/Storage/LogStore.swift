@@ -1,0 +1,41 @@
+/// Where workers put logs: one table or collection per tenant, keyed by `log_id`, first write wins.
+public protocol LogStore: Sendable {
+    /// Writes the logs durably (all or nothing for SQLite; per document for MongoDB) and reports which were
+    /// new and which were already there. Throws ``StoreError`` when the write is not known to be durable.
+    func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult
+    /// One log by id, or `nil`.
+    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog?
+    /// The most recently stored logs of a tenant, newest first.
+    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog]
+    /// How many logs a tenant has.
+    func count(tenant: TenantID) async throws(StoreError) -> Int
+    /// Succeeds when the store can be written.
+    func ping() async throws(StoreError)
+}
+
+/// What a write did.
+public struct StoreWriteResult: Sendable, Hashable {
+    /// Logs written now.
+    public var stored: Int
+    /// Logs whose `log_id` was already stored (kept as they were: first write wins).
+    public var duplicates: Int
+
+    public init(stored: Int = 0, duplicates: Int = 0) {
+        self.stored = stored
+        self.duplicates = duplicates
+    }
+}
+
+/// A store failure; `transient` ones (unreachable, timeout, busy) are retried, others are not.
+public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
+    public var transient: Bool
+    /// A short reason without log contents.
+    public var message: String
+
+    public init(transient: Bool, _ message: String) {
+        self.transient = transient
+        self.message = message
+    }
+
+    public var description: String { "store \(transient ? "transient" : "permanent") error: \(message)" }
+}

@@ -1,0 +1,51 @@
+/// One log as stored (DESIGN §4): redacted text, redaction counts and the record's stamps. The raw text is
+/// never part of it.
+public struct StoredLog: Sendable, Hashable, Codable {
+    public var logID: String
+    public var tenantID: TenantID
+    /// The redacted text.
+    public var text: String
+    /// Matches per type, e.g. `["EMAIL": 1]`; empty when nothing was redacted.
+    public var redactions: [String: Int]
+    public var receivedAt: String
+    public var processedAt: String
+    public var requestID: String
+    public var timestamp: String?
+    public var level: String?
+    public var source: String?
+    public var attributes: [String: AttributeValue]?
+
+    public init(logID: String, tenantID: TenantID, text: String, redactions: [String: Int], receivedAt: String,
+                processedAt: String, requestID: String, timestamp: String? = nil, level: String? = nil,
+                source: String? = nil, attributes: [String: AttributeValue]? = nil) {
+        self.logID = logID
+        self.tenantID = tenantID
+        self.text = text
+        self.redactions = redactions
+        self.receivedAt = receivedAt
+        self.processedAt = processedAt
+        self.requestID = requestID
+        self.timestamp = timestamp
+        self.level = level
+        self.source = source
+        self.attributes = attributes
+    }
+
+    /// Redacts a record into the document to store.
+    public init(record: LogRecord, redactor: Redactor, processedAt: UnixTime) {
+        let redaction = redactor.redact(record.text)
+        self.init(logID: record.logID, tenantID: record.tenantID, text: redaction.text, redactions: redaction.counts,
+                  receivedAt: record.receivedAt, processedAt: processedAt.rfc3339, requestID: record.requestID,
+                  timestamp: record.timestamp, level: record.level, source: record.source, attributes: record.attributes)
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case logID = "log_id"
+        case tenantID = "tenant_id"
+        case text, redactions
+        case receivedAt = "received_at"
+        case processedAt = "processed_at"
+        case requestID = "request_id"
+        case timestamp, level, source, attributes
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+@testable import LogPipeApp
+import LogPipeCore
+import Testing
+
+/// The behaviour every `LogStore` must have, run against each implementation.
+@Suite("Store contract")
+struct StoreContractTests {
+    /// A fresh, empty store of each kind.
+    enum Kind: String, CaseIterable, CustomTestStringConvertible {
+        case sqlite
+        var testDescription: String { rawValue }
+
+        func make() throws -> any LogStore {
+            switch self {
+            case .sqlite:
+                try SQLiteLogStore(path: "/tmp/logpipe-store-tests/\(UUID().uuidString).sqlite")
+            }
+        }
+    }
+
+    static let acme = TenantID("acme")!
+    static let beta = TenantID("beta-2")!
+
+    func log(_ id: String, _ tenant: TenantID = acme, text: String = "hello", redactions: [String: Int] = [:]) -> StoredLog {
+        StoredLog(logID: id, tenantID: tenant, text: text, redactions: redactions, receivedAt: "2026-11-29T10:00:00.000Z",
+                  processedAt: "2026-11-29T10:00:01.000Z", requestID: "req-\(id)", timestamp: "2026-11-29T09:59:59Z",
+                  level: "info", source: "web", attributes: ["port": .int(443), "ok": .bool(true), "ratio": .double(0.5), "user": .string("u1")])
+    }
+
+    @Test("a written log reads back exactly", arguments: Kind.allCases)
+    func roundTrip(_ kind: Kind) async throws {
+        let store = try kind.make()
+        let original = log("l-1", redactions: ["EMAIL": 1])
+        #expect(try await store.write([original]) == StoreWriteResult(stored: 1, duplicates: 0))
+        #expect(try await store.get(tenant: Self.acme, logID: "l-1") == original)
+        #expect(try await store.count(tenant: Self.acme) == 1)
+        var minimal = log("l-2")
+        minimal.timestamp = nil; minimal.level = nil; minimal.source = nil; minimal.attributes = nil
+        _ = try await store.write([minimal])
+        #expect(try await store.get(tenant: Self.acme, logID: "l-2") == minimal)
+    }
+
+    @Test("the same log_id twice is stored once and the first write wins", arguments: Kind.allCases)
+    func firstWriteWins(_ kind: Kind) async throws {
+        let store = try kind.make()
+        _ = try await store.write([log("dup", text: "first")])
+        let second = try await store.write([log("dup", text: "second"), log("new")])
+        #expect(second == StoreWriteResult(stored: 1, duplicates: 1))
+        #expect(try await store.get(tenant: Self.acme, logID: "dup")?.text == "first")
+        #expect(try await store.count(tenant: Self.acme) == 2)
+        // Within one batch too.
+        let same = try await store.write([log("twice", text: "a"), log("twice", text: "b")])
+        #expect(same == StoreWriteResult(stored: 1, duplicates: 1))
+        #expect(try await store.get(tenant: Self.acme, logID: "twice")?.text == "a")
+    }
+
+    @Test("tenants are kept apart, even with the same log_id", arguments: Kind.allCases)
+    func tenantsApart(_ kind: Kind) async throws {
+        let store = try kind.make()
+        let result = try await store.write([log("x", Self.acme, text: "for acme"), log("x", Self.beta, text: "for beta")])
+        #expect(result == StoreWriteResult(stored: 2, duplicates: 0))
+        #expect(try await store.get(tenant: Self.acme, logID: "x")?.text == "for acme")
+        #expect(try await store.get(tenant: Self.beta, logID: "x")?.text == "for beta")
+        #expect(try await store.count(tenant: Self.beta) == 1)
+    }
+
+    @Test("tail lists the newest first, limited; unknown tenants are empty", arguments: Kind.allCases)
+    func tail(_ kind: Kind) async throws {
+        let store = try kind.make()
+        _ = try await store.write((1...5).map { log("t\($0)") })
+        _ = try await store.write([log("t6")])
+        #expect(try await store.tail(tenant: Self.acme, limit: 3).map(\.logID) == ["t6", "t5", "t4"])
+        #expect(try await store.tail(tenant: TenantID("nobody")!, limit: 3).isEmpty)
+        #expect(try await store.get(tenant: TenantID("nobody")!, logID: "t1") == nil)
+        #expect(try await store.count(tenant: TenantID("nobody")!) == 0)
+        try await store.ping()
+    }
+}
