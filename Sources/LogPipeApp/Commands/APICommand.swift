@@ -1,6 +1,5 @@
 import AMQPBridge
 import ArgumentParser
-import Hummingbird
 import Logging
 import ServiceLifecycle
 import UnixSignals
@@ -11,35 +10,82 @@ struct APICommand: AsyncParsableCommand {
         commandName: "api", abstract: "Run the HTTP ingestion API (POST /ingest, GET /health, GET /readiness).")
 
     @OptionGroup var common: CommonOptions
+    @OptionGroup var http: HTTPOptions
 
+    func run() async throws {
+        var configuration = try common.configuration()
+        http.apply(to: &configuration)
+        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe.api", level: configuration.logLevel))
+        let publisher = try runtime.connection("logpipe-api")
+        runtime.logger.info("logpipe api starting", metadata: [
+            "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
+            "namespace": "\(configuration.namespace)"])
+        try await ServiceGroup(
+            services: [AMQPConnectionService(connection: publisher), runtime.application(publisher: publisher)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
+        ).run()
+    }
+}
+
+/// `logpipe worker`: consume, redact, store.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker", abstract: "Consume logs from RabbitMQ, redact PII and store them per tenant.")
+
+    @OptionGroup var common: CommonOptions
+
+    func run() async throws {
+        let configuration = try common.configuration()
+        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe.worker", level: configuration.logLevel))
+        let consumer = try runtime.connection("logpipe-worker")
+        let worker = try runtime.worker(connection: consumer, store: try runtime.store())
+        runtime.logger.info("logpipe worker starting", metadata: [
+            "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
+            "store": "sqlite", "prefetch": "\(configuration.prefetch)"])
+        try await ServiceGroup(
+            services: [AMQPConnectionService(connection: consumer), worker],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
+        ).run()
+    }
+}
+
+/// `logpipe serve`: the API and a worker in one process (separate connections for publishing and consuming).
+struct ServeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve", abstract: "Run the API and a worker in one process.")
+
+    @OptionGroup var common: CommonOptions
+    @OptionGroup var http: HTTPOptions
+
+    func run() async throws {
+        var configuration = try common.configuration()
+        http.apply(to: &configuration)
+        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe", level: configuration.logLevel))
+        let publisher = try runtime.connection("logpipe-api")
+        let consumer = try runtime.connection("logpipe-worker")
+        let worker = try runtime.worker(connection: consumer, store: try runtime.store())
+        runtime.logger.info("logpipe serve starting", metadata: [
+            "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
+            "namespace": "\(configuration.namespace)", "store": "sqlite \(configuration.sqlitePath)"])
+        // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
+        try await ServiceGroup(
+            services: [AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,
+                       runtime.application(publisher: publisher)],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
+        ).run()
+    }
+}
+
+/// Listen address flags of the API.
+struct HTTPOptions: ParsableArguments {
     @Option(help: "Address to listen on (env LOGPIPE_HTTP_HOST, default 0.0.0.0).")
     var host: String?
 
     @Option(help: "Port to listen on (env LOGPIPE_HTTP_PORT, default 8000).")
     var port: Int?
 
-    func run() async throws {
-        var configuration = try common.configuration()
+    func apply(to configuration: inout LogPipeConfiguration) {
         if let host { configuration.httpHost = host }
         if let port { configuration.httpPort = port }
-        let logger = LogSetup.makeLogger(label: "logpipe.api", level: configuration.logLevel)
-        let topology = Topology(namespace: configuration.namespace)
-        let connection = AMQPConnection(
-            configuration: try configuration.amqpConfiguration(connectionName: "logpipe-api"),
-            topology: topology.declarations, logger: logger)
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: connection, topology: topology),
-                            configuration: configuration)
-        let app = Application(
-            router: api.router(),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort),
-                                 serverName: "logpipe"),
-            logger: logger)
-        let group = ServiceGroup(
-            services: [AMQPConnectionService(connection: connection), app],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        logger.info("logpipe api starting", metadata: [
-            "http.port": "\(configuration.httpPort)", "amqp.url": "\(connection.configuration.redactedURL)",
-            "namespace": "\(configuration.namespace)"])
-        try await group.run()
     }
 }

@@ -5,7 +5,7 @@ public struct LogPipeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "logpipe",
         abstract: "Multi-tenant log ingestion: HTTP API → RabbitMQ → redaction → per-tenant store.",
-        subcommands: [APICommand.self, TopologyCommand.self, RedactCommand.self])
+        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, LogsCommand.self, RedactCommand.self])
 
     public init() {}
 }

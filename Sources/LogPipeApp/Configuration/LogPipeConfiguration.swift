@@ -18,6 +18,11 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var mongoDatabase = "logpipe"
     public var sqlitePath = "./data/logpipe.sqlite"
     public var prefetch = 500
+    public var batchSize = 500
+    public var flushInterval: Duration = .milliseconds(50)
+    /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).
+    public var processingTimePerCharacter: Duration = .zero
+    public var redactionRulesFile: String?
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -45,6 +50,15 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let millis = try integer("LOGPIPE_CONFIRM_TIMEOUT_MS", 1...600_000) { confirmTimeout = .milliseconds(millis) }
         if let seconds = try integer("LOGPIPE_AMQP_HEARTBEAT", 0...3600) { heartbeatSeconds = seconds }
         if let prefetch = try integer("LOGPIPE_PREFETCH", 1...65535) { self.prefetch = prefetch }
+        if let size = try integer("LOGPIPE_BATCH_SIZE", 1...65535) { batchSize = size }
+        if let millis = try integer("LOGPIPE_FLUSH_MS", 1...60_000) { flushInterval = .milliseconds(millis) }
+        if let text = value("PROCESSING_TIME_PER_CHAR") {
+            guard let seconds = Double(text), seconds >= 0, seconds < 1 else {
+                throw ConfigurationError(variable: "PROCESSING_TIME_PER_CHAR", message: "must be seconds per character, from 0 to below 1 (e.g. 0.0001)")
+            }
+            processingTimePerCharacter = .nanoseconds(Int64(seconds * 1e9))
+        }
+        redactionRulesFile = value("LOGPIPE_REDACTION_RULES_FILE")
         mongoURI = value("LOGPIPE_MONGO_URI")
         if let database = value("LOGPIPE_MONGO_DB") { mongoDatabase = database }
         if let path = value("LOGPIPE_SQLITE_PATH") { sqlitePath = path }
@@ -67,6 +81,16 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError(variable: "LOGPIPE_AMQP_URL", message: "\((error as? AMQPError)?.reason ?? "is invalid")")
         }
+    }
+
+    /// The worker settings derived from this configuration.
+    public var workerConfiguration: LogWorker.Configuration {
+        var worker = LogWorker.Configuration()
+        worker.prefetch = prefetch
+        worker.batchSize = batchSize
+        worker.flushInterval = flushInterval
+        worker.processingTimePerCharacter = processingTimePerCharacter
+        return worker
     }
 
     /// The broker connection settings derived from this configuration.

@@ -1,0 +1,47 @@
+import AMQPBridge
+import Hummingbird
+import LogPipeCore
+import Logging
+
+/// Builds the long-running pieces a command runs, from one configuration.
+struct Runtime {
+    let configuration: LogPipeConfiguration
+    let logger: Logger
+
+    var topology: Topology { Topology(namespace: configuration.namespace) }
+
+    /// A broker connection that declares the topology after every connect.
+    func connection(_ name: String) throws -> AMQPConnection {
+        AMQPConnection(configuration: try configuration.amqpConfiguration(connectionName: name),
+                       topology: topology.declarations, logger: logger)
+    }
+
+    /// The configured store: MongoDB when `LOGPIPE_MONGO_URI` is set, else the embedded SQLite file.
+    func store() throws -> any LogStore {
+        if configuration.mongoURI != nil {
+            throw CommandFailure("LOGPIPE_MONGO_URI is set, but the MongoDB store is not built yet; unset it to use SQLite")
+        }
+        do {
+            return try SQLiteLogStore(path: configuration.sqlitePath)
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+    }
+
+    func redactionPolicy() throws -> RedactionPolicy {
+        try RedactionRules.load(path: configuration.redactionRulesFile)
+    }
+
+    func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
+        LogWorker(connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
+                  configuration: configuration.workerConfiguration, logger: logger)
+    }
+
+    func application(publisher: AMQPConnection) -> some ApplicationProtocol {
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology), configuration: configuration)
+        return Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
+            logger: logger)
+    }
+}

@@ -1,0 +1,152 @@
+import AMQPBridge
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+@testable import LogPipeApp
+import LogPipeCore
+import Synchronization
+import Testing
+
+/// A store that fails its first `failures` writes, then delegates (a store outage that heals).
+final class FlakyStore: LogStore {
+    let inner: any LogStore
+    let remainingFailures: Mutex<Int>
+    let failedWrites = Mutex(0)
+
+    init(_ inner: any LogStore, failures: Int) {
+        self.inner = inner
+        self.remainingFailures = Mutex(failures)
+    }
+
+    func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+        let fail = remainingFailures.withLock { remaining -> Bool in
+            guard remaining > 0 else { return false }
+            remaining -= 1
+            return true
+        }
+        if fail {
+            failedWrites.withLock { $0 += 1 }
+            throw StoreError(transient: true, "injected failure")
+        }
+        return try await inner.write(logs)
+    }
+
+    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
+    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
+    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
+    func ping() async throws(StoreError) { try await inner.ping() }
+}
+
+/// The pipeline in one process: API → real RabbitMQ → worker → SQLite.
+@Suite("Worker", .timeLimit(.minutes(3)))
+struct WorkerTests {
+    static func temporaryStore() throws -> SQLiteLogStore {
+        try SQLiteLogStore(path: "/tmp/logpipe-worker-tests/\(UUID().uuidString).sqlite")
+    }
+
+    /// Runs `body` with the API's test client while a worker consumes into `store`.
+    func withPipeline(store: any LogStore, _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void) async throws {
+        let fixture = try await BrokerFixture.start()
+        let consumer = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
+                                      topology: fixture.topology.declarations, logger: TestEnvironment.logger)
+        consumer.start()
+        try await consumer.waitUntilConnected(timeout: .seconds(10))
+        var workerConfiguration = LogWorker.Configuration()
+        workerConfiguration.prefetch = 50
+        workerConfiguration.batchSize = 20
+        workerConfiguration.storeBackoff = .milliseconds(50)
+        let worker = LogWorker(connection: consumer, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
+                               configuration: workerConfiguration, logger: TestEnvironment.logger)
+        let workerTask = Task { try await worker.run() }
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+                            configuration: fixture.configuration)
+        do {
+            try await Application(router: api.router()).test(.router) { client in try await body(fixture, client) }
+        } catch {
+            workerTask.cancel()
+            await consumer.close()
+            await fixture.tearDown()
+            throw error
+        }
+        workerTask.cancel()
+        _ = await workerTask.result
+        await consumer.close()
+        await fixture.tearDown()
+    }
+
+    func post(_ client: any TestClientProtocol, _ json: String) async throws -> Int {
+        try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                                 body: ByteBuffer(string: json)) { Int($0.status.code) }
+    }
+
+    @Test("logs of three tenants end up in three tables, redacted, each exactly once, and the queue drains")
+    func threeTenants() async throws {
+        let store = try Self.temporaryStore()
+        try await withPipeline(store: store) { fixture, client in
+            for index in 0..<30 {
+                let tenant = ["alpha", "beta", "gamma"][index % 3]
+                #expect(try await post(client, #"{"tenant_id":"\#(tenant)","log_id":"l-\#(index)","text":"user\#(index)@example.com from 10.0.0.\#(index)"}"#) == 202)
+            }
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+                var total = 0
+                for tenant in ["alpha", "beta", "gamma"] { total += try await store.count(tenant: TenantID(tenant)!) }
+                return total == 30
+            }
+            #expect(stored)
+            for tenant in ["alpha", "beta", "gamma"] { #expect(try await store.count(tenant: TenantID(tenant)!) == 10) }
+            let log = try #require(try await store.get(tenant: TenantID("beta")!, logID: "l-1"))
+            #expect(log.text == "[REDACTED:EMAIL] from [REDACTED:IP_ADDRESS]")
+            #expect(log.redactions == ["EMAIL": 1, "IP_ADDRESS": 1])
+            #expect(try await store.get(tenant: TenantID("alpha")!, logID: "l-1") == nil)
+            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            #expect(drained)
+            #expect(try await store.tenants().map(\.rawValue) == ["alpha", "beta", "gamma"])
+        }
+    }
+
+    @Test("the same log_id posted twice is stored once and the first text wins")
+    func duplicateLogID() async throws {
+        let store = try Self.temporaryStore()
+        try await withPipeline(store: store) { _, client in
+            #expect(try await post(client, #"{"tenant_id":"acme","log_id":"same","text":"first"}"#) == 202)
+            #expect(try await post(client, #"{"tenant_id":"acme","log_id":"same","text":"second"}"#) == 202)
+            #expect(try await post(client, #"{"tenant_id":"acme","log_id":"sentinel","text":"after both"}"#) == 202)
+            let done = try await TestEnvironment.eventually { try await store.get(tenant: TenantID("acme")!, logID: "sentinel") != nil }
+            #expect(done)
+            #expect(try await store.count(tenant: TenantID("acme")!) == 2)
+            #expect(try await store.get(tenant: TenantID("acme")!, logID: "same")?.text == "first")
+        }
+    }
+
+    @Test("a store failure acks nothing: the batch is redelivered and stored once the store is back")
+    func storeFailure() async throws {
+        let store = FlakyStore(try Self.temporaryStore(), failures: 3)
+        try await withPipeline(store: store) { fixture, client in
+            for index in 0..<20 {
+                #expect(try await post(client, #"{"tenant_id":"acme","log_id":"f-\#(index)","text":"line \#(index)"}"#) == 202)
+            }
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) { try await store.count(tenant: TenantID("acme")!) == 20 }
+            #expect(stored)
+            #expect(store.failedWrites.withLock { $0 } == 3)
+            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            #expect(drained)
+            #expect(try await store.count(tenant: TenantID("acme")!) == 20)
+        }
+    }
+
+    @Test("an undecodable message is parked in the DLQ; the logs around it are stored")
+    func poisonMessage() async throws {
+        let store = try Self.temporaryStore()
+        try await withPipeline(store: store) { fixture, client in
+            #expect(try await post(client, #"{"tenant_id":"acme","log_id":"before","text":"ok"}"#) == 202)
+            try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+                                                 body: Array("not json".utf8), properties: AMQPProperties(deliveryMode: 2))
+            #expect(try await post(client, #"{"tenant_id":"acme","log_id":"after","text":"ok"}"#) == 202)
+            let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
+            #expect(parked)
+            let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
+            #expect(stored)
+        }
+    }
+}
