@@ -97,12 +97,12 @@ public final class AMQPConnection: Sendable {
     /// Subscribes to a queue with manual acknowledgement and `prefetch` unacked messages at most.
     ///
     /// The subscription survives reconnects (unacked deliveries of a lost connection are redelivered by the
-    /// broker). Ending the iteration cancels the subscription.
-    public func consume(queue: String, prefetch: UInt16) -> AsyncStream<AMQPDelivery> {
-        let (stream, continuation) = AsyncStream.makeStream(of: AMQPDelivery.self)
-        let id = loop.addConsumer(queue: queue, prefetch: prefetch, continuation: continuation)
-        continuation.onTermination = { [loop] _ in loop.removeConsumer(id) }
-        return stream
+    /// broker). ``AMQPConsumer/cancel()`` ends it.
+    public func consume(queue: String, prefetch: UInt16) -> AMQPConsumer {
+        let id = loop.reserveConsumerID()
+        let consumer = AMQPConsumer(onCancel: { [loop] in loop.removeConsumer(id) })
+        loop.addConsumer(id: id, queue: queue, prefetch: prefetch, consumer: consumer)
+        return consumer
     }
 
     /// Acknowledges a delivery (and with `multiple`, every earlier one on the same channel).

@@ -20,7 +20,7 @@ final class ConnectionLoop: @unchecked Sendable {
     struct Consumer {
         let queue: String
         let prefetch: UInt16
-        let continuation: AsyncStream<AMQPDelivery>.Continuation
+        let sink: AMQPConsumer
         var channel: UInt16?
     }
 
@@ -102,15 +102,16 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    func addConsumer(queue: String, prefetch: UInt16, continuation: AsyncStream<AMQPDelivery>.Continuation) -> UInt64 {
-        let id = shared.withLock { state -> UInt64 in
-            let id = state.nextConsumerID
-            state.nextConsumerID += 1
-            state.consumersToAdd.append((id, Consumer(queue: queue, prefetch: prefetch, continuation: continuation)))
-            return id
+    func reserveConsumerID() -> UInt64 {
+        shared.withLock { state in
+            defer { state.nextConsumerID += 1 }
+            return state.nextConsumerID
         }
+    }
+
+    func addConsumer(id: UInt64, queue: String, prefetch: UInt16, consumer: AMQPConsumer) {
+        shared.withLock { $0.consumersToAdd.append((id, Consumer(queue: queue, prefetch: prefetch, sink: consumer))) }
         wake.signal()
-        return id
     }
 
     func removeConsumer(_ id: UInt64) {
@@ -152,7 +153,8 @@ final class ConnectionLoop: @unchecked Sendable {
             if !topology.exchanges.isEmpty || !topology.queues.isEmpty { try raw.declare(topology) }
             self.session = session
             applyConsumerChanges()
-            for id in consumers.keys.sorted() { try subscribe(id) }
+            // Consumers from before this connection (new ones were just subscribed by applyConsumerChanges).
+            for id in consumers.keys.sorted() where consumers[id]?.channel == nil { try subscribe(id) }
             shared.withLock { $0.connected = true; $0.blocked = false }
             logger.info("AMQP connected", metadata: ["amqp.url": "\(configuration.redactedURL)",
                                                       "amqp.generation": "\(generation)"])
@@ -200,7 +202,11 @@ final class ConnectionLoop: @unchecked Sendable {
         switch event {
         case .delivery(let delivery):
             if let consumer = consumers.values.first(where: { $0.channel == delivery.receipt.channel }) {
-                consumer.continuation.yield(delivery)
+                consumer.sink.yield(delivery)
+            } else {
+                // No subscriber on this channel any more: hand the message straight back to its queue.
+                logger.warning("AMQP delivery for no consumer; requeued", metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
+                try? session.raw.nack(channel: delivery.receipt.channel, deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
             }
         case .confirm(let tag, let multiple, let acked):
             session.settle(tag: tag, multiple: multiple, acked: acked)
@@ -220,8 +226,6 @@ final class ConnectionLoop: @unchecked Sendable {
         case .blocked(let blocked):
             shared.withLock { $0.blocked = blocked }
             logger.warning(blocked ? "AMQP connection blocked by the broker" : "AMQP connection unblocked")
-        case .ignored:
-            break
         }
     }
 
@@ -236,7 +240,7 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         for id in removed {
             guard let consumer = consumers.removeValue(forKey: id) else { continue }
-            consumer.continuation.finish()
+            consumer.sink.finish()
             if let channel = consumer.channel { session?.raw.closeChannel(channel) }
         }
     }
@@ -274,7 +278,7 @@ final class ConnectionLoop: @unchecked Sendable {
         shared.withLock { $0.connected = false }
         failQueued(AMQPError(.closed, "the connection was closed"))
         applyConsumerChanges()
-        for consumer in consumers.values { consumer.continuation.finish() }
+        for consumer in consumers.values { consumer.sink.finish() }
         consumers.removeAll()
         let waiters = shared.withLock { state in
             state.exited = true

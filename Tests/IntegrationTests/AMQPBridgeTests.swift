@@ -124,4 +124,47 @@ struct AMQPBridgeIntegrationTests {
             try await connection.publish(exchange: "", routingKey: "x", body: [], properties: AMQPProperties())
         }
     }
+
+    @Test("a consumer registered before the connection is up subscribes once and gets every message")
+    func consumerBeforeConnect() async throws {
+        let queue = TestEnvironment.uniqueNamespace("bridge")
+        let publisher = try await connect(AMQPTopology(queues: [.init(name: queue)]))
+        let connection = AMQPConnection(configuration: try AMQPConfiguration(url: TestEnvironment.amqpURL),
+                                        topology: AMQPTopology(queues: [.init(name: queue)]), logger: TestEnvironment.logger)
+        let consumer = connection.consume(queue: queue, prefetch: 100)
+        connection.start()
+        try await connection.waitUntilConnected(timeout: .seconds(10))
+        for index in 0..<20 {
+            try await publisher.publish(exchange: "", routingKey: queue, body: Array("m\(index)".utf8), properties: AMQPProperties(messageID: "m\(index)"))
+        }
+        var received: [String] = []
+        while received.count < 20, let batch = await consumer.nextBatch(max: 20, linger: .milliseconds(10)) {
+            received += batch.compactMap(\.properties.messageID)
+            try await connection.ack(batch.last!.receipt, multiple: true)
+        }
+        let status = try await publisher.queueStatus(queue)
+        consumer.cancel()
+        try await publisher.deleteQueue(queue)
+        await connection.close()
+        await publisher.close()
+        #expect(Set(received) == Set((0..<20).map { "m\($0)" }))
+        #expect(status.consumerCount == 1)
+    }
+
+    @Test("a message larger than a frame arrives whole")
+    func largeMessage() async throws {
+        let queue = TestEnvironment.uniqueNamespace("bridge")
+        let connection = try await connect(AMQPTopology(queues: [.init(name: queue)]))
+        let body = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
+        try await connection.publish(exchange: "", routingKey: queue, body: body, properties: AMQPProperties(messageID: "big"))
+        let consumer = connection.consume(queue: queue, prefetch: 10)
+        let delivery = try #require(await consumer.next())
+        try await connection.ack(delivery.receipt)
+        consumer.cancel()
+        try await connection.deleteQueue(queue)
+        await connection.close()
+        #expect(delivery.body == body)
+        #expect(delivery.properties.messageID == "big")
+    }
 }
+

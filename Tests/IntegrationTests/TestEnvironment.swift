@@ -22,6 +22,9 @@ enum TestEnvironment {
         }
     }
 
+    /// A missing piece of the integration environment, with what to do about it.
+    struct Missing: Error, CustomStringConvertible { var description: String }
+
     /// The repository root (for broker/rabbitmq.sh).
     static let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()

@@ -11,84 +11,119 @@ enum RawEvent {
     case channelClosed(channel: UInt16, replyCode: UInt16, replyText: String)
     case consumerCancelled(channel: UInt16)
     case blocked(Bool)
-    case ignored
+}
+
+/// A message whose method frame has arrived and whose header and body frames are still coming.
+struct PartialContent {
+    enum Kind {
+        case deliver(exchange: String, routingKey: String, deliveryTag: UInt64, redelivered: Bool)
+        case returned(routingKey: String, replyCode: UInt16, replyText: String)
+    }
+
+    var kind: Kind
+    var properties = AMQPProperties()
+    var bodySize = 0
+    var headerSeen = false
+    var body: [UInt8] = []
 }
 
 extension RawConnection {
-    /// Reads the next event without waiting; `nil` when nothing complete has arrived yet.
+    /// Reads frames without waiting until one completes an event; `nil` when nothing complete has arrived.
     ///
-    /// Throws `connectionLost` when the socket failed, a heartbeat was missed or the broker closed the connection.
+    /// Content (method, header and body frames) is assembled here frame by frame, per channel, so a message
+    /// whose frames arrive in several reads is never half-read and never lost. Throws `connectionLost` when
+    /// the socket failed, a heartbeat was missed or the broker closed the connection.
     func nextEvent(generation: UInt64) throws -> RawEvent? {
-        var envelope = amqp_envelope_t()
-        var immediately = timeval(tv_sec: 0, tv_usec: 0)
         if !hasBufferedInput { amqp_maybe_release_buffers(handle) }
-        let reply = amqp_consume_message(handle, &envelope, &immediately, 0)
-        switch reply.reply_type {
-        case AMQP_RESPONSE_NORMAL:
-            defer { amqp_destroy_envelope(&envelope) }
-            return .delivery(AMQPDelivery(
-                body: envelope.message.body.array, properties: AMQPProperties(envelope.message.properties),
-                exchange: envelope.exchange.string, routingKey: envelope.routing_key.string,
-                redelivered: envelope.redelivered != 0, deliveryTag: envelope.delivery_tag,
-                receipt: AMQPReceipt(generation: generation, channel: envelope.channel,
-                                     deliveryTag: envelope.delivery_tag)))
-        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_TIMEOUT.rawValue:
-            return nil
-        case AMQP_RESPONSE_LIBRARY_EXCEPTION where reply.library_error == AMQP_STATUS_UNEXPECTED_STATE.rawValue:
-            return try nextFrameEvent()
-        default:
-            throw AMQPError(.connectionLost, "reading from the broker failed: \(Self.replyText(reply))")
+        while true {
+            var frame = amqp_frame_t()
+            var immediately = timeval(tv_sec: 0, tv_usec: 0)
+            let status = amqp_simple_wait_frame_noblock(handle, &frame, &immediately)
+            if status == AMQP_STATUS_TIMEOUT.rawValue { return nil }
+            guard status == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(.connectionLost, "reading from the broker failed: \(Self.statusText(status))")
+            }
+            let channel = frame.channel
+            switch Int32(frame.frame_type) {
+            case AMQP_FRAME_METHOD:
+                if let event = try methodEvent(frame.payload.method, channel: channel) { return event }
+            case AMQP_FRAME_HEADER:
+                guard var partial = partials[channel], !partial.headerSeen else { continue }
+                let header = frame.payload.properties
+                partial.headerSeen = true
+                partial.bodySize = Int(header.body_size)
+                if let decoded = header.decoded {
+                    partial.properties = AMQPProperties(decoded.assumingMemoryBound(to: amqp_basic_properties_t.self).pointee)
+                }
+                partial.body.reserveCapacity(partial.bodySize)
+                if let event = complete(partial, channel: channel, generation: generation) { return event }
+                partials[channel] = partial
+            case AMQP_FRAME_BODY:
+                guard var partial = partials[channel], partial.headerSeen else { continue }
+                partial.body.append(contentsOf: frame.payload.body_fragment.array)
+                if let event = complete(partial, channel: channel, generation: generation) { return event }
+                partials[channel] = partial
+            default:
+                continue  // heartbeats are handled inside rabbitmq-c
+            }
         }
     }
 
-    /// Handles the frame that `amqp_consume_message` put back because it was not a `basic.deliver`.
-    private func nextFrameEvent() throws -> RawEvent {
-        var frame = amqp_frame_t()
-        let status = amqp_simple_wait_frame(handle, &frame)
-        guard status == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError(.connectionLost, "reading a frame failed: \(Self.statusText(status))")
+    /// The event for a finished message, or `nil` (and nothing removed) while body bytes are missing.
+    private func complete(_ partial: PartialContent, channel: UInt16, generation: UInt64) -> RawEvent? {
+        guard partial.headerSeen, partial.body.count >= partial.bodySize else { return nil }
+        partials[channel] = nil
+        switch partial.kind {
+        case .deliver(let exchange, let routingKey, let deliveryTag, let redelivered):
+            return .delivery(AMQPDelivery(
+                body: partial.body, properties: partial.properties, exchange: exchange, routingKey: routingKey,
+                redelivered: redelivered, deliveryTag: deliveryTag,
+                receipt: AMQPReceipt(generation: generation, channel: channel, deliveryTag: deliveryTag)))
+        case .returned(let routingKey, let replyCode, let replyText):
+            return .returned(messageID: partial.properties.messageID, routingKey: routingKey, replyCode: replyCode,
+                             replyText: replyText)
         }
-        guard frame.frame_type == UInt8(AMQP_FRAME_METHOD) else { return .ignored }
-        let method = frame.payload.method
+    }
+
+    private func methodEvent(_ method: amqp_method_t, channel: UInt16) throws -> RawEvent? {
         switch method.id {
+        case Method.basicDeliver:
+            let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
+            partials[channel] = PartialContent(kind: .deliver(
+                exchange: deliver.exchange.string, routingKey: deliver.routing_key.string,
+                deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0))
+            return nil
+        case Method.basicReturn:
+            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
+            partials[channel] = PartialContent(kind: .returned(
+                routingKey: returned.routing_key.string, replyCode: returned.reply_code, replyText: returned.reply_text.string))
+            return nil
         case Method.basicAck:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee
             return .confirm(tag: ack.delivery_tag, multiple: ack.multiple != 0, acked: true)
         case Method.basicNack:
             let nack = method.decoded.assumingMemoryBound(to: amqp_basic_nack_t.self).pointee
             return .confirm(tag: nack.delivery_tag, multiple: nack.multiple != 0, acked: false)
-        case Method.basicReturn:
-            let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            let routingKey = returned.routing_key.string
-            let replyText = returned.reply_text.string
-            var message = amqp_message_t()
-            let reply = amqp_read_message(handle, frame.channel, &message, 0)
-            guard reply.reply_type == AMQP_RESPONSE_NORMAL else {
-                throw AMQPError(.connectionLost, "reading a returned message failed: \(Self.replyText(reply))")
-            }
-            defer { amqp_destroy_message(&message) }
-            return .returned(messageID: AMQPProperties(message.properties).messageID, routingKey: routingKey,
-                             replyCode: returned.reply_code, replyText: replyText)
         case Method.channelClose:
             let close = method.decoded.assumingMemoryBound(to: amqp_channel_close_t.self).pointee
             var closeOK = amqp_channel_close_ok_t(dummy: 0)
-            _ = amqp_send_method(handle, frame.channel, Method.channelCloseOK, &closeOK)
-            markClosed(frame.channel)
-            return .channelClosed(channel: frame.channel, replyCode: close.reply_code, replyText: close.reply_text.string)
+            _ = amqp_send_method(handle, channel, Method.channelCloseOK, &closeOK)
+            markClosed(channel)
+            partials[channel] = nil
+            return .channelClosed(channel: channel, replyCode: close.reply_code, replyText: close.reply_text.string)
         case Method.connectionClose:
             let close = method.decoded.assumingMemoryBound(to: amqp_connection_close_t.self).pointee
             var closeOK = amqp_connection_close_ok_t(dummy: 0)
             _ = amqp_send_method(handle, 0, Method.connectionCloseOK, &closeOK)
-            throw AMQPError(.connectionLost, "broker closed the connection: \(close.reply_text.string)",
-                            replyCode: close.reply_code)
+            throw AMQPError(.connectionLost, "broker closed the connection: \(close.reply_text.string)", replyCode: close.reply_code)
         case Method.basicCancel:
-            return .consumerCancelled(channel: frame.channel)
+            return .consumerCancelled(channel: channel)
         case Method.connectionBlocked:
             return .blocked(true)
         case Method.connectionUnblocked:
             return .blocked(false)
         default:
-            return .ignored
+            return nil
         }
     }
 }

@@ -14,6 +14,8 @@ final class RawConnection {
     private let state: amqp_connection_state_t
     private var openChannels: Set<UInt16> = []
     private var destroyed = false
+    /// Messages being assembled from their frames, by channel (see RawConnection+Events.swift).
+    var partials: [UInt16: PartialContent] = [:]
 
     /// Opens the socket, logs in and opens the publishing channel in confirm mode.
     init(configuration: AMQPConfiguration) throws {

@@ -98,7 +98,9 @@ public final class SQLiteLogStore: LogStore {
     private func read<T: Sendable>(_ tenant: TenantID, _ body: @escaping @Sendable (Database) throws -> T) async throws(StoreError) -> T? {
         do {
             return try await queue.read { db in
-                guard try db.tableExists(tenant.rawValue) else { return nil }
+                // Asked of SQLite itself, not GRDB's schema cache: another process (a worker) may have created it.
+                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                                        arguments: [tenant.rawValue]) != nil else { return nil }
                 return try body(db)
             }
         } catch {

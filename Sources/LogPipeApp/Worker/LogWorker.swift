@@ -1,5 +1,4 @@
 import AMQPBridge
-import AsyncAlgorithms
 import Foundation
 import LogPipeCore
 import Logging
@@ -42,20 +41,24 @@ public struct LogWorker: Service {
     }
 
     public func run() async throws {
-        let deliveries = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
-        let batches = deliveries.chunks(ofCount: max(1, min(configuration.batchSize, configuration.prefetch)),
-                                        or: .repeating(every: configuration.flushInterval))
+        let consumer = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
+        let batchSize = max(1, min(configuration.batchSize, configuration.prefetch))
         var backoff = configuration.storeBackoff
-        // On SIGTERM the sequence ends; the batch being written is finished and acked first.
-        for await batch in batches.cancelOnGracefulShutdown() where !batch.isEmpty {
-            if await process(batch) {
-                backoff = configuration.storeBackoff
-            } else {
-                try? await Task.sleep(for: backoff)
-                backoff = min(backoff * 2, configuration.maxStoreBackoff)
-                await requeue(batch)
+        // On SIGTERM waiting stops; the batch being written is finished and acked first.
+        await withGracefulShutdownHandler {
+            while let batch = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
+                if await process(batch) {
+                    backoff = configuration.storeBackoff
+                } else {
+                    try? await Task.sleep(for: backoff)
+                    backoff = min(backoff * 2, configuration.maxStoreBackoff)
+                    await requeue(batch)
+                }
             }
+        } onGracefulShutdown: {
+            consumer.stopWaiting()
         }
+        consumer.cancel()
         logger.info("worker stopped consuming")
     }
 

@@ -1,0 +1,130 @@
+import Synchronization
+
+/// The deliveries of one subscription, buffered as the broker sends them (at most `prefetch` unacked).
+///
+/// Iterate it one by one, or take batches with ``nextBatch(max:linger:)``. Waiting is cancellation-safe:
+/// a cancelled or stopped wait returns `nil` and never drops a buffered delivery.
+public final class AMQPConsumer: AsyncSequence, Sendable {
+    public typealias Element = AMQPDelivery
+
+    private struct State {
+        var buffer: [AMQPDelivery] = []
+        var head = 0
+        var finished = false
+        var stopped = false
+        var waiter: CheckedContinuation<Void, Never>?
+
+        var count: Int { buffer.count - head }
+
+        mutating func take(_ max: Int) -> [AMQPDelivery] {
+            let end = Swift.min(buffer.count, head + max)
+            let taken = Array(buffer[head..<end])
+            head = end
+            if head == buffer.count {
+                buffer.removeAll(keepingCapacity: true)
+                head = 0
+            }
+            return taken
+        }
+    }
+
+    private let state = Mutex(State())
+    private let onCancel: @Sendable () -> Void
+
+    init(onCancel: @escaping @Sendable () -> Void) {
+        self.onCancel = onCancel
+    }
+
+    /// Deliveries buffered and not yet taken.
+    public var bufferedCount: Int { state.withLock { $0.count } }
+
+    /// Waits for the next delivery; `nil` when the subscription ended, the wait was stopped or cancelled.
+    public func next() async -> AMQPDelivery? {
+        await nextBatch(max: 1, linger: .zero)?.first
+    }
+
+    /// Waits for at least one delivery, then, if fewer than `max` are buffered, lingers once for more;
+    /// returns up to `max`. `nil` when the subscription ended or ``stopWaiting()`` was called.
+    public func nextBatch(max: Int, linger: Duration) async -> [AMQPDelivery]? {
+        guard await waitForOne() else { return nil }
+        if linger > .zero, bufferedCount < max { try? await Task.sleep(for: linger) }
+        let batch = state.withLock { $0.take(Swift.max(1, max)) }
+        return batch.isEmpty ? nil : batch
+    }
+
+    /// Makes current and future waits return `nil`, even with deliveries buffered (they stay unacked, and
+    /// ``cancel()`` or closing the connection returns them to the queue). Used for graceful shutdown.
+    public func stopWaiting() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.stopped = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// Ends the subscription: the broker stops delivering and requeues what was not acked.
+    public func cancel() {
+        stopWaiting()
+        onCancel()
+    }
+
+    // MARK: - Fed by the connection thread
+
+    func yield(_ delivery: AMQPDelivery) {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.buffer.append(delivery)
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    func finish() {
+        let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+            state.finished = true
+            defer { state.waiter = nil }
+            return state.waiter
+        }
+        waiter?.resume()
+    }
+
+    /// True when a delivery is buffered; false when there will be none (finished, stopped, cancelled).
+    private func waitForOne() async -> Bool {
+        while true {
+            if Task.isCancelled { return state.withLock { $0.count > 0 } }
+            let ready = state.withLock { state -> Bool? in
+                if state.stopped { return false }
+                if state.count > 0 { return true }
+                if state.finished { return false }
+                return nil
+            }
+            if let ready { return ready }
+            await withTaskCancellationHandler {
+                await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                    let resumeNow = state.withLock { state -> Bool in
+                        if state.count > 0 || state.finished || state.stopped { return true }
+                        state.waiter = continuation
+                        return false
+                    }
+                    if resumeNow { continuation.resume() }
+                }
+            } onCancel: {
+                let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
+                    defer { state.waiter = nil }
+                    return state.waiter
+                }
+                waiter?.resume()
+            }
+        }
+    }
+
+    // MARK: - AsyncSequence
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        let consumer: AMQPConsumer
+        public mutating func next() async -> AMQPDelivery? { await consumer.next() }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator { AsyncIterator(consumer: self) }
+}

@@ -1,0 +1,94 @@
+import AMQPBridge
+import Foundation
+import Glibc
+@testable import LogPipeApp
+import LogPipeCore
+import Testing
+
+/// The `logpipe worker` executable killed and stopped under load, against the real broker and a SQLite file.
+@Suite("Worker process crash and shutdown", .serialized, .timeLimit(.minutes(5)))
+struct WorkerCrashTests {
+    /// Publishes `count` valid work messages for tenant `acme` straight to the ingest exchange.
+    func publish(_ count: Int, _ fixture: BrokerFixture) async throws {
+        let connection = fixture.connection
+        let exchange = fixture.topology.ingestExchange
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<50 {
+                group.addTask {
+                    for index in stride(from: worker, to: count, by: 50) {
+                        let record = LogRecord(tenantID: TenantID("acme")!, logID: "k-\(index)", text: "crash test line \(index) bob@example.com",
+                                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-\(index)")
+                        try await connection.publish(exchange: exchange, routingKey: "tenant.acme",
+                                                     body: Array(try JSONEncoder().encode(record)),
+                                                     properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+    }
+
+    func environment(_ fixture: BrokerFixture, sqlite: String, extra: [String: String] = [:]) -> [String: String] {
+        ["LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+         "LOGPIPE_SQLITE_PATH": sqlite, "LOG_LEVEL": "warning"].merging(extra) { $1 }
+    }
+
+    @Test("a worker killed with SIGKILL in the middle of 5,000 logs and started again leaves exactly 5,000 stored and an empty queue")
+    func sigkillMidway() async throws {
+        let fixture = try await BrokerFixture.start()
+        let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
+        let store = try SQLiteLogStore(path: sqlite)
+        let acme = TenantID("acme")!
+        try await publish(5000, fixture)
+        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 5000)
+
+        // Slowed down (about 1.5 ms per log) so the kill lands mid-stream.
+        let first = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: [
+            "PROCESSING_TIME_PER_CHAR": "0.00004", "LOGPIPE_BATCH_SIZE": "100", "LOGPIPE_PREFETCH": "200"]),
+                                      logPath: sqlite + ".worker1.log")
+        let started = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 500 }
+        first.signal(SIGKILL)
+        #expect(await first.wait() == 128 + SIGKILL)
+        let atKill = try await store.count(tenant: acme)
+        #expect(started)
+        #expect(atKill < 5000, "the worker finished before it was killed; the test proves nothing")
+
+        let second = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite), logPath: sqlite + ".worker2.log")
+        let finished = try await TestEnvironment.eventually(timeout: .seconds(90)) { try await store.count(tenant: acme) == 5000 }
+        let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+        second.signal(SIGTERM)
+        #expect(await second.wait() == 0)
+        #expect(finished)
+        #expect(drained)
+        #expect(try await store.count(tenant: acme) == 5000)
+        // Nothing was left unacked by the second worker: after it stopped, the queue is still empty.
+        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 0)
+        #expect(try await store.get(tenant: acme, logID: "k-4999")?.text == "crash test line 4999 [REDACTED:EMAIL]")
+        await fixture.tearDown()
+    }
+
+    @Test("a worker stopped with SIGTERM finishes and acks its current batch, and leaves the rest in the queue")
+    func sigtermFinishesBatch() async throws {
+        let fixture = try await BrokerFixture.start()
+        let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
+        let store = try SQLiteLogStore(path: sqlite)
+        let acme = TenantID("acme")!
+        try await publish(1000, fixture)
+
+        // About 0.4 s per batch of 100: a batch is always in progress.
+        let worker = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: [
+            "PROCESSING_TIME_PER_CHAR": "0.0001", "LOGPIPE_BATCH_SIZE": "100", "LOGPIPE_PREFETCH": "300"]),
+                                       logPath: sqlite + ".worker.log")
+        let running = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 100 }
+        #expect(running)
+        let atSignal = try await store.count(tenant: acme)
+        worker.signal(SIGTERM)
+        #expect(await worker.wait() == 0)
+        let stored = try await store.count(tenant: acme)
+        let ready = try await TestEnvironment.eventually { try await Int(fixture.readyCount(fixture.topology.workQueue)) == 1000 - stored }
+        #expect(stored > atSignal, "the batch in progress at SIGTERM was not stored")
+        #expect(stored < 1000, "the worker finished everything before the signal; the test proves nothing")
+        #expect(ready, "stored + ready must be 1000: nothing lost, nothing left unacked")
+        await fixture.tearDown()
+    }
+}
