@@ -70,6 +70,7 @@ let package = Package(
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -115,6 +116,7 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "AMQPBridge",
+                "MongoBridge",
                 "LogPipeApp",
                 "LogPipeCore",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

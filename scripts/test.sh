@@ -9,7 +9,17 @@ export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/setup.sh
 export LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702}
 bash broker/rabbitmq.sh start
-trap 'bash broker/rabbitmq.sh stop > /dev/null' EXIT
+# The MongoDB wire-protocol test double (python3-mockupdb; not a database) for the MongoDB store's tests.
+double_port=${LOGPIPE_TEST_MONGO_PORT:-27917}
+rm -f /tmp/logpipe-mongo-double.port
+/usr/bin/python3 scripts/mongo_double.py --port "$double_port" --ready-file /tmp/logpipe-mongo-double.port \
+  > /tmp/logpipe-mongo-double.log 2>&1 &
+double_pid=$!
+trap 'kill $double_pid 2> /dev/null; bash broker/rabbitmq.sh stop > /dev/null' EXIT
+for _ in $(seq 100); do [ -s /tmp/logpipe-mongo-double.port ] && break; sleep 0.1; done
+[ -s /tmp/logpipe-mongo-double.port ] || { cat /tmp/logpipe-mongo-double.log >&2; echo "the MongoDB test double did not start" >&2; exit 1; }
+export LOGPIPE_TEST_MONGO_URI="mongodb://127.0.0.1:$double_port/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000&socketTimeoutMS=10000"
+
 export LOGPIPE_TEST_AMQP_URL
 LOGPIPE_TEST_AMQP_URL=$(bash broker/rabbitmq.sh url)
 

@@ -1,4 +1,5 @@
 import AMQPBridge
+import MongoBridge
 import Testing
 
 /// Fails loudly when the integration environment is missing, instead of letting tests pass vacuously.
@@ -15,4 +16,12 @@ struct EnvironmentGuardTests {
         if let failure { throw failure }
         #expect(!connection.isConnected)
     }
+
+    @Test("the MongoDB wire-protocol test double is configured and answers through libmongoc")
+    func mongoDoubleIsReachable() throws {
+        let pool = try MongoClientPool(uri: TestEnvironment.mongoURI)
+        try pool.ping()
+        #expect(try pool.command(database: "admin", #"{"buildInfo": 1}"#).contains("test-double"))
+    }
 }
+

@@ -16,6 +16,16 @@ enum TestEnvironment {
         }
     }
 
+    /// The MongoDB wire-protocol test double that `scripts/test.sh` starts (`LOGPIPE_TEST_MONGO_URI`).
+    static var mongoURI: String {
+        get throws {
+            guard let uri = ProcessInfo.processInfo.environment["LOGPIPE_TEST_MONGO_URI"], !uri.isEmpty else {
+                throw Missing(description: "LOGPIPE_TEST_MONGO_URI is not set: run the tests with scripts/test.sh, which starts the MongoDB test double")
+            }
+            return uri
+        }
+    }
+
     struct EnvironmentMissing: Error, CustomStringConvertible {
         var description: String {
             "LOGPIPE_TEST_AMQP_URL is not set: run the tests with scripts/test.sh, which starts a private RabbitMQ node"

@@ -149,4 +149,22 @@ struct WorkerTests {
             #expect(stored)
         }
     }
+
+    @Test("into MongoDB (the test double in failure mode): nothing is acked until the writes succeed, then each log is stored once")
+    func mongoStoreFailure() async throws {
+        let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "w\(UInt32.random(in: 0...UInt32.max))")
+        _ = try store.pool.command(database: store.database, #"{"logpipeDouble": 1, "failWrites": 2}"#)
+        try await withPipeline(store: store) { fixture, client in
+            for index in 0..<15 {
+                #expect(try await post(client, #"{"tenant_id":"acme","log_id":"m-\#(index)","text":"call 555-0199 #\#(index)"}"#) == 202)
+            }
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) { try await store.count(tenant: TenantID("acme")!) == 15 }
+            #expect(stored)
+            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            #expect(drained)
+            #expect(try await store.get(tenant: TenantID("acme")!, logID: "m-3")?.text == "call [REDACTED:PHONE] #3")
+            #expect(try store.pool.command(database: store.database, #"{"logpipeDouble": 1}"#).contains(#""failWrites" : 0"#))
+        }
+    }
 }
+

@@ -41,7 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
         let worker = try runtime.worker(connection: consumer, store: try runtime.store())
         runtime.logger.info("logpipe worker starting", metadata: [
             "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
-            "store": "sqlite", "prefetch": "\(configuration.prefetch)"])
+            "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)"])
         try await ServiceGroup(
             services: [AMQPConnectionService(connection: consumer), worker],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
@@ -66,7 +66,7 @@ struct ServeCommand: AsyncParsableCommand {
         let worker = try runtime.worker(connection: consumer, store: try runtime.store())
         runtime.logger.info("logpipe serve starting", metadata: [
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
-            "namespace": "\(configuration.namespace)", "store": "sqlite \(configuration.sqlitePath)"])
+            "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
         try await ServiceGroup(
             services: [AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,

@@ -18,10 +18,10 @@ struct Runtime {
 
     /// The configured store: MongoDB when `LOGPIPE_MONGO_URI` is set, else the embedded SQLite file.
     func store() throws -> any LogStore {
-        if configuration.mongoURI != nil {
-            throw CommandFailure("LOGPIPE_MONGO_URI is set, but the MongoDB store is not built yet; unset it to use SQLite")
-        }
         do {
+            if let uri = configuration.mongoURI {
+                return try MongoLogStore(uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern)
+            }
             return try SQLiteLogStore(path: configuration.sqlitePath)
         } catch {
             throw CommandFailure("\(error)")

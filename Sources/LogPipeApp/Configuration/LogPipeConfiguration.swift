@@ -16,6 +16,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var heartbeatSeconds = 10
     public var mongoURI: String?
     public var mongoDatabase = "logpipe"
+    /// `majority` (default) or a number of nodes.
+    public var mongoWriteConcern = "majority"
     public var sqlitePath = "./data/logpipe.sqlite"
     public var prefetch = 500
     public var batchSize = 500
@@ -61,6 +63,12 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         redactionRulesFile = value("LOGPIPE_REDACTION_RULES_FILE")
         mongoURI = value("LOGPIPE_MONGO_URI")
         if let database = value("LOGPIPE_MONGO_DB") { mongoDatabase = database }
+        if let concern = value("LOGPIPE_MONGO_WRITE_CONCERN") {
+            guard concern == "majority" || Int(concern).map({ $0 >= 0 }) == true else {
+                throw ConfigurationError(variable: "LOGPIPE_MONGO_WRITE_CONCERN", message: "must be majority or a number of nodes")
+            }
+            mongoWriteConcern = concern
+        }
         if let path = value("LOGPIPE_SQLITE_PATH") { sqlitePath = path }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
@@ -81,6 +89,11 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         } catch {
             throw ConfigurationError(variable: "LOGPIPE_AMQP_URL", message: "\((error as? AMQPError)?.reason ?? "is invalid")")
         }
+    }
+
+    /// Which store is configured, for log lines (never the URI: it may hold a password).
+    public var storeDescription: String {
+        mongoURI == nil ? "sqlite \(sqlitePath)" : "mongodb database \(mongoDatabase)"
     }
 
     /// The worker settings derived from this configuration.

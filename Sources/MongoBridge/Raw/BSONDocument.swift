@@ -11,6 +11,11 @@ final class BSONDocument {
         pointer = bson_new()
     }
 
+    /// Takes ownership of a document the library allocated (such as `bson_new_from_json`'s).
+    init(adopting pointer: OpaquePointer) {
+        self.pointer = pointer
+    }
+
     /// Storage for an out-parameter such as a command reply: 128-byte aligned, initialised by the driver.
     private init(uninitialisedReply: ()) {
         let raw = UnsafeMutableRawPointer.allocate(byteCount: 512, alignment: 128)

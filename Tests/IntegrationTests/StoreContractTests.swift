@@ -3,18 +3,22 @@ import Foundation
 import LogPipeCore
 import Testing
 
-/// The behaviour every `LogStore` must have, run against each implementation.
+/// The behaviour every `LogStore` must have, run against SQLite and against the MongoDB wire-protocol test
+/// double (through the real libmongoc driver).
 @Suite("Store contract")
 struct StoreContractTests {
     /// A fresh, empty store of each kind.
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
         case sqlite
+        case mongoTestDouble
         var testDescription: String { rawValue }
 
         func make() throws -> any LogStore {
             switch self {
             case .sqlite:
                 try SQLiteLogStore(path: "/tmp/logpipe-store-tests/\(UUID().uuidString).sqlite")
+            case .mongoTestDouble:
+                try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
             }
         }
     }
@@ -76,4 +80,28 @@ struct StoreContractTests {
         #expect(try await store.count(tenant: TenantID("nobody")!) == 0)
         try await store.ping()
     }
+
+    @Test("MongoDB store: injected write failures are transient errors, and a retry stores each document once")
+    func mongoWriteFailure() async throws {
+        let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
+        _ = try await store.write([log("before")])
+        _ = try store.pool.command(database: store.database, #"{"logpipeDouble": 1, "failWrites": 1}"#)
+        await #expect(throws: StoreError.self) { try await store.write([log("a"), log("b")]) }
+        let retry = try await store.write([log("a"), log("b"), log("before")])
+        #expect(retry == StoreWriteResult(stored: 2, duplicates: 1))
+        #expect(try await store.count(tenant: Self.acme) == 3)
+    }
+
+    @Test("MongoDB store: each tenant is its own collection named by the tenant id, documents keyed by log_id")
+    func mongoLayout() async throws {
+        let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
+        _ = try await store.write([log("x", Self.acme), log("y", Self.beta)])
+        let collections = try store.pool.command(database: store.database, #"{"listCollections": 1}"#)
+        #expect(collections.contains(#""name" : "acme""#) && collections.contains(#""name" : "beta-2""#))
+        let raw = try store.pool.find(database: store.database, collection: "acme", filter: #"{"_id": "x"}"#)
+        #expect(raw.count == 1)
+        #expect(raw.first?.contains(#""log_id" : "x""#) == true)
+        #expect(raw.first?.contains(#""redactions""#) == true)
+    }
 }
+

@@ -1,0 +1,115 @@
+import Foundation
+import LogPipeCore
+import MongoBridge
+import NIOPosix
+
+/// The MongoDB store: database `logpipe` (configurable), one collection per tenant named by the tenant id,
+/// `_id` = `log_id`, unordered bulk inserts with write concern `majority` by default. A duplicate key (E11000)
+/// counts as already stored; any other write error fails the batch (the worker leaves it unacked and it is
+/// redelivered; the documents that did go in are duplicates next time).
+///
+/// libmongoc blocks, so every call runs on a small thread pool of its own, never on the cooperative pool.
+public final class MongoLogStore: LogStore {
+    let pool: MongoClientPool
+    let database: String
+    let writeConcern: String
+    private let threads: NIOThreadPool
+
+    public init(uri: String, database: String, writeConcern: String = "majority") throws(StoreError) {
+        do {
+            pool = try MongoClientPool(uri: uri)
+        } catch {
+            throw StoreError(transient: false, "\(error)")
+        }
+        self.database = database
+        self.writeConcern = writeConcern
+        threads = NIOThreadPool(numberOfThreads: 2)
+        threads.start()
+    }
+
+    deinit { threads.shutdownGracefully { _ in } }
+
+    /// The stored document: DESIGN §4's fields plus `_id`.
+    struct Document: Codable {
+        var _id: String
+        var log: StoredLog
+
+        func encode(to encoder: any Encoder) throws {
+            try log.encode(to: encoder)
+            var container = encoder.container(keyedBy: Key.self)
+            try container.encode(_id, forKey: .id)
+        }
+
+        init(_ log: StoredLog) {
+            self._id = log.logID
+            self.log = log
+        }
+
+        init(from decoder: any Decoder) throws {
+            log = try StoredLog(from: decoder)
+            _id = log.logID
+        }
+
+        enum Key: String, CodingKey { case id = "_id" }
+    }
+
+    public func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+        var result = StoreWriteResult()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        for (tenant, group) in Dictionary(grouping: logs, by: \.tenantID) {
+            let documents = group.map { String(decoding: (try? encoder.encode(Document($0))) ?? Data(), as: UTF8.self) }
+            let outcome: MongoInsertResult = try await blocking { [pool, database, writeConcern] in
+                try pool.insertMany(database: database, collection: tenant.rawValue, documents: documents, writeConcern: writeConcern)
+            }
+            let duplicates = outcome.writeErrors.filter { $0.code == 11000 }.count
+            if let other = outcome.writeErrors.first(where: { $0.code != 11000 }) {
+                throw StoreError(transient: true, "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s): \(other.message)")
+            }
+            result.stored += outcome.inserted
+            result.duplicates += duplicates
+        }
+        return result
+    }
+
+    public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {
+        let filter = "{\"_id\": \(Self.quoted(logID))}"
+        return try await find(tenant, filter: filter, sort: nil, limit: 1).first
+    }
+
+    public func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] {
+        // Newest first by processing time, then by id (UUIDv7 ids sort by time).
+        try await find(tenant, filter: "{}", sort: #"{"processed_at": -1, "_id": -1}"#, limit: limit)
+    }
+
+    public func count(tenant: TenantID) async throws(StoreError) -> Int {
+        try await blocking { [pool, database] in try pool.count(database: database, collection: tenant.rawValue) }
+    }
+
+    public func ping() async throws(StoreError) {
+        let _: Void = try await blocking { [pool] in try pool.ping() }
+    }
+
+    private func find(_ tenant: TenantID, filter: String, sort: String?, limit: Int) async throws(StoreError) -> [StoredLog] {
+        let documents: [String] = try await blocking { [pool, database] in
+            try pool.find(database: database, collection: tenant.rawValue, filter: filter, sort: sort, limit: limit)
+        }
+        let decoder = JSONDecoder()
+        return documents.compactMap { try? decoder.decode(Document.self, from: Data($0.utf8)).log }
+    }
+
+    /// Runs a blocking driver call on the store's threads and maps its errors.
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws(StoreError) -> T {
+        do {
+            return try await threads.runIfActive(body)
+        } catch let error as MongoError {
+            throw StoreError(transient: error.code != .invalidURI, "\(error)")
+        } catch {
+            throw StoreError(transient: true, "MongoDB call failed: \(type(of: error))")
+        }
+    }
+
+    static func quoted(_ text: String) -> String {
+        String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
+    }
+}

@@ -1,0 +1,131 @@
+import CMongoC
+import Foundation
+
+/// The outcome of an unordered bulk insert.
+public struct MongoInsertResult: Sendable, Hashable {
+    public struct WriteError: Sendable, Hashable {
+        /// Index of the document in the request.
+        public var index: Int
+        /// The server's code (11000 for a duplicate key).
+        public var code: Int
+        public var message: String
+    }
+
+    public var inserted: Int
+    public var writeErrors: [WriteError]
+}
+
+/// Collection operations with documents as (relaxed extended) JSON text, so no C type leaves the bridge.
+/// Every method blocks: call them from a dedicated thread.
+extension MongoClientPool {
+    /// Inserts documents in one unordered bulk operation with the given write concern (`"majority"`, `"1"`…).
+    /// Per-document failures (such as duplicate keys) come back in `writeErrors`; a failure of the whole
+    /// operation (unreachable server, write concern error) throws.
+    public func insertMany(database: String, collection: String, documents: [String], writeConcern: String) throws -> MongoInsertResult {
+        try withClient { client in
+            let handle = mongoc_client_get_collection(client, database, collection)!
+            defer { mongoc_collection_destroy(handle) }
+            let w = Int(writeConcern).map { "\($0)" } ?? "\"\(writeConcern)\""
+            let options = try BSONDocument(json: #"{"ordered": false, "writeConcern": {"w": \#(w)}}"#)
+            let bulk = mongoc_collection_create_bulk_operation_with_opts(handle, options.pointer)!
+            defer { mongoc_bulk_operation_destroy(bulk) }
+            var error = bson_error_t()
+            for json in documents {
+                let document = try BSONDocument(json: json)
+                guard mongoc_bulk_operation_insert_with_opts(bulk, document.pointer, nil, &error) else { throw Self.error(error) }
+            }
+            let reply = BSONDocument.reply()
+            let server = mongoc_bulk_operation_execute(bulk, reply.pointer, &error)
+            let parsed = (try? JSONSerialization.jsonObject(with: Data(reply.json.utf8))) as? [String: Any] ?? [:]
+            let writeErrors = (parsed["writeErrors"] as? [[String: Any]] ?? []).map { entry in
+                MongoInsertResult.WriteError(index: Self.integer(entry["index"]) ?? -1, code: Self.integer(entry["code"]) ?? 0,
+                                             message: Self.safeMessage(entry["errmsg"] as? String ?? ""))
+            }
+            if server == 0, writeErrors.isEmpty { throw Self.error(error) }
+            if let concern = (parsed["writeConcernErrors"] as? [[String: Any]])?.first {
+                throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"] as? String ?? ""))",
+                                 serverCode: (Self.integer(concern["code"])).map(UInt32.init))
+            }
+            return MongoInsertResult(inserted: Self.integer(parsed["nInserted"]) ?? 0, writeErrors: writeErrors)
+        }
+    }
+
+    /// Documents matching `filter`, in `sort` order, at most `limit` (0 = no limit), as relaxed JSON.
+    public func find(database: String, collection: String, filter: String, sort: String? = nil, limit: Int = 0) throws -> [String] {
+        try withClient { client in
+            let handle = mongoc_client_get_collection(client, database, collection)!
+            defer { mongoc_collection_destroy(handle) }
+            let filterDocument = try BSONDocument(json: filter)
+            var options = "{"
+            if let sort { options += #""sort": \#(sort)"# }
+            if limit > 0 { options += (sort == nil ? "" : ", ") + #""limit": \#(limit)"# }
+            options += "}"
+            let optionsDocument = try BSONDocument(json: options)
+            let cursor = mongoc_collection_find_with_opts(handle, filterDocument.pointer, optionsDocument.pointer, nil)!
+            defer { mongoc_cursor_destroy(cursor) }
+            var results: [String] = []
+            var document: OpaquePointer?
+            while mongoc_cursor_next(cursor, &document) {
+                guard let document else { continue }
+                var length = 0
+                if let text = bson_as_relaxed_extended_json(document, &length) {
+                    results.append(String(cString: text))
+                    bson_free(text)
+                }
+            }
+            var error = bson_error_t()
+            if mongoc_cursor_error(cursor, &error) { throw Self.error(error) }
+            return results
+        }
+    }
+
+    /// Runs a command and returns its reply as relaxed JSON (`{"count": …}`, `{"listCollections": 1}`, …).
+    public func command(database: String, _ json: String) throws -> String {
+        try withClient { client in
+            let command = try BSONDocument(json: json)
+            let reply = BSONDocument.reply()
+            var error = bson_error_t()
+            guard mongoc_client_command_simple(client, database, command.pointer, nil, reply.pointer, &error) else {
+                throw Self.error(error)
+            }
+            return reply.json
+        }
+    }
+
+    /// How many documents of a collection match `filter` (the `count` command; 0 for a missing collection).
+    public func count(database: String, collection: String, filter: String = "{}") throws -> Int {
+        let name = String(decoding: try JSONEncoder().encode(collection), as: UTF8.self)
+        let reply = try command(database: database, #"{"count": \#(name), "query": \#(filter)}"#)
+        let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any]
+        return Self.integer(object?["n"]) ?? 0
+    }
+
+    static func integer(_ value: Any?) -> Int? {
+        switch value {
+        case let number as NSNumber: number.intValue
+        case let dictionary as [String: Any]: (dictionary["$numberLong"] as? String).flatMap { Int($0) }
+        default: nil
+        }
+    }
+
+    /// Server messages can quote a duplicate key (a log id is not PII, but a document value might be): keep
+    /// the part before any `dup key:` / `{`.
+    static func safeMessage(_ message: String) -> String {
+        var text = Substring(message)
+        if let range = text.range(of: " dup key") { text = text[..<range.lowerBound] }
+        if let brace = text.firstIndex(of: "{") { text = text[..<brace] }
+        return String(text).trimmingCharacters(in: .whitespaces)
+    }
+}
+
+extension BSONDocument {
+    /// A document parsed from (extended) JSON.
+    convenience init(json: String) throws {
+        var error = bson_error_t()
+        let bytes = Array(json.utf8)
+        guard let pointer = bytes.withUnsafeBufferPointer({ bson_new_from_json($0.baseAddress, $0.count, &error) }) else {
+            throw MongoError(.server, "invalid document JSON: \(error.text)")
+        }
+        self.init(adopting: pointer)
+    }
+}

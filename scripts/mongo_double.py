@@ -1,0 +1,245 @@
+#!/usr/bin/python3
+"""A MongoDB wire-protocol TEST DOUBLE for logpipe's tests. It is not MongoDB and not a database.
+
+No MongoDB server can be installed on the machines logpipe is tested on, so the MongoDB store is tested
+through the real driver (libmongoc) against this double, built on Debian's python3-mockupdb. It keeps
+documents per database and collection in memory and answers the commands the store uses the way MongoDB
+does: hello/isMaster, ping, insert (E11000 on a duplicate _id, ordered or not), update (replacement and
+$set, upsert by _id), find (equality filters, sort, skip, limit), count, delete, listCollections,
+listDatabases, drop, dropDatabase. Failures can be injected with the command
+{"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup"} (the next N write commands fail with a
+retryable error or a dropped connection), per database, and cleared with {"logpipeDouble": 1, "reset": true}.
+
+All connections are served one request at a time under one lock: meaningless for performance numbers.
+
+    /usr/bin/python3 scripts/mongo_double.py --port 27917     # prints "ready 27917" when listening
+    /usr/bin/python3 scripts/mongo_double.py --port 0 --ready-file /tmp/port   # the tests: a free port
+"""
+import argparse
+import datetime
+import sys
+import threading
+from collections import OrderedDict
+
+from bson import SON
+from mockupdb import MockupDB, OpMsg
+
+WRITE_COMMANDS = {"insert", "update", "delete"}
+
+
+class Double:
+    def __init__(self):
+        self.databases = {}
+        self.fail_writes = {}  # database -> how many write commands still fail
+        self.fail_mode = {}
+        self.lock = threading.Lock()
+
+    def collection(self, database, name, create=True):
+        colls = self.databases.setdefault(database, {}) if create else self.databases.get(database, {})
+        if create:
+            return colls.setdefault(name, OrderedDict())
+        return colls.get(name, OrderedDict())
+
+    # -- commands -------------------------------------------------------------------------------------
+
+    def hello(self, request, cmd):
+        return {"ismaster": True, "isWritablePrimary": True, "helloOk": True, "minWireVersion": 0,
+                "maxWireVersion": 13, "maxBsonObjectSize": 16 * 1024 * 1024,
+                "maxMessageSizeBytes": 48 * 1000 * 1000, "maxWriteBatchSize": 100000,
+                "localTime": datetime.datetime.now(datetime.timezone.utc), "ok": 1}
+
+    def insert(self, request, cmd):
+        coll = self.collection(request.namespace, cmd["insert"])
+        ordered = cmd.get("ordered", True)
+        inserted, errors = 0, []
+        for index, doc in enumerate(cmd.get("documents", [])):
+            key = doc.get("_id")
+            if key in coll:
+                errors.append({"index": index, "code": 11000,
+                               "errmsg": "E11000 duplicate key error collection: %s.%s index: _id_ dup key"
+                                         % (request.namespace, cmd["insert"])})
+                if ordered:
+                    break
+                continue
+            coll[key] = doc
+            inserted += 1
+        reply = {"n": inserted, "ok": 1}
+        if errors:
+            reply["writeErrors"] = errors
+        return reply
+
+    def update(self, request, cmd):
+        coll = self.collection(request.namespace, cmd["update"])
+        matched, modified, upserted = 0, 0, []
+        for index, spec in enumerate(cmd.get("updates", [])):
+            query, change = spec.get("q", {}), spec.get("u", {})
+            hits = [key for key, doc in coll.items() if matches(doc, query)]
+            if not spec.get("multi"):
+                hits = hits[:1]
+            operators = any(k.startswith("$") for k in change)
+            for key in hits:
+                matched += 1
+                if operators:
+                    coll[key].update(change.get("$set", {}))
+                else:
+                    replacement = OrderedDict(change)
+                    replacement["_id"] = key
+                    coll[key] = replacement
+                modified += 1
+            if not hits and spec.get("upsert"):
+                doc = OrderedDict((k, v) for k, v in query.items() if not k.startswith("$"))
+                if operators:
+                    doc.update(change.get("$setOnInsert", {}))
+                    doc.update(change.get("$set", {}))
+                else:
+                    doc.update(change)
+                doc.setdefault("_id", query.get("_id"))
+                coll[doc["_id"]] = doc
+                upserted.append({"index": index, "_id": doc["_id"]})
+        reply = {"n": matched + len(upserted), "nModified": modified, "ok": 1}
+        if upserted:
+            reply["upserted"] = upserted
+        return reply
+
+    def find(self, request, cmd):
+        name = cmd["find"]
+        docs = [d for d in self.collection(request.namespace, name, create=False).values()
+                if matches(d, cmd.get("filter", {}))]
+        sort = cmd.get("sort") or {}
+        for field, direction in reversed(list(sort.items())):
+            if field == "$natural":
+                if direction < 0:
+                    docs.reverse()
+                continue
+            docs.sort(key=lambda d: sort_key(d.get(field)), reverse=direction < 0)
+        skip, limit = int(cmd.get("skip", 0)), int(cmd.get("limit", 0))
+        docs = docs[skip:]
+        if limit:
+            docs = docs[:abs(limit)]
+        return {"cursor": {"id": 0, "ns": "%s.%s" % (request.namespace, name), "firstBatch": docs}, "ok": 1}
+
+    def count(self, request, cmd):
+        docs = self.collection(request.namespace, cmd["count"], create=False).values()
+        return {"n": sum(1 for d in docs if matches(d, cmd.get("query") or {})), "ok": 1}
+
+    def delete(self, request, cmd):
+        coll = self.collection(request.namespace, cmd["delete"])
+        removed = 0
+        for spec in cmd.get("deletes", []):
+            hits = [key for key, doc in coll.items() if matches(doc, spec.get("q", {}))]
+            if spec.get("limit") == 1:
+                hits = hits[:1]
+            for key in hits:
+                del coll[key]
+                removed += 1
+        return {"n": removed, "ok": 1}
+
+    def listcollections(self, request, cmd):
+        names = sorted(self.databases.get(request.namespace, {}).keys())
+        batch = [{"name": n, "type": "collection", "options": {}, "info": {"readOnly": False}} for n in names]
+        return {"cursor": {"id": 0, "ns": "%s.$cmd.listCollections" % request.namespace, "firstBatch": batch}, "ok": 1}
+
+    def listdatabases(self, request, cmd):
+        return {"databases": [{"name": n, "sizeOnDisk": 0, "empty": False} for n in sorted(self.databases)],
+                "totalSize": 0, "ok": 1}
+
+    def drop(self, request, cmd):
+        self.databases.get(request.namespace, {}).pop(cmd["drop"], None)
+        return {"ok": 1}
+
+    def dropdatabase(self, request, cmd):
+        self.databases.pop(request.namespace, None)
+        return {"ok": 1}
+
+    def logpipedouble(self, request, cmd):
+        database = request.namespace
+        if cmd.get("reset"):
+            self.fail_writes.pop(database, None)
+        if "failWrites" in cmd:
+            self.fail_writes[database] = int(cmd["failWrites"])
+            self.fail_mode[database] = cmd.get("mode", "error")
+        return {"failWrites": self.fail_writes.get(database, 0), "ok": 1}
+
+    # -- dispatch -------------------------------------------------------------------------------------
+
+    def handle(self, request):
+        cmd = request.doc
+        name = next(iter(cmd)).lower() if cmd else ""
+        no_reply = isinstance(request, OpMsg) and request.flags & 2  # moreToCome: w:0, never answered
+        with self.lock:
+            if name in WRITE_COMMANDS and self.fail_writes.get(request.namespace, 0) > 0:
+                self.fail_writes[request.namespace] -= 1
+                if self.fail_mode.get(request.namespace) == "hangup":
+                    request.hangup()
+                    return
+                if not no_reply:
+                    request.command_err(code=91, errmsg="injected failure: ShutdownInProgress")
+                return
+            handler = {"hello": self.hello, "ismaster": self.hello, "ping": ok, "buildinfo": build_info,
+                       "endsessions": ok, "killcursors": ok, "getlasterror": ok}.get(name) or getattr(self, name, None)
+            try:
+                if handler is None:
+                    reply = None
+                    if not no_reply:
+                        request.command_err(code=59, errmsg="no such command: '%s'" % name)
+                    return
+                reply = handler(request, cmd)
+            except Exception as error:  # noqa: BLE001 -- every request gets an answer
+                if not no_reply:
+                    request.command_err(code=1, errmsg="test double error: %s" % error)
+                return
+        if not no_reply:
+            request.reply(reply)
+
+
+def ok(request, cmd):
+    return {"ok": 1}
+
+
+def build_info(request, cmd):
+    return {"version": "7.0.0-logpipe-test-double", "versionArray": [7, 0, 0, 0], "ok": 1}
+
+
+def matches(doc, query):
+    for key, want in query.items():
+        if key.startswith("$"):
+            continue
+        if isinstance(want, dict) and any(k.startswith("$") for k in want):
+            value = doc.get(key)
+            for op, arg in want.items():
+                if op == "$in" and value not in arg:
+                    return False
+                if op == "$exists" and (key in doc) != bool(arg):
+                    return False
+                if op == "$gt" and not (value is not None and value > arg):
+                    return False
+            continue
+        if doc.get(key) != want:
+            return False
+    return True
+
+
+def sort_key(value):
+    return (value is None, str(type(value)), value if value is not None else 0)
+
+
+def main():
+    parser = argparse.ArgumentParser(description="MongoDB wire-protocol test double (not a database)")
+    parser.add_argument("--port", type=int, default=27917, help="0 picks a free port")
+    parser.add_argument("--ready-file", help="write the bound port here once listening")
+    args = parser.parse_args()
+    server = MockupDB(port=args.port, request_timeout=10 ** 9)
+    port = server.run()
+    double = Double()
+    if args.ready_file:
+        with open(args.ready_file + ".tmp", "w") as handle:
+            handle.write(str(port))
+        import os
+        os.replace(args.ready_file + ".tmp", args.ready_file)
+    print("ready %d" % port, flush=True)
+    for request in server:
+        double.handle(request)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
