@@ -1,0 +1,51 @@
+import MongoBridge
+import Testing
+
+/// The MongoDB wire-protocol test double behaves like a collection store, through the real driver.
+@Suite("MongoDB test double")
+struct MongoDoubleTests {
+    func pool() throws -> (MongoClientPool, String) {
+        (try MongoClientPool(uri: TestEnvironment.mongoURI), "d\(UInt32.random(in: 0...UInt32.max))")
+    }
+
+    @Test("insert reports E11000 per duplicate; ordered inserts stop at the first error")
+    func duplicates() throws {
+        let (pool, db) = try pool()
+        let first = try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": "a"}"#, #"{"_id": "b"}"#], writeConcern: "majority")
+        #expect(first.inserted == 2 && first.writeErrors.isEmpty)
+        let second = try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": "a"}"#, #"{"_id": "c"}"#, #"{"_id": "b"}"#], writeConcern: "1")
+        #expect(second.inserted == 1)
+        #expect(second.writeErrors.map(\.index) == [0, 2])
+        #expect(second.writeErrors.allSatisfy { $0.code == 11000 })
+        let ordered = try pool.command(database: db, #"{"insert": "c", "documents": [{"_id": "a"}, {"_id": "z"}], "ordered": true}"#)
+        #expect(ordered.contains("11000"))
+        #expect(try pool.count(database: db, collection: "c") == 3)
+    }
+
+    @Test("update with upsert, find with filter, sort and limit, delete, listCollections")
+    func collectionStore() throws {
+        let (pool, db) = try pool()
+        _ = try pool.command(database: db, #"{"update": "c", "updates": [{"q": {"_id": "u"}, "u": {"$set": {"n": 1}}, "upsert": true}]}"#)
+        _ = try pool.command(database: db, #"{"update": "c", "updates": [{"q": {"_id": "u"}, "u": {"$set": {"n": 2}}}]}"#)
+        _ = try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": "v", "n": 3}"#, #"{"_id": "w", "n": 1}"#], writeConcern: "1")
+        #expect(try pool.find(database: db, collection: "c", filter: #"{"_id": "u"}"#).first?.contains(#""n" : 2"#) == true)
+        let sorted = try pool.find(database: db, collection: "c", filter: "{}", sort: #"{"n": -1}"#, limit: 2)
+        #expect(sorted.count == 2 && sorted[0].contains(#""_id" : "v""#) && sorted[1].contains(#""_id" : "u""#))
+        #expect(try pool.count(database: db, collection: "c", filter: #"{"n": 1}"#) == 1)
+        _ = try pool.command(database: db, #"{"delete": "c", "deletes": [{"q": {"_id": "w"}, "limit": 1}]}"#)
+        #expect(try pool.count(database: db, collection: "c") == 2)
+        #expect(try pool.command(database: db, #"{"listCollections": 1}"#).contains(#""name" : "c""#))
+    }
+
+    @Test("injected failures: a failing write is an error, a dropped connection is unreachable, then writes work again")
+    func injectedFailures() throws {
+        let (pool, db) = try pool()
+        _ = try pool.command(database: db, #"{"logpipeDouble": 1, "failWrites": 1}"#)
+        #expect(throws: MongoError.self) { try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": 1}"#], writeConcern: "1") }
+        _ = try pool.command(database: db, #"{"logpipeDouble": 1, "failWrites": 1, "mode": "hangup"}"#)
+        #expect { try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": 1}"#], writeConcern: "1") } throws: { error in
+            (error as? MongoError)?.code == .unreachable
+        }
+        #expect(try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": 1}"#], writeConcern: "1").inserted == 1)
+    }
+}
