@@ -39,11 +39,29 @@ func errorCode(_ body: [String: Any]) -> String? {
 
 @Suite("POST /ingest over HTTP (recording publisher)")
 struct IngestRouteTests {
-    func app(_ publisher: RecordingPublisher, maxRequestBytes: Int = 8 << 20) -> some ApplicationProtocol {
+    func app(_ publisher: RecordingPublisher, maxRequestBytes: Int = 8 << 20, checks: [ReadinessCheck] = []) -> some ApplicationProtocol {
         var configuration = LogPipeConfiguration()
         configuration.maxRequestBytes = maxRequestBytes
         configuration.maxLogBytes = 1024
-        return Application(router: IngestAPI(publisher: publisher, configuration: configuration).router())
+        return Application(router: IngestAPI(publisher: publisher, configuration: configuration, extraChecks: checks).router())
+    }
+
+    @Test("readiness in serve mode also names a failing worker check (consumer or store)")
+    func workerReadiness() async throws {
+        let checks = [ReadinessCheck(name: "consumer") { nil }, ReadinessCheck(name: "store") { "SQLite is not readable" }]
+        try await app(RecordingPublisher(), checks: checks).test(.router) { client in
+            try await client.execute(uri: "/readiness", method: .get) { response in
+                #expect(response.status == .serviceUnavailable)
+                let body = try decode(response.body)
+                #expect(body["failing_check"] as? String == "store")
+                let states = try #require(body["checks"] as? [String: Any])
+                #expect((states["consumer"] as? [String: Any])?["ok"] as? Bool == true)
+                #expect((states["broker"] as? [String: Any])?["ok"] as? Bool == true)
+            }
+        }
+        try await app(RecordingPublisher(), checks: [ReadinessCheck(name: "store") { nil }]).test(.router) { client in
+            try await client.execute(uri: "/readiness", method: .get) { #expect($0.status == .ok) }
+        }
     }
 
     @Test("a JSON log is answered 202 with the seed design's body, plus request id")

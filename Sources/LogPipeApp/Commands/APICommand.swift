@@ -63,14 +63,15 @@ struct ServeCommand: AsyncParsableCommand {
         let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe", level: configuration.logLevel))
         let publisher = try runtime.connection("logpipe-api")
         let consumer = try runtime.connection("logpipe-worker")
-        let worker = try runtime.worker(connection: consumer, store: try runtime.store())
+        let store = try runtime.store()
+        let worker = try runtime.worker(connection: consumer, store: store)
         runtime.logger.info("logpipe serve starting", metadata: [
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
             "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
         try await ServiceGroup(
             services: [AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,
-                       runtime.application(publisher: publisher)],
+                       runtime.application(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)])],
             gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
         ).run()
     }

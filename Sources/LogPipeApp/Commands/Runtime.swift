@@ -37,8 +37,9 @@ struct Runtime {
                   configuration: configuration.workerConfiguration, logger: logger)
     }
 
-    func application(publisher: AMQPConnection) -> some ApplicationProtocol {
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology), configuration: configuration)
+    func application(publisher: AMQPConnection, extraChecks: [ReadinessCheck] = []) -> some ApplicationProtocol {
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology), configuration: configuration,
+                            extraChecks: extraChecks)
         return Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),

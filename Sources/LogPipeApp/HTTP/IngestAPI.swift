@@ -10,11 +10,14 @@ public struct IngestAPI: Sendable {
     let publisher: any LogPublisher
     let parser: IngestParser
     let maxRequestBytes: Int
+    /// The publisher's check, then those of anything else running in the process (a worker in `serve`).
+    let checks: [ReadinessCheck]
 
-    public init(publisher: any LogPublisher, configuration: LogPipeConfiguration) {
+    public init(publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = []) {
         self.publisher = publisher
         self.parser = IngestParser(maxLogBytes: configuration.maxLogBytes)
         self.maxRequestBytes = configuration.maxRequestBytes
+        self.checks = [.publisher(publisher)] + extraChecks
     }
 
     /// A router with every route and JSON errors for unknown routes and methods.
@@ -25,7 +28,7 @@ public struct IngestAPI: Sendable {
         router.get("/health") { request, _ in
             APIResponses.json(.ok, ["status": "ok"], requestID: request.requestID)
         }
-        router.get("/readiness") { request, _ in readiness(request) }
+        router.get("/readiness") { request, _ in await readiness(request) }
         return router
     }
 
@@ -70,14 +73,23 @@ public struct IngestAPI: Sendable {
         }
     }
 
-    func readiness(_ request: Request) -> Response {
-        if let (check, detail) = publisher.unreadyReason {
-            return APIResponses.json(.serviceUnavailable, [
-                "status": "not_ready", "failing_check": check,
-                "checks": [check: ["ok": false, "detail": detail]],
-            ], requestID: request.requestID, extraHeaders: [.retryAfter: "1"])
+    /// 200 when every check passes; else 503 naming the first failing check, with every check's state.
+    func readiness(_ request: Request) async -> Response {
+        var results: [String: Any] = [:]
+        var failing: String?
+        for check in checks {
+            if let detail = await check.probe() {
+                results[check.name] = ["ok": false, "detail": detail]
+                failing = failing ?? check.name
+            } else {
+                results[check.name] = ["ok": true]
+            }
         }
-        return APIResponses.json(.ok, ["status": "ready", "checks": ["broker": ["ok": true]]], requestID: request.requestID)
+        if let failing {
+            return APIResponses.json(.serviceUnavailable, ["status": "not_ready", "failing_check": failing, "checks": results],
+                                     requestID: request.requestID, extraHeaders: [.retryAfter: "1"])
+        }
+        return APIResponses.json(.ok, ["status": "ready", "checks": results], requestID: request.requestID)
     }
 }
 
