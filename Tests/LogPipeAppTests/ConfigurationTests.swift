@@ -1,4 +1,5 @@
 @testable import LogPipeApp
+import LogPipeCore
 import Logging
 import Testing
 
@@ -23,8 +24,9 @@ struct ConfigurationTests {
             "LOGPIPE_HTTP_PORT": "9000", "LOGPIPE_MAX_LOG_BYTES": "1000", "LOGPIPE_MAX_REQUEST_BYTES": "5000",
             "LOGPIPE_CONFIRM_TIMEOUT_MS": "1500", "LOGPIPE_AMQP_HEARTBEAT": "30", "LOGPIPE_PREFETCH": "50",
             "LOGPIPE_MONGO_URI": "mongodb://m/", "LOGPIPE_MONGO_DB": "logs", "LOGPIPE_SQLITE_PATH": "/tmp/x.sqlite",
-            "LOG_LEVEL": "DEBUG",
+            "LOG_LEVEL": "DEBUG", "LOGPIPE_RETRY_DELAYS": "100ms,2s", "LOGPIPE_MAX_ATTEMPTS": "3",
         ])
+        #expect(configuration.retryPolicy == RetryPolicy(delays: [.milliseconds(100), .seconds(2)], maxAttempts: 3))
         #expect(configuration.amqpURL == "amqp://u:p@rabbit:5673/v")
         #expect(configuration.namespace == "staging")
         #expect(configuration.httpHost == "127.0.0.1")
@@ -48,7 +50,7 @@ struct ConfigurationTests {
     @Test("invalid values name the variable and never echo a secret", arguments: [
         ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
         ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
-        ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"),
+        ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
     ])
     func invalid(_ variable: String, _ value: String) {
         do {

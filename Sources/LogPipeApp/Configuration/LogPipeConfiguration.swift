@@ -1,4 +1,5 @@
 import AMQPBridge
+import LogPipeCore
 import Logging
 
 /// Everything a logpipe process is configured with. Plain values with defaults; ``init(environment:)``
@@ -25,6 +26,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).
     public var processingTimePerCharacter: Duration = .zero
     public var redactionRulesFile: String?
+    /// Retry tiers and attempts (`LOGPIPE_RETRY_DELAYS`, `LOGPIPE_MAX_ATTEMPTS`); used by the DLQ milestone.
+    public var retryPolicy = RetryPolicy()
     public var logLevel: Logger.Level = .info
 
     public init() {}
@@ -61,6 +64,13 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             processingTimePerCharacter = .nanoseconds(Int64(seconds * 1e9))
         }
         redactionRulesFile = value("LOGPIPE_REDACTION_RULES_FILE")
+        if let text = value("LOGPIPE_RETRY_DELAYS") {
+            guard let delays = RetryPolicy.parseDelays(text) else {
+                throw ConfigurationError(variable: "LOGPIPE_RETRY_DELAYS", message: "must be a comma-separated list of durations such as 1s,10s,60s,10m")
+            }
+            retryPolicy.delays = delays
+        }
+        if let attempts = try integer("LOGPIPE_MAX_ATTEMPTS", 1...100) { retryPolicy.maxAttempts = attempts }
         mongoURI = value("LOGPIPE_MONGO_URI")
         if let database = value("LOGPIPE_MONGO_DB") { mongoDatabase = database }
         if let concern = value("LOGPIPE_MONGO_WRITE_CONCERN") {
