@@ -10,7 +10,7 @@ enum TestEnvironment {
     static var amqpURL: String {
         get throws {
             guard let url = ProcessInfo.processInfo.environment["LOGPIPE_TEST_AMQP_URL"], !url.isEmpty else {
-                throw EnvironmentMissing()
+                throw Missing(description: "LOGPIPE_TEST_AMQP_URL is not set: run the tests with scripts/test.sh, which starts a private RabbitMQ node")
             }
             return url
         }
@@ -26,11 +26,6 @@ enum TestEnvironment {
         }
     }
 
-    struct EnvironmentMissing: Error, CustomStringConvertible {
-        var description: String {
-            "LOGPIPE_TEST_AMQP_URL is not set: run the tests with scripts/test.sh, which starts a private RabbitMQ node"
-        }
-    }
 
     /// A missing piece of the integration environment, with what to do about it.
     struct Missing: Error, CustomStringConvertible { var description: String }

@@ -28,6 +28,15 @@ struct WorkerCrashTests {
         }
     }
 
+    /// A fresh namespace with `count` queued logs and an empty SQLite file for the worker process.
+    func prepared(_ count: Int) async throws -> (BrokerFixture, sqlite: String, store: SQLiteLogStore) {
+        let fixture = try await BrokerFixture.start()
+        let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
+        let store = try SQLiteLogStore(path: sqlite)
+        try await publish(count, fixture)
+        return (fixture, sqlite, store)
+    }
+
     func environment(_ fixture: BrokerFixture, sqlite: String, extra: [String: String] = [:]) -> [String: String] {
         ["LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
          "LOGPIPE_SQLITE_PATH": sqlite, "LOG_LEVEL": "warning"].merging(extra) { $1 }
@@ -35,11 +44,8 @@ struct WorkerCrashTests {
 
     @Test("a worker killed with SIGKILL in the middle of 5,000 logs and started again leaves exactly 5,000 stored and an empty queue")
     func sigkillMidway() async throws {
-        let fixture = try await BrokerFixture.start()
-        let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
-        let store = try SQLiteLogStore(path: sqlite)
+        let (fixture, sqlite, store) = try await prepared(5000)
         let acme = TenantID("acme")!
-        try await publish(5000, fixture)
         #expect(try await fixture.readyCount(fixture.topology.workQueue) == 5000)
 
         // Slowed down (about 1.5 ms per log) so the kill lands mid-stream.
@@ -69,11 +75,8 @@ struct WorkerCrashTests {
 
     @Test("a worker stopped with SIGTERM finishes and acks its current batch, and leaves the rest in the queue")
     func sigtermFinishesBatch() async throws {
-        let fixture = try await BrokerFixture.start()
-        let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
-        let store = try SQLiteLogStore(path: sqlite)
+        let (fixture, sqlite, store) = try await prepared(1000)
         let acme = TenantID("acme")!
-        try await publish(1000, fixture)
 
         // About 0.4 s per batch of 100: a batch is always in progress.
         let worker = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: [

@@ -15,15 +15,12 @@ struct APICommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try common.configuration()
         http.apply(to: &configuration)
-        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe.api", level: configuration.logLevel))
+        let runtime = Runtime(configuration: configuration, label: "logpipe.api")
         let publisher = try runtime.connection("logpipe-api")
         runtime.logger.info("logpipe api starting", metadata: [
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
             "namespace": "\(configuration.namespace)"])
-        try await ServiceGroup(
-            services: [AMQPConnectionService(connection: publisher), runtime.application(publisher: publisher)],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
-        ).run()
+        try await runtime.run([AMQPConnectionService(connection: publisher), runtime.application(publisher: publisher)])
     }
 }
 
@@ -36,16 +33,13 @@ struct WorkerCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try common.configuration()
-        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe.worker", level: configuration.logLevel))
+        let runtime = Runtime(configuration: configuration, label: "logpipe.worker")
         let consumer = try runtime.connection("logpipe-worker")
         let worker = try runtime.worker(connection: consumer, store: try runtime.store())
         runtime.logger.info("logpipe worker starting", metadata: [
             "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
             "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)"])
-        try await ServiceGroup(
-            services: [AMQPConnectionService(connection: consumer), worker],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
-        ).run()
+        try await runtime.run([AMQPConnectionService(connection: consumer), worker])
     }
 }
 
@@ -60,7 +54,7 @@ struct ServeCommand: AsyncParsableCommand {
     func run() async throws {
         var configuration = try common.configuration()
         http.apply(to: &configuration)
-        let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe", level: configuration.logLevel))
+        let runtime = Runtime(configuration: configuration, label: "logpipe")
         let publisher = try runtime.connection("logpipe-api")
         let consumer = try runtime.connection("logpipe-worker")
         let store = try runtime.store()
@@ -69,11 +63,8 @@ struct ServeCommand: AsyncParsableCommand {
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
             "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
-        try await ServiceGroup(
-            services: [AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,
-                       runtime.application(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)])],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: runtime.logger
-        ).run()
+        try await runtime.run([AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,
+                       runtime.application(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)])])
     }
 }
 

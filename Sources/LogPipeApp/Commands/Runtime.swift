@@ -2,11 +2,28 @@ import AMQPBridge
 import Hummingbird
 import LogPipeCore
 import Logging
+import ServiceLifecycle
+import UnixSignals
 
 /// Builds the long-running pieces a command runs, from one configuration.
 struct Runtime {
     let configuration: LogPipeConfiguration
     let logger: Logger
+
+    /// The configuration with its process-wide logger (bootstrapped once, at the configured level).
+    init(configuration: LogPipeConfiguration, label: String) {
+        self.init(configuration: configuration, logger: LogSetup.makeLogger(label: label, level: configuration.logLevel))
+    }
+
+    init(configuration: LogPipeConfiguration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    /// Runs the services until SIGTERM or SIGINT; they start in order and stop in reverse.
+    func run(_ services: [any Service]) async throws {
+        try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+    }
 
     var topology: Topology { Topology(namespace: configuration.namespace) }
 

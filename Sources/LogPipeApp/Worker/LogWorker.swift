@@ -75,7 +75,7 @@ public struct LogWorker: Service {
             } catch {
                 logger.error("message cannot be decoded; parking it", metadata: [
                     "amqp.delivery_tag": "\(delivery.deliveryTag)", "message.bytes": "\(delivery.body.count)",
-                    "error": "\(error)"])
+                    "error.reason": "\(WorkMessage.reason(error))"])
                 rejected.append(delivery)
             }
         }
@@ -117,6 +117,11 @@ public struct LogWorker: Service {
 enum WorkMessage {
     struct UnknownSchema: Error, CustomStringConvertible {
         var description: String { "unknown or missing schema version" }
+    }
+
+    /// A short reason code for a message that cannot be decoded (decoder messages may quote the body).
+    static func reason(_ error: any Error) -> String {
+        error is UnknownSchema ? "unknown_schema" : "undecodable"
     }
 
     static func decode(_ body: [UInt8]) throws -> LogRecord {
