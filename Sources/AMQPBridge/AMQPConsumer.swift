@@ -43,6 +43,25 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         await nextBatch(max: 1, linger: .zero)?.first
     }
 
+    /// Waits at most `timeout` for the next delivery; `nil` on timeout or when the subscription ended.
+    /// A delivery that arrives as the timeout fires is returned, never dropped.
+    public func next(timeout: Duration) async -> AMQPDelivery? {
+        await withTaskGroup(of: AMQPDelivery?.self) { group in
+            group.addTask { await self.next() }
+            group.addTask {
+                try? await Task.sleep(for: timeout)
+                return nil
+            }
+            var delivery: AMQPDelivery?
+            // The first child to finish cancels the other; the waiting one returns a delivery buffered by then.
+            while let result = await group.next() {
+                group.cancelAll()
+                if let result { delivery = result }
+            }
+            return delivery
+        }
+    }
+
     /// Waits for at least one delivery, then, if fewer than `max` are buffered, lingers once for more;
     /// returns up to `max`. `nil` when the subscription ended or ``stopWaiting()`` was called.
     public func nextBatch(max: Int, linger: Duration) async -> [AMQPDelivery]? {

@@ -195,6 +195,7 @@ final class ConnectionLoop: @unchecked Sendable {
         for _ in 0..<1024 {
             guard let event = try session.raw.nextEvent(generation: session.generation) else { break }
             handle(event, session: session)
+            if self.session !== session { break }  // the event tore the connection down
         }
     }
 
@@ -204,9 +205,10 @@ final class ConnectionLoop: @unchecked Sendable {
             if let consumer = consumers.values.first(where: { $0.channel == delivery.receipt.channel }) {
                 consumer.sink.yield(delivery)
             } else {
-                // No subscriber on this channel any more: hand the message straight back to its queue.
-                logger.warning("AMQP delivery for no consumer; requeued", metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
-                try? session.raw.nack(channel: delivery.receipt.channel, deliveryTag: delivery.deliveryTag, multiple: false, requeue: true)
+                // It arrived before the cancelled subscription's channel closed; closing it gave the message back
+                // to its queue (and a nack on the closed channel would be a connection error).
+                logger.debug("AMQP delivery on a closed consumer channel; the broker requeued it",
+                             metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
             }
         case .confirm(let tag, let multiple, let acked):
             session.settle(tag: tag, multiple: multiple, acked: acked)
@@ -215,11 +217,12 @@ final class ConnectionLoop: @unchecked Sendable {
         case .channelClosed(let channel, let replyCode, let replyText):
             logger.warning("AMQP channel closed by the broker", metadata: [
                 "amqp.channel": "\(channel)", "amqp.reply_code": "\(replyCode)", "amqp.reply_text": "\(replyText)"])
-            if channel == RawConnection.publishChannel {
-                // Publishing without confirm mode is never acceptable: start over on a new connection.
-                tearDown(AMQPError(.connectionLost, "publish channel closed: \(replyText)", replyCode: replyCode))
+            // Publishing without confirm mode is never acceptable, and a consumer channel reopened under the same
+            // number would restart delivery tags, so receipts of the old one could ack the wrong messages: start
+            // over on a new connection (a new generation makes every older receipt stale, consumers resubscribe).
+            if channel == RawConnection.publishChannel || consumers.values.contains(where: { $0.channel == channel }) {
+                tearDown(AMQPError(.connectionLost, "channel \(channel) closed by the broker: \(replyText)", replyCode: replyCode))
             }
-            for (id, consumer) in consumers where consumer.channel == channel { consumers[id]?.channel = nil }
         case .consumerCancelled(let channel):
             logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.channel": "\(channel)"])
             for (id, consumer) in consumers where consumer.channel == channel { consumers[id]?.channel = nil }

@@ -35,9 +35,11 @@ public struct RetryPolicy: Sendable, Hashable {
             return .ack
         case .permanent(let reason):
             return .park(reason: reason)
-        case .transient:
+        case .transient(let reason):
+            // Parked after the last attempt with the reason of that last failure: what an operator needs to
+            // know is why (the store was unreachable); `logpipe-attempt` = the maximum says retries ran out.
             let attempt = max(1, attempt)
-            guard attempt < maxAttempts else { return .park(reason: "attempts_exhausted") }
+            guard attempt < maxAttempts else { return .park(reason: reason) }
             let tier = min(attempt - 1, delays.count - 1)
             return .retry(tier: tier, delay: delays[tier], nextAttempt: attempt + 1)
         }

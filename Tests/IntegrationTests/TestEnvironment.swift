@@ -1,6 +1,7 @@
 import AMQPBridge
 import Foundation
 import LogPipeApp
+import LogPipeCore
 import Logging
 import Testing
 
@@ -63,12 +64,14 @@ struct BrokerFixture {
     let topology: Topology
     let configuration: LogPipeConfiguration
 
-    static func start(url: String? = nil, confirmTimeout: Duration = .seconds(5)) async throws -> BrokerFixture {
+    static func start(url: String? = nil, confirmTimeout: Duration = .seconds(5),
+                      retryPolicy: RetryPolicy = RetryPolicy()) async throws -> BrokerFixture {
         var configuration = LogPipeConfiguration()
         configuration.amqpURL = try url ?? TestEnvironment.amqpURL
         configuration.namespace = TestEnvironment.uniqueNamespace()
         configuration.confirmTimeout = confirmTimeout
-        let topology = Topology(namespace: configuration.namespace)
+        configuration.retryPolicy = retryPolicy
+        let topology = Topology(namespace: configuration.namespace, retryDelays: retryPolicy.delays)
         var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-test")
         amqp.maxReconnectDelay = .milliseconds(500)
         let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
@@ -95,6 +98,7 @@ struct BrokerFixture {
     func tearDown() async {
         try? await connection.deleteQueue(topology.workQueue)
         try? await connection.deleteQueue(topology.deadLetterQueue)
+        for queue in topology.retryQueues { try? await connection.deleteQueue(queue) }
         try? await connection.deleteExchange(topology.ingestExchange)
         try? await connection.deleteExchange(topology.deadLetterExchange)
         await connection.close()

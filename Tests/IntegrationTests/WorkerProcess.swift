@@ -17,8 +17,9 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    /// Starts `logpipe <arguments>` with the test's environment plus `environment`; output goes to `logPath`.
-    init(_ arguments: [String], environment: [String: String], logPath: String) throws {
+    /// Starts `logpipe <arguments>` with the test's environment plus `environment`; output goes to `logPath`
+    /// (standard error too, unless `errorPath` is given).
+    init(_ arguments: [String], environment: [String: String], logPath: String, errorPath: String? = nil) throws {
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
         let binary = try Self.binary
@@ -29,7 +30,11 @@ final class WorkerProcess: Sendable {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        if let errorPath {
+            posix_spawn_file_actions_addopen(&actions, 2, errorPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        } else {
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
         var pid = pid_t()
         let status = posix_spawn(&pid, binary, &actions, nil, argv, envp)
         guard status == 0 else { throw TestEnvironment.Missing(description: "posix_spawn failed: \(status)") }

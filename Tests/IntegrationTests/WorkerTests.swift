@@ -46,8 +46,9 @@ struct WorkerTests {
     }
 
     /// Runs `body` with the API's test client while a worker consumes into `store`.
-    func withPipeline(store: any LogStore, _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void) async throws {
-        let fixture = try await BrokerFixture.start()
+    func withPipeline(store: any LogStore, retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
+                      _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void) async throws {
+        let fixture = try await BrokerFixture.start(retryPolicy: retryPolicy)
         let consumer = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
                                       topology: fixture.topology.declarations, logger: TestEnvironment.logger)
         consumer.start()
@@ -56,6 +57,7 @@ struct WorkerTests {
         workerConfiguration.prefetch = 50
         workerConfiguration.batchSize = 20
         workerConfiguration.storeBackoff = .milliseconds(50)
+        workerConfiguration.retryPolicy = retryPolicy
         let worker = LogWorker(connection: consumer, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
                                configuration: workerConfiguration, logger: TestEnvironment.logger)
         let workerTask = Task { try await worker.run() }
@@ -119,7 +121,7 @@ struct WorkerTests {
         }
     }
 
-    @Test("a store failure acks nothing: the batch is redelivered and stored once the store is back")
+    @Test("a store failure loses nothing: the batch goes through the retry tier and is stored once the store is back")
     func storeFailure() async throws {
         let store = FlakyStore(try Self.temporaryStore(), failures: 3)
         try await withPipeline(store: store) { fixture, client in
@@ -135,7 +137,7 @@ struct WorkerTests {
         }
     }
 
-    @Test("an undecodable message is parked in the DLQ; the logs around it are stored")
+    @Test("an undecodable message is parked in the DLQ on first sight; the logs around it are stored")
     func poisonMessage() async throws {
         let store = try Self.temporaryStore()
         try await withPipeline(store: store) { fixture, client in
@@ -150,7 +152,7 @@ struct WorkerTests {
         }
     }
 
-    @Test("into MongoDB (the test double in failure mode): nothing is acked until the writes succeed, then each log is stored once")
+    @Test("into MongoDB (the test double in failure mode): failed writes retry through the tiers, then each log is stored once")
     func mongoStoreFailure() async throws {
         let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "w\(UInt32.random(in: 0...UInt32.max))")
         _ = try store.pool.command(database: store.database, #"{"logpipeDouble": 1, "failWrites": 2}"#)

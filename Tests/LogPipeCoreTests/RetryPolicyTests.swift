@@ -12,13 +12,13 @@ struct RetryPolicyTests {
         #expect(policy.decide(.permanent(reason: "undecodable"), attempt: 1) == .park(reason: "undecodable"))
     }
 
-    @Test("transient failures climb the tiers and park when attempts run out", arguments: [
+    @Test("transient failures climb the tiers and park with their reason when attempts run out", arguments: [
         (1, RetryPolicy.Decision.retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
         (2, .retry(tier: 1, delay: .seconds(10), nextAttempt: 3)),
         (3, .retry(tier: 2, delay: .seconds(60), nextAttempt: 4)),
         (4, .retry(tier: 3, delay: .seconds(600), nextAttempt: 5)),
-        (5, .park(reason: "attempts_exhausted")),
-        (9, .park(reason: "attempts_exhausted")),
+        (5, .park(reason: "store_unreachable")),
+        (9, .park(reason: "store_unreachable")),
         (0, .retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
     ])
     func tiers(_ attempt: Int, _ expected: RetryPolicy.Decision) {
@@ -29,7 +29,7 @@ struct RetryPolicyTests {
     func lastTier() {
         let short = RetryPolicy(delays: [.milliseconds(100), .milliseconds(200)], maxAttempts: 4)
         #expect(short.decide(.transient(reason: "x"), attempt: 3) == .retry(tier: 1, delay: .milliseconds(200), nextAttempt: 4))
-        #expect(short.decide(.transient(reason: "x"), attempt: 4) == .park(reason: "attempts_exhausted"))
+        #expect(short.decide(.transient(reason: "x"), attempt: 4) == .park(reason: "x"))
     }
 
     @Test("delay lists parse with ms, s, m and h", arguments: [

@@ -5,7 +5,8 @@ public struct LogPipeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "logpipe",
         abstract: "Multi-tenant log ingestion: HTTP API → RabbitMQ → redaction → per-tenant store.",
-        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, LogsCommand.self, RedactCommand.self])
+        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, DLQCommand.self, LogsCommand.self,
+                      RedactCommand.self])
 
     public init() {}
 }

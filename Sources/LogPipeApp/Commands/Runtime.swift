@@ -25,7 +25,7 @@ struct Runtime {
         try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
     }
 
-    var topology: Topology { Topology(namespace: configuration.namespace) }
+    var topology: Topology { Topology(namespace: configuration.namespace, retryDelays: configuration.retryPolicy.delays) }
 
     /// A broker connection that declares the topology after every connect.
     func connection(_ name: String) throws -> AMQPConnection {

@@ -26,7 +26,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).
     public var processingTimePerCharacter: Duration = .zero
     public var redactionRulesFile: String?
-    /// Retry tiers and attempts (`LOGPIPE_RETRY_DELAYS`, `LOGPIPE_MAX_ATTEMPTS`); used by the DLQ milestone.
+    /// Retry tiers and attempts (`LOGPIPE_RETRY_DELAYS`, `LOGPIPE_MAX_ATTEMPTS`): one retry queue per tier.
     public var retryPolicy = RetryPolicy()
     public var logLevel: Logger.Level = .info
 
@@ -113,6 +113,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         worker.batchSize = batchSize
         worker.flushInterval = flushInterval
         worker.processingTimePerCharacter = processingTimePerCharacter
+        worker.retryPolicy = retryPolicy
         return worker
     }
 

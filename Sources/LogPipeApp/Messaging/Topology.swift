@@ -1,10 +1,16 @@
 import AMQPBridge
+import LogPipeCore
 
 /// logpipe's RabbitMQ names and topology (DESIGN §3) under one namespace.
 public struct Topology: Sendable, Equatable {
     public let namespace: String
+    /// One retry queue per delay, in tier order.
+    public let retryDelays: [Duration]
 
-    public init(namespace: String) { self.namespace = namespace }
+    public init(namespace: String, retryDelays: [Duration] = RetryPolicy().delays) {
+        self.namespace = namespace
+        self.retryDelays = retryDelays
+    }
 
     /// Topic exchange producers publish to with routing key `tenant.<id>`.
     public var ingestExchange: String { "\(namespace).ingest" }
@@ -14,6 +20,27 @@ public struct Topology: Sendable, Equatable {
     public var workQueue: String { "\(namespace).work" }
     /// Parked messages; never consumed automatically.
     public var deadLetterQueue: String { "\(namespace).dlq" }
+
+    /// The retry queue of tier `tier` (`<ns>.retry.<delay>`, e.g. `logpipe.retry.10s`).
+    public func retryQueue(tier: Int) -> String { "\(namespace).retry.\(Self.label(retryDelays[tier]))" }
+    /// Every retry queue, in tier order (a delay listed twice gets one queue).
+    public var retryQueues: [String] {
+        var seen = Set<String>()
+        return retryDelays.indices.map { retryQueue(tier: $0) }.filter { seen.insert($0).inserted }
+    }
+
+    /// A delay as a queue-name suffix in the largest whole unit: 1s, 10s, 1m, 10m, 1h, 250ms.
+    public static func label(_ delay: Duration) -> String {
+        let milliseconds = delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+        if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
+        if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
+    }
+
+    static func milliseconds(_ delay: Duration) -> Int64 {
+        delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+    }
 
     /// Namespaces are 1–64 characters of `[A-Za-z0-9_.-]`.
     public static func isValidNamespace(_ value: String) -> Bool {
@@ -38,11 +65,26 @@ public struct Topology: Sendable, Equatable {
             queues: [
                 .init(name: workQueue, arguments: ["x-dead-letter-exchange": .string(deadLetterExchange)]),
                 .init(name: deadLetterQueue),
-            ],
+            ] + retryQueueDeclarations,
             bindings: [
                 .init(queue: workQueue, exchange: ingestExchange, routingKey: "tenant.*"),
                 .init(queue: deadLetterQueue, exchange: deadLetterExchange, routingKey: "#"),
             ])
+    }
+
+    /// Retry queues hold a copy for their delay (queue-level TTL, so expiry is in order), then dead-letter it
+    /// through the default exchange straight back to the work queue.
+    var retryQueueDeclarations: [AMQPTopology.Queue] {
+        var seen = Set<String>()
+        return retryDelays.indices.compactMap { tier in
+            let name = retryQueue(tier: tier)
+            guard seen.insert(name).inserted else { return nil }
+            return .init(name: name, arguments: [
+                "x-message-ttl": .int(Self.milliseconds(retryDelays[tier])),
+                "x-dead-letter-exchange": .string(""),
+                "x-dead-letter-routing-key": .string(workQueue),
+            ])
+        }
     }
 
     /// A table of the declared topology for `logpipe topology`.
@@ -52,7 +94,9 @@ public struct Topology: Sendable, Equatable {
             ("exchange", deadLetterExchange, "topic, durable; dead-letter exchange of \(workQueue)"),
             ("queue", workQueue, "durable; bound to \(ingestExchange) with tenant.*; x-dead-letter-exchange=\(deadLetterExchange)"),
             ("queue", deadLetterQueue, "durable; bound to \(deadLetterExchange) with #; parked messages, never consumed automatically"),
-        ]
+        ] + zip(retryQueues, retryQueueDeclarations).map { name, queue in
+            ("queue", name, "durable; x-message-ttl=\(queue.arguments["x-message-ttl"]?.intValue ?? 0) ms, then dead-letters to \(workQueue)")
+        }
         let kindWidth = rows.map(\.0.count).max()!
         let nameWidth = rows.map(\.1.count).max()!
         func pad(_ text: String, _ width: Int) -> String { text + String(repeating: " ", count: width - text.count) }

@@ -64,7 +64,11 @@ public final class MongoLogStore: LogStore {
             }
             let duplicates = outcome.writeErrors.filter { $0.code == 11000 }.count
             if let other = outcome.writeErrors.first(where: { $0.code != 11000 }) {
-                throw StoreError(transient: true, "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s): \(other.message)")
+                // The rest of the batch is stored; the whole batch is retried (or parked) and the stored ones
+                // then count as duplicates. Server messages may quote document contents: only the code is kept.
+                let permanent = Self.permanentWriteErrorCodes.contains(other.code)
+                throw StoreError(transient: !permanent, reason: permanent ? "store_rejected" : "store_write_failed",
+                                 "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s)")
             }
             result.stored += outcome.inserted
             result.duplicates += duplicates
@@ -108,6 +112,10 @@ public final class MongoLogStore: LogStore {
             throw StoreError(transient: true, "MongoDB call failed: \(type(of: error))")
         }
     }
+
+    /// Server error codes that no retry can fix: BadValue, DocumentValidationFailure, BSONObjectTooLarge,
+    /// InvalidBSON, KeyTooLong, InvalidNamespace.
+    static let permanentWriteErrorCodes: Set<Int> = [2, 121, 10334, 22, 17280, 73]
 
     static func quoted(_ text: String) -> String {
         String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)

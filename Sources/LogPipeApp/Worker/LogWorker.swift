@@ -4,9 +4,11 @@ import LogPipeCore
 import Logging
 import ServiceLifecycle
 
-/// Consumes `<ns>.work`, decodes, redacts and stores logs in batches, and acks only after the store has the
-/// batch (one multiple-ack per batch). Undecodable messages are rejected without requeue (they dead-letter
-/// to `<ns>.dlq`); a store failure leaves the batch unacked and hands it back to the queue after a backoff.
+/// Consumes `<ns>.work`, decodes, redacts and stores logs in batches, and settles the batch with one
+/// multiple-ack once every message is either stored or moved: a transient failure (store unreachable,
+/// timeout, write concern) moves the message to the next retry tier, a permanent one (undecodable, unknown
+/// schema, invalid tenant, refused by the store) or the last attempt parks it in `<ns>.dlq`. A move publishes
+/// the copy with a confirm before the original is acked, so a crash in between duplicates and never loses.
 public struct LogWorker: Service {
     public struct Configuration: Sendable {
         public var prefetch: Int = 500
@@ -16,11 +18,26 @@ public struct LogWorker: Service {
         public var flushInterval: Duration = .milliseconds(50)
         /// Simulated work per character of text, as the seed design's `PROCESSING_TIME_PER_CHAR`.
         public var processingTimePerCharacter: Duration = .zero
-        /// First wait before a batch the store refused goes back to the queue; doubles up to `maxStoreBackoff`.
+        /// Retry tiers and attempts; the tiers must be the topology's retry queues.
+        public var retryPolicy = RetryPolicy()
+        /// After a batch the store refused, the worker pauses this long before the next one (doubling up to
+        /// `maxStoreBackoff`), so a store outage does not burn through every message's attempts at once.
         public var storeBackoff: Duration = .milliseconds(200)
         public var maxStoreBackoff: Duration = .seconds(5)
+        /// Tests only: runs after the copies of a batch were confirmed and before the batch is acked.
+        var afterMovingBeforeAck: (@Sendable () async -> Void)?
 
         public init() {}
+    }
+
+    /// How a batch ended, for the pacing of the next one.
+    enum BatchResult: Equatable {
+        /// Everything stored or moved as decided.
+        case settled
+        /// The store failed (the messages went to the retry tiers or the DLQ).
+        case storeFailed
+        /// A copy could not be published: those messages went back to the work queue.
+        case moveFailed
     }
 
     let connection: AMQPConnection
@@ -29,30 +46,32 @@ public struct LogWorker: Service {
     let redaction: RedactionPolicy
     let configuration: Configuration
     let logger: Logger
+    let mover: MessageMover
 
     public init(connection: AMQPConnection, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
                 configuration: Configuration, logger: Logger) {
+        precondition(configuration.retryPolicy.delays == topology.retryDelays, "the retry tiers must be the topology's")
         self.connection = connection
         self.topology = topology
         self.store = store
         self.redaction = redaction
         self.configuration = configuration
         self.logger = logger
+        self.mover = MessageMover(connection: connection, topology: topology)
     }
 
     public func run() async throws {
         let consumer = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
         let batchSize = max(1, min(configuration.batchSize, configuration.prefetch))
         var backoff = configuration.storeBackoff
-        // On SIGTERM waiting stops; the batch being written is finished and acked first.
+        // On SIGTERM waiting stops; the batch being written is finished and settled first.
         await withGracefulShutdownHandler {
             while let batch = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
-                if await process(batch) {
+                if await process(batch) == .settled {
                     backoff = configuration.storeBackoff
                 } else {
                     try? await Task.sleep(for: backoff)
                     backoff = min(backoff * 2, configuration.maxStoreBackoff)
-                    await requeue(batch)
                 }
             }
         } onGracefulShutdown: {
@@ -62,53 +81,101 @@ public struct LogWorker: Service {
         logger.info("worker stopped consuming")
     }
 
-    /// Stores one batch and acks it; returns false when the store failed (nothing acked).
-    func process(_ batch: [AMQPDelivery]) async -> Bool {
+    /// Stores one batch, moves what failed, and settles every delivery.
+    func process(_ batch: [AMQPDelivery]) async -> BatchResult {
         let now = UnixTime.now
+        var outcomes = [RetryPolicy.Outcome](repeating: .stored, count: batch.count)
         var logs: [StoredLog] = []
+        var decodedIndices: [Int] = []
         logs.reserveCapacity(batch.count)
-        var rejected: [AMQPDelivery] = []
-        for delivery in batch {
+        for (index, delivery) in batch.enumerated() {
             do {
                 let record = try WorkMessage.decode(delivery.body)
                 logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAt: now))
+                decodedIndices.append(index)
             } catch {
-                logger.error("message cannot be decoded; parking it", metadata: [
-                    "amqp.delivery_tag": "\(delivery.deliveryTag)", "message.bytes": "\(delivery.body.count)",
-                    "error.reason": "\(WorkMessage.reason(error))"])
-                rejected.append(delivery)
+                outcomes[index] = .permanent(reason: WorkMessage.reason(error))
             }
         }
         if configuration.processingTimePerCharacter > .zero {
             let characters = logs.reduce(0) { $0 + $1.text.count }
             try? await Task.sleep(for: configuration.processingTimePerCharacter * characters)
         }
-        do {
-            let result = try await store.write(logs)
-            for delivery in rejected { try await connection.nack(delivery.receipt, requeue: false) }
-            if let last = batch.last { try await connection.ack(last.receipt, multiple: true) }
-            logger.debug("batch stored", metadata: [
-                "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)",
-                "batch.rejected": "\(rejected.count)"])
-            return true
-        } catch let error as StoreError {
-            logger.warning("store write failed; the batch stays unacked and is redelivered", metadata: [
-                "batch.size": "\(batch.count)", "error": "\(error)"])
-            return false
-        } catch {
-            // The connection was lost before the ack: the broker redelivers, the store keeps one copy.
-            logger.warning("ack failed; the batch will be redelivered", metadata: ["error": "\(error)"])
-            return true
+        var storeFailed = false
+        if !logs.isEmpty {
+            do {
+                let result = try await store.write(logs)
+                logger.debug("batch stored", metadata: [
+                    "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)"])
+            } catch {
+                storeFailed = true
+                logger.warning("store write failed; the batch goes to the retry tiers", metadata: [
+                    "batch.size": "\(batch.count)", "error.reason": "\(error.reason)", "error": "\(error.message)"])
+                let outcome: RetryPolicy.Outcome = error.transient ? .transient(reason: error.reason) : .permanent(reason: error.reason)
+                for index in decodedIndices { outcomes[index] = outcome }
+            }
+        }
+        let moveFailed = await move(batch, outcomes)
+        if let hook = configuration.afterMovingBeforeAck { await hook() }
+        await settle(batch, requeueing: moveFailed)
+        return !moveFailed.isEmpty ? .moveFailed : storeFailed ? .storeFailed : .settled
+    }
+
+    /// Publishes the retry or DLQ copy of every delivery that was not stored, all in flight at once;
+    /// returns the indices whose copy the broker did not confirm.
+    private func move(_ batch: [AMQPDelivery], _ outcomes: [RetryPolicy.Outcome]) async -> Set<Int> {
+        let policy = configuration.retryPolicy
+        return await withTaskGroup(of: Int?.self) { group in
+            for (index, outcome) in outcomes.enumerated() where outcome != .stored {
+                let delivery = batch[index]
+                let decision = policy.decide(outcome, attempt: delivery.attempt)
+                group.addTask { [mover, logger] in
+                    do {
+                        switch decision {
+                        case .ack:
+                            return nil
+                        case .retry(let tier, _, let nextAttempt):
+                            guard case .transient(let reason) = outcome else { return nil }
+                            try await mover.retry(delivery, tier: tier, nextAttempt: nextAttempt, reason: reason)
+                        case .park(let reason):
+                            try await mover.park(delivery, reason: reason)
+                            logger.warning("message parked in the DLQ", metadata: [
+                                "log.id": "\(delivery.properties.messageID ?? "-")", "amqp.delivery_tag": "\(delivery.deliveryTag)",
+                                "message.bytes": "\(delivery.body.count)", "error.reason": "\(reason)",
+                                "logpipe.attempt": "\(delivery.attempt)"])
+                        }
+                        return nil
+                    } catch {
+                        logger.warning("could not move a message; it goes back to the work queue", metadata: [
+                            "amqp.delivery_tag": "\(delivery.deliveryTag)", "error": "\(error)"])
+                        return index
+                    }
+                }
+            }
+            var failed = Set<Int>()
+            for await index in group { if let index { failed.insert(index) } }
+            return failed
         }
     }
 
-    /// Hands an unstored batch back to the queue (all of it, with one multiple nack).
-    func requeue(_ batch: [AMQPDelivery]) async {
-        guard let last = batch.last else { return }
+    /// Acks the batch with one multiple-ack, or, when some copies failed, acks the others one by one and
+    /// hands the failed ones back to the queue.
+    private func settle(_ batch: [AMQPDelivery], requeueing failed: Set<Int>) async {
         do {
-            try await connection.nack(last.receipt, multiple: true, requeue: true)
+            if failed.isEmpty {
+                if let last = batch.last { try await connection.ack(last.receipt, multiple: true) }
+            } else {
+                for (index, delivery) in batch.enumerated() {
+                    if failed.contains(index) {
+                        try await connection.nack(delivery.receipt, requeue: true)
+                    } else {
+                        try await connection.ack(delivery.receipt)
+                    }
+                }
+            }
         } catch {
-            logger.warning("nack failed; the broker redelivers the batch when the channel closes", metadata: ["error": "\(error)"])
+            // The connection was lost before the ack: the broker redelivers, the store keeps one copy.
+            logger.warning("ack failed; the batch will be redelivered", metadata: ["error": "\(error)"])
         }
     }
 }
@@ -121,7 +188,12 @@ enum WorkMessage {
 
     /// A short reason code for a message that cannot be decoded (decoder messages may quote the body).
     static func reason(_ error: any Error) -> String {
-        error is UnknownSchema ? "unknown_schema" : "undecodable"
+        if error is UnknownSchema { return "unknown_schema" }
+        if case DecodingError.dataCorrupted(let context) = error,
+           context.codingPath.last?.stringValue == "tenant_id" {
+            return "invalid_tenant"
+        }
+        return "undecodable"
     }
 
     static func decode(_ body: [UInt8]) throws -> LogRecord {

@@ -29,13 +29,18 @@ public struct StoreWriteResult: Sendable, Hashable {
 /// A store failure; `transient` ones (unreachable, timeout, busy) are retried, others are not.
 public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public var transient: Bool
-    /// A short reason without log contents.
+    /// A stable short code for headers, metrics and `logpipe dlq` filters: `store_unavailable` (could not
+    /// reach or use the store), `store_write_failed` (the store refused some documents for a passing reason),
+    /// `store_rejected` (the store will never take the documents as they are).
+    public var reason: String
+    /// A short explanation without log contents.
     public var message: String
 
-    public init(transient: Bool, _ message: String) {
+    public init(transient: Bool, reason: String? = nil, _ message: String) {
         self.transient = transient
+        self.reason = reason ?? (transient ? "store_unavailable" : "store_rejected")
         self.message = message
     }
 
-    public var description: String { "store \(transient ? "transient" : "permanent") error: \(message)" }
+    public var description: String { "store \(transient ? "transient" : "permanent") error \(reason): \(message)" }
 }

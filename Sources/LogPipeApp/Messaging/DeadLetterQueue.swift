@@ -1,0 +1,240 @@
+import AMQPBridge
+import Foundation
+import LogPipeCore
+
+/// A message parked in `<ns>.dlq`, as `logpipe dlq` shows it (headers only: bodies hold unredacted text).
+public struct ParkedMessage: Sendable {
+    /// 1-based place in the DLQ when the scan started.
+    public var position: Int
+    public var logID: String?
+    public var tenant: String?
+    /// `logpipe-error`; for a message the broker dead-lettered by itself, `rejected`.
+    public var reason: String
+    public var attempt: Int
+    public var failedAt: String?
+    /// Where a replay sends it: the original `tenant.<id>` routing key, if known.
+    public var routingKey: String?
+    public var bytes: Int
+    public let delivery: AMQPDelivery
+
+    init(_ delivery: AMQPDelivery, position: Int) {
+        let headers = delivery.properties.headers
+        self.position = position
+        self.logID = delivery.properties.messageID
+        self.reason = headers[MessageHeader.error]?.stringValue ?? "rejected"
+        self.attempt = delivery.attempt
+        self.failedAt = headers[MessageHeader.failedAt]?.stringValue
+        self.bytes = delivery.body.count
+        self.delivery = delivery
+        let original = delivery.originalRoutingKey
+        let tenantFromKey = original.hasPrefix("tenant.") ? String(original.dropFirst("tenant.".count)) : nil
+        self.tenant = headers[MessageHeader.tenant]?.stringValue ?? tenantFromKey
+        if tenantFromKey.flatMap(TenantID.init) != nil {
+            self.routingKey = original
+        } else {
+            self.routingKey = tenant.flatMap(TenantID.init)?.routingKey
+        }
+    }
+
+    /// How long ago it was parked, when known.
+    public func age(now: Date = Date()) -> Duration? {
+        guard let failedAt, let date = Self.parse(failedAt) else { return nil }
+        return .milliseconds(Int64(max(0, now.timeIntervalSince(date)) * 1000))
+    }
+
+    static func parse(_ text: String) -> Date? {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+        if let date = formatter.date(from: text) { return date }
+        formatter.formatOptions = [.withInternetDateTime]
+        return formatter.date(from: text)
+    }
+}
+
+/// Which parked messages a `logpipe dlq` command touches; an empty filter matches all.
+public struct ParkedFilter: Sendable, Equatable {
+    public var tenant: String?
+    public var reason: String?
+
+    public init(tenant: String? = nil, reason: String? = nil) {
+        self.tenant = tenant
+        self.reason = reason
+    }
+
+    public func matches(_ message: ParkedMessage) -> Bool {
+        (tenant == nil || message.tenant == tenant) && (reason == nil || message.reason == reason)
+    }
+}
+
+/// Operations on `<ns>.dlq` that leave everything they do not take exactly where it was.
+///
+/// A scan subscribes to the DLQ, looks at the messages that were there when it started, in queue order, and
+/// holds them unacked; what it takes is acked (after a replay copy was confirmed), everything else is
+/// rejected with requeue at the end, which RabbitMQ puts back in its original place. So peek and stats
+/// change nothing (except the `redelivered` flag) and a filtered replay or purge keeps the order of the rest.
+public struct DeadLetterQueue: Sendable {
+    public struct Stats: Sendable, Equatable, Codable {
+        public var total: Int
+        public var byTenant: [String: Int]
+        public var byReason: [String: Int]
+        /// Seconds since the oldest known `logpipe-failed-at`.
+        public var oldestAgeSeconds: Int?
+        /// Messages the broker reported that the scan could not see (held by another consumer).
+        public var unseen: Int
+
+        enum CodingKeys: String, CodingKey {
+            case total, unseen
+            case byTenant = "by_tenant"
+            case byReason = "by_reason"
+            case oldestAgeSeconds = "oldest_age_seconds"
+        }
+    }
+
+    public struct ReplayReport: Sendable, Equatable {
+        /// Matching messages (up to the limit).
+        public var matched: [String?] = []
+        /// Sent back to the ingest exchange and removed from the DLQ.
+        public var replayed = 0
+        /// Matching but left parked: no known tenant routing key.
+        public var notReplayable = 0
+        /// Matching but left parked: the broker did not confirm the copy.
+        public var failed = 0
+    }
+
+    let connection: AMQPConnection
+    let topology: Topology
+    /// How long a scan waits for the next message before deciding the rest is held elsewhere.
+    var idleTimeout: Duration = .seconds(2)
+    /// Replay copies in flight at once.
+    var replayWindow = 256
+
+    public init(connection: AMQPConnection, topology: Topology) {
+        self.connection = connection
+        self.topology = topology
+    }
+
+    enum Verdict { case keep, take }
+
+    /// Counts by tenant and reason, and the oldest age; changes nothing.
+    public func stats() async throws -> Stats {
+        var stats = Stats(total: 0, byTenant: [:], byReason: [:], oldestAgeSeconds: nil, unseen: 0)
+        let now = Date()
+        let seen = try await scan { message in
+            stats.total += 1
+            stats.byTenant[message.tenant ?? "(unknown)", default: 0] += 1
+            stats.byReason[message.reason, default: 0] += 1
+            if let age = message.age(now: now) {
+                stats.oldestAgeSeconds = max(stats.oldestAgeSeconds ?? 0, Int(age.components.seconds))
+            }
+            return .keep
+        }
+        stats.unseen = seen.expected - seen.visited
+        return stats
+    }
+
+    /// The first `limit` matching messages in queue order; changes nothing.
+    public func peek(_ filter: ParkedFilter, limit: Int) async throws -> [ParkedMessage] {
+        var shown: [ParkedMessage] = []
+        _ = try await scan(until: { shown.count >= limit }) { message in
+            if filter.matches(message) { shown.append(message) }
+            return .keep
+        }
+        return shown
+    }
+
+    /// Sends up to `limit` matching messages back to the ingest exchange with their original routing key
+    /// and `log_id`, bookkeeping headers removed (attempts start again), each acked from the DLQ only after
+    /// its copy is confirmed. With `dryRun` it only reports what it would send.
+    public func replay(_ filter: ParkedFilter, limit: Int, dryRun: Bool) async throws -> ReplayReport {
+        var report = ReplayReport()
+        var window: [ParkedMessage] = []
+        func flush() async throws {
+            let outcomes = await withTaskGroup(of: (AMQPReceipt, Bool).self) { group in
+                for message in window {
+                    group.addTask { [self] in (message.delivery.receipt, await self.publishReplay(message)) }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            window.removeAll(keepingCapacity: true)
+            for (receipt, confirmed) in outcomes {
+                if confirmed {
+                    try await connection.ack(receipt)
+                    report.replayed += 1
+                } else {
+                    report.failed += 1
+                }
+            }
+        }
+        _ = try await scan(until: { report.matched.count >= limit }) { message in
+            guard filter.matches(message) else { return .keep }
+            report.matched.append(message.logID)
+            guard message.routingKey != nil else {
+                report.notReplayable += 1
+                return .keep
+            }
+            guard !dryRun else { return .keep }
+            window.append(message)
+            if window.count >= replayWindow { try await flush() }
+            return .keep  // acked by flush once the copy is confirmed
+        } beforeRequeue: {
+            if !window.isEmpty { try await flush() }
+        }
+        return report
+    }
+
+    /// Removes every matching message; returns how many.
+    public func purge(_ filter: ParkedFilter) async throws -> Int {
+        var removed = 0
+        _ = try await scan { message in
+            guard filter.matches(message) else { return .keep }
+            removed += 1
+            return .take
+        }
+        return removed
+    }
+
+    private func publishReplay(_ message: ParkedMessage) async -> Bool {
+        guard let routingKey = message.routingKey else { return false }
+        var properties = message.delivery.properties
+        properties.deliveryMode = 2
+        for header in MessageHeader.bookkeeping { properties.headers[header] = nil }
+        do {
+            try await connection.publish(exchange: topology.ingestExchange, routingKey: routingKey,
+                                         body: message.delivery.body, properties: properties, mandatory: true)
+            return true
+        } catch {
+            return false
+        }
+    }
+
+    /// Visits the messages parked when the scan starts, in order, until `until` says stop; acks the ones
+    /// `visit` takes, then requeues everything else in place. Returns how many were expected and visited.
+    private func scan(until done: () -> Bool = { false },
+                      _ visit: (ParkedMessage) async throws -> Verdict,
+                      beforeRequeue: () async throws -> Void = {}) async throws -> (expected: Int, visited: Int) {
+        let expected = Int(try await connection.queueStatus(topology.deadLetterQueue).messageCount)
+        guard expected > 0, !done() else { return (expected, 0) }
+        // Kept messages stay unacked, so the prefetch must cover the whole scan (0 = unlimited beyond 65535).
+        let consumer = connection.consume(queue: topology.deadLetterQueue,
+                                          prefetch: expected <= Int(UInt16.max) ? UInt16(expected) : 0)
+        defer { consumer.cancel() }
+        var visited = 0
+        var last: AMQPReceipt?
+        do {
+            while visited < expected, !done(), let delivery = await consumer.next(timeout: idleTimeout) {
+                visited += 1
+                last = delivery.receipt
+                if try await visit(ParkedMessage(delivery, position: visited)) == .take {
+                    try await connection.ack(delivery.receipt)
+                }
+            }
+            try await beforeRequeue()
+            // One multiple reject puts back every delivery of the scan not yet settled, in its original place.
+            if let last { try await connection.nack(last, multiple: true, requeue: true) }
+        } catch {
+            // Cancelling the subscription closes its channel, which also puts back whatever is unacked.
+            throw CommandFailure("the DLQ scan stopped (nothing unconfirmed was removed): \(error)")
+        }
+        return (expected, visited)
+    }
+}

@@ -1,0 +1,63 @@
+import AMQPBridge
+import LogPipeCore
+
+/// The application headers of retried and parked messages (DESIGN §3). RabbitMQ 4 ignores client-set
+/// `x-death`, so retry bookkeeping is logpipe's own.
+public enum MessageHeader {
+    /// Deliveries so far, counting from 1; absent on a first delivery.
+    public static let attempt = "logpipe-attempt"
+    /// The short reason code of the last failure (never log content).
+    public static let error = "logpipe-error"
+    /// When the last failure happened (RFC 3339, UTC).
+    public static let failedAt = "logpipe-failed-at"
+    /// The routing key the log was first published with (`tenant.<id>`).
+    public static let routingKey = "logpipe-routing-key"
+    /// The tenant, set by the API on every message.
+    public static let tenant = "x-tenant-id"
+
+    /// Headers the pipeline adds along the way; a replay removes them so the log starts afresh.
+    static let bookkeeping: Set<String> = [attempt, error, failedAt, routingKey, "x-death", "x-first-death-exchange",
+                                           "x-first-death-queue", "x-first-death-reason"]
+}
+
+extension AMQPDelivery {
+    /// Which delivery this is (1 for the first; from `logpipe-attempt`).
+    public var attempt: Int {
+        Int(clamping: max(1, properties.headers[MessageHeader.attempt]?.intValue ?? 1))
+    }
+
+    /// The routing key the log was first published with: the header once it has been moved, else the
+    /// routing key it arrived with.
+    public var originalRoutingKey: String {
+        properties.headers[MessageHeader.routingKey]?.stringValue ?? routingKey
+    }
+}
+
+/// Moves a delivery to a retry queue or to the DLQ: publishes a persistent copy with a confirm (the
+/// caller acks the original only after that), through the default exchange straight to the queue.
+struct MessageMover: Sendable {
+    let connection: AMQPConnection
+    let topology: Topology
+
+    /// Copies `delivery` to retry tier `tier`, to come back to the work queue after that tier's delay.
+    func retry(_ delivery: AMQPDelivery, tier: Int, nextAttempt: Int, reason: String) async throws {
+        try await copy(delivery, to: topology.retryQueue(tier: tier), attempt: nextAttempt, reason: reason)
+    }
+
+    /// Copies `delivery` to the DLQ with its reason.
+    func park(_ delivery: AMQPDelivery, reason: String) async throws {
+        try await copy(delivery, to: topology.deadLetterQueue, attempt: delivery.attempt, reason: reason)
+    }
+
+    private func copy(_ delivery: AMQPDelivery, to queue: String, attempt: Int, reason: String) async throws {
+        var properties = delivery.properties
+        properties.deliveryMode = 2
+        properties.headers["x-death"] = nil
+        properties.headers[MessageHeader.attempt] = .int(Int64(attempt))
+        properties.headers[MessageHeader.error] = .string(reason)
+        properties.headers[MessageHeader.failedAt] = .string(UnixTime.now.rfc3339)
+        properties.headers[MessageHeader.routingKey] = .string(delivery.originalRoutingKey)
+        try await connection.publish(exchange: "", routingKey: queue, body: delivery.body, properties: properties,
+                                     mandatory: true)
+    }
+}
