@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
     ],
     targets: [
         // MARK: - C libraries from Debian (the only modules that import C)
@@ -31,6 +33,11 @@ let package = Package(
             name: "CMongoC",
             pkgConfig: "libmongoc-1.0",
             providers: [.apt(["libmongoc-dev"])]
+        ),
+        .systemLibrary(
+            name: "CZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
         ),
 
         // MARK: - Generic bridges: know nothing about tenants or logs
@@ -64,7 +71,9 @@ let package = Package(
                 "AMQPBridge",
                 "MongoBridge",
                 "LogPipeCore",
+                "CZlib",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -74,6 +83,7 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
+            resources: [.copy("Resources/openapi.yaml")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -89,6 +99,15 @@ let package = Package(
         ),
 
         // MARK: - Tests
+        .target(
+            name: "OpenAPIConformance",
+            dependencies: [
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            path: "Tests/OpenAPIConformance",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "LogPipeCoreTests",
             dependencies: ["LogPipeCore"],
@@ -108,6 +127,9 @@ let package = Package(
             name: "LogPipeAppTests",
             dependencies: [
                 "LogPipeApp",
+                "LogPipeCore",
+                "CZlib",
+                "OpenAPIConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -119,6 +141,7 @@ let package = Package(
                 "MongoBridge",
                 "LogPipeApp",
                 "LogPipeCore",
+                "OpenAPIConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings

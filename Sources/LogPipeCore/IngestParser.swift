@@ -2,23 +2,91 @@ import Foundation
 
 /// Turns `/ingest` bodies into validated ``LogInput``s (DESIGN §2). Pure: no I/O, no clocks.
 public struct IngestParser: Sendable {
-    /// Per-log limits (request-size limits are the HTTP layer's).
+    /// Per-log limits (request-size limits are the HTTP layer's): the largest text, and the largest NDJSON line.
     public var maxLogBytes: Int
+    /// The most logs one NDJSON batch may hold.
+    public var maxBatchLogs: Int
     public static let maxLevelBytes = 32
     public static let maxSourceBytes = 256
     public static let maxAttributes = 64
     public static let maxAttributeKeyBytes = 128
 
-    public init(maxLogBytes: Int = 256 * 1024) {
+    public init(maxLogBytes: Int = 256 * 1024, maxBatchLogs: Int = 10_000) {
         self.maxLogBytes = maxLogBytes
+        self.maxBatchLogs = maxBatchLogs
     }
 
     /// Parses an `application/json` body: one object with `tenant_id` (unless the header gives it), `text`
-    /// and optional `log_id`, `timestamp`, `level`, `source`, `attributes`.
-    public func parseJSON(_ body: Data, headerTenant: String?) throws(IngestError) -> LogInput {
+    /// and optional `log_id`, `timestamp`, `level`, `source`, `attributes`. `defaultTenant` (fixed by an
+    /// API key) applies when neither the body nor the header names a tenant.
+    public func parseJSON(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> LogInput {
+        try parseObject(body, decoder: JSONDecoder(), headerTenant: headerTenant, defaultTenant: defaultTenant)
+    }
+
+    /// Parses an `application/x-ndjson` batch: one JSON object per line (blank lines are skipped). Every line
+    /// is checked before anything is returned; bad lines make one `invalid_batch` error that lists them.
+    public func parseNDJSON(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> [LogInput] {
+        let lines = try splitLines(body)
+        guard !lines.isEmpty else { throw IngestError(.emptyBatch, "the batch holds no logs: send one JSON object per line") }
+        let decoder = JSONDecoder()
+        var inputs: [LogInput] = []
+        inputs.reserveCapacity(lines.count)
+        var errors: [IngestError.LineError] = []
+        var badLines = 0
+        for line in lines {
+            do throws(IngestError) {
+                inputs.append(try parseObject(body[body.startIndex + line.range.lowerBound..<body.startIndex + line.range.upperBound],
+                                              decoder: decoder, headerTenant: headerTenant, defaultTenant: defaultTenant))
+            } catch {
+                badLines += 1
+                if errors.count < IngestError.maxLineErrors {
+                    errors.append(.init(line: line.number, code: error.code, message: error.message))
+                }
+            }
+        }
+        guard errors.isEmpty else {
+            let shown = errors.prefix(10).map { String($0.line) }.joined(separator: ", ")
+            throw IngestError(.invalidBatch, "\(badLines) of \(lines.count) lines are invalid (line \(shown)\(badLines > 10 ? ", …" : "")); nothing was accepted",
+                              lineErrors: errors)
+        }
+        return inputs
+    }
+
+    /// The non-blank lines (1-based numbers, byte ranges without the line break), within the limits.
+    private func splitLines(_ body: Data) throws(IngestError) -> [(number: Int, range: Range<Int>)] {
+        let result = body.withUnsafeBytes { bytes -> Result<[(number: Int, range: Range<Int>)], IngestError> in
+            var lines: [(number: Int, range: Range<Int>)] = []
+            var start = 0
+            var number = 0
+            while start <= bytes.count {
+                let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                number += 1
+                var end = newline
+                if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
+                if bytes[start..<end].contains(where: { !Self.isJSONWhitespace($0) }) {
+                    guard end - start <= maxLogBytes else {
+                        return .failure(IngestError(.lineTooLarge, "line \(number) is \(end - start) bytes; the limit is \(maxLogBytes)"))
+                    }
+                    lines.append((number, start..<end))
+                    guard lines.count <= maxBatchLogs else {
+                        return .failure(IngestError(.tooManyLogs, "the batch holds more than \(maxBatchLogs) logs; split it"))
+                    }
+                }
+                start = newline + 1
+            }
+            return .success(lines)
+        }
+        return try result.get()
+    }
+
+    static func isJSONWhitespace(_ byte: UInt8) -> Bool {
+        byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
+    }
+
+    private func parseObject(_ body: Data, decoder: JSONDecoder, headerTenant: String?, defaultTenant: TenantID?) throws(IngestError) -> LogInput {
         let object: RawObject
         do {
-            object = try JSONDecoder().decode(RawObject.self, from: body)
+            object = try decoder.decode(RawObject.self, from: body)
         } catch let error as IngestError {
             throw error
         } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
@@ -26,7 +94,7 @@ public struct IngestParser: Sendable {
         } catch {
             throw IngestError(.invalidJSON, "the body is not valid JSON")
         }
-        let tenant = try resolveTenant(body: object.tenantID, header: headerTenant)
+        let tenant = try resolveTenant(body: object.tenantID, header: headerTenant, default: defaultTenant)
         guard let text = object.text else { throw IngestError(.missingText, "field 'text' is required") }
         try checkText(text)
         if let logID = object.logID, !LogID.isValid(logID) {
@@ -55,8 +123,9 @@ public struct IngestParser: Sendable {
 
     /// Parses a `text/plain` body: the body is the text, the tenant comes from `X-Tenant-ID` and the
     /// optional log id from `X-Log-ID`.
-    public func parseText(_ body: Data, headerTenant: String?, headerLogID: String?) throws(IngestError) -> LogInput {
-        let tenant = try resolveTenant(body: nil, header: headerTenant)
+    public func parseText(_ body: Data, headerTenant: String?, headerLogID: String?,
+                          defaultTenant: TenantID? = nil) throws(IngestError) -> LogInput {
+        let tenant = try resolveTenant(body: nil, header: headerTenant, default: defaultTenant)
         guard let text = String(validating: body, as: UTF8.self) else {
             throw IngestError(.invalidUTF8, "a text/plain body must be UTF-8")
         }
@@ -74,12 +143,14 @@ public struct IngestParser: Sendable {
         }
     }
 
-    /// The body's and the header's tenant must agree when both are given; one of them is required.
-    func resolveTenant(body: String?, header: String?) throws(IngestError) -> TenantID {
+    /// The body's and the header's tenant must agree when both are given; one of them (or the API key's
+    /// tenant) is required.
+    func resolveTenant(body: String?, header: String?, default fallback: TenantID? = nil) throws(IngestError) -> TenantID {
         if let body, let header, body != header {
             throw IngestError(.tenantMismatch, "'tenant_id' in the body and the X-Tenant-ID header differ")
         }
         guard let value = body ?? header else {
+            if let fallback { return fallback }
             throw IngestError(.missingTenantID, "a tenant is required: set 'tenant_id' in the body or the X-Tenant-ID header")
         }
         guard let tenant = TenantID(value) else {

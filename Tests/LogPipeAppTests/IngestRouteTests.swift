@@ -24,6 +24,14 @@ final class RecordingPublisher: LogPublisher {
         published.withLock { $0.append(record) }
     }
 
+    let batches = Mutex<[[LogRecord]]>([])
+
+    func publish(batch records: [LogRecord]) async throws(IngestError) {
+        if let failure { throw failure }
+        published.withLock { $0.append(contentsOf: records) }
+        batches.withLock { $0.append(records) }
+    }
+
     var unreadyReason: (check: String, detail: String)? { unready }
 
     var records: [LogRecord] { published.withLock { $0 } }

@@ -7,7 +7,7 @@ import UnixSignals
 /// `logpipe api`: the HTTP ingestion API, publishing to RabbitMQ with confirms.
 struct APICommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "api", abstract: "Run the HTTP ingestion API (POST /ingest, GET /health, GET /readiness).")
+        commandName: "api", abstract: "Run the HTTP ingestion API (POST /ingest, GET /health, GET /readiness, GET /openapi.yaml).")
 
     @OptionGroup var common: CommonOptions
     @OptionGroup var http: HTTPOptions
@@ -20,7 +20,7 @@ struct APICommand: AsyncParsableCommand {
         runtime.logger.info("logpipe api starting", metadata: [
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
             "namespace": "\(configuration.namespace)"])
-        try await runtime.run([AMQPConnectionService(connection: publisher), runtime.application(publisher: publisher)])
+        try await runtime.run([AMQPConnectionService(connection: publisher)] + runtime.apiServices(publisher: publisher))
     }
 }
 
@@ -63,8 +63,8 @@ struct ServeCommand: AsyncParsableCommand {
             "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
             "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
-        try await runtime.run([AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker,
-                       runtime.application(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)])])
+        try await runtime.run([AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker]
+                              + runtime.apiServices(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)]))
     }
 }
 

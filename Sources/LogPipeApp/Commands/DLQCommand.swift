@@ -181,8 +181,11 @@ struct DLQCommand: AsyncParsableCommand {
             failedAt = message.failedAt
             routingKey = message.routingKey
             bytes = message.bytes
-            text = (try? WorkMessage.decode(message.delivery.body)).map { record in
-                redaction.redactor(for: record.tenantID).redact(record.text).text
+            text = (try? WorkMessage.decode(message.delivery.body)).flatMap { records in
+                records.first.map { record in
+                    redaction.redactor(for: record.tenantID).redact(record.text).text
+                        + (records.count > 1 ? "  (+\(records.count - 1) more logs in this batch chunk)" : "")
+                }
             }
         }
 

@@ -5,7 +5,7 @@ public struct LogPipeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "logpipe",
         abstract: "Multi-tenant log ingestion: HTTP API → RabbitMQ → redaction → per-tenant store.",
-        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, DLQCommand.self, LogsCommand.self,
+        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, DLQCommand.self, KeysCommand.self, LogsCommand.self,
                       RedactCommand.self])
 
     public init() {}

@@ -1,4 +1,5 @@
 import AMQPBridge
+import Foundation
 import Hummingbird
 import LogPipeCore
 import Logging
@@ -54,12 +55,28 @@ struct Runtime {
                   configuration: configuration.workerConfiguration, logger: logger)
     }
 
-    func application(publisher: AMQPConnection, extraChecks: [ReadinessCheck] = []) -> some ApplicationProtocol {
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology), configuration: configuration,
-                            extraChecks: extraChecks)
-        return Application(
+    /// The HTTP application and what it needs beside it (the API keys' SIGHUP reloader, when keys are on).
+    func apiServices(publisher: AMQPConnection, extraChecks: [ReadinessCheck] = []) throws -> [any Service] {
+        var rateLimits = configuration.rateLimits
+        if let path = configuration.tenantLimitsFile {
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw CommandFailure("LOGPIPE_TENANT_LIMITS_FILE cannot read \(path)")
+            }
+            rateLimits.overrides = try RateLimits.parseOverrides(data)
+        }
+        let keys = try configuration.apiKeysFile.map { path throws(ConfigurationError) in try APIKeyStore(path: path) }
+        var limits = AMQPLogPublisher.Limits()
+        limits.maxPendingConfirms = configuration.maxPendingConfirms
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits),
+                            configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits)
+        let application = Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
             logger: logger)
+        if let keys {
+            logger.info("API keys required", metadata: ["keys.count": "\(keys.current.entries.count)"])
+            return [APIKeyReloader(store: keys, logger: logger), application]
+        }
+        return [application]
     }
 }

@@ -12,6 +12,14 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var httpPort = 8000
     public var maxLogBytes = 256 * 1024
     public var maxRequestBytes = 8 * 1024 * 1024
+    public var maxBatchLogs = 10_000
+    /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
+    public var maxPendingConfirms = 20_000
+    /// The tenant API keys file; unset = no authentication.
+    public var apiKeysFile: String?
+    /// Per-tenant limits: defaults from the environment, overrides from `tenantLimitsFile`.
+    public var rateLimits = RateLimits()
+    public var tenantLimitsFile: String?
     /// How long the API waits for the broker's confirm before answering 503.
     public var confirmTimeout: Duration = .seconds(5)
     public var heartbeatSeconds = 10
@@ -52,6 +60,20 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let port = try integer("LOGPIPE_HTTP_PORT", 0...65535) { httpPort = port }
         if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
         if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
+        if let count = try integer("LOGPIPE_MAX_BATCH_LOGS", 1...1_000_000) { maxBatchLogs = count }
+        if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
+        apiKeysFile = value("LOGPIPE_API_KEYS_FILE")
+        tenantLimitsFile = value("LOGPIPE_TENANT_LIMITS_FILE")
+        func positive(_ name: String) throws(ConfigurationError) -> Double? {
+            guard let text = value(name) else { return nil }
+            guard let number = Double(text), number > 0, number.isFinite else {
+                throw ConfigurationError(variable: name, message: "must be a positive number")
+            }
+            return number
+        }
+        rateLimits.defaults = RateLimits.Limit(
+            rate: try positive("LOGPIPE_TENANT_RATE"), burst: try positive("LOGPIPE_TENANT_BURST"),
+            bytesRate: try positive("LOGPIPE_TENANT_BYTES_RATE"), bytesBurst: try positive("LOGPIPE_TENANT_BYTES_BURST"))
         if let millis = try integer("LOGPIPE_CONFIRM_TIMEOUT_MS", 1...600_000) { confirmTimeout = .milliseconds(millis) }
         if let seconds = try integer("LOGPIPE_AMQP_HEARTBEAT", 0...3600) { heartbeatSeconds = seconds }
         if let prefetch = try integer("LOGPIPE_PREFETCH", 1...65535) { self.prefetch = prefetch }

@@ -24,12 +24,22 @@ enum APIResponses {
                          "tenant_id": record.tenantID.rawValue], requestID: record.requestID)
     }
 
+    static func accepted(batch records: [LogRecord], requestID: String) -> Response {
+        var seen = Set<TenantID>()
+        let tenants = records.map(\.tenantID).filter { seen.insert($0).inserted }.map(\.rawValue)
+        return json(.accepted, ["status": "accepted", "accepted": records.count, "tenant_ids": tenants,
+                                "log_ids": records.map(\.logID)], requestID: requestID)
+    }
+
     static func error(_ error: IngestError, requestID: String) -> Response {
         var extra: HTTPFields = [:]
         if let seconds = error.retryAfterSeconds { extra[.retryAfter] = String(seconds) }
-        return json(HTTPResponse.Status(code: error.status),
-                    ["error": ["code": error.code.rawValue, "message": error.message]],
-                    requestID: requestID, extraHeaders: extra)
+        if error.status == 401 { extra[.wwwAuthenticate] = #"Bearer realm="logpipe""# }
+        var body: [String: Any] = ["code": error.code.rawValue, "message": error.message]
+        if !error.lineErrors.isEmpty {
+            body["lines"] = error.lineErrors.map { ["line": $0.line, "code": $0.code.rawValue, "message": $0.message] }
+        }
+        return json(HTTPResponse.Status(code: error.status), ["error": body], requestID: requestID, extraHeaders: extra)
     }
 }
 

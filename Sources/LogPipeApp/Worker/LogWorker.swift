@@ -90,8 +90,9 @@ public struct LogWorker: Service {
         logs.reserveCapacity(batch.count)
         for (index, delivery) in batch.enumerated() {
             do {
-                let record = try WorkMessage.decode(delivery.body)
-                logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAt: now))
+                for record in try WorkMessage.decode(delivery.body) {
+                    logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAt: now))
+                }
                 decodedIndices.append(index)
             } catch {
                 outcomes[index] = .permanent(reason: WorkMessage.reason(error))
@@ -182,13 +183,9 @@ public struct LogWorker: Service {
 
 /// Decoding of `<ns>.work` message bodies (DESIGN §3, schema version 1).
 enum WorkMessage {
-    struct UnknownSchema: Error, CustomStringConvertible {
-        var description: String { "unknown or missing schema version" }
-    }
-
     /// A short reason code for a message that cannot be decoded (decoder messages may quote the body).
     static func reason(_ error: any Error) -> String {
-        if error is UnknownSchema { return "unknown_schema" }
+        if error is WorkBody.UnknownSchema { return "unknown_schema" }
         if case DecodingError.dataCorrupted(let context) = error,
            context.codingPath.last?.stringValue == "tenant_id" {
             return "invalid_tenant"
@@ -196,9 +193,7 @@ enum WorkMessage {
         return "undecodable"
     }
 
-    static func decode(_ body: [UInt8]) throws -> LogRecord {
-        let record = try JSONDecoder().decode(LogRecord.self, from: Data(body))
-        guard record.v == LogRecord.schemaVersion else { throw UnknownSchema() }
-        return record
+    static func decode(_ body: [UInt8]) throws -> [LogRecord] {
+        try JSONDecoder().decode(WorkBody.self, from: Data(body)).records
     }
 }

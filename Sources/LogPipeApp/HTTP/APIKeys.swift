@@ -1,0 +1,165 @@
+import Crypto
+import Foundation
+import LogPipeCore
+import Logging
+import ServiceLifecycle
+import Synchronization
+import UnixSignals
+
+/// The tenant API keys (`LOGPIPE_API_KEYS_FILE`): SHA-256 hashes of keys and the tenants each may write.
+///
+/// File format, one key per line, `#` starts a comment:
+///
+///     sha256:<64 hex digits> acme_corp,acme_staging   # ci pipeline
+///     sha256:<64 hex digits> *                        # every tenant
+///
+/// Only hashes are kept, in the file and in memory; a presented key is hashed and compared with every entry
+/// in constant time.
+public struct APIKeyTable: Sendable {
+    public struct Entry: Sendable, Equatable {
+        /// SHA-256 of the key.
+        public var hash: [UInt8]
+        /// The tenants the key may write; `nil` = every tenant.
+        public var tenants: Set<TenantID>?
+
+        /// The tenant a key for exactly one tenant fixes when a request names none.
+        public var onlyTenant: TenantID? {
+            guard let tenants, tenants.count == 1 else { return nil }
+            return tenants.first
+        }
+
+        public func allows(_ tenant: TenantID) -> Bool { tenants?.contains(tenant) ?? true }
+    }
+
+    public var entries: [Entry]
+
+    public init(entries: [Entry] = []) { self.entries = entries }
+
+    /// Parses a keys file; the error names the line and never echoes it.
+    public static func parse(_ text: String) throws(ConfigurationError) -> APIKeyTable {
+        var entries: [Entry] = []
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.split(separator: "#", maxSplits: 1, omittingEmptySubsequences: false).first ?? ""
+            let fields = line.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" })
+            if fields.isEmpty { continue }
+            func invalid(_ why: String) -> ConfigurationError {
+                ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE", message: "line \(index + 1): \(why)")
+            }
+            guard fields.count == 2 else { throw invalid("expected `sha256:<hex> <tenant>[,<tenant>…]` or `… *`") }
+            guard fields[0].hasPrefix("sha256:"), let hash = Self.hexBytes(fields[0].dropFirst(7)), hash.count == 32 else {
+                throw invalid("the hash must be sha256: followed by 64 hex digits")
+            }
+            var tenants: Set<TenantID>?
+            if fields[1] != "*" {
+                var set = Set<TenantID>()
+                for name in fields[1].split(separator: ",") {
+                    guard let tenant = TenantID(String(name)) else { throw invalid("a tenant id is not valid") }
+                    set.insert(tenant)
+                }
+                guard !set.isEmpty else { throw invalid("no tenant listed") }
+                tenants = set
+            }
+            entries.append(Entry(hash: hash, tenants: tenants))
+        }
+        return APIKeyTable(entries: entries)
+    }
+
+    public static func load(path: String) throws(ConfigurationError) -> APIKeyTable {
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE", message: "cannot read \(path)")
+        }
+        return try parse(text)
+    }
+
+    /// The entry of a presented key, comparing its hash with every entry in constant time.
+    public func lookup(_ key: String) -> Entry? {
+        let presented = Array(SHA256.hash(data: Data(key.utf8)))
+        var found: Entry?
+        for entry in entries {
+            var difference: UInt8 = 0
+            for index in 0..<32 { difference |= entry.hash[index] ^ presented[index] }
+            if difference == 0 && found == nil { found = entry }
+        }
+        return found
+    }
+
+    /// A new random key (`lpk_` + 64 hex digits, 256 bits) and the line that grants it to `tenants`.
+    public static func newKey(tenants: [TenantID]?, note: String) -> (key: String, line: String) {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let key = "lpk_" + hex(bytes)
+        let grant = tenants.map { $0.map(\.rawValue).joined(separator: ",") } ?? "*"
+        return (key, "sha256:\(hex(Array(SHA256.hash(data: Data(key.utf8))))) \(grant)  # \(note)")
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var text = [UInt8]()
+        text.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            text.append(digits[Int(byte >> 4)])
+            text.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    static func hexBytes(_ text: Substring) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        func nibble(_ c: UInt8) -> UInt8? {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): c - UInt8(ascii: "A") + 10
+            default: nil
+            }
+        }
+        var bytes: [UInt8] = []
+        for index in stride(from: 0, to: utf8.count, by: 2) {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        return bytes
+    }
+}
+
+/// The current key table, replaced as a whole on reload.
+public final class APIKeyStore: Sendable {
+    public let path: String
+    private let table: Mutex<APIKeyTable>
+
+    public init(path: String) throws(ConfigurationError) {
+        self.path = path
+        self.table = Mutex(try APIKeyTable.load(path: path))
+    }
+
+    public var current: APIKeyTable { table.withLock { $0 } }
+
+    /// Reads the file again; a file that does not parse leaves the current keys in force.
+    public func reload() throws(ConfigurationError) -> Int {
+        let fresh = try APIKeyTable.load(path: path)
+        table.withLock { $0 = fresh }
+        return fresh.entries.count
+    }
+}
+
+/// Reloads the keys file on SIGHUP.
+struct APIKeyReloader: Service {
+    let store: APIKeyStore
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            do {
+                let count = try store.reload()
+                logger.info("API keys reloaded", metadata: ["keys.count": "\(count)"])
+            } catch {
+                logger.error("API keys file not reloaded; the previous keys stay in force", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
