@@ -141,6 +141,7 @@ let package = Package(
                 "MongoBridge",
                 "LogPipeApp",
                 "LogPipeCore",
+                "CZlib",
                 "OpenAPIConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],

@@ -7,6 +7,7 @@
 #   broker/rabbitmq.sh status    exit 0 when the node answers, 1 otherwise
 #   broker/rabbitmq.sh url       print the amqp:// URL of the node
 #   broker/rabbitmq.sh wipe      stop the node and delete its directory
+#   broker/rabbitmq.sh ctl ...   run rabbitmqctl against the node (e.g. ctl list_queues name messages)
 #
 # The node listens on 127.0.0.1 only, with its own node name, ports and data directory, so it never
 # touches a system RabbitMQ and several nodes (development, tests) can run side by side.
@@ -113,5 +114,6 @@ case "${1:-}" in
   status) alive && port_open ;;
   url) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
   wipe) crash > /dev/null; rm -rf "$dir"; echo "$node wiped" ;;
-  *) echo "usage: $0 start|stop|kill|status|url|wipe" >&2; exit 2 ;;
+  ctl) shift; ctl "$@" ;;
+  *) echo "usage: $0 start|stop|kill|status|url|wipe|ctl <rabbitmqctl arguments>" >&2; exit 2 ;;
 esac

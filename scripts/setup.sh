@@ -4,7 +4,7 @@
 # scripts use. Swift itself (6.x) must already be on PATH (or in /opt/swift/usr/bin).
 set -euo pipefail
 
-packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev python3-mockupdb curl ca-certificates)
+packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev python3-mockupdb python3-venv zlib1g-dev curl ca-certificates)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

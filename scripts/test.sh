@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # One command to run every test: installs what is missing, starts a private RabbitMQ node for the tests
-# (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration), stops the node.
+# (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration) and schemathesis
+# against the API (scripts/schemathesis.sh), stops the node.
 # Extra arguments go to `swift test` (e.g. --filter IntegrationTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,3 +26,5 @@ LOGPIPE_TEST_AMQP_URL=$(bash broker/rabbitmq.sh url)
 
 swift build --build-tests
 swift test --skip-build "$@"
+# With no filter: also property-based API tests from openapi.yaml against a running `logpipe api`.
+if [ $# -eq 0 ]; then bash scripts/schemathesis.sh; fi

@@ -22,6 +22,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unroutable = Code("unroutable")
         /// No publisher confirm arrived within the configured timeout.
         public static let confirmTimeout = Code("confirm_timeout")
+        /// The broker blocked the connection (resource alarm) while the publish awaited its confirm; the
+        /// message may still be taken when the alarm clears.
+        public static let blocked = Code("blocked")
         /// The broker refused an operation with a channel or connection exception.
         public static let serverException = Code("server_exception")
         /// The acknowledgement belongs to a delivery from a previous connection; the broker redelivers it.

@@ -3,7 +3,9 @@ public enum AMQPFieldValue: Sendable, Hashable {
     case string(String)
     case int(Int64)
     case bool(Bool)
-    /// A field of a kind the bridge does not decode (decimal, table, array, …), kept by its type letter.
+    /// A nested field table (e.g. the `capabilities` of client properties).
+    indirect case table([String: AMQPFieldValue])
+    /// A field of a kind the bridge does not decode (decimal, array, …), kept by its type letter.
     case other(kind: UInt8)
 
     /// The string value, if this is a string.

@@ -229,6 +229,11 @@ final class ConnectionLoop: @unchecked Sendable {
         case .blocked(let blocked):
             shared.withLock { $0.blocked = blocked }
             logger.warning(blocked ? "AMQP connection blocked by the broker" : "AMQP connection unblocked")
+            // Confirms cannot come while the broker does not read our socket: answer the waiting publishers
+            // now instead of at their timeout (what they sent may still be taken once the alarm clears).
+            if blocked {
+                session.failAllConfirms(AMQPError(.blocked, "the broker blocked publishing (resource alarm) before confirming"))
+            }
         }
     }
 

@@ -13,6 +13,8 @@ struct PrivateBroker {
     /// SIGKILL of the Erlang VM: a crash, not a clean stop.
     func kill() async throws { try await script("kill") }
     func wipe() async throws { try await script("wipe") }
+    /// `rabbitmqctl` against this node.
+    func ctl(_ arguments: String) async throws { try await script("ctl \(arguments)") }
 
     /// Runs the script and waits for it on a thread of its own (it blocks for seconds while the node boots;
     /// the cooperative pool must not). Output goes to a log file that a failure quotes.

@@ -45,6 +45,9 @@ final class CArena {
             case .bool(let flag):
                 field.kind = UInt8(ascii: "t")
                 field.value.boolean = flag ? 1 : 0
+            case .table(let nested):
+                field.kind = UInt8(ascii: "F")
+                field.value.table = table(nested)
             case .other:
                 continue
             }
@@ -114,6 +117,7 @@ extension AMQPProperties {
             case UInt8(ascii: "i"): .int(Int64(value.value.u32))
             case UInt8(ascii: "l"): .int(value.value.i64)
             case UInt8(ascii: "T"): .int(Int64(bitPattern: value.value.u64))
+            case UInt8(ascii: "F"): .table(decode(value.value.table))
             default: .other(kind: value.kind)
             }
             result[entry.key.string] = decoded

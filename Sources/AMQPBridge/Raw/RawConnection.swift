@@ -45,8 +45,11 @@ final class RawConnection {
         _ = amqp_set_handshake_timeout(state, &timeout)
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
+        // rabbitmq-c merges these capabilities with its own; `connection.blocked` makes the broker tell us
+        // about resource alarms (so the API answers 503 instead of waiting for confirms that cannot come).
         var properties = arena.table(["connection_name": .string(configuration.connectionName),
-                                      "product": .string("logpipe")])
+                                      "product": .string("logpipe"),
+                                      "capabilities": .table(["connection.blocked": .bool(true)])])
         let reply = logpipe_amqp_login_plain(state, configuration.virtualHost, 2047, 131_072,
                                              Int32(configuration.heartbeatSeconds), &properties,
                                              configuration.user, configuration.password)

@@ -49,13 +49,14 @@ public struct IngestAPI: Sendable {
             let grant = try authenticate(request)
             let mediaType = try MediaType(request.headers[.contentType])
             let body = try await readBody(request)
-            let headerTenant = request.headers[APIResponses.tenantHeader]
+            // An empty header counts as absent (as empty environment variables do).
+            let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
             let inputs: [LogInput]
             switch mediaType {
             case .json:
                 inputs = [try parser.parseJSON(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)]
             case .text:
-                inputs = [try parser.parseText(body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader],
+                inputs = [try parser.parseText(body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader].flatMap { $0.isEmpty ? nil : $0 },
                                                defaultTenant: grant?.onlyTenant)]
             case .ndjson:
                 inputs = try parser.parseNDJSON(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)

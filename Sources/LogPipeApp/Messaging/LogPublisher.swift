@@ -162,6 +162,8 @@ public struct AMQPLogPublisher: LogPublisher {
             IngestError(.brokerRejected, "the broker refused the log; retry later")
         case .unroutable:
             IngestError(.unroutable, "no queue is bound for this tenant's routing key; the broker topology needs attention")
+        case .blocked:
+            IngestError(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later (the log may be stored twice, never lost)")
         case .connectionLost:
             IngestError(.brokerUnavailable, "the broker connection was lost before the log was confirmed; retry")
         default:

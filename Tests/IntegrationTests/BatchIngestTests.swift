@@ -1,0 +1,183 @@
+import AMQPBridge
+import CZlib
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+@testable import LogPipeApp
+import LogPipeCore
+import OpenAPIConformance
+import Synchronization
+import Testing
+
+/// NDJSON batches through the real broker to the store, the confirm backlog bound, and every response checked
+/// against openapi.yaml.
+@Suite("Batches end to end", .timeLimit(.minutes(3)))
+struct BatchIngestTests {
+    static let spec = Result { try OpenAPIDocument.load() }
+
+    struct Answer: Sendable {
+        var status: Int
+        var code: String?
+        var accepted: Int?
+        var tenantIDs: [String]?
+    }
+
+    /// POSTs and checks the response against the spec.
+    static func post(_ client: any TestClientProtocol, contentType: String, body: [UInt8], gzipped: Bool = false) async throws -> Answer {
+        var headers: HTTPFields = [.contentType: contentType]
+        if gzipped { headers[.contentEncoding] = "gzip" }
+        return try await client.execute(uri: "/ingest", method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
+            let data = Data(response.body.readableBytesView)
+            let problems = try spec.get().problems(method: "POST", path: "/ingest", status: Int(response.status.code),
+                                                   headers: response.headers, body: data)
+            #expect(problems.isEmpty, "\(problems)")
+            let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
+            return Answer(status: Int(response.status.code), code: (json["error"] as? [String: Any])?["code"] as? String,
+                          accepted: json["accepted"] as? Int, tenantIDs: json["tenant_ids"] as? [String])
+        }
+    }
+
+    static func ndjson(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator: "\n").utf8) }
+
+    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
+        var stream = z_stream()
+        precondition(logpipe_deflate_init_gzip(&stream, 6) == Z_OK)
+        defer { deflateEnd(&stream) }
+        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
+        var input = bytes
+        let written = input.withUnsafeMutableBufferPointer { inputBuffer in
+            output.withUnsafeMutableBufferPointer { outputBuffer -> Int in
+                stream.next_in = inputBuffer.baseAddress
+                stream.avail_in = UInt32(inputBuffer.count)
+                stream.next_out = outputBuffer.baseAddress
+                stream.avail_out = UInt32(outputBuffer.count)
+                precondition(deflate(&stream, Z_FINISH) == Z_STREAM_END)
+                return outputBuffer.count - Int(stream.avail_out)
+            }
+        }
+        return Array(output[0..<written])
+    }
+
+    /// The API (real publisher) and a worker into a counting store.
+    func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true,
+                      _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
+        let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
+        let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
+        let running = worker ? try await RetryAndDLQTests.RunningWorker.start(fixture, store: store) : nil
+        var configuration = fixture.configuration
+        configuration.maxBatchLogs = 10_000
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
+                            configuration: configuration)
+        do {
+            try await Application(router: api.router()).test(.router) { client in try await body(fixture, client, store) }
+        } catch {
+            await running?.stop()
+            await fixture.tearDown()
+            throw error
+        }
+        await running?.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a gzipped batch of 2,500 logs for three tenants travels in bounded chunks and every log is stored once, redacted; sending it again stores nothing twice")
+    func batchEndToEnd() async throws {
+        var limits = AMQPLogPublisher.Limits()
+        limits.chunkLogs = 400
+        try await withPipeline(limits: limits) { _, client, store in
+            let tenants = ["alpha", "beta", "gamma"]
+            let lines = (0..<2500).map { index in
+                #"{"tenant_id":"\#(tenants[index % 3])","log_id":"b-\#(index)","text":"user \#(index) at 10.1.2.\#(index % 250) mail u\#(index)@example.com"}"#
+            }
+            let body = Self.gzip(Self.ndjson(lines))
+            let first = try await Self.post(client, contentType: "application/x-ndjson", body: body, gzipped: true)
+            #expect(first.status == 202)
+            #expect(first.accepted == 2500)
+            #expect(first.tenantIDs == tenants)
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+                var total = 0
+                for tenant in tenants { total += try await store.count(tenant: TenantID(tenant)!) }
+                return total == 2500
+            }
+            #expect(stored)
+            #expect(try await store.count(tenant: TenantID("alpha")!) == 834)
+            #expect(try await store.get(tenant: TenantID("beta")!, logID: "b-4")?.text == "user 4 at [REDACTED:IP_ADDRESS] mail [REDACTED:EMAIL]")
+            // 2,500 logs in 3 tenants with at most 400 per chunk: 3 × ⌈834/400⌉ messages, not 2,500.
+            let firstWrites = store.writes.withLock { $0.values.reduce(0, +) }
+            #expect(firstWrites == 2500)
+
+            let again = try await Self.post(client, contentType: "application/x-ndjson", body: body, gzipped: true)
+            #expect(again.status == 202)
+            let redelivered = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+                store.writes.withLock { $0.values.reduce(0, +) } == 5000
+            }
+            #expect(redelivered)
+            for tenant in tenants { #expect(try await store.count(tenant: TenantID(tenant)!) == (tenant == "alpha" ? 834 : 833)) }
+        }
+    }
+
+    @Test("a batch travels as one message per tenant chunk, each with its logs' own log_ids")
+    func chunksOnTheWire() async throws {
+        var limits = AMQPLogPublisher.Limits()
+        limits.chunkLogs = 3
+        try await withPipeline(limits: limits, worker: false) { fixture, client, _ in
+            let lines = (0..<7).map { #"{"tenant_id":"\#($0 < 5 ? "alpha" : "beta")","log_id":"c-\#($0)","text":"line \#($0)"}"# }
+            #expect(try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines)).status == 202)
+            let messages = try await fixture.drain(fixture.topology.workQueue)
+            #expect(messages.map(\.routingKey) == ["tenant.alpha", "tenant.alpha", "tenant.beta"])
+            let chunks = try messages.map { try JSONDecoder().decode(WorkBody.self, from: Data($0.body)).records.map(\.logID) }
+            #expect(chunks == [["c-0", "c-1", "c-2"], ["c-3", "c-4"], ["c-5", "c-6"]])
+            #expect(messages.map { $0.properties.headers["logpipe-count"] } == [.int(3), .int(2), .int(2)])
+            #expect(messages.allSatisfy { $0.properties.deliveryMode == 2 && $0.properties.correlationID != nil })
+        }
+    }
+
+    @Test("a batch the broker takes only in part is a 503; the same batch sent again is a 202 and each log is stored once")
+    func partialFailure() async throws {
+        try await withPipeline { fixture, client, store in
+            // A queue that refuses every message, bound to beta's routing key only: the broker nacks beta's chunk.
+            let refusing = "\(fixture.topology.namespace).refusing"
+            try await fixture.connection.declare(AMQPTopology(
+                queues: [.init(name: refusing, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])],
+                bindings: [.init(queue: refusing, exchange: fixture.topology.ingestExchange, routingKey: "tenant.beta")]))
+            let lines = (0..<10).map { #"{"tenant_id":"\#($0 % 2 == 0 ? "alpha" : "beta")","log_id":"p-\#($0)","text":"line \#($0)"}"# }
+            let refused = try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines))
+            #expect(refused.status == 503 && refused.code == "broker_rejected")
+
+            try await fixture.connection.deleteQueue(refusing)
+            let accepted = try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines))
+            #expect(accepted.status == 202)
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+                let alpha = try await store.count(tenant: TenantID("alpha")!)
+                let beta = try await store.count(tenant: TenantID("beta")!)
+                return alpha == 5 && beta == 5
+            }
+            #expect(stored)
+            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            #expect(drained)
+            #expect(try await store.count(tenant: TenantID("alpha")!) == 5)
+        }
+    }
+
+    @Test("past the confirm backlog bound the API answers 503 broker_backlog at once; every 202 is in the queue")
+    func backlog() async throws {
+        var limits = AMQPLogPublisher.Limits()
+        limits.maxPendingConfirms = 2
+        try await withPipeline(limits: limits, worker: false) { fixture, client, _ in
+            let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
+                for index in 0..<300 {
+                    group.addTask {
+                        try await Self.post(client, contentType: "application/json",
+                                            body: Array(#"{"tenant_id":"acme","text":"burst \#(index)"}"#.utf8))
+                    }
+                }
+                return try await group.reduce(into: [Answer]()) { $0.append($1) }
+            }
+            let accepted = answers.filter { $0.status == 202 }.count
+            let backlogged = answers.filter { $0.status == 503 && $0.code == "broker_backlog" }.count
+            #expect(accepted + backlogged == 300)
+            #expect(accepted > 0 && backlogged > 0)
+            #expect(try await fixture.readyCount(fixture.topology.workQueue) == UInt32(accepted))
+        }
+    }
+}
