@@ -20,7 +20,7 @@ public struct IngestParser: Sendable {
     /// and optional `log_id`, `timestamp`, `level`, `source`, `attributes`. `defaultTenant` (fixed by an
     /// API key) applies when neither the body nor the header names a tenant.
     public func parseJSON(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> LogInput {
-        try parseObject(body, decoder: JSONDecoder(), headerTenant: headerTenant, defaultTenant: defaultTenant)
+        try parseObject(body, headerTenant: headerTenant, defaultTenant: defaultTenant)
     }
 
     /// Parses an `application/x-ndjson` batch: one JSON object per line (blank lines are skipped). Every line
@@ -28,7 +28,6 @@ public struct IngestParser: Sendable {
     public func parseNDJSON(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> [LogInput] {
         let lines = try splitLines(body)
         guard !lines.isEmpty else { throw IngestError(.emptyBatch, "the batch holds no logs: send one JSON object per line") }
-        let decoder = JSONDecoder()
         var inputs: [LogInput] = []
         inputs.reserveCapacity(lines.count)
         var errors: [IngestError.LineError] = []
@@ -36,7 +35,7 @@ public struct IngestParser: Sendable {
         for line in lines {
             do throws(IngestError) {
                 inputs.append(try parseObject(body[body.startIndex + line.range.lowerBound..<body.startIndex + line.range.upperBound],
-                                              decoder: decoder, headerTenant: headerTenant, defaultTenant: defaultTenant))
+                                              headerTenant: headerTenant, defaultTenant: defaultTenant))
             } catch {
                 badLines += 1
                 if errors.count < IngestError.maxLineErrors {
@@ -83,17 +82,8 @@ public struct IngestParser: Sendable {
         byte == 0x20 || byte == 0x09 || byte == 0x0A || byte == 0x0D
     }
 
-    private func parseObject(_ body: Data, decoder: JSONDecoder, headerTenant: String?, defaultTenant: TenantID?) throws(IngestError) -> LogInput {
-        let object: RawObject
-        do {
-            object = try decoder.decode(RawObject.self, from: body)
-        } catch let error as IngestError {
-            throw error
-        } catch DecodingError.typeMismatch(_, let context) where context.codingPath.isEmpty {
-            throw IngestError(.invalidBody, "the body must be one JSON object")
-        } catch {
-            throw IngestError(.invalidJSON, "the body is not valid JSON")
-        }
+    private func parseObject(_ body: Data, headerTenant: String?, defaultTenant: TenantID?) throws(IngestError) -> LogInput {
+        let object = try body.withUnsafeBytes { RawObject.parse($0) }.get()
         let tenant = try resolveTenant(body: object.tenantID, header: headerTenant, default: defaultTenant)
         guard let text = object.text else { throw IngestError(.missingText, "field 'text' is required") }
         try checkText(text)
@@ -161,7 +151,9 @@ public struct IngestParser: Sendable {
 }
 
 /// The JSON object as sent, with strict field and type checks and no knowledge of the rules above.
-private struct RawObject: Decodable {
+/// Read with ``JSONScanner`` (the API's hot path): unknown members, then type errors in field order, are
+/// reported as the first problem.
+private struct RawObject {
     var tenantID: String?
     var text: String?
     var logID: String?
@@ -170,39 +162,76 @@ private struct RawObject: Decodable {
     var source: String?
     var attributes: [String: AttributeValue]?
 
-    private struct Key: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { nil }
-    }
+    static let fields = ["tenant_id", "text", "log_id", "timestamp", "level", "source", "attributes"]
 
-    static let fields: Set<String> = ["tenant_id", "text", "log_id", "timestamp", "level", "source", "attributes"]
-
-    init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: Key.self)
-        if let unknown = container.allKeys.map(\.stringValue).sorted().first(where: { !Self.fields.contains($0) }) {
-            let shown = unknown.utf8.count <= 64 && unknown.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
-            throw IngestError(.unknownField, shown ? "unknown field '\(unknown)'; allowed: \(Self.fields.sorted().joined(separator: ", "))"
-                                                   : "the object has an unknown field")
-        }
-        func string(_ name: String) throws -> String? {
-            do {
-                return try container.decodeIfPresent(String.self, forKey: Key(stringValue: name))
-            } catch {
-                throw IngestError(.invalidField, "field '\(name)' must be a string")
+    static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<RawObject, IngestError> {
+        var object = RawObject()
+        var unknown: [String] = []
+        var badFields = Set<String>()
+        var scanner = JSONScanner(bytes)
+        do throws(JSONScanner.Failure) {
+            try scanner.object { key, scanner throws(JSONScanner.Failure) in
+                func string(_ scanner: inout JSONScanner) throws(JSONScanner.Failure) -> String? {
+                    if try scanner.isNull() { return nil }
+                    do throws(JSONScanner.Failure) {
+                        return try scanner.string()
+                    } catch {
+                        guard error == .type else { throw error }
+                        badFields.insert(key)
+                        try scanner.skipValue()
+                        return nil
+                    }
+                }
+                switch key {
+                case "tenant_id": object.tenantID = try string(&scanner)
+                case "text": object.text = try string(&scanner)
+                case "log_id": object.logID = try string(&scanner)
+                case "timestamp": object.timestamp = try string(&scanner)
+                case "level": object.level = try string(&scanner)
+                case "source": object.source = try string(&scanner)
+                case "attributes":
+                    if try scanner.isNull() {
+                        object.attributes = nil
+                        return
+                    }
+                    var probe = scanner
+                    do throws(JSONScanner.Failure) {
+                        object.attributes = try AttributeValue.readObject(&probe)
+                        scanner = probe
+                    } catch {
+                        guard error == .type else { throw error }
+                        badFields.insert(key)
+                        try scanner.skipValue()
+                    }
+                default:
+                    unknown.append(key)
+                    try scanner.skipValue()
+                }
             }
-        }
-        tenantID = try string("tenant_id")
-        text = try string("text")
-        logID = try string("log_id")
-        timestamp = try string("timestamp")
-        level = try string("level")
-        source = try string("source")
-        do {
-            attributes = try container.decodeIfPresent([String: AttributeValue].self, forKey: Key(stringValue: "attributes"))
+            try scanner.expectEnd()
+        } catch where error == .type {
+            // Valid JSON that is not an object, or not JSON at all?
+            var check = JSONScanner(bytes)
+            do throws(JSONScanner.Failure) {
+                try check.skipValue()
+                try check.expectEnd()
+            } catch {
+                return .failure(IngestError(.invalidJSON, "the body is not valid JSON"))
+            }
+            return .failure(IngestError(.invalidBody, "the body must be one JSON object"))
         } catch {
-            throw IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")
+            return .failure(IngestError(.invalidJSON, "the body is not valid JSON"))
         }
+        if let first = unknown.sorted().first {
+            let shown = first.utf8.count <= 64 && first.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
+            return .failure(IngestError(.unknownField, shown ? "unknown field '\(first)'; allowed: \(fields.sorted().joined(separator: ", "))"
+                                                            : "the object has an unknown field"))
+        }
+        if let field = fields.first(where: badFields.contains) {
+            return .failure(field == "attributes"
+                ? IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")
+                : IngestError(.invalidField, "field '\(field)' must be a string"))
+        }
+        return .success(object)
     }
 }

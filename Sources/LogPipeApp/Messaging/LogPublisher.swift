@@ -41,13 +41,7 @@ public struct AMQPLogPublisher: LogPublisher {
 
     public func publish(_ record: LogRecord) async throws(IngestError) {
         try checkFlow(messages: 1)
-        let body: [UInt8]
-        do {
-            body = Array(try Self.encoder.encode(record))
-        } catch {
-            throw IngestError(.internalError, "the log could not be encoded")
-        }
-        try await send(body, tenant: record.tenantID, messageID: record.logID, requestID: record.requestID)
+        try await send(record.jsonBytes, tenant: record.tenantID, messageID: record.logID, requestID: record.requestID)
     }
 
     public func publish(batch records: [LogRecord]) async throws(IngestError) {
@@ -81,7 +75,6 @@ public struct AMQPLogPublisher: LogPublisher {
 
     /// Groups the records by tenant (in first-seen order) into chunks bounded by `limits`.
     func chunk(_ records: [LogRecord]) throws(IngestError) -> [Chunk] {
-        let encoder = Self.encoder
         var order: [TenantID] = []
         var open: [TenantID: (encoded: [[UInt8]], bytes: Int)] = [:]
         var chunks: [Chunk] = []
@@ -92,12 +85,7 @@ public struct AMQPLogPublisher: LogPublisher {
         }
         guard let requestID = records.first?.requestID else { return [] }
         for record in records {
-            let encoded: [UInt8]
-            do {
-                encoded = Array(try encoder.encode(record))
-            } catch {
-                throw IngestError(.internalError, "a log could not be encoded")
-            }
+            let encoded = record.jsonBytes
             if open[record.tenantID] == nil {
                 order.append(record.tenantID)
                 open[record.tenantID] = ([], 0)

@@ -36,13 +36,15 @@ public final class SQLiteLogStore: LogStore {
                 var result = StoreWriteResult()
                 for tenant in Set(logs.map(\.tenantID)).subtracting(known) { try Self.createTable(tenant, db) }
                 for log in logs {
-                    try db.execute(sql: """
+                    // One prepared statement per tenant table, reused across rows and batches.
+                    let insert = try db.cachedStatement(sql: """
                         INSERT INTO \(Self.table(log.tenantID)) (log_id, tenant_id, text, redactions, received_at, \
                         processed_at, request_id, timestamp, level, source, attributes)
                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(log_id) DO NOTHING
-                        """, arguments: [log.logID, log.tenantID.rawValue, log.text, Self.json(log.redactions),
-                                         log.receivedAt, log.processedAt, log.requestID, log.timestamp, log.level,
-                                         log.source, log.attributes.map(Self.json)])
+                        """)
+                    try insert.execute(arguments: [log.logID, log.tenantID.rawValue, log.text, Self.countsJSON(log.redactions),
+                                                   log.receivedAt, log.processedAt, log.requestID, log.timestamp, log.level,
+                                                   log.source, log.attributes.map(Self.attributesJSON)])
                     if db.changesCount > 0 { result.stored += 1 } else { result.duplicates += 1 }
                 }
                 return result
@@ -120,10 +122,16 @@ public final class SQLiteLogStore: LogStore {
             """)
     }
 
-    static func json<T: Encodable>(_ value: T) -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        return String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self)
+    static func countsJSON(_ counts: [String: Int]) -> String {
+        var bytes: [UInt8] = []
+        JSONWriting.appendCounts(counts, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    static func attributesJSON(_ attributes: [String: AttributeValue]) -> String {
+        var bytes: [UInt8] = []
+        JSONWriting.appendAttributes(attributes, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func log(_ row: Row, _ tenant: TenantID) throws -> StoredLog {

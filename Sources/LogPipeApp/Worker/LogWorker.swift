@@ -183,17 +183,12 @@ public struct LogWorker: Service {
 
 /// Decoding of `<ns>.work` message bodies (DESIGN §3, schema version 1).
 enum WorkMessage {
-    /// A short reason code for a message that cannot be decoded (decoder messages may quote the body).
+    /// A short reason code for a message that cannot be decoded (never the decoder's text: it may quote the body).
     static func reason(_ error: any Error) -> String {
-        if error is WorkBody.UnknownSchema { return "unknown_schema" }
-        if case DecodingError.dataCorrupted(let context) = error,
-           context.codingPath.last?.stringValue == "tenant_id" {
-            return "invalid_tenant"
-        }
-        return "undecodable"
+        (error as? WorkBody.DecodeFailure)?.reason ?? "undecodable"
     }
 
     static func decode(_ body: [UInt8]) throws -> [LogRecord] {
-        try JSONDecoder().decode(WorkBody.self, from: Data(body)).records
+        try WorkBody.parse(body)
     }
 }

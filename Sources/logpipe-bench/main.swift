@@ -1,0 +1,110 @@
+import AMQPBridge
+import ArgumentParser
+import Foundation
+import GRDB
+import Logging
+
+/// Helpers for `scripts/bench.sh`: the broker's own publish ceiling, and what a store holds after a run.
+@main
+struct LogPipeBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "logpipe-bench", abstract: "Benchmark helpers (see scripts/bench.sh).",
+        subcommands: [PublishCeiling.self, Stored.self, EndToEnd.self])
+
+    /// A minimal confirmed publisher: `inflight` persistent publishes always awaiting their confirm.
+    struct PublishCeiling: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "publish-ceiling",
+            abstract: "Persistent, confirmed publishes/s the broker takes from one connection with many in flight.")
+        @Option var url: String
+        @Option var queue = "bench.ceiling"
+        @Option var seconds = 10.0
+        @Option var size = 200
+        @Option var inflight = 1000
+
+        func run() async throws {
+            var logger = Logger(label: "bench")
+            logger.logLevel = .error
+            let connection = AMQPConnection(configuration: try AMQPConfiguration(url: url),
+                                            topology: AMQPTopology(queues: [.init(name: queue)]), logger: logger)
+            connection.start()
+            try await connection.waitUntilConnected(timeout: .seconds(10))
+            _ = try await connection.purge(queue)
+            let body = [UInt8](repeating: UInt8(ascii: "x"), count: size)
+            let properties = AMQPProperties(contentType: "application/json", deliveryMode: 2)
+            let deadline = ContinuousClock.now + .milliseconds(Int64(seconds * 1000))
+            let start = ContinuousClock.now
+            let confirmed = try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<inflight {
+                    group.addTask {
+                        var count = 0
+                        while ContinuousClock.now < deadline {
+                            try await connection.publish(exchange: "", routingKey: queue, body: body, properties: properties)
+                            count += 1
+                        }
+                        return count
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+            let elapsed = ContinuousClock.now - start
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+            _ = try await connection.purge(queue)
+            try await connection.deleteQueue(queue)
+            await connection.close()
+            print(#"{"confirmed":\#(confirmed),"seconds":\#(seconds),"per_second":\#(Int(Double(confirmed) / seconds))}"#)
+        }
+    }
+
+    /// Rows in every table of a SQLite store (logpipe's per-tenant tables or the seed's `tenant_*`).
+    struct Stored: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Print how many logs a SQLite store holds.")
+        @Option var sqlite: String
+
+        func run() async throws {
+            guard FileManager.default.fileExists(atPath: sqlite) else { print(0); return }
+            var configuration = Configuration()
+            configuration.readonly = true
+            configuration.busyMode = .timeout(5)
+            let queue = try DatabaseQueue(path: sqlite, configuration: configuration)
+            let total = try await queue.read { db in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                return try tables.reduce(0) { sum, table in
+                    sum + (try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \"\(table)\"") ?? 0)
+                }
+            }
+            print(total)
+        }
+    }
+
+    /// Ingest → stored latency: `processed_at − received_at` over the stored logs (a sample of at most 200,000).
+    struct EndToEnd: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(commandName: "e2e",
+            abstract: "Print p50/p99 of processed_at − received_at (ms) over a logpipe SQLite store, as JSON.")
+        @Option var sqlite: String
+
+        func run() async throws {
+            var configuration = Configuration()
+            configuration.readonly = true
+            let queue = try DatabaseQueue(path: sqlite, configuration: configuration)
+            let pairs = try await queue.read { db -> [(String, String)] in
+                let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+                var pairs: [(String, String)] = []
+                for table in tables {
+                    let rows = try Row.fetchAll(db, sql: "SELECT received_at, processed_at FROM \"\(table)\" LIMIT 200000")
+                    pairs += rows.map { ($0[0], $0[1]) }
+                }
+                return pairs
+            }
+            let formatter = ISO8601DateFormatter()
+            formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
+            var latencies = pairs.compactMap { received, processed -> Double? in
+                guard let start = formatter.date(from: received), let end = formatter.date(from: processed) else { return nil }
+                return end.timeIntervalSince(start) * 1000
+            }.sorted()
+            guard !latencies.isEmpty else { print(#"{"p50_ms":null,"p99_ms":null}"#); return }
+            func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
+            print(#"{"p50_ms":\#(Int(percentile(0.5).rounded())),"p99_ms":\#(Int(percentile(0.99).rounded())),"samples":\#(latencies.count)}"#)
+            latencies.removeAll()
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Benchmarks (release build): a private RabbitMQ node, the broker's own confirmed-publish ceiling, logpipe
+# serve (SQLite) under wrk for single JSON logs and NDJSON batches of 100 and 1,000, and the seed design's
+# reference (../shared/bench/peer_seed.py) on the same load. Prints one table, writes .build/bench/results.json.
+# Options go to scripts/bench/run.py (e.g. --seconds 30, --scenarios single, --no-seed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$PATH:/opt/swift/usr/bin"
+bash scripts/setup.sh
+command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
+swift build -c release --product logpipe
+swift build -c release --product logpipe-bench
+python3 scripts/bench/run.py "$@"
