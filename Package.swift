@@ -93,6 +93,16 @@ let package = Package(
         ),
 
         .executableTarget(
+            name: "logpipe-bench",
+            dependencies: [
+                "AMQPBridge",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
             name: "redaction-bench",
             dependencies: ["LogPipeCore"],
             swiftSettings: swiftSettings

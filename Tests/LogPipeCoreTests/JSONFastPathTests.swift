@@ -87,3 +87,17 @@ struct JSONFastPathTests {
         }
     }
 }
+
+@Suite("API time stamps")
+struct StampTests {
+    @Test("stamps parse back to the same instant", arguments: [0, 1, 86_399_999, 951_782_400_000, 1_795_000_000_123, 4_102_444_800_999] as [UInt64])
+    func roundTrip(_ milliseconds: UInt64) {
+        let time = UnixTime(milliseconds: milliseconds)
+        #expect(UnixTime(stamp: time.rfc3339) == time)
+    }
+
+    @Test("anything else is not a stamp", arguments: ["", "2026-11-29T10:00:00Z", "2026-13-01T00:00:00.000Z", "2026-11-29 10:00:00.000Z", "2026-11-29T10:00:00.000+01:00"])
+    func rejects(_ text: String) {
+        #expect(UnixTime(stamp: text) == nil)
+    }
+}

@@ -73,7 +73,7 @@ public struct IngestAPI: Sendable {
                 throw IngestError(.rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
                                   retryAfterSeconds: max(1, Int(wait.rounded(.up))))
             }
-            let records = inputs.map { $0.record(requestID: requestID, receivedAt: receivedAt) }
+            let records = LogInput.records(inputs, requestID: requestID, receivedAt: receivedAt)
             if mediaType == .ndjson {
                 try await publisher.publish(batch: records)
                 context.logger.debug("batch accepted", metadata: [

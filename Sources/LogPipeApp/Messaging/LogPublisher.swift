@@ -18,8 +18,8 @@ public protocol LogPublisher: Sendable {
 /// message per tenant chunk (DESIGN §3); every publish waits for its confirm, many are in flight at once.
 public struct AMQPLogPublisher: LogPublisher {
     public struct Limits: Sendable {
-        /// Logs per batch chunk at most.
-        public var chunkLogs = 1000
+        /// Logs per batch chunk at most (a worker holds up to prefetch × this many logs).
+        public var chunkLogs = 250
         /// Encoded bytes per batch chunk at most (a single larger log still travels alone).
         public var chunkBytes = 1 << 20
         /// Messages awaiting a confirm at most; past it the API answers 503 `broker_backlog` instead of queueing.

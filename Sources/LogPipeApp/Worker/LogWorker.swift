@@ -66,12 +66,23 @@ public struct LogWorker: Service {
         var backoff = configuration.storeBackoff
         // On SIGTERM waiting stops; the batch being written is finished and settled first.
         await withGracefulShutdownHandler {
-            while let batch = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
-                if await process(batch) == .settled {
-                    backoff = configuration.storeBackoff
-                } else {
-                    try? await Task.sleep(for: backoff)
-                    backoff = min(backoff * 2, configuration.maxStoreBackoff)
+            while let deliveries = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
+                // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
+                var start = 0
+                while start < deliveries.count {
+                    var end = start
+                    var logs = 0
+                    while end < deliveries.count, end == start || logs + Self.logCount(deliveries[end]) <= batchSize {
+                        logs += Self.logCount(deliveries[end])
+                        end += 1
+                    }
+                    if await process(Array(deliveries[start..<end])) == .settled {
+                        backoff = configuration.storeBackoff
+                    } else {
+                        try? await Task.sleep(for: backoff)
+                        backoff = min(backoff * 2, configuration.maxStoreBackoff)
+                    }
+                    start = end
                 }
             }
         } onGracefulShutdown: {
@@ -81,9 +92,13 @@ public struct LogWorker: Service {
         logger.info("worker stopped consuming")
     }
 
+    static func logCount(_ delivery: AMQPDelivery) -> Int {
+        Int(clamping: max(1, delivery.properties.headers["logpipe-count"]?.intValue ?? 1))
+    }
+
     /// Stores one batch, moves what failed, and settles every delivery.
     func process(_ batch: [AMQPDelivery]) async -> BatchResult {
-        let now = UnixTime.now
+        let now = UnixTime.now.rfc3339
         var outcomes = [RetryPolicy.Outcome](repeating: .stored, count: batch.count)
         var logs: [StoredLog] = []
         var decodedIndices: [Int] = []
@@ -91,7 +106,7 @@ public struct LogWorker: Service {
         for (index, delivery) in batch.enumerated() {
             do {
                 for record in try WorkMessage.decode(delivery.body) {
-                    logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAt: now))
+                    logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAtStamp: now))
                 }
                 decodedIndices.append(index)
             } catch {

@@ -33,9 +33,14 @@ public struct StoredLog: Sendable, Hashable, Codable {
 
     /// Redacts a record into the document to store.
     public init(record: LogRecord, redactor: Redactor, processedAt: UnixTime) {
+        self.init(record: record, redactor: redactor, processedAtStamp: processedAt.rfc3339)
+    }
+
+    /// With the processing time already rendered (a batch shares one).
+    public init(record: LogRecord, redactor: Redactor, processedAtStamp: String) {
         let redaction = redactor.redact(record.text)
         self.init(logID: record.logID, tenantID: record.tenantID, text: redaction.text, redactions: redaction.counts,
-                  receivedAt: record.receivedAt, processedAt: processedAt.rfc3339, requestID: record.requestID,
+                  receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: record.requestID,
                   timestamp: record.timestamp, level: record.level, source: record.source, attributes: record.attributes)
     }
 
