@@ -34,7 +34,7 @@ struct PrivateBroker {
     }
 
     /// `/bin/sh -c line` with posix_spawn and a blocking waitpid; returns the exit status.
-    private static func system(_ line: String) -> Int32 {
+    static func system(_ line: String) -> Int32 {
         let arguments: [UnsafeMutablePointer<CChar>?] = ["/bin/sh", "-c", line].map { (text: String) in strdup(text) } + [nil]
         defer { for argument in arguments { free(argument) } }
         var pid = pid_t()

@@ -35,11 +35,14 @@ struct WorkerCommand: AsyncParsableCommand {
         let configuration = try common.configuration()
         let runtime = Runtime(configuration: configuration, label: "logpipe.worker")
         let consumer = try runtime.connection("logpipe-worker")
-        let worker = try runtime.worker(connection: consumer, store: try runtime.store())
+        let store = try runtime.store()
+        let worker = try runtime.worker(connection: consumer, store: store)
         runtime.logger.info("logpipe worker starting", metadata: [
             "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
-            "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)"])
-        try await runtime.run([AMQPConnectionService(connection: consumer), worker])
+            "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)",
+            "http.port": "\(configuration.workerHTTPPort)"])
+        try await runtime.run([AMQPConnectionService(connection: consumer), worker]
+                              + runtime.opsServices(consumer: consumer, store: store))
     }
 }
 

@@ -21,12 +21,17 @@ struct CommonOptions: ParsableArguments {
 }
 
 enum LogSetup {
-    /// Bootstraps swift-log once per process: plain lines on stderr at the configured level.
-    static func makeLogger(label: String, level: Logger.Level) -> Logger {
+    /// Bootstraps swift-log once per process: lines on stderr at the configured level, plain text or JSON.
+    static func makeLogger(label: String, level: Logger.Level, format: LogPipeConfiguration.LogFormat = .text) -> Logger {
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .json:
+                return JSONLogHandler(label: label, logLevel: level)
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            }
         }
         var logger = Logger(label: label)
         logger.logLevel = level

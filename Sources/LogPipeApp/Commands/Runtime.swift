@@ -10,20 +10,28 @@ import UnixSignals
 struct Runtime {
     let configuration: LogPipeConfiguration
     let logger: Logger
+    /// The process's metrics (one registry, served at `/metrics`).
+    let metrics: LogPipeMetrics
 
-    /// The configuration with its process-wide logger (bootstrapped once, at the configured level).
+    /// The configuration with its process-wide logger (bootstrapped once, at the configured level and format).
     init(configuration: LogPipeConfiguration, label: String) {
-        self.init(configuration: configuration, logger: LogSetup.makeLogger(label: label, level: configuration.logLevel))
+        self.init(configuration: configuration,
+                  logger: LogSetup.makeLogger(label: label, level: configuration.logLevel, format: configuration.logFormat))
     }
 
     init(configuration: LogPipeConfiguration, logger: Logger) {
         self.configuration = configuration
         self.logger = logger
+        self.metrics = LogPipeMetrics(labelledTenants: configuration.metricsTenants)
     }
 
-    /// Runs the services until SIGTERM or SIGINT; they start in order and stop in reverse.
+    /// Runs the services until SIGTERM or SIGINT; they start in order and stop in reverse, within
+    /// `LOGPIPE_SHUTDOWN_TIMEOUT_S` (then whatever is left is cancelled: unacked messages return to the queue).
     func run(_ services: [any Service]) async throws {
-        try await ServiceGroup(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger).run()
+        var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) },
+                                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
+        try await ServiceGroup(configuration: group).run()
     }
 
     var topology: Topology { Topology(namespace: configuration.namespace, retryDelays: configuration.retryPolicy.delays) }
@@ -52,7 +60,17 @@ struct Runtime {
 
     func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
         LogWorker(connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
-                  configuration: configuration.workerConfiguration, logger: logger)
+                  configuration: configuration.workerConfiguration, logger: logger, metrics: metrics)
+    }
+
+    /// `logpipe worker`'s health, readiness and metrics server, unless its port is 0.
+    func opsServices(consumer: AMQPConnection, store: any LogStore) -> [any Service] {
+        guard configuration.workerHTTPPort != 0 else { return [] }
+        let ops = OpsAPI(checks: [.consumer(consumer), .store(store)], metrics: metrics)
+        return [Application(
+            router: ops.router(),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.workerHTTPPort), serverName: "logpipe-worker"),
+            logger: logger)]
     }
 
     /// The HTTP application and what it needs beside it (the API keys' SIGHUP reloader, when keys are on).
@@ -68,7 +86,8 @@ struct Runtime {
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = configuration.maxPendingConfirms
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits),
-                            configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits)
+                            configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
+                            metrics: metrics)
         let application = Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),

@@ -37,6 +37,18 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// Retry tiers and attempts (`LOGPIPE_RETRY_DELAYS`, `LOGPIPE_MAX_ATTEMPTS`): one retry queue per tier.
     public var retryPolicy = RetryPolicy()
     public var logLevel: Logger.Level = .info
+    /// `text` (default) or `json` (one JSON object per line).
+    public var logFormat = LogFormat.text
+    /// Tenants that get their own label in metrics; all others count as `other`.
+    public var metricsTenants: Set<String> = []
+    /// The worker's health/readiness/metrics port (`logpipe worker`; 0 = none).
+    public var workerHTTPPort = 8001
+    /// How long SIGTERM may take: in-flight requests, the current batch, then the connections.
+    public var shutdownTimeout: Duration = .seconds(30)
+
+    public enum LogFormat: String, Sendable, Equatable {
+        case text, json
+    }
 
     public init() {}
 
@@ -102,6 +114,21 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             mongoWriteConcern = concern
         }
         if let path = value("LOGPIPE_SQLITE_PATH") { sqlitePath = path }
+        if let format = value("LOGPIPE_LOG_FORMAT") {
+            guard let parsed = LogFormat(rawValue: format.lowercased()) else {
+                throw ConfigurationError(variable: "LOGPIPE_LOG_FORMAT", message: "must be text or json")
+            }
+            logFormat = parsed
+        }
+        if let tenants = value("LOGPIPE_METRICS_TENANTS") {
+            let names = tenants.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            guard names.count <= 100, names.allSatisfy({ TenantID($0) != nil }) else {
+                throw ConfigurationError(variable: "LOGPIPE_METRICS_TENANTS", message: "must be a comma-separated list of at most 100 tenant ids")
+            }
+            metricsTenants = Set(names)
+        }
+        if let port = try integer("LOGPIPE_WORKER_HTTP_PORT", 0...65535) { workerHTTPPort = port }
+        if let seconds = try integer("LOGPIPE_SHUTDOWN_TIMEOUT_S", 1...3600) { shutdownTimeout = .seconds(seconds) }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -16,9 +16,12 @@ public struct IngestAPI: Sendable {
     /// Tenant API keys; `nil` = no authentication.
     let keys: APIKeyStore?
     let limiter: TenantRateLimiter
+    /// When set: `GET /metrics`, and requests, accepted logs, rejections and confirm latency are counted.
+    let metrics: LogPipeMetrics?
 
     public init(publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = [],
-                keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil) {
+                keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil) {
+        self.metrics = metrics
         self.publisher = publisher
         self.parser = IngestParser(maxLogBytes: configuration.maxLogBytes, maxBatchLogs: configuration.maxBatchLogs)
         self.maxRequestBytes = configuration.maxRequestBytes
@@ -31,6 +34,7 @@ public struct IngestAPI: Sendable {
     public func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
         let allowed = AllowedMethods()
+        if let metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics)) }
         router.add(middleware: JSONErrorMiddleware(allowed: allowed))
         router.post("/ingest") { request, context in await ingest(request, context: context) }
         router.get("/health") { request, _ in
@@ -38,6 +42,7 @@ public struct IngestAPI: Sendable {
         }
         router.get("/readiness") { request, _ in await readiness(request) }
         router.get("/openapi.yaml") { request, _ in OpenAPISpec.response(requestID: request.requestID) }
+        if let metrics { router.get("/metrics") { _, _ in metrics.response() } }
         allowed.record(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
@@ -74,19 +79,28 @@ public struct IngestAPI: Sendable {
                                   retryAfterSeconds: max(1, Int(wait.rounded(.up))))
             }
             let records = LogInput.records(inputs, requestID: requestID, receivedAt: receivedAt)
+            let publishStart = ContinuousClock.now
+            defer {
+                if let metrics {
+                    metrics.confirmLatency(ContinuousClock.now - publishStart)
+                }
+            }
             if mediaType == .ndjson {
                 try await publisher.publish(batch: records)
+                for (tenant, cost) in costs { metrics?.accepted(tenant: tenant, logs: cost.logs, bytes: cost.bytes) }
                 context.logger.debug("batch accepted", metadata: [
                     "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)"])
                 return APIResponses.accepted(batch: records, requestID: requestID)
             }
             let record = records[0]
             try await publisher.publish(record)
+            metrics?.accepted(tenant: record.tenantID, logs: 1, bytes: record.text.utf8.count)
             context.logger.debug("log accepted", metadata: [
                 "request.id": "\(requestID)", "tenant.id": "\(record.tenantID)", "log.id": "\(record.logID)",
                 "log.bytes": "\(record.text.utf8.count)"])
             return APIResponses.accepted(record)
         } catch {
+            metrics?.rejected(code: error.code.rawValue)
             let level: Logger.Level = error.status >= 500 ? .warning : .debug
             context.logger.log(level: level, "ingest rejected", metadata: [
                 "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
@@ -156,23 +170,8 @@ public struct IngestAPI: Sendable {
         }
     }
 
-    /// 200 when every check passes; else 503 naming the first failing check, with every check's state.
     func readiness(_ request: Request) async -> Response {
-        var results: [String: Any] = [:]
-        var failing: String?
-        for check in checks {
-            if let detail = await check.probe() {
-                results[check.name] = ["ok": false, "detail": detail]
-                failing = failing ?? check.name
-            } else {
-                results[check.name] = ["ok": true]
-            }
-        }
-        if let failing {
-            return APIResponses.json(.serviceUnavailable, ["status": "not_ready", "failing_check": failing, "checks": results],
-                                     requestID: request.requestID, extraHeaders: [.retryAfter: "1"])
-        }
-        return APIResponses.json(.ok, ["status": "ready", "checks": results], requestID: request.requestID)
+        await ReadinessCheck.respond(checks, requestID: request.requestID)
     }
 }
 

@@ -1,4 +1,5 @@
 import AMQPBridge
+import Hummingbird
 import LogPipeCore
 
 /// One thing a process needs to do its job; `GET /readiness` is 200 only when every check passes.
@@ -33,5 +34,26 @@ public struct ReadinessCheck: Sendable {
                 return error.message
             }
         }
+    }
+}
+
+extension ReadinessCheck {
+    /// 200 when every check passes; else 503 naming the first failing check, with every check's state.
+    static func respond(_ checks: [ReadinessCheck], requestID: String) async -> Response {
+        var results: [String: Any] = [:]
+        var failing: String?
+        for check in checks {
+            if let detail = await check.probe() {
+                results[check.name] = ["ok": false, "detail": detail]
+                failing = failing ?? check.name
+            } else {
+                results[check.name] = ["ok": true]
+            }
+        }
+        if let failing {
+            return APIResponses.json(.serviceUnavailable, ["status": "not_ready", "failing_check": failing, "checks": results],
+                                     requestID: requestID, extraHeaders: [.retryAfter: "1"])
+        }
+        return APIResponses.json(.ok, ["status": "ready", "checks": results], requestID: requestID)
     }
 }

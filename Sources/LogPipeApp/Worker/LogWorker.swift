@@ -24,6 +24,8 @@ public struct LogWorker: Service {
         /// `maxStoreBackoff`), so a store outage does not burn through every message's attempts at once.
         public var storeBackoff: Duration = .milliseconds(200)
         public var maxStoreBackoff: Duration = .seconds(5)
+        /// How often the worker reads the depth of its queues for metrics.
+        public var queueDepthInterval: Duration = .seconds(5)
         /// Tests only: runs after the copies of a batch were confirmed and before the batch is acked.
         var afterMovingBeforeAck: (@Sendable () async -> Void)?
 
@@ -47,9 +49,11 @@ public struct LogWorker: Service {
     let configuration: Configuration
     let logger: Logger
     let mover: MessageMover
+    let metrics: LogPipeMetrics?
 
     public init(connection: AMQPConnection, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
-                configuration: Configuration, logger: Logger) {
+                configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil) {
+        self.metrics = metrics
         precondition(configuration.retryPolicy.delays == topology.retryDelays, "the retry tiers must be the topology's")
         self.connection = connection
         self.topology = topology
@@ -64,6 +68,17 @@ public struct LogWorker: Service {
         let consumer = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
         let batchSize = max(1, min(configuration.batchSize, configuration.prefetch))
         var backoff = configuration.storeBackoff
+        let poller = metrics.map { metrics in
+            Task { [connection, topology, interval = configuration.queueDepthInterval] in
+                while !Task.isCancelled {
+                    for queue in [topology.workQueue, topology.deadLetterQueue] + topology.retryQueues {
+                        if let status = try? await connection.queueStatus(queue) { metrics.queueDepth(queue, ready: Int(status.messageCount)) }
+                    }
+                    try? await Task.sleep(for: interval)
+                }
+            }
+        }
+        defer { poller?.cancel() }
         // On SIGTERM waiting stops; the batch being written is finished and settled first.
         await withGracefulShutdownHandler {
             while let deliveries = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
@@ -90,6 +105,21 @@ public struct LogWorker: Service {
         }
         consumer.cancel()
         logger.info("worker stopped consuming")
+    }
+
+    /// Stored and duplicate counts, redactions by type, and the end-to-end latency of what was just stored.
+    private func recordStored(_ logs: [StoredLog], _ result: StoreWriteResult) {
+        guard let metrics else { return }
+        metrics.batchSize(logs.count)
+        metrics.deliveries("stored", count: result.stored)
+        metrics.deliveries("duplicate", count: result.duplicates)
+        var redactions: [String: Int] = [:]
+        for log in logs { for (type, count) in log.redactions { redactions[type, default: 0] += count } }
+        metrics.redactions(redactions)
+        let now = UnixTime.now.milliseconds
+        for log in logs {
+            if let received = UnixTime(stamp: log.receivedAt) { metrics.endToEnd(milliseconds: Int64(now) - Int64(received.milliseconds)) }
+        }
     }
 
     static func logCount(_ delivery: AMQPDelivery) -> Int {
@@ -119,11 +149,22 @@ public struct LogWorker: Service {
         }
         var storeFailed = false
         if !logs.isEmpty {
+            let writeStart = ContinuousClock.now
             do {
                 let result = try await store.write(logs)
+                metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: true)
+                recordStored(logs, result)
                 logger.debug("batch stored", metadata: [
                     "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)"])
+                if logger.logLevel <= .debug {
+                    // One line per log, so that a log can be followed from the API's line (same request.id) to here.
+                    for log in logs {
+                        logger.debug("log stored", metadata: ["request.id": "\(log.requestID)", "log.id": "\(log.logID)",
+                                                             "tenant.id": "\(log.tenantID)", "log.bytes": "\(log.text.utf8.count)"])
+                    }
+                }
             } catch {
+                metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: false)
                 storeFailed = true
                 logger.warning("store write failed; the batch goes to the retry tiers", metadata: [
                     "batch.size": "\(batch.count)", "error.reason": "\(error.reason)", "error": "\(error.message)"])
@@ -145,7 +186,7 @@ public struct LogWorker: Service {
             for (index, outcome) in outcomes.enumerated() where outcome != .stored {
                 let delivery = batch[index]
                 let decision = policy.decide(outcome, attempt: delivery.attempt)
-                group.addTask { [mover, logger] in
+                group.addTask { [mover, logger, metrics] in
                     do {
                         switch decision {
                         case .ack:
@@ -153,8 +194,10 @@ public struct LogWorker: Service {
                         case .retry(let tier, _, let nextAttempt):
                             guard case .transient(let reason) = outcome else { return nil }
                             try await mover.retry(delivery, tier: tier, nextAttempt: nextAttempt, reason: reason)
+                            metrics?.deliveries("retried", count: Self.logCount(delivery))
                         case .park(let reason):
                             try await mover.park(delivery, reason: reason)
+                            metrics?.deliveries("parked", count: Self.logCount(delivery))
                             logger.warning("message parked in the DLQ", metadata: [
                                 "log.id": "\(delivery.properties.messageID ?? "-")", "amqp.delivery_tag": "\(delivery.deliveryTag)",
                                 "message.bytes": "\(delivery.body.count)", "error.reason": "\(reason)",

@@ -1,0 +1,97 @@
+import CoreMetrics
+import Foundation
+import LogPipeCore
+import Prometheus
+
+/// logpipe's metrics (swift-metrics API, Prometheus text format at `GET /metrics`). One registry per
+/// process, passed explicitly (no global bootstrap), so tests can count on a fresh one.
+///
+/// Tenant labels only for the configured set (`LOGPIPE_METRICS_TENANTS`); every other tenant is `other`, so
+/// the number of series stays bounded whatever clients send.
+public struct LogPipeMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    let factory: PrometheusMetricsFactory
+    let labelledTenants: Set<String>
+
+    public init(labelledTenants: Set<String> = [], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
+        self.registry = registry
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let latency: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+                                   .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+                                   .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)]
+        factory.defaultDurationHistogramBuckets = latency
+        factory.valueHistogramBuckets["logpipe_worker_batch_logs"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
+        self.factory = factory
+        self.labelledTenants = labelledTenants
+    }
+
+    func tenantLabel(_ tenant: TenantID) -> String {
+        labelledTenants.contains(tenant.rawValue) ? tenant.rawValue : "other"
+    }
+
+    // MARK: - API
+
+    func request(method: String, route: String, status: Int) {
+        Counter(label: "logpipe_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
+                factory: factory).increment()
+    }
+
+    func accepted(tenant: TenantID, logs: Int, bytes: Int) {
+        let dimensions = [("tenant", tenantLabel(tenant))]
+        Counter(label: "logpipe_ingest_accepted_logs_total", dimensions: dimensions, factory: factory).increment(by: logs)
+        Counter(label: "logpipe_ingest_accepted_bytes_total", dimensions: dimensions, factory: factory).increment(by: bytes)
+    }
+
+    func rejected(code: String) {
+        Counter(label: "logpipe_ingest_rejected_total", dimensions: [("code", code)], factory: factory).increment()
+    }
+
+    func confirmLatency(_ duration: Duration) {
+        Timer(label: "logpipe_publish_confirm_seconds", factory: factory).recordNanoseconds(duration.nanoseconds)
+    }
+
+    // MARK: - Worker
+
+    /// Logs by what became of them: `stored`, `duplicate` (already stored), `retried`, `parked`.
+    func deliveries(_ outcome: String, count: Int) {
+        guard count > 0 else { return }
+        Counter(label: "logpipe_worker_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: count)
+    }
+
+    func batchSize(_ logs: Int) {
+        Recorder(label: "logpipe_worker_batch_logs", aggregate: true, factory: factory).record(logs)
+    }
+
+    func storeWrite(_ duration: Duration, succeeded: Bool) {
+        Timer(label: "logpipe_store_write_seconds", dimensions: [("result", succeeded ? "ok" : "error")], factory: factory)
+            .recordNanoseconds(duration.nanoseconds)
+    }
+
+    func redactions(_ counts: [String: Int]) {
+        for (type, count) in counts where count > 0 {
+            Counter(label: "logpipe_redactions_total", dimensions: [("type", type)], factory: factory).increment(by: count)
+        }
+    }
+
+    /// From the API's `received_at` to the store write that kept the log.
+    func endToEnd(milliseconds: Int64) {
+        Timer(label: "logpipe_end_to_end_seconds", factory: factory).recordNanoseconds(max(0, milliseconds) * 1_000_000)
+    }
+
+    func queueDepth(_ queue: String, ready: Int) {
+        Gauge(label: "logpipe_queue_ready_messages", dimensions: [("queue", queue)], factory: factory).record(ready)
+    }
+
+    /// The Prometheus text exposition of everything recorded.
+    public func exposition() -> String {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return String(decoding: buffer, as: UTF8.self)
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import Glibc
+@testable import LogPipeApp
+import LogPipeCore
+import Synchronization
+import Testing
+import Yams
+
+/// The compose file as Debian's docker-compose reads it (no Docker engine here: the file is validated and
+/// inspected, not run).
+@Suite("Deployment files")
+struct ComposeTests {
+    @Test("docker-compose config accepts the file; every service has a health check; workers publish no port so they scale")
+    func composeValidates() throws {
+        let output = "/tmp/logpipe-compose-config.yml"
+        let file = TestEnvironment.repositoryRoot.appendingPathComponent("docker-compose.yml").path
+        let status = PrivateBroker.system("docker-compose -f '\(file)' config > '\(output)' 2>&1")
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(text)")
+        let root = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let services = try #require(root["services"] as? [String: [String: Any]])
+        #expect(Set(services.keys) == ["rabbitmq", "mongo", "api", "worker"])
+        for (name, service) in services { #expect(service["healthcheck"] != nil, "\(name) has no health check") }
+        #expect(services["worker"]?["ports"] == nil)
+        #expect((services["rabbitmq"]?["image"] as? String)?.hasPrefix("rabbitmq:3.13-management") == true)
+        #expect(services["mongo"]?["image"] as? String == "mongo:7")
+        let environment = try #require(services["worker"]?["environment"] as? [String: Any])
+        #expect(environment["LOGPIPE_MONGO_URI"] != nil && environment["LOGPIPE_AMQP_URL"] != nil)
+        let volumes = (services["rabbitmq"]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
+        #expect(volumes.contains { $0.contains("rabbitmq.conf") } && volumes.contains { $0.contains("enabled_plugins") })
+    }
+}
+
+/// SIGTERM to `logpipe serve` under load, over real HTTP: nothing that was answered 202 is lost.
+/// Log ids answered 202, shared by the client tasks.
+final class AcceptedIDs: Sendable {
+    private let ids = Mutex<[String]>(["warm-up"])
+    func withLock<T>(_ body: (inout [String]) -> T) -> T { ids.withLock { body(&$0) } }
+}
+
+@Suite("Graceful shutdown under load", .timeLimit(.minutes(3)))
+struct GracefulShutdownTests {
+    func post(port: Int, logID: String) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/ingest")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        request.httpBody = Data(#"{"tenant_id":"acme","log_id":"\#(logID)","text":"shutdown test \#(logID) bob@example.com"}"#.utf8)
+        request.timeoutInterval = 10
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
+    }
+
+    @Test("SIGTERM under load: serve stops taking requests, finishes what it accepted and exits 0; every 202 is stored")
+    func sigtermUnderLoad() async throws {
+        let fixture = try await BrokerFixture.start()
+        let directory = "/tmp/logpipe-shutdown-tests/\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let port = Int.random(in: 30_000...39_000)
+        let environment = [
+            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+            "LOGPIPE_SQLITE_PATH": directory + "/logs.sqlite", "LOGPIPE_SHUTDOWN_TIMEOUT_S": "20", "LOGPIPE_WORKER_HTTP_PORT": "0",
+        ]
+        let serve = try WorkerProcess(["serve", "--host", "127.0.0.1", "--port", "\(port)"], environment: environment,
+                                      logPath: directory + "/serve.log")
+        let up = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+            (try? await post(port: port, logID: "warm-up")) == 202
+        }
+        #expect(up)
+
+        let accepted = AcceptedIDs()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in 0..<16 {
+                group.addTask {
+                    for index in 0..<5000 {
+                        let logID = "s-\(client)-\(index)"
+                        guard let status = try? await post(port: port, logID: logID) else { return }  // the server is gone
+                        if status == 202 { accepted.withLock { $0.append(logID) } }
+                    }
+                }
+            }
+            group.addTask {
+                _ = await TestEnvironment.eventually(timeout: .seconds(30)) { accepted.withLock { $0.count } >= 400 }
+                serve.signal(SIGTERM)
+            }
+            try await group.waitForAll()
+        }
+        #expect(await serve.wait() == 0)
+        let log = (try? String(contentsOfFile: directory + "/serve.log", encoding: .utf8)) ?? ""
+        #expect(log.contains("worker stopped consuming"))
+
+        // What serve left in the queue is stored by a worker; then every log that got a 202 is there.
+        let drainer = try WorkerProcess(["worker"], environment: environment, logPath: directory + "/worker.log")
+        let store = try SQLiteLogStore(path: directory + "/logs.sqlite")
+        let ids = accepted.withLock { $0 }
+        let drained = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+            let queued = try await fixture.readyCount(fixture.topology.workQueue)
+            let stored = try await store.count(tenant: TenantID("acme")!)
+            return queued == 0 && stored >= ids.count
+        }
+        #expect(drained)
+        var missing = 0
+        for id in ids where try await store.get(tenant: TenantID("acme")!, logID: id) == nil { missing += 1 }
+        #expect(missing == 0, "\(missing) of \(ids.count) accepted logs are not stored")
+        #expect(ids.count >= 400)
+        drainer.signal(SIGTERM)
+        #expect(await drainer.wait() == 0)
+        await fixture.tearDown()
+    }
+}
