@@ -100,6 +100,7 @@ let package = Package(
             name: "logpipe-bench",
             dependencies: [
                 "AMQPBridge",
+                "LogPipeCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
@@ -114,12 +115,13 @@ let package = Package(
 
         // MARK: - Tests
         .target(
-            name: "OpenAPIConformance",
+            name: "TestSupport",
             dependencies: [
+                "CZlib",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            path: "Tests/OpenAPIConformance",
+            path: "Tests/TestSupport",
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -142,8 +144,7 @@ let package = Package(
             dependencies: [
                 "LogPipeApp",
                 "LogPipeCore",
-                "CZlib",
-                "OpenAPIConformance",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings
@@ -155,8 +156,7 @@ let package = Package(
                 "MongoBridge",
                 "LogPipeApp",
                 "LogPipeCore",
-                "CZlib",
-                "OpenAPIConformance",
+                "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

@@ -11,13 +11,8 @@ import Testing
 @Suite("API keys in a running API", .timeLimit(.minutes(2)))
 struct APIKeysProcessTests {
     func post(port: Int, key: String?, tenant: String) async throws -> Int {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/ingest")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
-        request.httpBody = Data(#"{"tenant_id":"\#(tenant)","text":"hello"}"#.utf8)
-        let (_, response) = try await URLSession.shared.data(for: request)
-        return (response as? HTTPURLResponse)?.statusCode ?? 0
+        try await HTTP.postJSON(port: port, #"{"tenant_id":"\#(tenant)","text":"hello"}"#,
+                                headers: key.map { ["Authorization": "Bearer \($0)"] } ?? [:])
     }
 
     @Test("keys add prints a key once and appends only its hash; SIGHUP makes a running API accept it")
@@ -64,5 +59,20 @@ struct APIKeysProcessTests {
         #expect(await api.wait() == 0)
         #expect(try await fixture.readyCount(fixture.topology.workQueue) == 2)
         await fixture.tearDown()
+    }
+}
+
+/// Plain HTTP to a `logpipe` process started by a test.
+enum HTTP {
+    /// POSTs a JSON body to `/ingest`; returns the status.
+    static func postJSON(port: Int, _ body: String, headers: [String: String] = [:]) async throws -> Int {
+        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/ingest")!)
+        request.httpMethod = "POST"
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        for (name, value) in headers { request.setValue(value, forHTTPHeaderField: name) }
+        request.httpBody = Data(body.utf8)
+        request.timeoutInterval = 10
+        let (_, response) = try await URLSession.shared.data(for: request)
+        return (response as? HTTPURLResponse)?.statusCode ?? 0
     }
 }

@@ -1,12 +1,11 @@
 import AMQPBridge
-import CZlib
 import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 @testable import LogPipeApp
 import LogPipeCore
-import OpenAPIConformance
+import TestSupport
 import Synchronization
 import Testing
 
@@ -40,25 +39,6 @@ struct BatchIngestTests {
 
     static func ndjson(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator: "\n").utf8) }
 
-    static func gzip(_ bytes: [UInt8]) -> [UInt8] {
-        var stream = z_stream()
-        precondition(logpipe_deflate_init_gzip(&stream, 6) == Z_OK)
-        defer { deflateEnd(&stream) }
-        var output = [UInt8](repeating: 0, count: Int(deflateBound(&stream, UInt(bytes.count))) + 64)
-        var input = bytes
-        let written = input.withUnsafeMutableBufferPointer { inputBuffer in
-            output.withUnsafeMutableBufferPointer { outputBuffer -> Int in
-                stream.next_in = inputBuffer.baseAddress
-                stream.avail_in = UInt32(inputBuffer.count)
-                stream.next_out = outputBuffer.baseAddress
-                stream.avail_out = UInt32(outputBuffer.count)
-                precondition(deflate(&stream, Z_FINISH) == Z_STREAM_END)
-                return outputBuffer.count - Int(stream.avail_out)
-            }
-        }
-        return Array(output[0..<written])
-    }
-
     /// The API (real publisher) and a worker into a counting store.
     func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true,
                       _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
@@ -89,7 +69,7 @@ struct BatchIngestTests {
             let lines = (0..<2500).map { index in
                 #"{"tenant_id":"\#(tenants[index % 3])","log_id":"b-\#(index)","text":"user \#(index) at 10.1.2.\#(index % 250) mail u\#(index)@example.com"}"#
             }
-            let body = Self.gzip(Self.ndjson(lines))
+            let body = gzip(Self.ndjson(lines))
             let first = try await Self.post(client, contentType: "application/x-ndjson", body: body, gzipped: true)
             #expect(first.status == 202)
             #expect(first.accepted == 2500)

@@ -44,13 +44,7 @@ final class AcceptedIDs: Sendable {
 @Suite("Graceful shutdown under load", .timeLimit(.minutes(3)))
 struct GracefulShutdownTests {
     func post(port: Int, logID: String) async throws -> Int {
-        var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/ingest")!)
-        request.httpMethod = "POST"
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        request.httpBody = Data(#"{"tenant_id":"acme","log_id":"\#(logID)","text":"shutdown test \#(logID) bob@example.com"}"#.utf8)
-        request.timeoutInterval = 10
-        let (_, response) = try await URLSession.shared.data(for: request)
-        return (response as? HTTPURLResponse)?.statusCode ?? 0
+        try await HTTP.postJSON(port: port, #"{"tenant_id":"acme","log_id":"\#(logID)","text":"shutdown test \#(logID) bob@example.com"}"#)
     }
 
     @Test("SIGTERM under load: serve stops taking requests, finishes what it accepted and exits 0; every 202 is stored")
