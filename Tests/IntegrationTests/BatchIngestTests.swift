@@ -44,7 +44,7 @@ struct BatchIngestTests {
                       _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
-        let running = worker ? try await RetryAndDLQTests.RunningWorker.start(fixture, store: store) : nil
+        let running = worker ? try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy) : nil
         var configuration = fixture.configuration
         configuration.maxBatchLogs = 10_000
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),

@@ -23,17 +23,8 @@ struct MetricsTests {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let metrics = LogPipeMetrics(labelledTenants: ["acme"])
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-metrics-tests/\(UUID().uuidString).sqlite"), failing: false)
-        let consumer = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
-                                      topology: fixture.topology.declarations, logger: TestEnvironment.logger)
-        consumer.start()
-        try await consumer.waitUntilConnected(timeout: .seconds(10))
-        var configuration = LogWorker.Configuration()
-        configuration.retryPolicy = RetryAndDLQTests.policy
-        configuration.flushInterval = .milliseconds(10)
-        configuration.queueDepthInterval = .milliseconds(100)
-        let worker = LogWorker(connection: consumer, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
-                               configuration: configuration, logger: TestEnvironment.logger, metrics: metrics)
-        let workerTask = Task { try await worker.run() }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy, prefetch: 500,
+                                                   batchSize: 500, metrics: metrics)
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
                             configuration: fixture.configuration, metrics: metrics)
         try await Application(router: api.router()).test(.router) { client in
@@ -82,9 +73,7 @@ struct MetricsTests {
             }
             #expect(depths)
         }
-        workerTask.cancel()
-        _ = await workerTask.result
-        await consumer.close()
+        await worker.stop()
         await fixture.tearDown()
     }
 }

@@ -40,39 +40,6 @@ final class SwitchableStore: LogStore {
 struct RetryAndDLQTests {
     static let policy = RetryPolicy(delays: [.milliseconds(300), .milliseconds(900)], maxAttempts: 3)
 
-    /// A worker on its own connection; stop it with `stop()`.
-    struct RunningWorker {
-        let connection: AMQPConnection
-        let task: Task<Void, any Error>
-
-        static func start(_ fixture: BrokerFixture, store: any LogStore,
-                          afterMovingBeforeAck: (@Sendable () async -> Void)? = nil,
-                          connection: AMQPConnection? = nil) async throws -> RunningWorker {
-            let connection = try connection ?? AMQPConnection(
-                configuration: fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
-                topology: fixture.topology.declarations, logger: TestEnvironment.logger)
-            connection.start()
-            try await connection.waitUntilConnected(timeout: .seconds(10))
-            var configuration = LogWorker.Configuration()
-            configuration.prefetch = 50
-            configuration.batchSize = 20
-            configuration.flushInterval = .milliseconds(10)
-            configuration.storeBackoff = .milliseconds(10)
-            configuration.maxStoreBackoff = .milliseconds(20)
-            configuration.retryPolicy = RetryAndDLQTests.policy
-            configuration.afterMovingBeforeAck = afterMovingBeforeAck
-            let worker = LogWorker(connection: connection, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
-                                   configuration: configuration, logger: TestEnvironment.logger)
-            return RunningWorker(connection: connection, task: Task { try await worker.run() })
-        }
-
-        func stop() async {
-            task.cancel()
-            _ = await task.result
-            await connection.close()
-        }
-    }
-
     static func temporaryStore() throws -> SQLiteLogStore {
         try SQLiteLogStore(path: "/tmp/logpipe-dlq-tests/\(UUID().uuidString).sqlite")
     }
@@ -111,7 +78,7 @@ struct RetryAndDLQTests {
     func tiersThenParkThenReplay() async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
         let store = SwitchableStore(try Self.temporaryStore(), failing: true)
-        let worker = try await RunningWorker.start(fixture, store: store)
+        let worker = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
         for index in 0..<5 { try await Self.publish(Self.record("acme", "t-\(index)"), fixture) }
 
         let parked = try await TestEnvironment.eventually(timeout: .seconds(20)) {
@@ -165,7 +132,7 @@ struct RetryAndDLQTests {
     func poison(_ body: String, _ reason: String) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
         let store = SwitchableStore(try Self.temporaryStore(), failing: false)
-        let worker = try await RunningWorker.start(fixture, store: store)
+        let worker = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
         try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
                                              body: Array(body.utf8), properties: AMQPProperties(deliveryMode: 2, messageID: "poison"))
         try await Self.publish(Self.record("acme", "good"), fixture)
@@ -251,7 +218,7 @@ struct RetryAndDLQTests {
         let doomed = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-doomed"),
                                     topology: fixture.topology.declarations, logger: TestEnvironment.logger)
         let crashed = Mutex(false)
-        let first = try await RunningWorker.start(fixture, store: store, afterMovingBeforeAck: {
+        let first = try await RunningWorker.start(fixture, store: store, policy: Self.policy, afterMovingBeforeAck: {
             // The copy is confirmed in the retry queue; the worker dies before it acks the original.
             crashed.withLock { $0 = true }
             await doomed.close()
@@ -263,7 +230,7 @@ struct RetryAndDLQTests {
 
         // The original is back in the work queue and the copy waits in the first tier.
         store.failing.withLock { $0 = false }
-        let second = try await RunningWorker.start(fixture, store: store)
+        let second = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
         let bothDelivered = try await TestEnvironment.eventually(timeout: .seconds(10)) { store.writes.withLock { $0["c-1"] } == 2 }
         #expect(bothDelivered)
         #expect(try await store.count(tenant: TenantID("acme")!) == 1)

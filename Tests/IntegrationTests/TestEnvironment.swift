@@ -1,6 +1,6 @@
 import AMQPBridge
 import Foundation
-import LogPipeApp
+@testable import LogPipeApp
 import LogPipeCore
 import Logging
 import Testing
@@ -101,6 +101,41 @@ struct BrokerFixture {
         for queue in topology.retryQueues { try? await connection.deleteQueue(queue) }
         try? await connection.deleteExchange(topology.ingestExchange)
         try? await connection.deleteExchange(topology.deadLetterExchange)
+        await connection.close()
+    }
+}
+
+/// A `LogWorker` on a connection of its own, consuming the fixture's work queue; stop it with ``stop()``.
+struct RunningWorker {
+    let connection: AMQPConnection
+    let task: Task<Void, any Error>
+
+    static func start(_ fixture: BrokerFixture, store: any LogStore, policy: RetryPolicy, prefetch: Int = 50, batchSize: Int = 20,
+                      storeBackoff: Duration = .milliseconds(10), metrics: LogPipeMetrics? = nil,
+                      afterMovingBeforeAck: (@Sendable () async -> Void)? = nil,
+                      connection: AMQPConnection? = nil) async throws -> RunningWorker {
+        let connection = try connection ?? AMQPConnection(
+            configuration: fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
+            topology: fixture.topology.declarations, logger: TestEnvironment.logger)
+        connection.start()
+        try await connection.waitUntilConnected(timeout: .seconds(10))
+        var configuration = LogWorker.Configuration()
+        configuration.prefetch = prefetch
+        configuration.batchSize = batchSize
+        configuration.flushInterval = .milliseconds(10)
+        configuration.storeBackoff = storeBackoff
+        configuration.maxStoreBackoff = storeBackoff * 2
+        configuration.retryPolicy = policy
+        configuration.queueDepthInterval = .milliseconds(100)
+        configuration.afterMovingBeforeAck = afterMovingBeforeAck
+        let worker = LogWorker(connection: connection, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
+                               configuration: configuration, logger: TestEnvironment.logger, metrics: metrics)
+        return RunningWorker(connection: connection, task: Task { try await worker.run() })
+    }
+
+    func stop() async {
+        task.cancel()
+        _ = await task.result
         await connection.close()
     }
 }

@@ -49,31 +49,17 @@ struct WorkerTests {
     func withPipeline(store: any LogStore, retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
                       _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: retryPolicy)
-        let consumer = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
-                                      topology: fixture.topology.declarations, logger: TestEnvironment.logger)
-        consumer.start()
-        try await consumer.waitUntilConnected(timeout: .seconds(10))
-        var workerConfiguration = LogWorker.Configuration()
-        workerConfiguration.prefetch = 50
-        workerConfiguration.batchSize = 20
-        workerConfiguration.storeBackoff = .milliseconds(50)
-        workerConfiguration.retryPolicy = retryPolicy
-        let worker = LogWorker(connection: consumer, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
-                               configuration: workerConfiguration, logger: TestEnvironment.logger)
-        let workerTask = Task { try await worker.run() }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: retryPolicy, storeBackoff: .milliseconds(50))
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
                             configuration: fixture.configuration)
         do {
             try await Application(router: api.router()).test(.router) { client in try await body(fixture, client) }
         } catch {
-            workerTask.cancel()
-            await consumer.close()
+            await worker.stop()
             await fixture.tearDown()
             throw error
         }
-        workerTask.cancel()
-        _ = await workerTask.result
-        await consumer.close()
+        await worker.stop()
         await fixture.tearDown()
     }
 
