@@ -69,28 +69,9 @@ public struct LogRecord: Sendable, Hashable, Codable {
 }
 
 /// The body of a work message: one log (`{"v":1,"tenant_id",…}`) or a chunk of one tenant's logs from a
-/// batch (`{"v":1,"batch":[…]}`); either way every log keeps its own `log_id` (DESIGN §3).
-public struct WorkBody: Sendable, Decodable {
-    public var records: [LogRecord]
-
-    /// The version field was missing or not one this build understands.
-    public struct UnknownSchema: Error, CustomStringConvertible {
-        public var description: String { "unknown or missing schema version" }
-    }
-
-    private enum Key: String, CodingKey { case v, batch }
-
-    public init(from decoder: any Decoder) throws {
-        let container = try decoder.container(keyedBy: Key.self)
-        guard try container.decodeIfPresent(Int.self, forKey: .v) == LogRecord.schemaVersion else { throw UnknownSchema() }
-        if container.contains(.batch) {
-            records = try container.decode([LogRecord].self, forKey: .batch)
-            guard !records.isEmpty, records.allSatisfy({ $0.v == LogRecord.schemaVersion }) else { throw UnknownSchema() }
-        } else {
-            records = [try LogRecord(from: decoder)]
-        }
-    }
-
+/// batch (`{"v":1,"batch":[…]}`); either way every log keeps its own `log_id` (DESIGN §3). Read with
+/// ``parse(_:)`` (JSON/WorkBodyParser.swift), written with ``LogRecord/appendJSON(to:)`` and ``batch(_:)``.
+public enum WorkBody {
     /// Encodes a chunk from records encoded one by one (so that the caller can bound the chunk's size).
     public static func batch(_ encodedRecords: [[UInt8]]) -> [UInt8] {
         var body: [UInt8] = Array(#"{"v":1,"batch":["#.utf8)

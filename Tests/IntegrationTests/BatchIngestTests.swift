@@ -105,7 +105,7 @@ struct BatchIngestTests {
             #expect(try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines)).status == 202)
             let messages = try await fixture.drain(fixture.topology.workQueue)
             #expect(messages.map(\.routingKey) == ["tenant.alpha", "tenant.alpha", "tenant.beta"])
-            let chunks = try messages.map { try JSONDecoder().decode(WorkBody.self, from: Data($0.body)).records.map(\.logID) }
+            let chunks = try messages.map { try WorkBody.parse($0.body).map(\.logID) }
             #expect(chunks == [["c-0", "c-1", "c-2"], ["c-3", "c-4"], ["c-5", "c-6"]])
             #expect(messages.map { $0.properties.headers["logpipe-count"] } == [.int(3), .int(2), .int(2)])
             #expect(messages.allSatisfy { $0.properties.deliveryMode == 2 && $0.properties.correlationID != nil })

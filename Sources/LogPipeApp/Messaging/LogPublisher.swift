@@ -135,13 +135,6 @@ public struct AMQPLogPublisher: LogPublisher {
         return nil
     }
 
-    /// Encodes records as DESIGN §3's JSON body.
-    static var encoder: JSONEncoder {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return encoder
-    }
-
     static func ingestError(for error: AMQPError) -> IngestError {
         switch error.code {
         case .confirmTimeout:

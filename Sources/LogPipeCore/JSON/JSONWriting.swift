@@ -35,29 +35,30 @@ public enum JSONWriting {
 
     /// `{"name":value,…}` of attributes, keys sorted (deterministic output).
     public static func appendAttributes(_ attributes: [String: AttributeValue], to output: inout [UInt8]) {
-        output.append(UInt8(ascii: "{"))
-        for (index, key) in attributes.keys.sorted().enumerated() {
-            if index > 0 { output.append(UInt8(ascii: ",")) }
-            appendString(key, to: &output)
-            output.append(UInt8(ascii: ":"))
-            switch attributes[key]! {
-            case .string(let value): appendString(value, to: &output)
-            case .int(let value): output.append(contentsOf: Array(String(value).utf8))
-            case .double(let value): output.append(contentsOf: Array(String(value).utf8))
-            case .bool(let value): output.append(contentsOf: Array((value ? "true" : "false").utf8))
+        appendObject(attributes, to: &output) { value, output in
+            switch value {
+            case .string(let text): appendString(text, to: &output)
+            case .int(let number): output.append(contentsOf: Array(String(number).utf8))
+            case .double(let number): output.append(contentsOf: Array(String(number).utf8))
+            case .bool(let flag): output.append(contentsOf: Array((flag ? "true" : "false").utf8))
             }
         }
-        output.append(UInt8(ascii: "}"))
     }
 
     /// `{"A":1,"B":2}` with keys sorted.
     public static func appendCounts(_ counts: [String: Int], to output: inout [UInt8]) {
+        appendObject(counts, to: &output) { count, output in output.append(contentsOf: Array(String(count).utf8)) }
+    }
+
+    /// `{` key `:` value `,` … `}` with the keys sorted; `value` appends one value.
+    private static func appendObject<Value>(_ members: [String: Value], to output: inout [UInt8],
+                                            value: (Value, inout [UInt8]) -> Void) {
         output.append(UInt8(ascii: "{"))
-        for (index, key) in counts.keys.sorted().enumerated() {
+        for (index, key) in members.keys.sorted().enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             appendString(key, to: &output)
             output.append(UInt8(ascii: ":"))
-            output.append(contentsOf: Array(String(counts[key]!).utf8))
+            value(members[key]!, &output)
         }
         output.append(UInt8(ascii: "}"))
     }
