@@ -42,6 +42,13 @@ struct ConfigurationTests {
         #expect(configuration.logLevel == .debug)
     }
 
+    @Test("grouping of publishes: one message in flight per tenant by default, 0 turns it off")
+    func coalescing() throws {
+        #expect(LogPipeConfiguration().coalesceInFlight == 1)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "0"]).coalesceInFlight == 0)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "4"]).coalesceInFlight == 4)
+    }
+
     @Test("empty variables count as unset")
     func emptyIsUnset() throws {
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_HTTP_PORT": "", "LOGPIPE_MONGO_URI": ""]) == LogPipeConfiguration())
@@ -51,6 +58,7 @@ struct ConfigurationTests {
         ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
         ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
         ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
+        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"),
     ])
     func invalid(_ variable: String, _ value: String) {
         do {

@@ -85,6 +85,7 @@ struct Runtime {
         let keys = try configuration.apiKeysFile.map { path throws(ConfigurationError) in try APIKeyStore(path: path) }
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = configuration.maxPendingConfirms
+        limits.coalesceInFlight = configuration.coalesceInFlight
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits),
                             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
                             metrics: metrics)

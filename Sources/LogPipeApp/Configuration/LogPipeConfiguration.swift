@@ -15,6 +15,9 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var maxBatchLogs = 10_000
     /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
     public var maxPendingConfirms = 20_000
+    /// Messages of a tenant awaiting a confirm before its further logs are grouped into one chunk
+    /// (`LOGPIPE_COALESCE_IN_FLIGHT`; 0 = no grouping: each single log and each batch chunk is its own message).
+    public var coalesceInFlight = 1
     /// The tenant API keys file; unset = no authentication.
     public var apiKeysFile: String?
     /// Per-tenant limits: defaults from the environment, overrides from `tenantLimitsFile`.
@@ -74,6 +77,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
         if let count = try integer("LOGPIPE_MAX_BATCH_LOGS", 1...1_000_000) { maxBatchLogs = count }
         if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
+        if let count = try integer("LOGPIPE_COALESCE_IN_FLIGHT", 0...10_000) { coalesceInFlight = count }
         apiKeysFile = value("LOGPIPE_API_KEYS_FILE")
         tenantLimitsFile = value("LOGPIPE_TENANT_LIMITS_FILE")
         func positive(_ name: String) throws(ConfigurationError) -> Double? {

@@ -16,6 +16,8 @@ public protocol LogPublisher: Sendable {
 
 /// Publishes each log as one persistent, mandatory message to the ingest exchange, and a batch as one
 /// message per tenant chunk (DESIGN §3); every publish waits for its confirm, many are in flight at once.
+/// Under load, a tenant's logs that arrive while its earlier messages await their confirm travel together as
+/// one chunk (``ChunkCoalescer``), from single-log requests and batches alike.
 public struct AMQPLogPublisher: LogPublisher {
     public struct Limits: Sendable {
         /// Logs per batch chunk at most (a worker holds up to prefetch × this many logs).
@@ -24,35 +26,52 @@ public struct AMQPLogPublisher: LogPublisher {
         public var chunkBytes = 1 << 20
         /// Messages awaiting a confirm at most; past it the API answers 503 `broker_backlog` instead of queueing.
         public var maxPendingConfirms = 20_000
+        /// Messages of one tenant awaiting a confirm before that tenant's further logs wait and leave together
+        /// as one chunk; 0 turns grouping off (every single log and every batch chunk is its own message).
+        public var coalesceInFlight = 1
 
         public init() {}
     }
 
-    let connection: AMQPConnection
-    let topology: Topology
+    let sender: Sender
     let limits: Limits
-    private let pending = PendingCount()
+    private let coalescer: ChunkCoalescer?
 
     public init(connection: AMQPConnection, topology: Topology, limits: Limits = Limits()) {
-        self.connection = connection
-        self.topology = topology
+        let sender = Sender(connection: connection, topology: topology)
+        self.sender = sender
         self.limits = limits
+        coalescer = limits.coalesceInFlight < 1 ? nil : ChunkCoalescer(
+            inFlight: limits.coalesceInFlight, chunkLogs: limits.chunkLogs, chunkBytes: limits.chunkBytes
+        ) { tenant, items in
+            do throws(IngestError) {
+                try await sender.send(items, tenant: tenant)
+                return nil
+            } catch {
+                return error
+            }
+        }
     }
 
     public func publish(_ record: LogRecord) async throws(IngestError) {
         try checkFlow(messages: 1)
-        try await send(record.jsonBytes, tenant: record.tenantID, messageID: record.logID, requestID: record.requestID)
+        let item = ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
+        if let coalescer {
+            if let error = await coalescer.publish([item], tenant: record.tenantID) { throw error }
+        } else {
+            try await sender.send([item], tenant: record.tenantID)
+        }
     }
 
     public func publish(batch records: [LogRecord]) async throws(IngestError) {
-        let chunks = try chunk(records)
+        let chunks = chunk(records)
         try checkFlow(messages: chunks.count)
-        let failure = await withTaskGroup(of: IngestError?.self) { group in
-            for (index, chunk) in chunks.enumerated() {
+        let failure = await withTaskGroup(of: IngestError?.self) { [sender, coalescer] group in
+            for chunk in chunks {
                 group.addTask {
+                    if let coalescer { return await coalescer.publish(chunk.items, tenant: chunk.tenant) }
                     do throws(IngestError) {
-                        try await send(chunk.body, tenant: chunk.tenant, messageID: "\(chunk.requestID)-\(index)",
-                                       requestID: chunk.requestID, count: chunk.count)
+                        try await sender.send(chunk.items, tenant: chunk.tenant)
                         return nil
                     } catch {
                         return error
@@ -68,71 +87,86 @@ public struct AMQPLogPublisher: LogPublisher {
 
     struct Chunk {
         var tenant: TenantID
-        var requestID: String
-        var body: [UInt8]
-        var count: Int
+        var items: [ChunkCoalescer.Item]
     }
 
     /// Groups the records by tenant (in first-seen order) into chunks bounded by `limits`.
-    func chunk(_ records: [LogRecord]) throws(IngestError) -> [Chunk] {
+    func chunk(_ records: [LogRecord]) -> [Chunk] {
         var order: [TenantID] = []
-        var open: [TenantID: (encoded: [[UInt8]], bytes: Int)] = [:]
+        var open: [TenantID: (items: [ChunkCoalescer.Item], bytes: Int)] = [:]
         var chunks: [Chunk] = []
-        func close(_ tenant: TenantID, requestID: String) {
-            guard let pending = open[tenant], !pending.encoded.isEmpty else { return }
-            chunks.append(Chunk(tenant: tenant, requestID: requestID, body: WorkBody.batch(pending.encoded), count: pending.encoded.count))
-            open[tenant] = ([], 0)
-        }
-        guard let requestID = records.first?.requestID else { return [] }
         for record in records {
-            let encoded = record.jsonBytes
+            let item = ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
             if open[record.tenantID] == nil {
                 order.append(record.tenantID)
                 open[record.tenantID] = ([], 0)
             }
-            if let current = open[record.tenantID], !current.encoded.isEmpty,
-               current.encoded.count >= limits.chunkLogs || current.bytes + encoded.count > limits.chunkBytes {
-                close(record.tenantID, requestID: requestID)
+            if let current = open[record.tenantID], !current.items.isEmpty,
+               current.items.count >= limits.chunkLogs || current.bytes + item.encoded.count > limits.chunkBytes {
+                chunks.append(Chunk(tenant: record.tenantID, items: current.items))
+                open[record.tenantID] = ([], 0)
             }
-            open[record.tenantID]!.encoded.append(encoded)
-            open[record.tenantID]!.bytes += encoded.count + 1
+            open[record.tenantID]!.items.append(item)
+            open[record.tenantID]!.bytes += item.encoded.count + 1
         }
-        for tenant in order { close(tenant, requestID: requestID) }
+        for tenant in order where !(open[tenant]?.items.isEmpty ?? true) {
+            chunks.append(Chunk(tenant: tenant, items: open[tenant]!.items))
+        }
         return chunks
     }
 
     /// Broker flow control and the confirm backlog answer 503 at once rather than letting requests pile up.
     private func checkFlow(messages: Int) throws(IngestError) {
-        if connection.isBlocked {
+        if sender.connection.isBlocked {
             throw IngestError(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later")
         }
-        if pending.value + messages > limits.maxPendingConfirms {
+        if sender.pending.value + messages > limits.maxPendingConfirms {
             throw IngestError(.brokerBacklog, "too many logs are waiting for the broker's confirm; retry later")
         }
     }
 
-    private func send(_ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil) async throws(IngestError) {
-        var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(tenant.rawValue)]
-        if let count { headers["logpipe-count"] = .int(Int64(count)) }
-        let properties = AMQPProperties(
-            contentType: "application/json", deliveryMode: 2, messageID: messageID,
-            correlationID: requestID, timestamp: UnixTime.now.seconds, headers: headers)
-        pending.add(1)
-        defer { pending.add(-1) }
-        do {
-            try await connection.publish(exchange: topology.ingestExchange, routingKey: tenant.routingKey,
-                                         body: body, properties: properties, mandatory: true)
-        } catch let error as AMQPError {
-            throw Self.ingestError(for: error)
-        } catch {
-            throw IngestError(.brokerUnavailable, "the broker is unavailable; retry later")
-        }
+    public var unreadyReason: (check: String, detail: String)? {
+        if !sender.connection.isConnected { return ("broker", "no confirmed publishing channel to the broker") }
+        if sender.connection.isBlocked { return ("broker", "the broker blocked publishing (resource alarm)") }
+        return nil
     }
 
-    public var unreadyReason: (check: String, detail: String)? {
-        if !connection.isConnected { return ("broker", "no confirmed publishing channel to the broker") }
-        if connection.isBlocked { return ("broker", "the broker blocked publishing (resource alarm)") }
-        return nil
+    /// Publishes one message with a confirm and maps the bridge's errors to the API's.
+    struct Sender: Sendable {
+        let connection: AMQPConnection
+        let topology: Topology
+        /// Publishes awaiting a confirm, across all requests.
+        let pending = PendingCount()
+
+        /// One log goes as its plain body (`message_id` = its `log_id`); more as a batch chunk named after its first
+        /// log (`<log_id>+<others>`, header `logpipe-count`); every log in it keeps its own `log_id` and `request_id`.
+        func send(_ items: [ChunkCoalescer.Item], tenant: TenantID) async throws(IngestError) {
+            let first = items[0].record
+            if items.count == 1 {
+                try await send(items[0].encoded, tenant: tenant, messageID: first.logID, requestID: first.requestID)
+            } else {
+                try await send(WorkBody.batch(items.map(\.encoded)), tenant: tenant, messageID: "\(first.logID)+\(items.count - 1)",
+                               requestID: first.requestID, count: items.count)
+            }
+        }
+
+        func send(_ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil) async throws(IngestError) {
+            var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(tenant.rawValue)]
+            if let count { headers["logpipe-count"] = .int(Int64(count)) }
+            let properties = AMQPProperties(
+                contentType: "application/json", deliveryMode: 2, messageID: messageID,
+                correlationID: requestID, timestamp: UnixTime.now.seconds, headers: headers)
+            pending.add(1)
+            defer { pending.add(-1) }
+            do {
+                try await connection.publish(exchange: topology.ingestExchange, routingKey: tenant.routingKey,
+                                             body: body, properties: properties, mandatory: true)
+            } catch let error as AMQPError {
+                throw AMQPLogPublisher.ingestError(for: error)
+            } catch {
+                throw IngestError(.brokerUnavailable, "the broker is unavailable; retry later")
+            }
+        }
     }
 
     static func ingestError(for error: AMQPError) -> IngestError {
@@ -154,7 +188,7 @@ public struct AMQPLogPublisher: LogPublisher {
 }
 
 /// Publishes awaiting a confirm, across all requests.
-private final class PendingCount: Sendable {
+final class PendingCount: Sendable {
     private let count = Atomic<Int>(0)
     var value: Int { count.load(ordering: .relaxed) }
     func add(_ delta: Int) { count.add(delta, ordering: .relaxed) }

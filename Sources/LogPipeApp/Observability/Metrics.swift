@@ -74,8 +74,9 @@ public struct LogPipeMetrics: Sendable {
     }
 
     /// From the API's `received_at` to the store write that kept the log.
-    func endToEnd(milliseconds: Int64) {
-        Timer(label: "logpipe_end_to_end_seconds", factory: factory).recordNanoseconds(max(0, milliseconds) * 1_000_000)
+    func endToEnd(milliseconds: [Int64]) {
+        let timer = Timer(label: "logpipe_end_to_end_seconds", factory: factory)
+        for value in milliseconds { timer.recordNanoseconds(max(0, value) * 1_000_000) }
     }
 
     func queueDepth(_ queue: String, ready: Int) {

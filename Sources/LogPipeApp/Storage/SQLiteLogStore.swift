@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import GRDBSQLite
 import LogPipeCore
 import Synchronization
 
@@ -35,17 +36,18 @@ public final class SQLiteLogStore: LogStore {
             let result = try await queue.write { db -> StoreWriteResult in
                 var result = StoreWriteResult()
                 for tenant in Set(logs.map(\.tenantID)).subtracting(known) { try Self.createTable(tenant, db) }
+                // One prepared statement per tenant table (cached across batches), its values bound straight from
+                // the strings' UTF-8 (GRDB's argument arrays cost more than the insert itself at this rate).
+                var statements: [TenantID: Statement] = [:]
                 for log in logs {
-                    // One prepared statement per tenant table, reused across rows and batches.
-                    let insert = try db.cachedStatement(sql: """
-                        INSERT INTO \(Self.table(log.tenantID)) (log_id, tenant_id, text, redactions, received_at, \
-                        processed_at, request_id, timestamp, level, source, attributes)
-                        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(log_id) DO NOTHING
-                        """)
-                    try insert.execute(arguments: [log.logID, log.tenantID.rawValue, log.text, Self.countsJSON(log.redactions),
-                                                   log.receivedAt, log.processedAt, log.requestID, log.timestamp, log.level,
-                                                   log.source, log.attributes.map(Self.attributesJSON)])
-                    if db.changesCount > 0 { result.stored += 1 } else { result.duplicates += 1 }
+                    let insert: Statement
+                    if let cached = statements[log.tenantID] {
+                        insert = cached
+                    } else {
+                        insert = try db.cachedStatement(sql: Self.insertSQL(log.tenantID))
+                        statements[log.tenantID] = insert
+                    }
+                    if try Self.insert(log, with: insert.sqliteStatement, db) { result.stored += 1 } else { result.duplicates += 1 }
                 }
                 return result
             }
@@ -112,6 +114,41 @@ public final class SQLiteLogStore: LogStore {
 
     /// The quoted table name; tenant ids (`[a-z0-9_-]`) need no escaping inside double quotes.
     static func table(_ tenant: TenantID) -> String { "\"\(tenant.rawValue)\"" }
+
+    static func insertSQL(_ tenant: TenantID) -> String {
+        """
+        INSERT INTO \(table(tenant)) (log_id, tenant_id, text, redactions, received_at, processed_at, request_id, \
+        timestamp, level, source, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(log_id) DO NOTHING
+        """
+    }
+
+    /// Runs the insert for one log; true when a row was added, false when the `log_id` was already there.
+    static func insert(_ log: StoredLog, with statement: SQLiteStatement, _ db: Database) throws -> Bool {
+        sqlite3_reset(statement)
+        let values: [String?] = [log.logID, log.tenantID.rawValue, log.text, countsJSON(log.redactions), log.receivedAt,
+                                 log.processedAt, log.requestID, log.timestamp, log.level, log.source,
+                                 log.attributes.map(attributesJSON)]
+        for (offset, value) in values.enumerated() {
+            let index = Int32(offset + 1)
+            let code: Int32
+            if var value {
+                code = value.withUTF8 { sqlite3_bind_text(statement, index, $0.baseAddress, Int32($0.count), sqliteTransient) }
+            } else {
+                code = sqlite3_bind_null(statement, index)
+            }
+            guard code == SQLITE_OK else { throw DatabaseError(resultCode: ResultCode(rawValue: code), message: "bind failed") }
+        }
+        let code = sqlite3_step(statement)
+        guard code == SQLITE_DONE else {
+            let message = String(cString: sqlite3_errmsg(db.sqliteConnection))
+            sqlite3_reset(statement)
+            throw DatabaseError(resultCode: ResultCode(rawValue: code), message: message)
+        }
+        return sqlite3_changes(db.sqliteConnection) > 0
+    }
+
+    /// SQLite copies the bound bytes (`SQLITE_TRANSIENT`).
+    private static let sqliteTransient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
 
     static func createTable(_ tenant: TenantID, _ db: Database) throws {
         try db.execute(sql: """

@@ -79,7 +79,17 @@ public struct LogWorker: Service {
             }
         }
         defer { poller?.cancel() }
-        // On SIGTERM waiting stops; the batch being written is finished and settled first.
+        // Two batches at a time: the next one is decoded and redacted while the store writes the previous one;
+        // writes and acks stay in delivery order. On SIGTERM waiting stops; the batches in hand are finished first.
+        var writing: Task<BatchResult, Never>?
+        func settled(_ result: BatchResult) async {
+            if result == .settled {
+                backoff = configuration.storeBackoff
+            } else {
+                try? await Task.sleep(for: backoff)
+                backoff = min(backoff * 2, configuration.maxStoreBackoff)
+            }
+        }
         await withGracefulShutdownHandler {
             while let deliveries = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
                 // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
@@ -91,15 +101,13 @@ public struct LogWorker: Service {
                         logs += Self.logCount(deliveries[end])
                         end += 1
                     }
-                    if await process(Array(deliveries[start..<end])) == .settled {
-                        backoff = configuration.storeBackoff
-                    } else {
-                        try? await Task.sleep(for: backoff)
-                        backoff = min(backoff * 2, configuration.maxStoreBackoff)
-                    }
+                    let prepared = prepare(Array(deliveries[start..<end]))
+                    if let previous = writing { await settled(await previous.value) }
+                    writing = Task { await finish(prepared) }
                     start = end
                 }
             }
+            if let previous = writing { await settled(await previous.value) }
         } onGracefulShutdown: {
             consumer.stopWaiting()
         }
@@ -116,33 +124,51 @@ public struct LogWorker: Service {
         var redactions: [String: Int] = [:]
         for log in logs { for (type, count) in log.redactions { redactions[type, default: 0] += count } }
         metrics.redactions(redactions)
-        let now = UnixTime.now.milliseconds
-        for log in logs {
-            if let received = UnixTime(stamp: log.receivedAt) { metrics.endToEnd(milliseconds: Int64(now) - Int64(received.milliseconds)) }
-        }
+        let now = Int64(UnixTime.now.milliseconds)
+        metrics.endToEnd(milliseconds: logs.compactMap { log in UnixTime(stamp: log.receivedAt).map { now - Int64($0.milliseconds) } })
     }
 
     static func logCount(_ delivery: AMQPDelivery) -> Int {
         Int(clamping: max(1, delivery.properties.headers["logpipe-count"]?.intValue ?? 1))
     }
 
+    /// A batch decoded and redacted, ready to be stored.
+    struct PreparedBatch: Sendable {
+        var deliveries: [AMQPDelivery]
+        var outcomes: [RetryPolicy.Outcome]
+        var logs: [StoredLog]
+        var decodedIndices: [Int]
+    }
+
     /// Stores one batch, moves what failed, and settles every delivery.
     func process(_ batch: [AMQPDelivery]) async -> BatchResult {
+        await finish(prepare(batch))
+    }
+
+    /// Decodes and redacts a batch; what cannot be decoded is marked for the DLQ.
+    func prepare(_ batch: [AMQPDelivery]) -> PreparedBatch {
         let now = UnixTime.now.rfc3339
-        var outcomes = [RetryPolicy.Outcome](repeating: .stored, count: batch.count)
-        var logs: [StoredLog] = []
-        var decodedIndices: [Int] = []
-        logs.reserveCapacity(batch.count)
+        var prepared = PreparedBatch(deliveries: batch, outcomes: .init(repeating: .stored, count: batch.count), logs: [], decodedIndices: [])
+        prepared.logs.reserveCapacity(batch.count)
         for (index, delivery) in batch.enumerated() {
             do {
                 for record in try WorkMessage.decode(delivery.body) {
-                    logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAtStamp: now))
+                    prepared.logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAtStamp: now))
                 }
-                decodedIndices.append(index)
+                prepared.decodedIndices.append(index)
             } catch {
-                outcomes[index] = .permanent(reason: WorkMessage.reason(error))
+                prepared.outcomes[index] = .permanent(reason: WorkMessage.reason(error))
             }
         }
+        return prepared
+    }
+
+    /// Writes a prepared batch, moves what failed, and settles every delivery.
+    func finish(_ prepared: PreparedBatch) async -> BatchResult {
+        let batch = prepared.deliveries
+        let logs = prepared.logs
+        let decodedIndices = prepared.decodedIndices
+        var outcomes = prepared.outcomes
         if configuration.processingTimePerCharacter > .zero {
             let characters = logs.reduce(0) { $0 + $1.text.count }
             try? await Task.sleep(for: configuration.processingTimePerCharacter * characters)

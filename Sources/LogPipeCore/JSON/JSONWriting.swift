@@ -47,18 +47,35 @@ public enum JSONWriting {
 
     /// `{"A":1,"B":2}` with keys sorted.
     public static func appendCounts(_ counts: [String: Int], to output: inout [UInt8]) {
-        appendObject(counts, to: &output) { count, output in output.append(contentsOf: Array(String(count).utf8)) }
+        appendObject(counts, to: &output) { count, output in appendInteger(count, to: &output) }
+    }
+
+    /// Decimal digits, without an intermediate `String`.
+    static func appendInteger(_ value: Int, to output: inout [UInt8]) {
+        if value < 0 { output.append(UInt8(ascii: "-")) }
+        var magnitude = value.magnitude
+        var digits: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8,
+                     UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+        var count = 0
+        withUnsafeMutableBytes(of: &digits) { buffer in
+            repeat {
+                buffer[19 - count] = UInt8(ascii: "0") + UInt8(magnitude % 10)
+                magnitude /= 10
+                count += 1
+            } while magnitude > 0
+            output.append(contentsOf: buffer[(20 - count)...])
+        }
     }
 
     /// `{` key `:` value `,` … `}` with the keys sorted; `value` appends one value.
     private static func appendObject<Value>(_ members: [String: Value], to output: inout [UInt8],
                                             value: (Value, inout [UInt8]) -> Void) {
         output.append(UInt8(ascii: "{"))
-        for (index, key) in members.keys.sorted().enumerated() {
+        for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
-            appendString(key, to: &output)
+            appendString(member.key, to: &output)
             output.append(UInt8(ascii: ":"))
-            value(members[key]!, &output)
+            value(member.value, &output)
         }
         output.append(UInt8(ascii: "}"))
     }
@@ -69,7 +86,7 @@ extension LogRecord {
     /// in a fixed field order).
     public func appendJSON(to output: inout [UInt8]) {
         output.append(contentsOf: Array(#"{"v":"#.utf8))
-        output.append(contentsOf: Array(String(v).utf8))
+        JSONWriting.appendInteger(v, to: &output)
         func field(_ key: StaticString, _ value: String?) {
             guard let value else { return }
             output.append(UInt8(ascii: ","))

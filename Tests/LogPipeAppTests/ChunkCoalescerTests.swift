@@ -1,0 +1,151 @@
+@testable import LogPipeApp
+import LogPipeCore
+import Synchronization
+import Testing
+
+/// The grouping logic of ``ChunkCoalescer`` with a recording `send` whose confirms the test releases by hand
+/// (the end-to-end path through RabbitMQ is covered by the integration suites).
+@Suite("Chunk coalescer (group commit of publishes)")
+struct ChunkCoalescerTests {
+    /// Records every message sent and holds its confirm until the test releases it.
+    final class Broker: Sendable {
+        struct Sent: Sendable {
+            let tenant: TenantID
+            let logIDs: [String]
+        }
+
+        private struct State {
+            var sent: [Sent] = []
+            var held: [CheckedContinuation<IngestError?, Never>] = []
+            var outcome: IngestError?
+        }
+
+        private let state = Mutex(State())
+
+        func send(_ tenant: TenantID, _ items: [ChunkCoalescer.Item]) async -> IngestError? {
+            await withCheckedContinuation { continuation in
+                state.withLock { state in
+                    state.sent.append(Sent(tenant: tenant, logIDs: items.map(\.record.logID)))
+                    state.held.append(continuation)
+                }
+            }
+        }
+
+        var sent: [Sent] { state.withLock { $0.sent } }
+
+        /// Confirms (or fails, with `outcome`) every message sent so far.
+        func confirmAll(_ outcome: IngestError? = nil) {
+            let held = state.withLock { state in
+                defer { state.held.removeAll() }
+                return state.held
+            }
+            for continuation in held { continuation.resume(returning: outcome) }
+        }
+    }
+
+    static func item(_ id: String, tenant: String = "acme") -> ChunkCoalescer.Item {
+        let record = LogRecord(tenantID: TenantID(tenant)!, logID: id, text: "text of \(id)",
+                               receivedAt: "2026-11-29T00:00:00.000Z", requestID: "req-\(id)")
+        return ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
+    }
+
+    /// Polls `condition` until it holds or two seconds pass.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        let deadline = ContinuousClock.now + .seconds(2)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            try await Task.sleep(for: .milliseconds(2))
+        }
+        return true
+    }
+
+    static func coalescer(_ broker: Broker, inFlight: Int = 1, chunkLogs: Int = 250) -> ChunkCoalescer {
+        ChunkCoalescer(inFlight: inFlight, chunkLogs: chunkLogs, chunkBytes: 1 << 20) { tenant, items in
+            await broker.send(tenant, items)
+        }
+    }
+
+    @Test("an idle tenant's log is sent alone at once")
+    func aloneWhenIdle() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        async let outcome = coalescer.publish([Self.item("a")], tenant: TenantID("acme")!)
+        #expect(try await Self.eventually { broker.sent.count == 1 })
+        broker.confirmAll()
+        #expect(await outcome == nil)
+        #expect(broker.sent.map(\.logIDs) == [["a"]])
+        #expect(coalescer.waitingLogs == 0)
+    }
+
+    @Test("logs arriving while a message is in flight leave together when its confirm comes back")
+    func groupsBehindAConfirm() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        let tenant = TenantID("acme")!
+        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
+        #expect(try await Self.eventually { broker.sent.count == 1 })
+        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
+        async let third = coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant)
+        #expect(try await Self.eventually { coalescer.waitingLogs == 3 })
+        #expect(broker.sent.count == 1)  // nothing else left while "a" awaits its confirm
+
+        broker.confirmAll()
+        #expect(await first == nil)
+        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(Set(broker.sent[1].logIDs) == ["b", "c", "d"])
+        broker.confirmAll()
+        #expect(await second == nil)
+        #expect(await third == nil)
+        #expect(coalescer.waitingLogs == 0)
+    }
+
+    @Test("a full chunk leaves at once, even with a message in flight")
+    func fullChunkDoesNotWait() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker, chunkLogs: 2)
+        let tenant = TenantID("acme")!
+        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
+        #expect(try await Self.eventually { broker.sent.count == 1 })
+        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
+        #expect(try await Self.eventually { coalescer.waitingLogs == 1 })
+        async let third = coalescer.publish([Self.item("c")], tenant: tenant)
+        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(Set(broker.sent[1].logIDs) == ["b", "c"])
+        broker.confirmAll()
+        #expect(await first == nil)
+        #expect(await second == nil)
+        #expect(await third == nil)
+    }
+
+    @Test("every log of a failed chunk gets the failure")
+    func failureReachesEveryCaller() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        let tenant = TenantID("acme")!
+        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
+        #expect(try await Self.eventually { broker.sent.count == 1 })
+        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
+        async let third = coalescer.publish([Self.item("c")], tenant: tenant)
+        #expect(try await Self.eventually { coalescer.waitingLogs == 2 })
+        broker.confirmAll()
+        #expect(await first == nil)
+        #expect(try await Self.eventually { broker.sent.count == 2 })
+        broker.confirmAll(IngestError(.brokerRejected, "the broker refused the log; retry later"))
+        #expect(await second?.code == .brokerRejected)
+        #expect(await third?.code == .brokerRejected)
+    }
+
+    @Test("tenants do not wait for each other")
+    func tenantsAreIndependent() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        async let first = coalescer.publish([Self.item("a", tenant: "acme")], tenant: TenantID("acme")!)
+        #expect(try await Self.eventually { broker.sent.count == 1 })
+        async let second = coalescer.publish([Self.item("b", tenant: "globex")], tenant: TenantID("globex")!)
+        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(broker.sent.map(\.tenant.rawValue) == ["acme", "globex"])
+        broker.confirmAll()
+        #expect(await first == nil)
+        #expect(await second == nil)
+    }
+}
