@@ -40,13 +40,14 @@ struct BatchIngestTests {
     static func ndjson(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator: "\n").utf8) }
 
     /// The API (real publisher) and a worker into a counting store.
-    func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true,
+    func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true, maxInFlightBytes: Int? = nil,
                       _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
         let running = worker ? try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy) : nil
         var configuration = fixture.configuration
         configuration.maxBatchLogs = 10_000
+        if let maxInFlightBytes { configuration.maxInFlightBytes = maxInFlightBytes }
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
                             configuration: configuration)
         do {
@@ -138,6 +139,27 @@ struct BatchIngestTests {
             let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
             #expect(drained)
             #expect(try await store.count(tenant: TenantID("alpha")!) == 5)
+        }
+    }
+
+    @Test("past the body budget, concurrent batches wait their turn instead of failing: every one is a 202 and every log is stored once")
+    func budgetQueuesRequests() async throws {
+        try await withPipeline(maxInFlightBytes: 2048) { _, client, store in
+            let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
+                for request in 0..<16 {
+                    group.addTask {
+                        let lines = (0..<50).map { #"{"tenant_id":"queued","log_id":"q-\#(request)-\#($0)","text":"line \#($0) of request \#(request)"}"# }
+                        return try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines)).status
+                    }
+                }
+                return try await group.reduce(into: [Int]()) { $0.append($1) }
+            }
+            #expect(statuses == Array(repeating: 202, count: 16))
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+                try await store.count(tenant: TenantID("queued")!) == 800
+            }
+            #expect(stored)
+            #expect(store.writes.withLock { $0.values.reduce(0, +) } == 800)
         }
     }
 

@@ -49,6 +49,13 @@ struct ConfigurationTests {
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "4"]).coalesceInFlight == 4)
     }
 
+    @Test("bounded memory: 4 MiB of request bodies in work and 100 prefetched messages by default")
+    func memoryBounds() throws {
+        #expect(LogPipeConfiguration().maxInFlightBytes == 4 << 20)
+        #expect(LogPipeConfiguration().prefetch == 100)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_INFLIGHT_BYTES": "65536"]).maxInFlightBytes == 65536)
+    }
+
     @Test("empty variables count as unset")
     func emptyIsUnset() throws {
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_HTTP_PORT": "", "LOGPIPE_MONGO_URI": ""]) == LogPipeConfiguration())
@@ -58,7 +65,7 @@ struct ConfigurationTests {
         ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
         ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
         ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
-        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"),
+        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"),
     ])
     func invalid(_ variable: String, _ value: String) {
         do {

@@ -28,9 +28,7 @@ enum LogSetup {
             case .json:
                 return JSONLogHandler(label: label, logLevel: level)
             case .text:
-                var handler = StreamLogHandler.standardError(label: label)
-                handler.logLevel = level
-                return handler
+                return TextLogHandler(label: label, logLevel: level)
             }
         }
         var logger = Logger(label: label)

@@ -13,6 +13,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var maxLogBytes = 256 * 1024
     public var maxRequestBytes = 8 * 1024 * 1024
     public var maxBatchLogs = 10_000
+    /// Request bodies the API works on at once, in bytes; further requests wait in line (bounded memory).
+    public var maxInFlightBytes = 4 << 20
     /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
     public var maxPendingConfirms = 20_000
     /// Messages of a tenant awaiting a confirm before its further logs are grouped into one chunk
@@ -31,7 +33,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// `majority` (default) or a number of nodes.
     public var mongoWriteConcern = "majority"
     public var sqlitePath = "./data/logpipe.sqlite"
-    public var prefetch = 500
+    public var prefetch = 100
     public var batchSize = 500
     public var flushInterval: Duration = .milliseconds(50)
     /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).
@@ -76,6 +78,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
         if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
         if let count = try integer("LOGPIPE_MAX_BATCH_LOGS", 1...1_000_000) { maxBatchLogs = count }
+        if let bytes = try integer("LOGPIPE_MAX_INFLIGHT_BYTES", 1024...(1 << 30)) { maxInFlightBytes = bytes }
         if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
         if let count = try integer("LOGPIPE_COALESCE_IN_FLIGHT", 0...10_000) { coalesceInFlight = count }
         apiKeysFile = value("LOGPIPE_API_KEYS_FILE")

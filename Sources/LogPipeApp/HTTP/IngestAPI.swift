@@ -16,6 +16,8 @@ public struct IngestAPI: Sendable {
     /// Tenant API keys; `nil` = no authentication.
     let keys: APIKeyStore?
     let limiter: TenantRateLimiter
+    /// Request bodies being worked on at once, in bytes (`LOGPIPE_MAX_INFLIGHT_BYTES`).
+    let budget: BodyBudget
     /// When set: `GET /metrics`, and requests, accepted logs, rejections and confirm latency are counted.
     let metrics: LogPipeMetrics?
 
@@ -28,6 +30,7 @@ public struct IngestAPI: Sendable {
         self.checks = [.publisher(publisher)] + extraChecks
         self.keys = keys
         self.limiter = TenantRateLimiter(limits: rateLimits ?? configuration.rateLimits)
+        self.budget = BodyBudget(capacity: configuration.maxInFlightBytes)
     }
 
     /// A router with every route and JSON errors for unknown routes and methods.
@@ -53,6 +56,9 @@ public struct IngestAPI: Sendable {
         do throws(IngestError) {
             let grant = try authenticate(request)
             let mediaType = try MediaType(request.headers[.contentType])
+            // Memory stays bounded under overload: past the budget, requests wait here before their body is read.
+            let share = await budget.acquire(Self.workingBytes(request))
+            defer { budget.release(share) }
             let body = try await readBody(request)
             // An empty header counts as absent (as empty environment variables do).
             let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
@@ -126,6 +132,14 @@ public struct IngestAPI: Sendable {
 
     /// The body, decompressed when `Content-Encoding: gzip`; the request limit applies to the decompressed
     /// size, and decompression stops as soon as it is passed.
+    /// What a request is expected to hold while it is worked on: its declared length (a gzipped body about four
+    /// times that), or 64 KiB when the length is not declared.
+    static func workingBytes(_ request: Request) -> Int {
+        guard let length = request.headers[.contentLength].flatMap(Int.init) else { return 64 << 10 }
+        let encoding = request.headers[.contentEncoding] ?? ""
+        return encoding.isEmpty || encoding == "identity" ? length : length * 4
+    }
+
     private func readBody(_ request: Request) async throws(IngestError) -> Data {
         let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes (decompressed)")
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxRequestBytes { throw tooLarge }
@@ -184,6 +198,12 @@ enum MediaType {
     init(_ header: String?) throws(IngestError) {
         guard let header else {
             throw IngestError(.unsupportedMediaType, "set Content-Type to application/json, text/plain or application/x-ndjson")
+        }
+        switch header {  // the usual spellings, without parsing
+        case "application/json": self = .json; return
+        case "text/plain": self = .text; return
+        case "application/x-ndjson": self = .ndjson; return
+        default: break
         }
         let parts = header.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         for parameter in parts.dropFirst() where parameter.hasPrefix("charset=") {

@@ -11,8 +11,8 @@ import ServiceLifecycle
 /// the copy with a confirm before the original is acked, so a crash in between duplicates and never loses.
 public struct LogWorker: Service {
     public struct Configuration: Sendable {
-        public var prefetch: Int = 500
-        /// Largest batch written at once (at most `prefetch`).
+        public var prefetch: Int = 100
+        /// Most logs written at once (a batch chunk counts its `logpipe-count` logs).
         public var batchSize: Int = 500
         /// A batch is written when it is full or this long after its first log arrived.
         public var flushInterval: Duration = .milliseconds(50)
@@ -66,7 +66,8 @@ public struct LogWorker: Service {
 
     public func run() async throws {
         let consumer = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
-        let batchSize = max(1, min(configuration.batchSize, configuration.prefetch))
+        let batchSize = max(1, configuration.batchSize)
+        let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch))
         var backoff = configuration.storeBackoff
         let poller = metrics.map { metrics in
             Task { [connection, topology, interval = configuration.queueDepthInterval] in
@@ -91,7 +92,7 @@ public struct LogWorker: Service {
             }
         }
         await withGracefulShutdownHandler {
-            while let deliveries = await consumer.nextBatch(max: batchSize, linger: configuration.flushInterval) {
+            while let deliveries = await consumer.nextBatch(max: batchMessages, linger: configuration.flushInterval) {
                 // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
                 var start = 0
                 while start < deliveries.count {
