@@ -200,6 +200,42 @@ struct APIPublishFailureTests {
         }
     }
 
+    @Test("paced to the workers: over the work queue's backlog bound a log waits, then is a 503 `broker_backlog`; once the queue drains logs are 202s again")
+    func pacedToTheWorkers() async throws {
+        let fixture = try await BrokerFixture.start()
+        let gate = WorkBacklogGate(limit: 5, maxWait: .milliseconds(300))
+        let monitor = Task {
+            try await WorkBacklogMonitor(gate: gate, connection: fixture.connection, queue: fixture.topology.workQueue,
+                                         interval: .milliseconds(20), logger: TestEnvironment.logger).run()
+        }
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, backlog: gate),
+                            configuration: fixture.configuration)
+        try await Application(router: api.router()).test(.router) { client in
+            func post(_ index: Int) async throws -> (Int, String?) {
+                try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                                         body: ByteBuffer(string: #"{"tenant_id":"acme","text":"line \#(index)"}"#)) { response in
+                    let error = try jsonObject(response.body.readableBytesView)["error"] as? [String: Any]
+                    return (Int(response.status.code), error?["code"] as? String)
+                }
+            }
+            // No worker: the queue only grows.
+            for index in 0..<6 { #expect(try await post(index).0 == 202) }
+            #expect(try await TestEnvironment.eventually { gate.isClosed })
+            let start = ContinuousClock.now
+            let refused = try await post(6)
+            #expect(refused.0 == 503 && refused.1 == "broker_backlog")
+            #expect(ContinuousClock.now - start >= .milliseconds(300))  // it waited for the workers first
+
+            try await fixture.connection.purge(fixture.topology.workQueue)
+            #expect(try await TestEnvironment.eventually { !gate.isClosed })
+            #expect(try await post(7).0 == 202)
+        }
+        monitor.cancel()
+        _ = try? await monitor.value
+        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 1)
+        await fixture.tearDown()
+    }
+
     @Test("a log the broker cannot route (no queue bound) is a 503 `unroutable`, never a 202")
     func unroutable() async throws {
         let fixture = try await BrokerFixture.start()

@@ -54,6 +54,8 @@ struct ConfigurationTests {
         #expect(LogPipeConfiguration().maxInFlightBytes == 4 << 20)
         #expect(LogPipeConfiguration().prefetch == 100)
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_INFLIGHT_BYTES": "65536"]).maxInFlightBytes == 65536)
+        #expect(LogPipeConfiguration().maxWorkBacklog == 0)  // pacing to the workers is opt-in
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_WORK_BACKLOG": "2000"]).maxWorkBacklog == 2000)
     }
 
     @Test("empty variables count as unset")

@@ -86,17 +86,23 @@ struct Runtime {
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = configuration.maxPendingConfirms
         limits.coalesceInFlight = configuration.coalesceInFlight
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits),
+        let backlog = configuration.maxWorkBacklog > 0
+            ? WorkBacklogGate(limit: configuration.maxWorkBacklog, maxWait: configuration.confirmTimeout) : nil
+        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
                             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
                             metrics: metrics)
         let application = Application(
             router: api.router(),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
             logger: logger)
+        var services: [any Service] = [application]
+        if let backlog {
+            services.append(WorkBacklogMonitor(gate: backlog, connection: publisher, queue: topology.workQueue, logger: logger))
+        }
         if let keys {
             logger.info("API keys required", metadata: ["keys.count": "\(keys.current.entries.count)"])
-            return [APIKeyReloader(store: keys, logger: logger), application]
+            services.append(APIKeyReloader(store: keys, logger: logger))
         }
-        return [application]
+        return services
     }
 }

@@ -13,6 +13,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var maxLogBytes = 256 * 1024
     public var maxRequestBytes = 8 * 1024 * 1024
     public var maxBatchLogs = 10_000
+    /// Ready messages in `<ns>.work` above which the API holds new logs until the workers catch up (0 = never).
+    public var maxWorkBacklog = 0
     /// Request bodies the API works on at once, in bytes; further requests wait in line (bounded memory).
     public var maxInFlightBytes = 4 << 20
     /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
@@ -78,6 +80,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
         if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
         if let count = try integer("LOGPIPE_MAX_BATCH_LOGS", 1...1_000_000) { maxBatchLogs = count }
+        if let count = try integer("LOGPIPE_MAX_WORK_BACKLOG", 0...100_000_000) { maxWorkBacklog = count }
         if let bytes = try integer("LOGPIPE_MAX_INFLIGHT_BYTES", 1024...(1 << 30)) { maxInFlightBytes = bytes }
         if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
         if let count = try integer("LOGPIPE_COALESCE_IN_FLIGHT", 0...10_000) { coalesceInFlight = count }

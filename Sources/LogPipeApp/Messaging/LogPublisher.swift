@@ -36,11 +36,14 @@ public struct AMQPLogPublisher: LogPublisher {
     let sender: Sender
     let limits: Limits
     private let coalescer: ChunkCoalescer?
+    /// When set, publishes wait while the work queue is over its backlog bound.
+    let backlog: WorkBacklogGate?
 
-    public init(connection: AMQPConnection, topology: Topology, limits: Limits = Limits()) {
+    public init(connection: AMQPConnection, topology: Topology, limits: Limits = Limits(), backlog: WorkBacklogGate? = nil) {
         let sender = Sender(connection: connection, topology: topology)
         self.sender = sender
         self.limits = limits
+        self.backlog = backlog
         coalescer = limits.coalesceInFlight < 1 ? nil : ChunkCoalescer(
             inFlight: limits.coalesceInFlight, chunkLogs: limits.chunkLogs, chunkBytes: limits.chunkBytes
         ) { tenant, items in
@@ -55,6 +58,7 @@ public struct AMQPLogPublisher: LogPublisher {
 
     public func publish(_ record: LogRecord) async throws(IngestError) {
         try checkFlow(messages: 1)
+        try await backlog?.admit()
         let item = ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
         if let coalescer {
             if let error = await coalescer.publish([item], tenant: record.tenantID) { throw error }
@@ -66,6 +70,7 @@ public struct AMQPLogPublisher: LogPublisher {
     public func publish(batch records: [LogRecord]) async throws(IngestError) {
         let chunks = chunk(records)
         try checkFlow(messages: chunks.count)
+        try await backlog?.admit()
         let failure = await withTaskGroup(of: IngestError?.self) { [sender, coalescer] group in
             for chunk in chunks {
                 group.addTask {
@@ -92,26 +97,28 @@ public struct AMQPLogPublisher: LogPublisher {
 
     /// Groups the records by tenant (in first-seen order) into chunks bounded by `limits`.
     func chunk(_ records: [LogRecord]) -> [Chunk] {
-        var order: [TenantID] = []
-        var open: [TenantID: (items: [ChunkCoalescer.Item], bytes: Int)] = [:]
+        var open: [(chunk: Chunk, bytes: Int)] = []  // one open chunk per tenant, in first-seen order
+        var slots: [TenantID: Int] = [:]
         var chunks: [Chunk] = []
         for record in records {
             let item = ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
-            if open[record.tenantID] == nil {
-                order.append(record.tenantID)
-                open[record.tenantID] = ([], 0)
+            let slot: Int
+            if let known = slots[record.tenantID] {
+                slot = known
+            } else {
+                slot = open.count
+                slots[record.tenantID] = slot
+                open.append((Chunk(tenant: record.tenantID, items: []), 0))
             }
-            if let current = open[record.tenantID], !current.items.isEmpty,
-               current.items.count >= limits.chunkLogs || current.bytes + item.encoded.count > limits.chunkBytes {
-                chunks.append(Chunk(tenant: record.tenantID, items: current.items))
-                open[record.tenantID] = ([], 0)
+            if !open[slot].chunk.items.isEmpty,
+               open[slot].chunk.items.count >= limits.chunkLogs || open[slot].bytes + item.encoded.count > limits.chunkBytes {
+                chunks.append(open[slot].chunk)
+                open[slot] = (Chunk(tenant: record.tenantID, items: []), 0)
             }
-            open[record.tenantID]!.items.append(item)
-            open[record.tenantID]!.bytes += item.encoded.count + 1
+            open[slot].chunk.items.append(item)
+            open[slot].bytes += item.encoded.count + 1
         }
-        for tenant in order where !(open[tenant]?.items.isEmpty ?? true) {
-            chunks.append(Chunk(tenant: tenant, items: open[tenant]!.items))
-        }
+        chunks += open.map(\.chunk).filter { !$0.items.isEmpty }
         return chunks
     }
 

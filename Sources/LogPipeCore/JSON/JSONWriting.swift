@@ -85,7 +85,8 @@ extension LogRecord {
     /// DESIGN §3's body, written directly (the same JSON `JSONEncoder` makes from the `Codable` conformance,
     /// in a fixed field order).
     public func appendJSON(to output: inout [UInt8]) {
-        output.append(contentsOf: Array(#"{"v":"#.utf8))
+        output.append(UInt8(ascii: "{"))
+        JSONWriting.appendKey("v", to: &output)
         JSONWriting.appendInteger(v, to: &output)
         func field(_ key: StaticString, _ value: String?) {
             guard let value else { return }
