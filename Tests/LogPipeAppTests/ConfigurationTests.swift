@@ -49,10 +49,10 @@ struct ConfigurationTests {
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "4"]).coalesceInFlight == 4)
     }
 
-    @Test("bounded memory: 4 MiB of request bodies in work and 100 prefetched messages by default")
+    @Test("bounded memory: 4 MiB of request bodies in work and 250 prefetched messages by default")
     func memoryBounds() throws {
         #expect(LogPipeConfiguration().maxInFlightBytes == 4 << 20)
-        #expect(LogPipeConfiguration().prefetch == 100)
+        #expect(LogPipeConfiguration().prefetch == 250)
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_INFLIGHT_BYTES": "65536"]).maxInFlightBytes == 65536)
         #expect(LogPipeConfiguration().maxWorkBacklog == 0)  // pacing to the workers is opt-in
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_WORK_BACKLOG": "2000"]).maxWorkBacklog == 2000)

@@ -35,7 +35,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// `majority` (default) or a number of nodes.
     public var mongoWriteConcern = "majority"
     public var sqlitePath = "./data/logpipe.sqlite"
-    public var prefetch = 100
+    public var prefetch = 250
     public var batchSize = 500
     public var flushInterval: Duration = .milliseconds(50)
     /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).

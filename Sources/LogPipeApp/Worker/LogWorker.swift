@@ -11,7 +11,7 @@ import ServiceLifecycle
 /// the copy with a confirm before the original is acked, so a crash in between duplicates and never loses.
 public struct LogWorker: Service {
     public struct Configuration: Sendable {
-        public var prefetch: Int = 100
+        public var prefetch: Int = 250
         /// Most logs written at once (a batch chunk counts its `logpipe-count` logs).
         public var batchSize: Int = 500
         /// A batch is written when it is full or this long after its first log arrived.
