@@ -104,7 +104,7 @@ def peak_rss_mb(pid):
 
 
 def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False):
-    namespace = f"bench-{name}-{os.getpid()}"
+    namespace = f"bench-{name}-{os.getpid()}-{next_run()}"  # fresh queues and SQLite file for every run
     sqlite = f"{WORK}/{namespace}.sqlite"
     server_env = dict(os.environ, LOGPIPE_AMQP_URL=AMQP, LOGPIPE_NAMESPACE=namespace, LOGPIPE_SQLITE_PATH=sqlite,
                       LOG_LEVEL="warning", LOGPIPE_HTTP_PORT=str(HTTP_PORT))
@@ -150,7 +150,7 @@ def seed_scenario(args):
         subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
         subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "fastapi", "uvicorn", "uvloop", "httptools", "aio-pika"], check=True)
     seed_dir = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench"))
-    prefix = f"peer-{os.getpid()}"
+    prefix = f"peer-{os.getpid()}-{next_run()}"
     sqlite = f"{WORK}/{prefix}.sqlite"
     env = dict(os.environ, PEER_AMQP=AMQP, PEER_PREFIX=prefix)
     api = subprocess.Popen([os.path.join(venv, "bin", "uvicorn"), "peer_seed:app", "--port", str(SEED_PORT), "--workers", "2",
@@ -179,6 +179,14 @@ def seed_scenario(args):
                 process.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+RUNS = [0]
+
+
+def next_run():
+    RUNS[0] += 1
+    return RUNS[0]
 
 
 def median_of(repeat, run, key="accepted_logs_per_s"):
