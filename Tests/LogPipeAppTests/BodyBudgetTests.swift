@@ -1,19 +1,10 @@
 @testable import LogPipeApp
+import TestSupport
 import Testing
 
 /// The API's bound on request bodies in work: shares are granted in arrival order and given back.
 @Suite("Body budget (bounded memory under overload)")
 struct BodyBudgetTests {
-    /// Polls `condition` until it holds or two seconds pass.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        return true
-    }
-
     @Test("requests within the budget go at once; past it they wait until shares come back")
     func waitsPastTheBudget() async throws {
         let budget = BodyBudget(capacity: 1000)
@@ -22,7 +13,7 @@ struct BodyBudgetTests {
         #expect(first == 600 && second == 300 && budget.available == 100)
 
         async let third = budget.acquire(400)
-        #expect(try await Self.eventually { budget.waitingCount == 1 })
+        #expect(try await eventually { budget.waitingCount == 1 })
         #expect(budget.available == 100)  // not granted: it waits
         budget.release(first)
         #expect(await third == 400)
@@ -37,9 +28,9 @@ struct BodyBudgetTests {
         let budget = BodyBudget(capacity: 1000)
         let held = await budget.acquire(900)
         async let large = budget.acquire(800)
-        #expect(try await Self.eventually { budget.waitingCount == 1 })
+        #expect(try await eventually { budget.waitingCount == 1 })
         async let small = budget.acquire(50)
-        #expect(try await Self.eventually { budget.waitingCount == 2 })
+        #expect(try await eventually { budget.waitingCount == 2 })
         #expect(budget.available == 100)  // 50 would fit, but the large one is first in line
         budget.release(held)
         #expect(await large == 800)

@@ -1,6 +1,7 @@
 @testable import LogPipeApp
 import LogPipeCore
 import Synchronization
+import TestSupport
 import Testing
 
 /// The grouping logic of ``ChunkCoalescer`` with a recording `send` whose confirms the test releases by hand
@@ -49,16 +50,6 @@ struct ChunkCoalescerTests {
         return ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
     }
 
-    /// Polls `condition` until it holds or two seconds pass.
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        return true
-    }
-
     static func coalescer(_ broker: Broker, inFlight: Int = 1, chunkLogs: Int = 250) -> ChunkCoalescer {
         ChunkCoalescer(inFlight: inFlight, chunkLogs: chunkLogs, chunkBytes: 1 << 20) { tenant, items in
             await broker.send(tenant, items)
@@ -70,7 +61,7 @@ struct ChunkCoalescerTests {
         let broker = Broker()
         let coalescer = Self.coalescer(broker)
         async let outcome = coalescer.publish([Self.item("a")], tenant: TenantID("acme")!)
-        #expect(try await Self.eventually { broker.sent.count == 1 })
+        #expect(try await eventually { broker.sent.count == 1 })
         broker.confirmAll()
         #expect(await outcome == nil)
         #expect(broker.sent.map(\.logIDs) == [["a"]])
@@ -83,15 +74,15 @@ struct ChunkCoalescerTests {
         let coalescer = Self.coalescer(broker)
         let tenant = TenantID("acme")!
         async let first = coalescer.publish([Self.item("a")], tenant: tenant)
-        #expect(try await Self.eventually { broker.sent.count == 1 })
+        #expect(try await eventually { broker.sent.count == 1 })
         async let second = coalescer.publish([Self.item("b")], tenant: tenant)
         async let third = coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant)
-        #expect(try await Self.eventually { coalescer.waitingLogs == 3 })
+        #expect(try await eventually { coalescer.waitingLogs == 3 })
         #expect(broker.sent.count == 1)  // nothing else left while "a" awaits its confirm
 
         broker.confirmAll()
         #expect(await first == nil)
-        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(try await eventually { broker.sent.count == 2 })
         #expect(Set(broker.sent[1].logIDs) == ["b", "c", "d"])
         broker.confirmAll()
         #expect(await second == nil)
@@ -105,11 +96,11 @@ struct ChunkCoalescerTests {
         let coalescer = Self.coalescer(broker, chunkLogs: 2)
         let tenant = TenantID("acme")!
         async let first = coalescer.publish([Self.item("a")], tenant: tenant)
-        #expect(try await Self.eventually { broker.sent.count == 1 })
+        #expect(try await eventually { broker.sent.count == 1 })
         async let second = coalescer.publish([Self.item("b")], tenant: tenant)
-        #expect(try await Self.eventually { coalescer.waitingLogs == 1 })
+        #expect(try await eventually { coalescer.waitingLogs == 1 })
         async let third = coalescer.publish([Self.item("c")], tenant: tenant)
-        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(try await eventually { broker.sent.count == 2 })
         #expect(Set(broker.sent[1].logIDs) == ["b", "c"])
         broker.confirmAll()
         #expect(await first == nil)
@@ -123,13 +114,13 @@ struct ChunkCoalescerTests {
         let coalescer = Self.coalescer(broker)
         let tenant = TenantID("acme")!
         async let first = coalescer.publish([Self.item("a")], tenant: tenant)
-        #expect(try await Self.eventually { broker.sent.count == 1 })
+        #expect(try await eventually { broker.sent.count == 1 })
         async let second = coalescer.publish([Self.item("b")], tenant: tenant)
         async let third = coalescer.publish([Self.item("c")], tenant: tenant)
-        #expect(try await Self.eventually { coalescer.waitingLogs == 2 })
+        #expect(try await eventually { coalescer.waitingLogs == 2 })
         broker.confirmAll()
         #expect(await first == nil)
-        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(try await eventually { broker.sent.count == 2 })
         broker.confirmAll(IngestError(.brokerRejected, "the broker refused the log; retry later"))
         #expect(await second?.code == .brokerRejected)
         #expect(await third?.code == .brokerRejected)
@@ -140,9 +131,9 @@ struct ChunkCoalescerTests {
         let broker = Broker()
         let coalescer = Self.coalescer(broker)
         async let first = coalescer.publish([Self.item("a", tenant: "acme")], tenant: TenantID("acme")!)
-        #expect(try await Self.eventually { broker.sent.count == 1 })
+        #expect(try await eventually { broker.sent.count == 1 })
         async let second = coalescer.publish([Self.item("b", tenant: "globex")], tenant: TenantID("globex")!)
-        #expect(try await Self.eventually { broker.sent.count == 2 })
+        #expect(try await eventually { broker.sent.count == 2 })
         #expect(broker.sent.map(\.tenant.rawValue) == ["acme", "globex"])
         broker.confirmAll()
         #expect(await first == nil)

@@ -1,20 +1,12 @@
 @testable import LogPipeApp
 import LogPipeCore
+import TestSupport
 import Testing
 
 /// Pacing the API to the workers: the gate closes above its bound, opens at three quarters of it, and a
 /// publish that waits longer than `maxWait` is refused with `broker_backlog`.
 @Suite("Work backlog gate (pacing the API to the workers)")
 struct WorkBacklogGateTests {
-    static func eventually(_ condition: () -> Bool) async throws -> Bool {
-        let deadline = ContinuousClock.now + .seconds(2)
-        while !condition() {
-            guard ContinuousClock.now < deadline else { return false }
-            try await Task.sleep(for: .milliseconds(2))
-        }
-        return true
-    }
-
     @Test("closes above the bound, stays closed until the queue is back under three quarters of it")
     func hysteresis() {
         let gate = WorkBacklogGate(limit: 100, maxWait: .seconds(5))
@@ -32,7 +24,7 @@ struct WorkBacklogGateTests {
         let waiting = Task { () -> String? in
             do throws(IngestError) { try await gate.admit(); return nil } catch { return error.code.rawValue }
         }
-        #expect(try await Self.eventually { gate.waitingCount == 1 })
+        #expect(try await eventually { gate.waitingCount == 1 })
         gate.update(readyMessages: 20)  // still closed: the waiter stays
         #expect(gate.waitingCount == 1)
         gate.update(readyMessages: 5)
@@ -47,7 +39,7 @@ struct WorkBacklogGateTests {
             do throws(IngestError) { try await gate.admit(); return nil } catch { return error }
         }
         // The monitor's next reading, after the deadline, refuses what waited too long.
-        #expect(try await Self.eventually { gate.waitingCount == 1 })
+        #expect(try await eventually { gate.waitingCount == 1 })
         gate.update(readyMessages: 50, now: .now + .seconds(1))
         let error = await waiting.value
         #expect(error?.code == .brokerBacklog)
