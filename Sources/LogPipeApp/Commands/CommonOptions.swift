@@ -23,14 +23,7 @@ struct CommonOptions: ParsableArguments {
 enum LogSetup {
     /// Bootstraps swift-log once per process: lines on stderr at the configured level, plain text or JSON.
     static func makeLogger(label: String, level: Logger.Level, format: LogPipeConfiguration.LogFormat = .text) -> Logger {
-        LoggingSystem.bootstrap { label in
-            switch format {
-            case .json:
-                return JSONLogHandler(label: label, logLevel: level)
-            case .text:
-                return TextLogHandler(label: label, logLevel: level)
-            }
-        }
+        LoggingSystem.bootstrap { label in StderrLogHandler(label: label, logLevel: level, format: format) }
         var logger = Logger(label: label)
         logger.logLevel = level
         return logger

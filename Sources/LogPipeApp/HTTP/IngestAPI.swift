@@ -136,15 +136,21 @@ public struct IngestAPI: Sendable {
     /// times that), or 64 KiB when the length is not declared.
     static func workingBytes(_ request: Request) -> Int {
         guard let length = request.headers[.contentLength].flatMap(Int.init) else { return 64 << 10 }
-        let encoding = request.headers[.contentEncoding] ?? ""
-        return encoding.isEmpty || encoding == "identity" ? length : length * 4
+        switch contentEncoding(request) {
+        case nil, "", "identity": return length
+        default: return length * 4
+        }
+    }
+
+    /// The `Content-Encoding`, trimmed and lowercased; `nil` when absent.
+    static func contentEncoding(_ request: Request) -> String? {
+        request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
     }
 
     private func readBody(_ request: Request) async throws(IngestError) -> Data {
         let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes (decompressed)")
         if let length = request.headers[.contentLength].flatMap(Int.init), length > maxRequestBytes { throw tooLarge }
-        let encoding = request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
-        switch encoding {
+        switch Self.contentEncoding(request) {
         case nil, "", "identity":
             do {
                 return Data(try await request.body.collect(upTo: maxRequestBytes).readableBytesView)

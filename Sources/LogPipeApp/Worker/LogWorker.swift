@@ -141,11 +141,6 @@ public struct LogWorker: Service {
         var decodedIndices: [Int]
     }
 
-    /// Stores one batch, moves what failed, and settles every delivery.
-    func process(_ batch: [AMQPDelivery]) async -> BatchResult {
-        await finish(prepare(batch))
-    }
-
     /// Decodes and redacts a batch; what cannot be decoded is marked for the DLQ.
     func prepare(_ batch: [AMQPDelivery]) -> PreparedBatch {
         let now = UnixTime.now.rfc3339
