@@ -7,7 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/setup.sh
-command -v wrk > /dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; }
 swift build -c release --product logpipe
 swift build -c release --product logpipe-bench
 python3 scripts/bench/run.py "$@"

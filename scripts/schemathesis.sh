@@ -11,10 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=.build/schemathesis-venv
-if [ ! -x "$venv/bin/st" ]; then
-  /usr/bin/python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet "schemathesis==4.32.5"
-fi
+[ -x "$venv/bin/st" ] || bash scripts/setup.sh --test  # installs schemathesis into $venv
 
 url=${LOGPIPE_TEST_AMQP_URL:-$(LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702} bash broker/rabbitmq.sh url)}
 port=${LOGPIPE_SCHEMATHESIS_PORT:-8123}

@@ -1,10 +1,23 @@
 #!/usr/bin/env bash
-# Installs what logpipe needs to build, run and test on Debian/Ubuntu (as root), skipping what is present:
-# Debian's RabbitMQ server, the rabbitmq-c and libmongoc development files, pkg-config, and the tools the
-# scripts use. Swift itself (6.x) must already be on PATH (or in /opt/swift/usr/bin).
+# Installs what logpipe needs to build, run, test and benchmark on Debian/Ubuntu (as root), skipping what is
+# present: Debian's RabbitMQ server, the rabbitmq-c and libmongoc development files, pkg-config, and every
+# program the scripts and tests invoke (docker-compose validates the compose file, wrk drives the benchmarks,
+# python3-mockupdb is the MongoDB test double). Swift itself (6.x) must already be on PATH (or in
+# /opt/swift/usr/bin).
+#
+#   bash scripts/setup.sh           Debian packages
+#   bash scripts/setup.sh --test    also the PyPI tools of the tests (schemathesis, in .build/schemathesis-venv)
+#
+# scripts/check_tools.py (run by scripts/test.sh) fails when a script or test invokes a program that is
+# neither in the base image (scripts/base-image-packages.txt) nor in the list below.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
-packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev python3-mockupdb python3-venv zlib1g-dev curl ca-certificates)
+packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev zlib1g-dev
+  python3-mockupdb python3-bson python3-venv curl ca-certificates docker-compose wrk)
+pypi_tools=("schemathesis==4.32.5")
+venv=.build/schemathesis-venv
+
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
@@ -18,6 +31,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   # Debian starts rabbitmq-server as a system service on install where it can; logpipe runs its own
   # private node instead (broker/rabbitmq.sh), so a system service is neither needed nor in the way.
   DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [ "${1:-}" = --test ] && [ ! -x "$venv/bin/st" ]; then
+  echo "setup: installing ${pypi_tools[*]} into $venv"
+  mkdir -p .build
+  /usr/bin/python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet "${pypi_tools[@]}"
 fi
 
 if ! command -v swift > /dev/null; then

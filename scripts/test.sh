@@ -7,7 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 
-bash scripts/setup.sh
+bash scripts/setup.sh --test
+# Every program the scripts and tests invoke must come from the base image or from setup.sh (a fresh machine
+# has nothing else): fails naming the program.
+python3 scripts/check_tools.py --self-test
+python3 scripts/check_tools.py
 export LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702}
 bash broker/rabbitmq.sh start
 # The MongoDB wire-protocol test double (python3-mockupdb; not a database) for the MongoDB store's tests.
