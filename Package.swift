@@ -1,4 +1,5 @@
 // swift-tools-version:6.1
+import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
@@ -52,6 +53,11 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "ZlibBridge",
+            dependencies: ["CZlib"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "MongoBridge",
             dependencies: [
                 "CMongoC",
@@ -73,7 +79,7 @@ let package = Package(
                 "AMQPBridge",
                 "MongoBridge",
                 "LogPipeCore",
-                "CZlib",
+                "ZlibBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -145,6 +151,7 @@ let package = Package(
             dependencies: [
                 "LogPipeApp",
                 "LogPipeCore",
+                "ZlibBridge",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
@@ -165,3 +172,18 @@ let package = Package(
         ),
     ]
 )
+
+// Fuzz targets (scripts/fuzz.sh): libFuzzer provides their main, so they are in the package only when asked
+// for, and build with `-sanitize=fuzzer,address` into a build folder of their own.
+if ProcessInfo.processInfo.environment["LOGPIPE_FUZZ"] == "1" {
+    let fuzzTargets: [(String, [Target.Dependency])] = [
+        ("fuzz-ingest", ["LogPipeCore"]), ("fuzz-work-message", ["LogPipeCore"]),
+        ("fuzz-redactor", ["LogPipeCore"]), ("fuzz-gzip", ["ZlibBridge"]),
+    ]
+    for (name, dependencies) in fuzzTargets {
+        package.products.append(.executable(name: name, targets: [name]))
+        package.targets.append(.executableTarget(
+            name: name, dependencies: dependencies, path: "Fuzz/\(name)",
+            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+    }
+}

@@ -20,6 +20,7 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let missingText = Code("missing_text", 400)
         public static let missingTenantID = Code("missing_tenant_id", 400)
         public static let invalidTenantID = Code("invalid_tenant_id", 400)
+        public static let reservedTenant = Code("reserved_tenant", 400)
         public static let tenantMismatch = Code("tenant_mismatch", 400)
         public static let invalidLogID = Code("invalid_log_id", 400)
         public static let invalidTimestamp = Code("invalid_timestamp", 400)
@@ -35,6 +36,8 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         // 404, 405
         public static let notFound = Code("not_found", 404)
         public static let methodNotAllowed = Code("method_not_allowed", 405)
+        // 408
+        public static let requestTimeout = Code("request_timeout", 408)
         // 413
         public static let requestTooLarge = Code("request_too_large", 413)
         public static let logTooLarge = Code("log_too_large", 413)

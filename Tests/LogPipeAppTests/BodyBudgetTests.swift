@@ -8,15 +8,15 @@ struct BodyBudgetTests {
     @Test("requests within the budget go at once; past it they wait until shares come back")
     func waitsPastTheBudget() async throws {
         let budget = BodyBudget(capacity: 1000)
-        let first = await budget.acquire(600)
-        let second = await budget.acquire(300)
+        let first = try await budget.acquire(600)
+        let second = try await budget.acquire(300)
         #expect(first == 600 && second == 300 && budget.available == 100)
 
         async let third = budget.acquire(400)
         #expect(try await eventually { budget.waitingCount == 1 })
         #expect(budget.available == 100)  // not granted: it waits
         budget.release(first)
-        #expect(await third == 400)
+        #expect(try await third == 400)
         #expect(budget.available == 300)
         budget.release(second)
         budget.release(400)
@@ -26,25 +26,80 @@ struct BodyBudgetTests {
     @Test("shares are granted in arrival order: a small request does not overtake a large one")
     func firstComeFirstServed() async throws {
         let budget = BodyBudget(capacity: 1000)
-        let held = await budget.acquire(900)
+        let held = try await budget.acquire(900)
         async let large = budget.acquire(800)
         #expect(try await eventually { budget.waitingCount == 1 })
         async let small = budget.acquire(50)
         #expect(try await eventually { budget.waitingCount == 2 })
         #expect(budget.available == 100)  // 50 would fit, but the large one is first in line
         budget.release(held)
-        #expect(await large == 800)
-        #expect(await small == 50)
+        #expect(try await large == 800)
+        #expect(try await small == 50)
         #expect(budget.available == 150)
     }
 
     @Test("a request larger than the whole budget takes all of it and runs alone")
-    func largerThanTheBudget() async {
+    func largerThanTheBudget() async throws {
         let budget = BodyBudget(capacity: 1000)
-        let share = await budget.acquire(5000)
+        let share = try await budget.acquire(5000)
         #expect(share == 1000)
         #expect(budget.available == 0)
         budget.release(share)
+        #expect(budget.available == 1000)
+    }
+
+    @Test("bodies being read are charged ahead of new ones and may overdraw: two large uploads never deadlock")
+    func chargesNeverDeadlock() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let first = BodyCharge(budget: budget)
+        let second = BodyCharge(budget: budget)
+        try await first.take(400)
+        try await second.take(400)
+        // Both need more than is left; in-progress charges overdraw instead of waiting for each other.
+        try await first.take(500)
+        try await second.take(500)
+        #expect(budget.available == -800)
+        // A new body waits until the budget is back in credit.
+        async let third = budget.acquire(100)
+        #expect(try await eventually { budget.waitingCount == 1 })
+        first.releaseAll()
+        second.releaseAll()
+        #expect(try await third == 100)
+        #expect(budget.available == 900)
+    }
+
+    @Test("past the overdraft a charge waits too, and a cancelled wait leaves the line and takes nothing")
+    func cancelledWaitLeavesTheLine() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let held = try await budget.acquire(1000)
+        _ = try await budget.charge(1000)
+        #expect(budget.available == -1000)
+        let waiting = Task { try await budget.charge(10) }
+        #expect(try await eventually { budget.waitingCount == 1 })
+        waiting.cancel()
+        await #expect(throws: CancellationError.self) { try await waiting.value }
+        #expect(budget.waitingCount == 0)
+        budget.release(held)
+        budget.release(1000)
+        #expect(budget.available == 1000)
+    }
+
+    @Test("a request that has read nothing holds nothing")
+    func nothingReadNothingHeld() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let idle = BodyCharge(budget: budget)
+        #expect(idle.bytes == 0 && budget.available == 1000)
+        idle.releaseAll()
+        #expect(budget.available == 1000)
+    }
+
+    @Test("one body larger than the whole budget is charged the capacity and never waits on itself")
+    func largeBodyAlone() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let charge = BodyCharge(budget: budget)
+        for _ in 0..<10 { try await charge.take(400) }  // 4,000 bytes read
+        #expect(charge.bytes == 1000 && budget.available == 0)
+        charge.releaseAll()
         #expect(budget.available == 1000)
     }
 }

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import LogPipeCore
 import TestSupport
 import Testing
+import ZlibBridge
 
 /// One response, checked against openapi.yaml as it is taken.
 struct CheckedResponse {

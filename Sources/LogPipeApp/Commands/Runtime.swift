@@ -91,10 +91,7 @@ struct Runtime {
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
                             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
                             metrics: metrics)
-        let application = Application(
-            router: api.router(),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
-            logger: logger)
+        let application = api.application(configuration: configuration, logger: logger)
         var services: [any Service] = [application]
         if let backlog {
             services.append(WorkBacklogMonitor(gate: backlog, connection: publisher, queue: topology.workQueue, logger: logger))

@@ -17,6 +17,10 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var maxWorkBacklog = 0
     /// Request bodies the API works on at once, in bytes; further requests wait in line (bounded memory).
     public var maxInFlightBytes = 4 << 20
+    /// How long a request's body may take to arrive, from its headers on (`LOGPIPE_BODY_TIMEOUT_S`); then 408.
+    public var bodyTimeout: Duration = .seconds(10)
+    /// An HTTP connection with no request and no byte for this long is closed (`LOGPIPE_HTTP_IDLE_TIMEOUT_S`).
+    public var httpIdleTimeout: Duration = .seconds(30)
     /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
     public var maxPendingConfirms = 20_000
     /// Messages of a tenant awaiting a confirm before its further logs are grouped into one chunk
@@ -139,6 +143,15 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         }
         if let port = try integer("LOGPIPE_WORKER_HTTP_PORT", 0...65535) { workerHTTPPort = port }
         if let seconds = try integer("LOGPIPE_SHUTDOWN_TIMEOUT_S", 1...3600) { shutdownTimeout = .seconds(seconds) }
+        func seconds(_ name: String) throws(ConfigurationError) -> Duration? {
+            guard let seconds = try positive(name) else { return nil }
+            guard seconds >= 0.001, seconds <= 86_400 else {
+                throw ConfigurationError(variable: name, message: "must be seconds from 0.001 to 86400")
+            }
+            return .milliseconds(Int64(seconds * 1000))
+        }
+        if let timeout = try seconds("LOGPIPE_BODY_TIMEOUT_S") { bodyTimeout = timeout }
+        if let timeout = try seconds("LOGPIPE_HTTP_IDLE_TIMEOUT_S") { httpIdleTimeout = timeout }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical")

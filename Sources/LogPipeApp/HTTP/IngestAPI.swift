@@ -5,6 +5,7 @@ import LogPipeCore
 import Logging
 import NIOCore
 import Synchronization
+import ZlibBridge
 
 /// The HTTP API: `POST /ingest`, `GET /health`, `GET /readiness`, `GET /openapi.yaml` (DESIGN §2).
 public struct IngestAPI: Sendable {
@@ -18,6 +19,8 @@ public struct IngestAPI: Sendable {
     let limiter: TenantRateLimiter
     /// Request bodies being worked on at once, in bytes (`LOGPIPE_MAX_INFLIGHT_BYTES`).
     let budget: BodyBudget
+    /// How long a body may take to arrive (`LOGPIPE_BODY_TIMEOUT_S`).
+    let bodyTimeout: Duration
     /// When set: `GET /metrics`, and requests, accepted logs, rejections and confirm latency are counted.
     let metrics: LogPipeMetrics?
 
@@ -31,6 +34,20 @@ public struct IngestAPI: Sendable {
         self.keys = keys
         self.limiter = TenantRateLimiter(limits: rateLimits ?? configuration.rateLimits)
         self.budget = BodyBudget(capacity: configuration.maxInFlightBytes)
+        self.bodyTimeout = configuration.bodyTimeout
+    }
+
+    /// The HTTP server on `configuration`'s address. Idle keep-alive connections, and connections that stall
+    /// between or inside requests, are closed after `httpIdleTimeout`; header sizes and counts keep NIO's
+    /// decoder limits (a request past them gets 400 and its connection is closed).
+    public func application(configuration: LogPipeConfiguration, logger: Logger) -> some ApplicationProtocol {
+        let idle = configuration.httpIdleTimeout.components
+        let idleTimeout = TimeAmount.milliseconds(idle.seconds * 1000 + idle.attoseconds / 1_000_000_000_000_000)
+        return Application(
+            router: router(),
+            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
+            logger: logger)
     }
 
     /// A router with every route and JSON errors for unknown routes and methods.
@@ -56,10 +73,11 @@ public struct IngestAPI: Sendable {
         do throws(IngestError) {
             let grant = try authenticate(request)
             let mediaType = try MediaType(request.headers[.contentType])
-            // Memory stays bounded under overload: past the budget, requests wait here before their body is read.
-            let share = await budget.acquire(Self.workingBytes(request))
-            defer { budget.release(share) }
-            let body = try await readBody(request)
+            // Memory stays bounded under overload: bodies are charged to the budget as their bytes arrive (a
+            // client that sends headers and then nothing holds nothing), and read under the body timeout.
+            let charge = BodyCharge(budget: budget)
+            defer { charge.releaseAll() }
+            let body = try await readBody(request, charge: charge)
             // An empty header counts as absent (as empty environment variables do).
             let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
             let inputs: [LogInput]
@@ -130,16 +148,13 @@ public struct IngestAPI: Sendable {
         return entry
     }
 
-    /// The body, decompressed when `Content-Encoding: gzip`; the request limit applies to the decompressed
-    /// size, and decompression stops as soon as it is passed.
-    /// What a request is expected to hold while it is worked on: its declared length (a gzipped body about four
-    /// times that), or 64 KiB when the length is not declared.
-    static func workingBytes(_ request: Request) -> Int {
-        guard let length = request.headers[.contentLength].flatMap(Int.init) else { return 64 << 10 }
-        switch contentEncoding(request) {
-        case nil, "", "identity": return length
-        default: return length * 4
-        }
+    /// The declared `Content-Length`: `nil` when absent or not a plain number (the HTTP parser frames the body
+    /// either way), `Int.max` when it is a number too large for an `Int`. Never traps, whatever the header says.
+    static func declaredLength(_ request: Request) -> Int? {
+        guard let text = request.headers[.contentLength] else { return nil }
+        let digits = text.utf8
+        guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
+        return Int(text) ?? Int.max
     }
 
     /// The `Content-Encoding`, trimmed and lowercased; `nil` when absent.
@@ -147,46 +162,80 @@ public struct IngestAPI: Sendable {
         request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
     }
 
-    private func readBody(_ request: Request) async throws(IngestError) -> Data {
+    /// The body, decompressed when `Content-Encoding: gzip`, read within `bodyTimeout` of the headers (then
+    /// 408 `request_timeout`). The request limit applies to the decompressed size, and reading stops as soon as
+    /// it is passed. Every chunk read, and what it inflates to, is charged to the body budget first.
+    private func readBody(_ request: Request, charge: BodyCharge) async throws(IngestError) -> Data {
         let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes (decompressed)")
-        if let length = request.headers[.contentLength].flatMap(Int.init), length > maxRequestBytes { throw tooLarge }
+        if let length = Self.declaredLength(request), length > maxRequestBytes { throw tooLarge }
+        let gzip: Bool
         switch Self.contentEncoding(request) {
-        case nil, "", "identity":
-            do {
-                return Data(try await request.body.collect(upTo: maxRequestBytes).readableBytesView)
-            } catch is NIOTooManyBytesError {
-                throw tooLarge
-            } catch {
-                throw IngestError(.invalidBody, "the request body could not be read")
+        case nil, "", "identity": gzip = false
+        case "gzip", "x-gzip": gzip = true
+        default: throw IngestError(.unsupportedEncoding, "unsupported Content-Encoding; send gzip or no encoding")
+        }
+        let timeout = bodyTimeout
+        let limit = maxRequestBytes
+        let body = request.body
+        let result: Result<Data, IngestError> = await withTaskGroup(of: Result<Data, IngestError>?.self) { group in
+            group.addTask { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
+            group.addTask {
+                do { try await Task.sleep(for: timeout) } catch { return nil }  // cancelled: the body came first
+                return .failure(IngestError(.requestTimeout, "the request body did not arrive within \(Self.describe(timeout)); send the whole body without pausing"))
             }
-        case "gzip", "x-gzip":
-            let corrupt = IngestError(.invalidGzip, "the body is not a valid gzip stream")
-            var failure: GzipInflater.Failure?
-            let inflater: GzipInflater
-            do { inflater = try GzipInflater(limit: maxRequestBytes) } catch { throw corrupt }
-            var compressed = 0
-            do {
-                for try await buffer in request.body {
-                    compressed += buffer.readableBytes
-                    guard compressed <= maxRequestBytes else { throw tooLarge }
+            var outcome: Result<Data, IngestError>?
+            for await value in group {
+                if let value, outcome == nil {
+                    outcome = value
+                    group.cancelAll()  // a timeout cancels the read (and so ends the connection's input)
+                }
+            }
+            return outcome ?? .failure(IngestError(.invalidBody, "the request body could not be read"))
+        }
+        return try result.get()
+    }
+
+    static func describe(_ duration: Duration) -> String {
+        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
+        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
+    }
+
+    /// Reads the whole body, charging each chunk before it is kept.
+    private static func collect(_ body: RequestBody, gzip: Bool, limit: Int, charge: BodyCharge) async -> Result<Data, IngestError> {
+        let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(limit) bytes (decompressed)")
+        let corrupt = IngestError(.invalidGzip, "the body is not a valid gzip stream")
+        let unreadable = IngestError(.invalidBody, "the request body could not be read")
+        var inflater: GzipInflater?
+        if gzip {
+            do { inflater = try GzipInflater(limit: limit) } catch { return .failure(corrupt) }
+        }
+        var data = Data()
+        var received = 0
+        do {
+            for try await buffer in body {
+                received += buffer.readableBytes
+                guard received <= limit else { return .failure(tooLarge) }
+                try await charge.take(buffer.readableBytes)
+                if let inflater {
+                    let before = inflater.output.count
+                    var failure: GzipInflater.Failure?
                     buffer.withUnsafeReadableBytes { bytes in
                         do throws(GzipInflater.Failure) { try inflater.feed(bytes) } catch { failure = error }
                     }
-                    if failure != nil { break }
+                    if let failure { return .failure(failure == .tooLarge ? tooLarge : corrupt) }
+                    try await charge.take(inflater.output.count - before)
+                } else {
+                    data.append(contentsOf: buffer.readableBytesView)
                 }
-            } catch let error as IngestError {
-                throw error
-            } catch {
-                throw IngestError(.invalidBody, "the request body could not be read")
             }
-            do throws(GzipInflater.Failure) {
-                if let failure { throw failure }
-                return Data(try inflater.finish())
-            } catch {
-                throw error == .tooLarge ? tooLarge : corrupt
-            }
-        default:
-            throw IngestError(.unsupportedEncoding, "unsupported Content-Encoding; send gzip or no encoding")
+        } catch {
+            return .failure(unreadable)  // the connection ended, or the read was cancelled by the timeout
+        }
+        guard let inflater else { return .success(data) }
+        do throws(GzipInflater.Failure) {
+            return .success(Data(try inflater.finish()))
+        } catch {
+            return .failure(error == .tooLarge ? tooLarge : corrupt)
         }
     }
 

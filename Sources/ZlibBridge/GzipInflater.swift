@@ -3,20 +3,20 @@ import CZlib
 /// Streaming gzip decompression (zlib) with a hard limit on the output: it stops as soon as the output
 /// would pass the limit, so a gzip bomb costs at most `limit` bytes and the input read so far.
 /// Concatenated gzip members are accepted (RFC 1952); a stream that ends mid-member is `truncated`.
-final class GzipInflater {
-    enum Failure: Error, Equatable {
+public final class GzipInflater {
+    public enum Failure: Error, Equatable, Sendable {
         case corrupt
         case truncated
         case tooLarge
     }
 
-    let limit: Int
-    private(set) var output: [UInt8] = []
+    public let limit: Int
+    public private(set) var output: [UInt8] = []
     private let stream: UnsafeMutablePointer<z_stream>
     private var memberEnded = false
     private var scratch = [UInt8](repeating: 0, count: 64 * 1024)
 
-    init(limit: Int) throws(Failure) {
+    public init(limit: Int) throws(Failure) {
         self.limit = limit
         stream = .allocate(capacity: 1)
         stream.initialize(to: z_stream())
@@ -33,7 +33,7 @@ final class GzipInflater {
     }
 
     /// Inflates the next piece of the compressed stream.
-    func feed(_ input: UnsafeRawBufferPointer) throws(Failure) {
+    public func feed(_ input: UnsafeRawBufferPointer) throws(Failure) {
         guard let base = input.baseAddress, !input.isEmpty else { return }
         stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
         stream.pointee.avail_in = UInt32(input.count)
@@ -71,7 +71,7 @@ final class GzipInflater {
     }
 
     /// The whole decompressed body; fails if the stream stopped inside a member.
-    func finish() throws(Failure) -> [UInt8] {
+    public func finish() throws(Failure) -> [UInt8] {
         guard memberEnded else { throw .truncated }
         return output
     }

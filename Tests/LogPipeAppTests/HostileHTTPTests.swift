@@ -1,0 +1,181 @@
+import Foundation
+import Hummingbird
+import HummingbirdTesting
+import HTTPTypes
+import LogPipeApp
+import LogPipeCore
+import Logging
+import TestSupport
+import Testing
+
+/// The real HTTP server (NIO on loopback, a recording publisher) against clients that send what a normal
+/// client never would: after each, the process is up and other clients are served.
+@Suite("Hostile HTTP clients against the live server", .timeLimit(.minutes(2)))
+struct HostileHTTPTests {
+    static let singleLog = #"{"tenant_id":"acme","text":"ok"}"#
+
+    func withServer(bodyTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(30),
+                    _ body: @escaping @Sendable (Int, RecordingPublisher) async throws -> Void) async throws {
+        let publisher = RecordingPublisher()
+        var configuration = LogPipeConfiguration()
+        configuration.httpHost = "127.0.0.1"
+        configuration.httpPort = 0
+        configuration.bodyTimeout = bodyTimeout
+        configuration.httpIdleTimeout = idleTimeout
+        var logger = Logger(label: "hostile-http")
+        logger.logLevel = .critical
+        let app = IngestAPI(publisher: publisher, configuration: configuration).application(configuration: configuration, logger: logger)
+        try await app.test(.live) { client in
+            try await body(try #require(client.port), publisher)
+        }
+    }
+
+    /// A normal single-log POST on a fresh connection: its status.
+    static func post(_ port: Int) async throws -> Int? {
+        let socket = try RawSocket(port: port)
+        try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(singleLog.utf8.count)\r\n\r\n\(singleLog)")
+        return await socket.readResponse(timeout: .seconds(5)).status
+    }
+
+    @Test("gzip with Content-Length 2^62 is answered 413 (it trapped in an overflow before), and the next client is served")
+    func hugeGzipContentLength() async throws {
+        try await withServer { port, _ in
+            let socket = try RawSocket(port: port)
+            try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                            + "Content-Length: 4611686018427387904\r\n\r\nabc")
+            let response = await socket.readResponse(timeout: .seconds(5))
+            #expect(response.status == 413, "\(response.text)")
+            #expect(response.text.contains("request_too_large"))
+            let status = try await Self.post(port)
+            #expect(status == 202)
+        }
+    }
+
+    @Test("malformed, negative, duplicate and conflicting Content-Length: a 4xx or a closed connection, never a crash")
+    func contentLengthVariants() async throws {
+        try await withServer { port, _ in
+            let variants = ["Content-Length: -1", "Content-Length: 99999999999999999999999999", "Content-Length: 12abc",
+                            "Content-Length: 5\r\nContent-Length: 7", "Content-Length: 5\r\nContent-Length: 5",
+                            "Content-Length: 9223372036854775807", "Content-Length: 0x10", "Content-Length:", "Transfer-Encoding: chunked\r\nContent-Length: 5"]
+            for variant in variants {
+                let socket = try RawSocket(port: port)
+                try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\(variant)\r\n\r\nhello")
+                let response = await socket.readResponse(timeout: .seconds(5))
+                #expect(response.closed || (400..<500).contains(response.status ?? 0), "\(variant): \(response.text.prefix(200))")
+            }
+            let status = try await Self.post(port)
+            #expect(status == 202)
+        }
+    }
+
+    @Test("a body that stalls gets 408 request_timeout within the body timeout, and its connection is closed")
+    func stalledBody() async throws {
+        try await withServer(bodyTimeout: .milliseconds(500)) { port, publisher in
+            let socket = try RawSocket(port: port)
+            let start = ContinuousClock.now
+            try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{\"tenant_id\":")
+            let response = await socket.readResponse(timeout: .seconds(5))
+            #expect(response.status == 408, "\(response.text)")
+            #expect(response.text.contains("request_timeout"))
+            #expect(ContinuousClock.now - start < .seconds(3))
+            let closed = await socket.read(timeout: .seconds(5)).closed
+            #expect(closed)
+            #expect(publisher.records.isEmpty)
+        }
+    }
+
+    /// The p99 of `count` sequential single-log POSTs, each on a fresh connection; every one must be a 202.
+    static func postP99(_ port: Int, count: Int = 200) async throws -> Duration {
+        var latencies: [Duration] = []
+        for _ in 0..<count {
+            let start = ContinuousClock.now
+            let status = try await Self.post(port)
+            #expect(status == 202)
+            latencies.append(ContinuousClock.now - start)
+        }
+        latencies.sort()
+        return latencies[latencies.count * 99 / 100]
+    }
+
+    @Test("64 clients that send the headers of an 8 MiB body and then nothing: single-log POSTs still get 202, p99 under 100 ms")
+    func slowClientsDoNotDelayOthers() async throws {
+        try await withServer { port, _ in
+            // The same POSTs with no slow client first: the machine's own p99 now (the whole test suite may be
+            // running beside this test on two cores).
+            let quiet = try await Self.postP99(port)
+            var slow: [RawSocket] = []
+            for _ in 0..<64 {
+                let socket = try RawSocket(port: port)
+                try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: \(8 << 20)\r\n\r\n")
+                slow.append(socket)
+            }
+            let loaded = try await Self.postP99(port)
+            // Slow clients used to hold the whole body budget: the POSTs then waited for the body timeout (10 s).
+            #expect(loaded < .milliseconds(100) || loaded < quiet * 2 + .milliseconds(50), "p99 \(loaded) with 64 slow clients, \(quiet) without")
+            print("slow clients: p99 \(quiet) without, \(loaded) with 64 slow clients")
+            withExtendedLifetime(slow) {}
+        }
+    }
+
+    @Test("an idle keep-alive connection is closed after the idle timeout")
+    func idleConnectionClosed() async throws {
+        try await withServer(idleTimeout: .milliseconds(300)) { port, _ in
+            let socket = try RawSocket(port: port)
+            try await socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let health = await socket.readResponse(timeout: .seconds(5)).status
+            #expect(health == 200)
+            let start = ContinuousClock.now
+            let closed = await socket.read(timeout: .seconds(5)).closed
+            #expect(closed)
+            #expect(ContinuousClock.now - start < .seconds(3))
+        }
+    }
+
+    @Test("pipelined requests on one connection are all answered, in order")
+    func pipelined() async throws {
+        try await withServer { port, publisher in
+            let socket = try RawSocket(port: port)
+            let request = "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.singleLog.utf8.count)\r\n\r\n\(Self.singleLog)"
+            try await socket.send(String(repeating: request, count: 5) + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            let text = await socket.read(timeout: .seconds(5)) { $0.components(separatedBy: "HTTP/1.1 ").count == 7 }.text
+            #expect(text.components(separatedBy: "HTTP/1.1 202").count == 6, "\(text.prefix(300))")
+            #expect(text.components(separatedBy: "HTTP/1.1 200").count == 2)
+            #expect(publisher.records.count == 5)
+        }
+    }
+
+    @Test("huge header counts and sizes, and bodies cut off halfway: the server stays up and serves others")
+    func hugeHeadersAndCutBodies() async throws {
+        try await withServer { port, publisher in
+            let many = RawSocket.self
+            let manyHeaders = try many.init(port: port)
+            try? await manyHeaders.send("POST /ingest HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-A: b\r\n", count: 20_000) + "\r\n")
+            let first = await manyHeaders.readResponse(timeout: .seconds(5))
+            #expect(first.closed || (400..<500).contains(first.status ?? 0), "\(first.text.prefix(200))")
+
+            let bigHeader = try RawSocket(port: port)
+            try? await bigHeader.send("POST /ingest HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n")
+            let second = await bigHeader.readResponse(timeout: .seconds(5))
+            #expect(second.closed || (400..<500).contains(second.status ?? 0), "\(second.text.prefix(200))")
+
+            for _ in 0..<20 {
+                let cut = try RawSocket(port: port)
+                try await cut.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tenant_id\":\"acme\",")
+            }
+            let status = try await Self.post(port)
+            #expect(status == 202)
+            #expect(publisher.records.count == 1)
+        }
+    }
+
+    @Test("a thousand idle connections: the server keeps serving")
+    func thousandIdleConnections() async throws {
+        try await withServer { port, _ in
+            var idle: [RawSocket] = []
+            for _ in 0..<1000 { idle.append(try RawSocket(port: port)) }
+            for _ in 0..<20 { let status = try await Self.post(port)
+            #expect(status == 202) }
+            withExtendedLifetime(idle) {}
+        }
+    }
+}
