@@ -7,8 +7,10 @@ documents per database and collection in memory and answers the commands the sto
 does: hello/isMaster, ping, insert (E11000 on a duplicate _id, ordered or not), update (replacement and
 $set, upsert by _id), find (equality filters, sort, skip, limit), count, delete, listCollections,
 listDatabases, drop, dropDatabase. Failures can be injected with the command
-{"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup"} (the next N write commands fail with a
-retryable error or a dropped connection), per database, and cleared with {"logpipeDouble": 1, "reset": true}.
+{"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup", "after": K} (after K more write commands
+succeed, the next N fail with a retryable error or a dropped connection), per database, and cleared with
+{"logpipeDouble": 1, "reset": true}. {"logpipeDouble": 1, "maxWriteBatchSize": N} sets what hello announces
+to connections made from then on (the driver splits larger bulk writes into several commands).
 
 All connections are served one request at a time under one lock: meaningless for performance numbers.
 
@@ -32,6 +34,8 @@ class Double:
         self.databases = {}
         self.fail_writes = {}  # database -> how many write commands still fail
         self.fail_mode = {}
+        self.fail_after = {}  # database -> write commands that still succeed before failures start
+        self.max_write_batch_size = 100000
         self.lock = threading.Lock()
 
     def collection(self, database, name, create=True):
@@ -45,7 +49,7 @@ class Double:
     def hello(self, request, cmd):
         return {"ismaster": True, "isWritablePrimary": True, "helloOk": True, "minWireVersion": 0,
                 "maxWireVersion": 13, "maxBsonObjectSize": 16 * 1024 * 1024,
-                "maxMessageSizeBytes": 48 * 1000 * 1000, "maxWriteBatchSize": 100000,
+                "maxMessageSizeBytes": 48 * 1000 * 1000, "maxWriteBatchSize": self.max_write_batch_size,
                 "localTime": datetime.datetime.now(datetime.timezone.utc), "ok": 1}
 
     def insert(self, request, cmd):
@@ -155,9 +159,13 @@ class Double:
         database = request.namespace
         if cmd.get("reset"):
             self.fail_writes.pop(database, None)
+            self.fail_after.pop(database, None)
         if "failWrites" in cmd:
             self.fail_writes[database] = int(cmd["failWrites"])
             self.fail_mode[database] = cmd.get("mode", "error")
+            self.fail_after[database] = int(cmd.get("after", 0))
+        if "maxWriteBatchSize" in cmd:
+            self.max_write_batch_size = int(cmd["maxWriteBatchSize"])
         return {"failWrites": self.fail_writes.get(database, 0), "ok": 1}
 
     # -- dispatch -------------------------------------------------------------------------------------
@@ -167,7 +175,9 @@ class Double:
         name = next(iter(cmd)).lower() if cmd else ""
         no_reply = isinstance(request, OpMsg) and request.flags & 2  # moreToCome: w:0, never answered
         with self.lock:
-            if name in WRITE_COMMANDS and self.fail_writes.get(request.namespace, 0) > 0:
+            if name in WRITE_COMMANDS and self.fail_after.get(request.namespace, 0) > 0:
+                self.fail_after[request.namespace] -= 1
+            elif name in WRITE_COMMANDS and self.fail_writes.get(request.namespace, 0) > 0:
                 self.fail_writes[request.namespace] -= 1
                 if self.fail_mode.get(request.namespace) == "hangup":
                     request.hangup()

@@ -29,6 +29,10 @@ public final class AMQPConnection: Sendable {
     /// True while a connection is open and its publishing channel is in confirm mode.
     public var isConnected: Bool { loop.isConnected }
 
+    /// True while connected and every consumer of this connection is subscribed (none cancelled by the
+    /// broker or failing to subscribe).
+    public var isConsuming: Bool { loop.isConsuming }
+
     /// True while the broker has told us to stop publishing (`connection.blocked`, a resource alarm).
     public var isBlocked: Bool { loop.isBlocked }
 

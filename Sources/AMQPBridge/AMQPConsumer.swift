@@ -99,6 +99,16 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         waiter?.resume()
     }
 
+    /// Drops buffered deliveries of connections older than `generation` (their receipts can no longer be
+    /// settled, and the broker gives those messages to a consumer again).
+    func dropDeliveries(before generation: UInt64) {
+        state.withLock { state in
+            guard state.buffer[state.head...].contains(where: { $0.receipt.generation < generation }) else { return }
+            state.buffer = state.buffer[state.head...].filter { $0.receipt.generation >= generation }
+            state.head = 0
+        }
+    }
+
     func finish() {
         let waiter = state.withLock { state -> CheckedContinuation<Void, Never>? in
             state.finished = true

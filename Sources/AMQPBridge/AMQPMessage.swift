@@ -64,4 +64,10 @@ public struct AMQPReceipt: Sendable, Hashable {
     let generation: UInt64
     let channel: UInt16
     let deliveryTag: UInt64
+
+    /// True when both deliveries came on the same channel of the same connection (one multiple-ack can
+    /// settle both).
+    public func isSameConnection(as other: AMQPReceipt) -> Bool {
+        generation == other.generation && channel == other.channel
+    }
 }

@@ -36,6 +36,8 @@ final class ConnectionLoop: @unchecked Sendable {
         var consumersToAdd: [(UInt64, Consumer)] = []
         var consumersToRemove: [UInt64] = []
         var nextConsumerID: UInt64 = 1
+        /// Consumers registered that have no live subscription now (cancelled by the broker, or consume failed).
+        var consumersDown = 0
     }
 
     let configuration: AMQPConfiguration
@@ -48,6 +50,8 @@ final class ConnectionLoop: @unchecked Sendable {
     private var session: Session?
     private var generation: UInt64 = 0
     private var consumers: [UInt64: Consumer] = [:]
+    /// When subscriptions that the broker cancelled, or that failed, were last tried again.
+    private var lastResubscribe = ContinuousClock.now
 
     init(configuration: AMQPConfiguration, topology: AMQPTopology, logger: Logger) {
         self.configuration = configuration
@@ -56,6 +60,8 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     var isConnected: Bool { shared.withLock { $0.connected } }
+    /// Connected, and every registered consumer subscribed.
+    var isConsuming: Bool { shared.withLock { $0.connected && $0.consumersDown == 0 } }
     var isBlocked: Bool { shared.withLock { $0.blocked } }
 
     func start() {
@@ -178,6 +184,8 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         for command in commands { try command.execute(session) }
         session.expireConfirms()
+        resubscribeIfDue()
+        if self.session !== session { return }  // resubscribing found the connection gone and tore it down
 
         let pendingWork = shared.withLock { !$0.commands.isEmpty || !$0.consumersToAdd.isEmpty || $0.closing }
         var timeout = Duration.milliseconds(250)
@@ -225,7 +233,13 @@ final class ConnectionLoop: @unchecked Sendable {
             }
         case .consumerCancelled(let channel):
             logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.channel": "\(channel)"])
-            for (id, consumer) in consumers where consumer.channel == channel { consumers[id]?.channel = nil }
+            for (id, consumer) in consumers where consumer.channel == channel {
+                consumers[id]?.channel = nil
+                // The channel stays open with no consumer on it: close it so its number can be used again.
+                session.raw.closeChannel(channel)
+            }
+            lastResubscribe = ContinuousClock.now - .seconds(1)  // try at once
+            countConsumersDown()
         case .blocked(let blocked):
             shared.withLock { $0.blocked = blocked }
             logger.warning(blocked ? "AMQP connection blocked by the broker" : "AMQP connection unblocked")
@@ -253,9 +267,12 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    /// Opens a channel for the consumer and starts `basic.consume` on it.
+    /// Opens a channel for the consumer and starts `basic.consume` on it. Deliveries still buffered from an
+    /// earlier connection are dropped first: their receipts are stale, and the broker redelivers them.
     private func subscribe(_ id: UInt64) throws {
+        defer { countConsumersDown() }
         guard let session, let consumer = consumers[id] else { return }
+        consumer.sink.dropDeliveries(before: session.generation)
         let used = Set(consumers.values.compactMap(\.channel))
         let channel = (3...UInt16.max).first { !used.contains($0) }!
         do {
@@ -263,8 +280,35 @@ final class ConnectionLoop: @unchecked Sendable {
                                     tag: "\(configuration.connectionName)-\(id)")
             consumers[id]?.channel = channel
         } catch let error as AMQPError where error.code == .serverException {
+            // Tried again every second (resubscribeIfDue); readiness says the worker is not consuming meanwhile.
             logger.error("AMQP consume failed", metadata: ["amqp.queue": "\(consumer.queue)", "error": "\(error)"])
         }
+    }
+
+    /// Subscriptions the broker cancelled (queue deleted, its node lost) or that failed are tried again once a
+    /// second, on the same connection.
+    private func resubscribeIfDue() {
+        guard consumers.values.contains(where: { $0.channel == nil }),
+              ContinuousClock.now - lastResubscribe >= .seconds(1) else { return }
+        lastResubscribe = ContinuousClock.now
+        for id in consumers.keys.sorted() where consumers[id]?.channel == nil {
+            do {
+                // A deleted queue is declared again (idempotent for queues that exist with these arguments).
+                if let session, !topology.queues.isEmpty { try session.raw.declare(topology) }
+                try subscribe(id)
+            } catch let error as AMQPError where error.code == .serverException {
+                // A channel error (the channel is reopened on next use): tried again in a second.
+                logger.error("AMQP resubscribe failed", metadata: ["error": "\(error)"])
+            } catch {
+                tearDown(error as? AMQPError ?? AMQPError(.library, "\(error)"))
+                return
+            }
+        }
+    }
+
+    private func countConsumersDown() {
+        let down = consumers.values.filter { $0.channel == nil }.count
+        shared.withLock { $0.consumersDown = down }
     }
 
     private func tearDown(_ error: AMQPError) {

@@ -146,6 +146,9 @@ public struct IngestParser: Sendable {
         guard let tenant = TenantID(value) else {
             throw IngestError(.invalidTenantID, "tenant ids are 1–63 characters: a-z or 0-9 first, then a-z 0-9 _ -")
         }
+        guard !tenant.isReserved else {
+            throw IngestError(.reservedTenant, "tenant ids starting with 'sqlite_' are reserved by the store; choose another name")
+        }
         return tenant
     }
 }

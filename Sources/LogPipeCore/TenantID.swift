@@ -16,6 +16,12 @@ public struct TenantID: Sendable, Hashable, Codable, CustomStringConvertible {
     /// The routing key the API publishes with: `tenant.<id>`.
     public var routingKey: String { "tenant.\(rawValue)" }
 
+    /// Names a store keeps for itself (`sqlite_*`: SQLite refuses to create such tables). Valid by the rule
+    /// above, but refused by the API (400 `reserved_tenant`) and parked by the worker.
+    public var isReserved: Bool { Self.isReserved(rawValue) }
+
+    public static func isReserved(_ value: String) -> Bool { value.hasPrefix("sqlite_") }
+
     public static func isValid(_ value: String) -> Bool {
         let bytes = value.utf8
         guard (1...63).contains(bytes.count), let first = bytes.first, isLowerAlnum(first) else { return false }

@@ -41,12 +41,20 @@ extension MongoClientPool {
                 MongoInsertResult.WriteError(index: Self.integer(entry["index"]) ?? -1, code: Self.integer(entry["code"]) ?? 0,
                                              message: Self.safeMessage(entry["errmsg"] as? String ?? ""))
             }
-            if server == 0, writeErrors.isEmpty { throw Self.error(error) }
+            // Only duplicate keys are expected failures. libmongoc splits large bulks and stops at a failing part:
+            // a reply can hold E11000 errors of one part while another part failed at the network, so the
+            // operation's own error counts unless it is itself a duplicate key, and every document must be
+            // accounted for as inserted or as a write error.
+            let inserted = Self.integer(parsed["nInserted"]) ?? 0
+            if server == 0, writeErrors.isEmpty || error.code != 11000 { throw Self.error(error) }
+            if writeErrors.isEmpty || writeErrors.allSatisfy({ $0.code == 11000 }), inserted + writeErrors.count != documents.count {
+                throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(documents.count) documents")
+            }
             if let concern = (parsed["writeConcernErrors"] as? [[String: Any]])?.first {
                 throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"] as? String ?? ""))",
                                  serverCode: (Self.integer(concern["code"])).map(UInt32.init))
             }
-            return MongoInsertResult(inserted: Self.integer(parsed["nInserted"]) ?? 0, writeErrors: writeErrors)
+            return MongoInsertResult(inserted: inserted, writeErrors: writeErrors)
         }
     }
 

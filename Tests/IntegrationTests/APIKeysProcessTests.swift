@@ -52,12 +52,44 @@ struct APIKeysProcessTests {
         api.signal(SIGHUP)
         let reloaded = try await TestEnvironment.eventually { try await post(port: port, key: secondKey, tenant: "beta") == 202 }
         #expect(reloaded)
+        // A file caught half-written (no final newline) or emptied keeps the keys in force.
+        let good = try String(contentsOfFile: keysFile, encoding: .utf8)
+        for broken in [String(good.dropLast(10)), ""] {
+            try broken.write(toFile: keysFile, atomically: false, encoding: .utf8)
+            api.signal(SIGHUP)
+            let noted = try await TestEnvironment.eventually {
+                ((try? String(contentsOfFile: directory + "/api.log", encoding: .utf8)) ?? "")
+                    .components(separatedBy: "API keys file not reloaded").count > (broken.isEmpty ? 2 : 1)
+            }
+            #expect(noted)
+            #expect(try await post(port: port, key: secondKey, tenant: "beta") == 202)
+            #expect(try await post(port: port, key: firstKey, tenant: "acme") == 202)
+        }
         let log = try String(contentsOfFile: directory + "/api.log", encoding: .utf8)
         #expect(log.contains("API keys reloaded") && !log.contains(firstKey) && !log.contains(secondKey))
 
         api.signal(SIGTERM)
         #expect(await api.wait() == 0)
-        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 2)
+        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 6)
+        await fixture.tearDown()
+    }
+
+    @Test("SIGHUP to an API without keys does not end it")
+    func sighupWithoutKeys() async throws {
+        let fixture = try await BrokerFixture.start()
+        let directory = "/tmp/logpipe-keys-process-tests/\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let port = Int.random(in: 20_000...29_000)
+        let api = try WorkerProcess(["api", "--host", "127.0.0.1", "--port", "\(port)"], environment: [
+            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+        ], logPath: directory + "/api.log")
+        let up = try await TestEnvironment.eventually(timeout: .seconds(20)) { (try? await post(port: port, key: nil, tenant: "acme")) == 202 }
+        #expect(up)
+        api.signal(SIGHUP)
+        api.signal(SIGHUP)
+        #expect(try await post(port: port, key: nil, tenant: "acme") == 202)
+        api.signal(SIGTERM)
+        #expect(await api.wait() == 0)
         await fixture.tearDown()
     }
 }

@@ -48,4 +48,25 @@ struct MongoDoubleTests {
         }
         #expect(try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": 1}"#], writeConcern: "1").inserted == 1)
     }
+
+    @Test("a bulk insert the driver splits, whose first part is all duplicates and whose second part fails at the network, fails as a whole")
+    func splitBulkFailsWhole() throws {
+        let (pool, db) = try pool()
+        _ = try pool.insertMany(database: db, collection: "c", documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#], writeConcern: "1")
+        // A client whose server announces batches of two documents: four documents go as two insert commands.
+        _ = try pool.command(database: "admin", #"{"logpipeDouble": 1, "maxWriteBatchSize": 2}"#)
+        let split = try MongoClientPool(uri: TestEnvironment.mongoURI)
+        let connected = Result { try split.ping() }
+        _ = try pool.command(database: "admin", #"{"logpipeDouble": 1, "maxWriteBatchSize": 100000}"#)
+        try connected.get()
+        _ = try pool.command(database: db, #"{"logpipeDouble": 1, "failWrites": 1, "mode": "hangup", "after": 1}"#)
+        #expect(throws: MongoError.self) {
+            try split.insertMany(database: db, collection: "c",
+                                 documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
+        }
+        #expect(try pool.count(database: db, collection: "c") == 2)
+        let again = try split.insertMany(database: db, collection: "c",
+                                         documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
+        #expect(again.inserted == 2 && again.writeErrors.count == 2)
+    }
 }

@@ -45,6 +45,15 @@ struct StoreContractTests {
         #expect(try await store.get(tenant: Self.acme, logID: "l-2") == minimal)
     }
 
+    @Test("text with NUL and other control characters, quotes and non-ASCII reads back unchanged", arguments: Kind.allCases)
+    func controlCharactersRoundTrip(_ kind: Kind) async throws {
+        let store = try kind.make()
+        let original = log("nul-1", text: "a\u{0000}b\u{0001}\t\"q\"\\ é 日本 \u{0000}")
+        #expect(try await store.write([original]) == StoreWriteResult(stored: 1, duplicates: 0))
+        #expect(try await store.get(tenant: Self.acme, logID: "nul-1")?.text == original.text)
+        #expect(try await store.tail(tenant: Self.acme, limit: 1).first?.text == original.text)
+    }
+
     @Test("the same log_id twice is stored once and the first write wins", arguments: Kind.allCases)
     func firstWriteWins(_ kind: Kind) async throws {
         let store = try kind.make()

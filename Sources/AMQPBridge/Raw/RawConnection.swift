@@ -46,10 +46,11 @@ final class RawConnection {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         // rabbitmq-c merges these capabilities with its own; `connection.blocked` makes the broker tell us
-        // about resource alarms (so the API answers 503 instead of waiting for confirms that cannot come).
+        // about resource alarms (so the API answers 503 instead of waiting for confirms that cannot come), and
+        // `consumer_cancel_notify` about subscriptions it ends (queue deleted, its node lost), which are resumed.
+        let capabilities: [String: AMQPFieldValue] = ["connection.blocked": .bool(true), "consumer_cancel_notify": .bool(true)]
         var properties = arena.table(["connection_name": .string(configuration.connectionName),
-                                      "product": .string("logpipe"),
-                                      "capabilities": .table(["connection.blocked": .bool(true)])])
+                                      "product": .string("logpipe"), "capabilities": .table(capabilities)])
         let reply = logpipe_amqp_login_plain(state, configuration.virtualHost, 2047, 131_072,
                                              Int32(configuration.heartbeatSeconds), &properties,
                                              configuration.user, configuration.password)

@@ -1,4 +1,7 @@
 import ArgumentParser
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// `logpipe`: the root command; each subcommand is one mode of the one executable.
 public struct LogPipeCommand: AsyncParsableCommand {
@@ -17,6 +20,9 @@ extension LogPipeCommand {
     /// (Called from `main.swift`; across modules Swift picks argument-parser's synchronous `main()` for an
     /// async root command, so the async dispatch is spelled out here.)
     public static func runAsRoot(_ arguments: [String]? = nil) async {
+        // SIGHUP's default action ends the process: ignored until (and unless) the API keys' reloader
+        // listens for it, so a SIGHUP to an API without keys, or one sent during start-up, is harmless.
+        signal(SIGHUP, SIG_IGN)
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -138,9 +138,25 @@ public final class APIKeyStore: Sendable {
 
     public var current: APIKeyTable { table.withLock { $0 } }
 
-    /// Reads the file again; a file that does not parse leaves the current keys in force.
+    /// Reads the file again; a file that does not parse, has no keys, or does not end with a newline (caught
+    /// while an editor or a script rewrites it in place) leaves the current keys in force: a half-written file
+    /// never turns into "no keys, every request 401". Write the file atomically (a temporary file, then `mv`).
     public func reload() throws(ConfigurationError) -> Int {
-        let fresh = try APIKeyTable.load(path: path)
+        let text: String
+        do {
+            text = try String(contentsOfFile: path, encoding: .utf8)
+        } catch {
+            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE", message: "cannot read \(path)")
+        }
+        guard text.hasSuffix("\n") else {
+            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE",
+                                     message: "the file does not end with a newline (still being written?); replace it atomically with mv")
+        }
+        let fresh = try APIKeyTable.parse(text)
+        guard !fresh.entries.isEmpty else {
+            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE",
+                                     message: "the file has no keys; to refuse every request, stop the API instead")
+        }
         table.withLock { $0 = fresh }
         return fresh.entries.count
     }

@@ -21,7 +21,10 @@ public struct ReadinessCheck: Sendable {
 
     /// A worker's consuming connection.
     public static func consumer(_ connection: AMQPConnection) -> ReadinessCheck {
-        ReadinessCheck(name: "consumer") { connection.isConnected ? nil : "the worker has no connection to the broker" }
+        ReadinessCheck(name: "consumer") {
+            if !connection.isConnected { return "the worker has no connection to the broker" }
+            return connection.isConsuming ? nil : "the worker is not consuming (its subscription was cancelled or failed; retrying)"
+        }
     }
 
     /// The store answers.

@@ -60,15 +60,13 @@ public final class SQLiteLogStore: LogStore {
 
     public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {
         try await read(tenant) { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM \(Self.table(tenant)) WHERE log_id = ?", arguments: [logID])
-                .map { try Self.log($0, tenant) }
+            try Self.logs(db, sql: "SELECT \(Self.columns) FROM \(Self.table(tenant)) WHERE log_id = ?", arguments: [logID], tenant).first
         } ?? nil
     }
 
     public func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] {
         try await read(tenant) { db in
-            try Row.fetchAll(db, sql: "SELECT * FROM \(Self.table(tenant)) ORDER BY rowid DESC LIMIT ?", arguments: [limit])
-                .map { try Self.log($0, tenant) }
+            try Self.logs(db, sql: "SELECT \(Self.columns) FROM \(Self.table(tenant)) ORDER BY rowid DESC LIMIT ?", arguments: [limit], tenant)
         } ?? []
     }
 
@@ -171,16 +169,35 @@ public final class SQLiteLogStore: LogStore {
         return String(decoding: bytes, as: UTF8.self)
     }
 
-    static func log(_ row: Row, _ tenant: TenantID) throws -> StoredLog {
+    static let columns = "log_id, text, redactions, received_at, processed_at, request_id, timestamp, level, source, attributes"
+
+    /// Rows as stored logs, every text column read with its byte length: GRDB's `String` columns end at the
+    /// first NUL, and a log's text may hold `\u0000`.
+    static func logs(_ db: Database, sql: String, arguments: StatementArguments, _ tenant: TenantID) throws -> [StoredLog] {
+        let statement = try db.makeStatement(sql: sql)
+        try statement.setArguments(arguments)
+        let handle = statement.sqliteStatement
+        func text(_ column: Int32) -> String? {
+            guard sqlite3_column_type(handle, column) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, column) else { return nil }
+            return String(decoding: UnsafeBufferPointer(start: bytes, count: Int(sqlite3_column_bytes(handle, column))), as: UTF8.self)
+        }
         let decoder = JSONDecoder()
-        let redactions: String = row["redactions"]
-        let attributes: String? = row["attributes"]
-        return StoredLog(
-            logID: row["log_id"], tenantID: tenant, text: row["text"],
-            redactions: try decoder.decode([String: Int].self, from: Data(redactions.utf8)),
-            receivedAt: row["received_at"], processedAt: row["processed_at"], requestID: row["request_id"],
-            timestamp: row["timestamp"], level: row["level"], source: row["source"],
-            attributes: try attributes.map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) })
+        var logs: [StoredLog] = []
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
+            logs.append(StoredLog(
+                logID: text(0) ?? "", tenantID: tenant, text: text(1) ?? "",
+                redactions: try decoder.decode([String: Int].self, from: Data((text(2) ?? "{}").utf8)),
+                receivedAt: text(3) ?? "", processedAt: text(4) ?? "", requestID: text(5) ?? "",
+                timestamp: text(6), level: text(7), source: text(8),
+                attributes: try text(9).map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) }))
+        }
+        sqlite3_reset(handle)
+        return logs
     }
 
     /// The SQLite result code and message, never the SQL arguments (they hold log text).

@@ -129,8 +129,10 @@ public struct LogWorker: Service {
         metrics.endToEnd(milliseconds: logs.compactMap { log in UnixTime(stamp: log.receivedAt).map { now - Int64($0.milliseconds) } })
     }
 
+    /// The logs a message says it holds (`logpipe-count`), bounded: the header comes from the broker, and sums
+    /// of it must not overflow whatever it says.
     static func logCount(_ delivery: AMQPDelivery) -> Int {
-        Int(clamping: max(1, delivery.properties.headers["logpipe-count"]?.intValue ?? 1))
+        Int(clamping: min(max(1, delivery.properties.headers["logpipe-count"]?.intValue ?? 1), 1_000_000))
     }
 
     /// A batch decoded and redacted, ready to be stored.
@@ -138,22 +140,31 @@ public struct LogWorker: Service {
         var deliveries: [AMQPDelivery]
         var outcomes: [RetryPolicy.Outcome]
         var logs: [StoredLog]
-        var decodedIndices: [Int]
+        /// For each log, the index of the delivery it came in.
+        var logDeliveries: [Int]
     }
 
-    /// Decodes and redacts a batch; what cannot be decoded is marked for the DLQ.
+    /// Decodes and redacts a batch. What cannot be decoded, names a reserved tenant, or names a tenant other
+    /// than the one it was routed for is marked for the DLQ.
     func prepare(_ batch: [AMQPDelivery]) -> PreparedBatch {
         let now = UnixTime.now.rfc3339
-        var prepared = PreparedBatch(deliveries: batch, outcomes: .init(repeating: .stored, count: batch.count), logs: [], decodedIndices: [])
+        var prepared = PreparedBatch(deliveries: batch, outcomes: .init(repeating: .stored, count: batch.count), logs: [], logDeliveries: [])
         prepared.logs.reserveCapacity(batch.count)
         for (index, delivery) in batch.enumerated() {
+            let records: [LogRecord]
             do {
-                for record in try WorkMessage.decode(delivery.body) {
-                    prepared.logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAtStamp: now))
-                }
-                prepared.decodedIndices.append(index)
+                records = try WorkMessage.decode(delivery.body)
             } catch {
                 prepared.outcomes[index] = .permanent(reason: WorkMessage.reason(error))
+                continue
+            }
+            if let refusal = WorkMessage.refusal(records, routedAs: delivery) {
+                prepared.outcomes[index] = .permanent(reason: refusal)
+                continue
+            }
+            for record in records {
+                prepared.logs.append(StoredLog(record: record, redactor: redaction.redactor(for: record.tenantID), processedAtStamp: now))
+                prepared.logDeliveries.append(index)
             }
         }
         return prepared
@@ -163,7 +174,6 @@ public struct LogWorker: Service {
     func finish(_ prepared: PreparedBatch) async -> BatchResult {
         let batch = prepared.deliveries
         let logs = prepared.logs
-        let decodedIndices = prepared.decodedIndices
         var outcomes = prepared.outcomes
         if configuration.processingTimePerCharacter > .zero {
             let characters = logs.reduce(0) { $0 + $1.text.count }
@@ -172,32 +182,73 @@ public struct LogWorker: Service {
         var storeFailed = false
         if !logs.isEmpty {
             let writeStart = ContinuousClock.now
-            do {
-                let result = try await store.write(logs)
-                metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: true)
-                recordStored(logs, result)
-                logger.debug("batch stored", metadata: [
-                    "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)"])
-                if logger.logLevel <= .debug {
-                    // One line per log, so that a log can be followed from the API's line (same request.id) to here.
-                    for log in logs {
-                        logger.debug("log stored", metadata: ["request.id": "\(log.requestID)", "log.id": "\(log.logID)",
-                                                             "tenant.id": "\(log.tenantID)", "log.bytes": "\(log.text.utf8.count)"])
-                    }
+            let (result, failures) = await isolatingWrite(logs, Array(logs.indices))
+            metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: failures.isEmpty)
+            let failedLogs = Set(failures.keys)
+            recordStored(failedLogs.isEmpty ? logs : logs.indices.filter { !failedLogs.contains($0) }.map { logs[$0] }, result)
+            logger.debug("batch stored", metadata: [
+                "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)",
+                "store.failed": "\(failures.count)"])
+            if logger.logLevel <= .debug {
+                // One line per log, so that a log can be followed from the API's line (same request.id) to here.
+                for (index, log) in logs.enumerated() where !failedLogs.contains(index) {
+                    logger.debug("log stored", metadata: ["request.id": "\(log.requestID)", "log.id": "\(log.logID)",
+                                                         "tenant.id": "\(log.tenantID)", "log.bytes": "\(log.text.utf8.count)"])
                 }
-            } catch {
-                metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: false)
-                storeFailed = true
-                logger.warning("store write failed; the batch goes to the retry tiers", metadata: [
-                    "batch.size": "\(batch.count)", "error.reason": "\(error.reason)", "error": "\(error.message)"])
-                let outcome: RetryPolicy.Outcome = error.transient ? .transient(reason: error.reason) : .permanent(reason: error.reason)
-                for index in decodedIndices { outcomes[index] = outcome }
+            }
+            // A message whose logs failed goes to the retry tiers (transient) or the DLQ (permanent) as a whole;
+            // its logs that were stored are kept once when it comes back (first write wins).
+            for (logIndex, error) in failures.sorted(by: { $0.key < $1.key }) {
+                storeFailed = storeFailed || error.transient
+                let delivery = prepared.logDeliveries[logIndex]
+                switch (outcomes[delivery], error.transient) {
+                case (.permanent, _): break
+                case (_, false): outcomes[delivery] = .permanent(reason: error.reason)
+                case (.stored, true): outcomes[delivery] = .transient(reason: error.reason)
+                case (.transient, true): break
+                }
+            }
+            if !failures.isEmpty {
+                let example = failures.values.first!
+                logger.warning("store write failed for some logs; their messages go to the retry tiers or the DLQ", metadata: [
+                    "batch.size": "\(batch.count)", "store.failed": "\(failures.count)", "error.reason": "\(example.reason)",
+                    "error": "\(example.message)"])
             }
         }
         let moveFailed = await move(batch, outcomes)
         if let hook = configuration.afterMovingBeforeAck { await hook() }
         await settle(batch, requeueing: moveFailed)
         return !moveFailed.isEmpty ? .moveFailed : storeFailed ? .storeFailed : .settled
+    }
+
+    /// Writes `indices` of `logs`; when the store refuses, isolates the failure so that it holds back nothing
+    /// else: a batch of several tenants is written again tenant by tenant, and a tenant's logs that the store
+    /// refuses permanently are split in halves down to the log it refuses. A transient failure of one tenant's
+    /// logs (the store is down) is not split further: all of them are retried. Returns what was stored and
+    /// the failure of each log that was not.
+    func isolatingWrite(_ logs: [StoredLog], _ indices: [Int]) async -> (StoreWriteResult, [Int: StoreError]) {
+        do {
+            return (try await store.write(indices.count == logs.count ? logs : indices.map { logs[$0] }), [:])
+        } catch {
+            let groups: [[Int]]
+            let tenants = Dictionary(grouping: indices, by: { logs[$0].tenantID })
+            if tenants.count > 1 {
+                groups = tenants.values.sorted { $0[0] < $1[0] }
+            } else if !error.transient, indices.count > 1 {
+                groups = [Array(indices[..<(indices.count / 2)]), Array(indices[(indices.count / 2)...])]
+            } else {
+                return (StoreWriteResult(), Dictionary(uniqueKeysWithValues: indices.map { ($0, error) }))
+            }
+            var total = StoreWriteResult()
+            var failures: [Int: StoreError] = [:]
+            for group in groups {
+                let (result, failed) = await isolatingWrite(logs, group)
+                total.stored += result.stored
+                total.duplicates += result.duplicates
+                failures.merge(failed) { first, _ in first }
+            }
+            return (total, failures)
+        }
     }
 
     /// Publishes the retry or DLQ copy of every delivery that was not stored, all in flight at once;
@@ -239,24 +290,36 @@ public struct LogWorker: Service {
         }
     }
 
-    /// Acks the batch with one multiple-ack, or, when some copies failed, acks the others one by one and
-    /// hands the failed ones back to the queue.
+    /// Acks the batch with one multiple-ack, or, when some copies failed, settles each delivery on its own:
+    /// acks the others and hands the failed ones back to the queue. A delivery that cannot be settled (it came
+    /// on an earlier connection: the broker redelivers it) never stops the others from being settled, so no
+    /// delivery of the current connection is left for a later multiple-ack to ack unstored.
     private func settle(_ batch: [AMQPDelivery], requeueing failed: Set<Int>) async {
-        do {
-            if failed.isEmpty {
-                if let last = batch.last { try await connection.ack(last.receipt, multiple: true) }
-            } else {
-                for (index, delivery) in batch.enumerated() {
-                    if failed.contains(index) {
-                        try await connection.nack(delivery.receipt, requeue: true)
-                    } else {
-                        try await connection.ack(delivery.receipt)
-                    }
-                }
+        if failed.isEmpty, let last = batch.last, batch.allSatisfy({ $0.receipt.isSameConnection(as: last.receipt) }) {
+            do {
+                try await connection.ack(last.receipt, multiple: true)
+                return
+            } catch {
+                // The connection was lost before the ack: the broker redelivers, the store keeps one copy.
+                logger.warning("ack failed; the batch will be redelivered", metadata: ["error": "\(error)"])
+                return
             }
-        } catch {
-            // The connection was lost before the ack: the broker redelivers, the store keeps one copy.
-            logger.warning("ack failed; the batch will be redelivered", metadata: ["error": "\(error)"])
+        }
+        var unsettled = 0
+        for (index, delivery) in batch.enumerated() {
+            do {
+                if failed.contains(index) {
+                    try await connection.nack(delivery.receipt, requeue: true)
+                } else {
+                    try await connection.ack(delivery.receipt)
+                }
+            } catch {
+                unsettled += 1
+            }
+        }
+        if unsettled > 0 {
+            logger.warning("some deliveries could not be settled; the broker redelivers them", metadata: [
+                "batch.size": "\(batch.count)", "amqp.unsettled": "\(unsettled)"])
         }
     }
 }
@@ -270,5 +333,22 @@ enum WorkMessage {
 
     static func decode(_ body: [UInt8]) throws -> [LogRecord] {
         try WorkBody.parse(body)
+    }
+
+    /// Why the decoded logs of a delivery must not be stored, or `nil`: a log of a tenant that the stores
+    /// reserve (`reserved_tenant`), or of a tenant other than the routing key's `tenant.<id>` and the
+    /// `x-tenant-id` header (`tenant_mismatch`: anyone with broker credentials could otherwise write into
+    /// any tenant by naming it in the body).
+    static func refusal(_ records: [LogRecord], routedAs delivery: AMQPDelivery) -> String? {
+        let routingKey = delivery.originalRoutingKey
+        guard routingKey.hasPrefix("tenant.") else { return "tenant_mismatch" }
+        let routed = routingKey.dropFirst("tenant.".count)
+        let header = delivery.properties.headers[MessageHeader.tenant]
+        if let header, header.stringValue != String(routed) { return "tenant_mismatch" }
+        for record in records {
+            if record.tenantID.rawValue != routed { return "tenant_mismatch" }
+            if record.tenantID.isReserved { return "reserved_tenant" }
+        }
+        return nil
     }
 }

@@ -1,0 +1,186 @@
+import AMQPBridge
+import Foundation
+@testable import LogPipeApp
+import LogPipeCore
+import Synchronization
+import Testing
+
+/// A store that refuses every write that holds a log of one tenant (as SQLite refused `CREATE TABLE
+/// "sqlite_x"`), permanently or as a passing failure, and otherwise delegates.
+final class TenantRefusingStore: LogStore {
+    let inner: any LogStore
+    let refused: TenantID
+    let transient: Bool
+    let writes = Mutex(0)
+
+    init(_ inner: any LogStore, refusing tenant: String, transient: Bool) {
+        self.inner = inner
+        self.refused = TenantID(tenant)!
+        self.transient = transient
+    }
+
+    func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+        writes.withLock { $0 += 1 }
+        if logs.contains(where: { $0.tenantID == refused }) {
+            throw StoreError(transient: transient, "injected refusal of one tenant")
+        }
+        return try await inner.write(logs)
+    }
+
+    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
+    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
+    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
+    func ping() async throws(StoreError) { try await inner.ping() }
+}
+
+/// A store that refuses one log id permanently (a document the store will never take).
+final class LogRefusingStore: LogStore {
+    let inner: any LogStore
+    let refused: String
+
+    init(_ inner: any LogStore, refusing logID: String) {
+        self.inner = inner
+        self.refused = logID
+    }
+
+    func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+        if logs.contains(where: { $0.logID == refused }) { throw StoreError(transient: false, "injected refusal of one log") }
+        return try await inner.write(logs)
+    }
+
+    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
+    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
+    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
+    func ping() async throws(StoreError) { try await inner.ping() }
+}
+
+/// One tenant's or one log's failure never holds back the rest of a batch; the worker stores a log only
+/// under the tenant it was routed for.
+@Suite("Worker isolation and tenant checks", .timeLimit(.minutes(3)))
+struct WorkerIsolationTests {
+    static func body(tenant: String, logID: String, text: String = "hello") -> [UInt8] {
+        Array(#"{"v":1,"tenant_id":"\#(tenant)","log_id":"\#(logID)","text":"\#(text)","received_at":"2026-12-01T00:00:00Z","request_id":"r-\#(logID)"}"#.utf8)
+    }
+
+    static func batch(tenant: String, logIDs: [String]) -> [UInt8] {
+        let items = logIDs.map { #"{"v":1,"tenant_id":"\#(tenant)","log_id":"\#($0)","text":"batch","received_at":"2026-12-01T00:00:00Z","request_id":"r"}"# }
+        return Array(#"{"v":1,"batch":[\#(items.joined(separator: ","))]}"#.utf8)
+    }
+
+    /// Publishes the messages as the API would (routing key and `x-tenant-id` header), or with `routedAs` /
+    /// `header` overriding them, so that all of them sit in the work queue before the worker starts.
+    static func publish(_ fixture: BrokerFixture, _ body: [UInt8], routedAs tenant: String, header: String? = nil,
+                        count: Int = 1) async throws {
+        var properties = AMQPProperties(deliveryMode: 2)
+        properties.headers[MessageHeader.tenant] = .string(header ?? tenant)
+        if count > 1 { properties.headers["logpipe-count"] = .int(Int64(count)) }
+        try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.\(tenant)",
+                                             body: body, properties: properties)
+    }
+
+    static func parkedReasons(_ fixture: BrokerFixture, count: Int) async throws -> [String] {
+        let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == UInt32(count) }
+        #expect(parked, "expected \(count) parked messages")
+        return try await fixture.drain(fixture.topology.deadLetterQueue).compactMap { $0.properties.headers[MessageHeader.error]?.stringValue }.sorted()
+    }
+
+    @Test("a body naming another tenant than its routing key or x-tenant-id is parked as tenant_mismatch; nothing reaches that tenant")
+    func tenantMismatch() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = try WorkerTests.temporaryStore()
+        try await Self.publish(fixture, Self.body(tenant: "beta", logID: "m-1"), routedAs: "alpha")
+        try await Self.publish(fixture, Self.body(tenant: "alpha", logID: "m-2"), routedAs: "alpha", header: "beta")
+        try await Self.publish(fixture, Self.batch(tenant: "beta", logIDs: ["m-3", "m-4"]), routedAs: "alpha", count: 2)
+        try await Self.publish(fixture, Self.body(tenant: "alpha", logID: "m-ok"), routedAs: "alpha")
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        let reasons = try await Self.parkedReasons(fixture, count: 3)
+        #expect(reasons == ["tenant_mismatch", "tenant_mismatch", "tenant_mismatch"])
+        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("alpha")!) == 1 }
+        #expect(stored)
+        #expect(try await store.count(tenant: TenantID("beta")!) == 0)
+        #expect(try await store.get(tenant: TenantID("alpha")!, logID: "m-2") == nil)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a reserved tenant (sqlite_x) in a batch is parked as reserved_tenant; the other tenants' logs are stored at once")
+    func reservedTenantInBatch() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = try WorkerTests.temporaryStore()
+        try await Self.publish(fixture, Self.body(tenant: "acme", logID: "a-1"), routedAs: "acme")
+        try await Self.publish(fixture, Self.body(tenant: "sqlite_x", logID: "x-1"), routedAs: "sqlite_x")
+        try await Self.publish(fixture, Self.body(tenant: "acme", logID: "a-2"), routedAs: "acme")
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        #expect(try await Self.parkedReasons(fixture, count: 1) == ["reserved_tenant"])
+        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
+        #expect(stored)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a tenant the store refuses permanently is parked with the store's reason; the other tenant's logs are stored")
+    func oneTenantRefusedPermanently() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = TenantRefusingStore(try WorkerTests.temporaryStore(), refusing: "beta", transient: false)
+        for index in 0..<6 {
+            let tenant = index % 2 == 0 ? "acme" : "beta"
+            try await Self.publish(fixture, Self.body(tenant: tenant, logID: "p-\(index)"), routedAs: tenant)
+        }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        #expect(try await Self.parkedReasons(fixture, count: 3) == ["store_rejected", "store_rejected", "store_rejected"])
+        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
+        #expect(stored)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a tenant whose writes fail for a while goes round the retry tiers alone; the other tenant's logs are stored on first delivery")
+    func oneTenantTransient() async throws {
+        let policy = RetryPolicy(delays: [.seconds(30)], maxAttempts: 5)
+        let fixture = try await BrokerFixture.start(retryPolicy: policy)
+        let store = TenantRefusingStore(try WorkerTests.temporaryStore(), refusing: "beta", transient: true)
+        for index in 0..<6 {
+            let tenant = index % 2 == 0 ? "acme" : "beta"
+            try await Self.publish(fixture, Self.body(tenant: tenant, logID: "t-\(index)"), routedAs: tenant)
+        }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: policy)
+        let retried = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 3 }
+        #expect(retried)
+        #expect(try await store.count(tenant: TenantID("acme")!) == 3)
+        #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("one log the store refuses is found by splitting: only its message is parked, every other log of the tenant is stored")
+    func oneLogRefused() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = LogRefusingStore(try WorkerTests.temporaryStore(), refusing: "s-5")
+        for index in 0..<12 { try await Self.publish(fixture, Self.body(tenant: "acme", logID: "s-\(index)"), routedAs: "acme") }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        #expect(try await Self.parkedReasons(fixture, count: 1) == ["store_rejected"])
+        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 11 }
+        #expect(stored)
+        #expect(try await store.get(tenant: TenantID("acme")!, logID: "s-5") == nil)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a logpipe-count header near Int64.max does not overflow the batch arithmetic; the logs are stored")
+    func hugeLogCountHeader() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = try WorkerTests.temporaryStore()
+        for index in 0..<3 {
+            var properties = AMQPProperties(deliveryMode: 2)
+            properties.headers[MessageHeader.tenant] = .string("acme")
+            properties.headers["logpipe-count"] = .int(Int64.max - Int64(index))
+            try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+                                                 body: Self.body(tenant: "acme", logID: "c-\(index)"), properties: properties)
+        }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
+        #expect(stored)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+}
