@@ -173,8 +173,8 @@ let package = Package(
     ]
 )
 
-// Fuzz targets (scripts/fuzz.sh): libFuzzer provides their main, so they are in the package only when asked
-// for, and build with `-sanitize=fuzzer,address` into a build folder of their own.
+// Fuzz targets (scripts/fuzz.sh): libFuzzer provides their entry point (`swift build --sanitize=fuzzer`), so
+// they are in the package only when asked for, and build into a build folder of their own.
 if ProcessInfo.processInfo.environment["LOGPIPE_FUZZ"] == "1" {
     let fuzzTargets: [(String, [Target.Dependency])] = [
         ("fuzz-ingest", ["LogPipeCore"]), ("fuzz-work-message", ["LogPipeCore"]),
@@ -183,7 +183,6 @@ if ProcessInfo.processInfo.environment["LOGPIPE_FUZZ"] == "1" {
     for (name, dependencies) in fuzzTargets {
         package.products.append(.executable(name: name, targets: [name]))
         package.targets.append(.executableTarget(
-            name: name, dependencies: dependencies, path: "Fuzz/\(name)",
-            swiftSettings: swiftSettings + [.unsafeFlags(["-parse-as-library"])]))
+            name: name, dependencies: dependencies, path: "Fuzz/\(name)", swiftSettings: swiftSettings))
     }
 }

@@ -42,6 +42,21 @@ struct RedactorTests {
         #expect(result.counts.isEmpty)
     }
 
+    @Test("inputs fuzz-redactor found: redacting the output again changes nothing", arguments: [
+        "ipv6 fe80::1::0%ethf0 a", "fe80::1%e0O80::1%ethSubstrin1.2.3 port",
+        "ipv6 fe80::1%e0O80::1%ethSubstrin1.2.3 portT10:00:00Z v1.ptionalt oha\u{1B}d ::fff\u{0}\u{0}1 price $012.50",
+        "pv3 fe80::hfZc0.Zc1.1@\u{FFFD}.StriMnoer 11",
+    ])
+    func idempotentOnFuzzFindings(_ input: String) {
+        let once = Self.redactor.redact(input)
+        #expect(Self.redactor.redact(once.text).text == once.text)
+    }
+
+    @Test("a match right after a match is found in the same pass (the mask between them is a boundary)")
+    func adjacentMatches() {
+        #expect(Self.redactor.redact("fe80::1%e0O80::1%eth0").text == "[REDACTED:IP_ADDRESS][REDACTED:IP_ADDRESS]")
+    }
+
     @Test("several types in one line are each counted")
     func mixedLine() {
         let line = "user alice@example.com from 10.0.0.1 paid with 4111 1111 1111 1111, ssn 123-45-6789, call +44 20 7946 0958 or 555-0199"

@@ -15,12 +15,29 @@ public struct Redactor: Sendable {
         var text = text
         let matches = text.withUTF8 { Self.scan($0) }
         if matches.isEmpty, customRules.isEmpty { return Redaction(text: text, counts: [:]) }  // no copy
-        return text.withUTF8 { build($0, matches) }
+        return Self.settled(text.withUTF8 { build($0, matches) })
     }
 
     /// The same on UTF-8 bytes (which must be valid UTF-8: masks only replace ASCII-delimited spans).
     public func redact(utf8 input: UnsafeBufferPointer<UInt8>) -> Redaction {
-        build(input, Self.scan(input))
+        Self.settled(build(input, Self.scan(input)))
+    }
+
+    /// Every mask is final: a mask can turn what is left beside it into a match of its own (`fe80::` before an
+    /// email that was masked reads as an address once a `[` follows it), so text that got masks is scanned
+    /// again until nothing more is found (found by fuzz-redactor; a few passes at most, each masks more).
+    static func settled(_ first: Redaction) -> Redaction {
+        guard !first.counts.isEmpty else { return first }
+        var result = first
+        for _ in 0..<8 {
+            var text = result.text
+            let more = text.withUTF8 { scan($0) }
+            if more.isEmpty { break }
+            let next = text.withUTF8 { Redactor().build($0, more) }
+            result.text = next.text
+            result.counts.merge(next.counts, uniquingKeysWith: +)
+        }
+        return result
     }
 
     static func scan(_ input: UnsafeBufferPointer<UInt8>) -> [PIIMatch] {
