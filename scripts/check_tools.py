@@ -215,7 +215,7 @@ def python_commands(text):
 def python_modules(text):
     """Modules a Python script imports that are not in the standard library, as `python3:NAME` (checked with
     Debian's /usr/bin/python3, the interpreter the scripts name)."""
-    for match in re.finditer(r"^(?:import\s+([A-Za-z_]\w*)|from\s+([A-Za-z_]\w*)[.\w]*\s+import\b)", text, re.M):
+    for match in re.finditer(r"^\s*(?:import\s+([A-Za-z_]\w*)|from\s+([A-Za-z_]\w*)[.\w]*\s+import\b)", text, re.M):
         name = match.group(1) or match.group(2)
         if name not in sys.stdlib_module_names and name != "__future__":
             yield "python3:" + name, text.count("\n", 0, match.start()) + 1

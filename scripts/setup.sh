@@ -2,8 +2,8 @@
 # Installs what logpipe needs to build, run, test and benchmark on Debian/Ubuntu (as root), skipping what is
 # present: Debian's RabbitMQ server, the rabbitmq-c and libmongoc development files, pkg-config, and every
 # program the scripts and tests invoke (docker-compose validates the compose file, wrk drives the benchmarks,
-# python3-mockupdb is the MongoDB test double). Swift itself (6.x) must already be on PATH (or in
-# /opt/swift/usr/bin).
+# python3-mockupdb is the MongoDB test double, amqp-tools publishes the chaos soak's hostile messages).
+# Swift itself (6.x) must already be on PATH (or in /opt/swift/usr/bin).
 #
 #   bash scripts/setup.sh           Debian packages
 #   bash scripts/setup.sh --test    also the PyPI tools of the tests (schemathesis, in .build/schemathesis-venv)
@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev zlib1g-dev
-  python3-mockupdb python3-bson python3-venv curl ca-certificates docker-compose wrk)
+  python3-mockupdb python3-bson python3-pymongo python3-venv curl ca-certificates docker-compose wrk amqp-tools)
 pypi_tools=("schemathesis==4.32.5")
 venv=.build/schemathesis-venv
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# One command to run every test: installs what is missing, starts a private RabbitMQ node for the tests
-# (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration) and schemathesis
-# against the API (scripts/schemathesis.sh), stops the node.
+# One command to run every test: installs what is missing, checks that every program the scripts and tests
+# invoke is installed by setup.sh (scripts/check_tools.py), starts a private RabbitMQ node for the tests
+# (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration), schemathesis
+# against the API (scripts/schemathesis.sh), the chaos soak (scripts/chaos.sh, 45 s per store) and the fuzzers
+# (scripts/fuzz.sh, 20 s each), stops the node.
 # Extra arguments go to `swift test` (e.g. --filter IntegrationTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,5 +32,13 @@ LOGPIPE_TEST_AMQP_URL=$(bash broker/rabbitmq.sh url)
 
 swift build --build-tests
 swift test --skip-build "$@"
-# With no filter: also property-based API tests from openapi.yaml against a running `logpipe api`.
-if [ $# -eq 0 ]; then bash scripts/schemathesis.sh; fi
+# With no filter: also property-based API tests from openapi.yaml against a running `logpipe api`, the chaos
+# soak in its short form on both stores (faults at moments drawn from a seed it prints), and each fuzzer for a
+# bounded time.
+if [ $# -eq 0 ]; then
+  bash scripts/schemathesis.sh
+  seed=${LOGPIPE_CHAOS_SEED:-$(date +%s)}
+  bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$seed" --store sqlite
+  bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$((seed + 1))" --store mongo
+  bash scripts/fuzz.sh --seconds "${LOGPIPE_FUZZ_SECONDS:-20}"
+fi

@@ -1,0 +1,372 @@
+#!/usr/bin/python3
+"""The chaos soak: "a 202 means the log is stored exactly once", checked under faults.
+
+A private RabbitMQ node (its own name, port and directory), `logpipe api` and `logpipe worker` as separate
+processes, and a store (SQLite, or the MongoDB wire-protocol test double). A load generator posts single logs
+and NDJSON batches for several tenants with known log ids and keeps every id that got a 202; a few poison
+messages are published straight to the broker on purpose. Meanwhile a fault injector, at moments drawn from
+the seed, closes the API's and the worker's broker connections (rabbitmqctl close_connection), stops and
+starts the broker, SIGKILLs and restarts the worker, makes the store fail for a while (a locked SQLite file;
+the double's failWrites), and raises a broker memory alarm.
+
+At the end, with faults stopped and the queues drained: every id that got a 202 is stored exactly once,
+nothing that was never posted is stored, the work and retry queues are empty, and the DLQ holds exactly the
+poison messages. Prints the faults injected and the counts; exits 1 on any loss.
+
+  python3 scripts/chaos/run.py --seconds 60 --seed 7 [--store sqlite|mongo] [--binary .build/debug/logpipe]
+"""
+import argparse
+import http.client
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+TENANTS = ["acme", "beta", "gamma", "delta"]
+
+
+class Broker:
+    def __init__(self, name, port):
+        self.env = dict(os.environ, LOGPIPE_BROKER_NAME=name, LOGPIPE_BROKER_PORT=str(port), LOGPIPE_BROKER_PLUGINS="none")
+        self.port = port
+
+    def script(self, *arguments, check=True):
+        result = subprocess.run(["bash", os.path.join(ROOT, "broker", "rabbitmq.sh"), *arguments], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"rabbitmq.sh {' '.join(arguments)}: {result.stderr[-500:]}")
+        return result.stdout
+
+    def ctl(self, *arguments):
+        return self.script("ctl", *arguments, check=False)
+
+    def queues(self, namespace):
+        counts = {}
+        for line in self.ctl("list_queues", "name", "messages", "--quiet", "--no-table-headers").splitlines():
+            parts = line.split()
+            if len(parts) == 2 and parts[0].startswith(namespace + ".") and parts[1].isdigit():
+                counts[parts[0]] = int(parts[1])
+        return counts
+
+
+class Process:
+    """A logpipe process with its log file; restartable."""
+
+    def __init__(self, binary, arguments, env, log):
+        self.binary, self.arguments, self.env, self.log = binary, arguments, env, log
+        self.process = None
+
+    def start(self):
+        self.process = subprocess.Popen([self.binary, *self.arguments], env=self.env, stdout=open(self.log, "a"),
+                                        stderr=subprocess.STDOUT)
+
+    def kill(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def alive(self):
+        return self.process is not None and self.process.poll() is None
+
+
+class Load(threading.Thread):
+    """Posts single logs and NDJSON batches with known ids; keeps every id that got a 202."""
+
+    def __init__(self, port, seed, index, stop):
+        super().__init__(daemon=True)
+        self.port, self.random, self.index, self.stop = port, random.Random(seed * 1000 + index), index, stop
+        self.accepted, self.attempted = set(), set()
+        self.statuses = {}
+        self.sequence = 0
+
+    def next_id(self):
+        self.sequence += 1
+        return f"chaos-{self.index}-{self.sequence}"
+
+    def run(self):
+        connection = None
+        while not self.stop.is_set():
+            tenant = self.random.choice(TENANTS)
+            if self.random.random() < 0.7:
+                ids = [self.next_id()]
+                body = json.dumps({"tenant_id": tenant, "log_id": ids[0], "text": f"user{ids[0]}@example.com logged in"})
+                content_type = "application/json"
+            else:
+                ids = [self.next_id() for _ in range(self.random.randint(2, 40))]
+                body = "\n".join(json.dumps({"tenant_id": self.random.choice(TENANTS), "log_id": i, "text": f"call 555-0100 {i}"}) for i in ids)
+                content_type = "application/x-ndjson"
+            self.attempted.update(ids)
+            try:
+                if connection is None:
+                    connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
+                connection.request("POST", "/ingest", body=body.encode(), headers={"Content-Type": content_type})
+                response = connection.getresponse()
+                response.read()
+                status = response.status
+            except (OSError, http.client.HTTPException):
+                status = "connection"
+                connection = None
+                time.sleep(0.05)
+            self.statuses[status] = self.statuses.get(status, 0) + 1
+            if status == 202:
+                self.accepted.update(ids)
+            elif status != "connection":
+                time.sleep(0.02)
+
+
+def wait_http(port, path="/readiness", timeout=60, process=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if process is not None and not process.alive():
+            return False
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", path)
+            if connection.getresponse().status == 200:
+                return True
+        except (OSError, http.client.HTTPException):
+            pass
+        time.sleep(0.1)
+    return False
+
+
+class SQLiteStore:
+    def __init__(self, path):
+        self.path = path
+        self.lock_connection = None
+
+    def fail(self):
+        """Holds an exclusive lock: the worker's writes time out (SQLITE_BUSY) until it is released."""
+        self.lock_connection = sqlite3.connect(self.path, timeout=1, isolation_level=None)
+        self.lock_connection.execute("BEGIN EXCLUSIVE")
+
+    def heal(self):
+        if self.lock_connection:
+            self.lock_connection.execute("ROLLBACK")
+            self.lock_connection.close()
+            self.lock_connection = None
+
+    def stored(self):
+        ids = {}
+        connection = sqlite3.connect(self.path, timeout=30)
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        for table in tables:
+            for (log_id, tenant) in connection.execute(f'SELECT log_id, tenant_id FROM "{table}"'):
+                ids.setdefault(log_id, []).append(tenant)
+        connection.close()
+        return ids
+
+
+class MongoDoubleStore:
+    """The MongoDB wire-protocol test double (not MongoDB), read back through its own find command."""
+
+    def __init__(self, work, database):
+        self.database = database
+        ready = f"{work}/double.port"
+        self.process = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "scripts", "mongo_double.py"), "--port", "0",
+                                         "--ready-file", ready], stdout=open(f"{work}/double.log", "w"), stderr=subprocess.STDOUT)
+        deadline = time.time() + 30
+        while not (os.path.exists(ready) and open(ready).read().strip()):
+            if time.time() > deadline or self.process.poll() is not None:
+                raise RuntimeError(f"the MongoDB test double did not start (see {work}/double.log)")
+            time.sleep(0.1)
+        self.port = int(open(ready).read().strip())
+        import pymongo  # python3-pymongo, a dependency of python3-mockupdb
+        self.client = pymongo.MongoClient(f"mongodb://127.0.0.1:{self.port}/?directConnection=true", serverSelectionTimeoutMS=5000)
+
+    @property
+    def uri(self):
+        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000&socketTimeoutMS=10000"
+
+    def fail(self):
+        self.client[self.database].command({"logpipeDouble": 1, "failWrites": 5, "mode": random.choice(["error", "hangup"])})
+
+    def heal(self):
+        self.client[self.database].command({"logpipeDouble": 1, "reset": True})
+
+    def stored(self):
+        ids = {}
+        database = self.client[self.database]
+        for name in database.list_collection_names():
+            for document in database[name].find({}):
+                ids.setdefault(document["_id"], []).append(document.get("tenant_id"))
+        return ids
+
+    def close(self):
+        self.process.terminate()
+
+
+def main():
+    """Runs the soak; whatever happens, the processes, the broker node and the double are stopped."""
+    cleanup = []
+    try:
+        return soak(cleanup)
+    finally:
+        for action in reversed(cleanup):
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 -- cleanup goes on
+                print(f"chaos: cleanup: {error}", file=sys.stderr)
+
+
+def soak(cleanup):
+    parser = argparse.ArgumentParser(description="chaos soak of logpipe")
+    parser.add_argument("--seconds", type=int, default=120)
+    parser.add_argument("--seed", type=int, default=int(time.time()))
+    parser.add_argument("--store", choices=["sqlite", "mongo"], default="sqlite")
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "logpipe"))
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--broker-port", type=int, default=5732)
+    options = parser.parse_args()
+    rng = random.Random(options.seed)
+    work = f"/tmp/logpipe-chaos-{options.seed}-{options.store}"
+    subprocess.run(["rm", "-rf", work], check=True)
+    os.makedirs(work)
+    namespace = f"chaos{options.seed % 100000}"
+    broker = Broker("chaos", options.broker_port)
+    broker.script("start")
+    cleanup.append(lambda: broker.script("wipe", check=False))
+    api_port, worker_port = 18100 + options.seed % 500, 18700 + options.seed % 500
+    env = dict(os.environ, LOGPIPE_AMQP_URL=f"amqp://guest:guest@127.0.0.1:{options.broker_port}/", LOGPIPE_NAMESPACE=namespace,
+               LOGPIPE_RETRY_DELAYS="200ms,1s,2s", LOGPIPE_MAX_ATTEMPTS="100", LOGPIPE_CONFIRM_TIMEOUT_MS="3000",
+               LOG_LEVEL="warning", LOGPIPE_AMQP_HEARTBEAT="5")
+    if options.store == "sqlite":
+        store = SQLiteStore(f"{work}/logs.sqlite")
+        env["LOGPIPE_SQLITE_PATH"] = store.path
+    else:
+        store = MongoDoubleStore(work, f"chaos{options.seed}")
+        cleanup.append(store.close)
+        env["LOGPIPE_MONGO_URI"] = store.uri
+        env["LOGPIPE_MONGO_DB"] = store.database
+    api = Process(options.binary, ["api", "--host", "127.0.0.1", "--port", str(api_port)], env, f"{work}/api.log")
+    worker = Process(options.binary, ["worker"], dict(env, LOGPIPE_WORKER_HTTP_PORT=str(worker_port)), f"{work}/worker.log")
+    api.start()
+    worker.start()
+    cleanup.append(api.stop)
+    cleanup.append(worker.stop)
+    if not wait_http(api_port, process=api) or not wait_http(worker_port, process=worker):
+        print(f"chaos: the API or the worker did not become ready (logs in {work})", file=sys.stderr)
+        return 1
+
+    # Poison messages published on purpose: the only ones the DLQ may hold at the end.
+    poison = 0
+    for body, routing in ((b"not json", "tenant.acme"), (b'{"v":1,"tenant_id":"beta","log_id":"poison-1","text":"x","received_at":"2026-12-01T00:00:00Z","request_id":"r"}', "tenant.acme")):
+        poison += publish_raw(options.broker_port, namespace, routing, body)
+
+    stop = threading.Event()
+    clients = [Load(api_port, options.seed, index, stop) for index in range(options.clients)]
+    for client in clients:
+        client.start()
+    faults = {}
+    schedule = []
+    deadline = time.time() + options.seconds
+    while time.time() < deadline:
+        time.sleep(rng.uniform(1.0, 4.0))
+        if time.time() >= deadline:
+            break
+        # Every kind once per round, in an order drawn from the seed: a short run sees each of them.
+        if not schedule:
+            schedule = ["close_api_connection", "close_worker_connection", "restart_broker", "kill_worker", "store_failure", "memory_alarm"]
+            rng.shuffle(schedule)
+        fault = schedule.pop()
+        faults[fault] = faults.get(fault, 0) + 1
+        if fault in ("close_api_connection", "close_worker_connection"):
+            name = "logpipe-api" if fault == "close_api_connection" else "logpipe-worker"
+            for line in broker.ctl("list_connections", "pid", "client_properties", "--quiet", "--no-table-headers").splitlines():
+                if f'"{name}"' in line or f"<<\"{name}\">>" in line or name in line:
+                    broker.ctl("close_connection", line.split()[0], "chaos")
+        elif fault == "restart_broker":
+            broker.script("kill" if rng.random() < 0.5 else "stop")
+            time.sleep(rng.uniform(0.5, 2.0))
+            broker.script("start")
+        elif fault == "kill_worker":
+            worker.kill()
+            time.sleep(rng.uniform(0.2, 1.5))
+            worker.start()
+        elif fault == "store_failure":
+            store.fail()
+            time.sleep(rng.uniform(0.5, 3.0))
+            store.heal()
+        elif fault == "memory_alarm":
+            broker.ctl("set_vm_memory_high_watermark", "0.000001")
+            time.sleep(rng.uniform(0.5, 2.0))
+            broker.ctl("set_vm_memory_high_watermark", "0.4")
+    stop.set()
+    for client in clients:
+        client.join(timeout=30)
+    if not worker.alive():
+        worker.start()
+
+    # Drain: the work and retry queues empty, the worker idle.
+    drained = False
+    drain_deadline = time.time() + 120
+    while time.time() < drain_deadline:
+        counts = broker.queues(namespace)
+        waiting = sum(count for queue, count in counts.items() if not queue.endswith(".dlq"))
+        if counts and waiting == 0:
+            time.sleep(1.0)  # the worker's last batch: written, then acked
+            counts = broker.queues(namespace)
+            if sum(count for queue, count in counts.items() if not queue.endswith(".dlq")) == 0:
+                drained = True
+                break
+        time.sleep(0.5)
+    counts = broker.queues(namespace)
+    parked = counts.get(f"{namespace}.dlq", -1)
+
+    accepted = set().union(*(client.accepted for client in clients))
+    attempted = set().union(*(client.attempted for client in clients))
+    statuses = {}
+    for client in clients:
+        for status, count in client.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    stored = store.stored()
+    lost = sorted(accepted - stored.keys())
+    unexpected = sorted(set(stored) - attempted)
+    duplicates = sorted(log_id for log_id, tenants in stored.items() if len(tenants) > 1)
+
+    print(f"chaos soak: {options.seconds} s, seed {options.seed}, store {options.store}, {options.clients} clients")
+    print("| fault | injected |")
+    print("|---|---|")
+    for fault in sorted(faults):
+        print(f"| {fault} | {faults[fault]} |")
+    print("| count | value |")
+    print("|---|---|")
+    rows = [("requests by status", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))),
+            ("logs posted", len(attempted)), ("logs accepted (202)", len(accepted)), ("logs stored", len(stored)),
+            ("accepted and stored", len(accepted & stored.keys())), ("stored without a 202 (503 after publish)", len(stored.keys() - accepted)),
+            ("duplicates stored", len(duplicates)), ("stored but never posted", len(unexpected)), ("lost", len(lost)),
+            ("queues drained", drained), ("DLQ (expected %d poison)" % poison, parked)]
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    failed = lost or duplicates or unexpected or not drained or parked != poison
+    if lost:
+        print(f"chaos: lost ids (first 20): {lost[:20]}", file=sys.stderr)
+    print(f"chaos: {'FAILED' if failed else 'passed'} (logs in {work})")
+    return 1 if failed else 0
+
+
+def publish_raw(port, namespace, routing_key, body):
+    """Publishes one message straight to the ingest exchange, as anyone with broker credentials could
+    (amqp-publish from Debian's amqp-tools). Returns 1 when it was published."""
+    result = subprocess.run(["amqp-publish", "-u", f"amqp://guest:guest@127.0.0.1:{port}", "-e", f"{namespace}.ingest",
+                             "-r", routing_key, "-p", "-C", "application/json", "-H", "x-tenant-id: acme", "-b", body.decode()],
+                            capture_output=True, text=True, timeout=30)
+    return 1 if result.returncode == 0 else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
