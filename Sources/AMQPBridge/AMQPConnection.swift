@@ -33,6 +33,10 @@ public final class AMQPConnection: Sendable {
     /// broker or failing to subscribe).
     public var isConsuming: Bool { loop.isConsuming }
 
+    /// How many times this connection has connected (for tests and diagnostics: a restart after a channel
+    /// error counts one more).
+    public var connects: Int { loop.connects }
+
     /// True while the broker has told us to stop publishing (`connection.blocked`, a resource alarm).
     public var isBlocked: Bool { loop.isBlocked }
 

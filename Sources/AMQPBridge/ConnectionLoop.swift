@@ -36,6 +36,8 @@ final class ConnectionLoop: @unchecked Sendable {
         var consumersToAdd: [(UInt64, Consumer)] = []
         var consumersToRemove: [UInt64] = []
         var nextConsumerID: UInt64 = 1
+        /// Connections made so far (1 after the first connect); a channel error that restarts the connection shows.
+        var connects = 0
         /// Consumers registered that have no live subscription now (cancelled by the broker, or consume failed).
         var consumersDown = 0
     }
@@ -60,6 +62,7 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     var isConnected: Bool { shared.withLock { $0.connected } }
+    var connects: Int { shared.withLock { $0.connects } }
     /// Connected, and every registered consumer subscribed.
     var isConsuming: Bool { shared.withLock { $0.connected && $0.consumersDown == 0 } }
     var isBlocked: Bool { shared.withLock { $0.blocked } }
@@ -161,7 +164,7 @@ final class ConnectionLoop: @unchecked Sendable {
             applyConsumerChanges()
             // Consumers from before this connection (new ones were just subscribed by applyConsumerChanges).
             for id in consumers.keys.sorted() where consumers[id]?.channel == nil { try subscribe(id) }
-            shared.withLock { $0.connected = true; $0.blocked = false }
+            shared.withLock { $0.connected = true; $0.blocked = false; $0.connects += 1 }
             logger.info("AMQP connected", metadata: ["amqp.url": "\(configuration.redactedURL)",
                                                       "amqp.generation": "\(generation)"])
             return true

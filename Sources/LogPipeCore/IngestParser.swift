@@ -106,6 +106,10 @@ public struct IngestParser: Sendable {
             guard attributes.keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Self.maxAttributeKeyBytes }) else {
                 throw IngestError(.invalidAttributes, "attribute names must be 1–\(Self.maxAttributeKeyBytes) bytes")
             }
+            // Stores keep names as keys (BSON keys are C strings): control characters, NUL among them, are refused.
+            guard attributes.keys.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F } }) else {
+                throw IngestError(.invalidAttributes, "attribute names must not hold control characters")
+            }
         }
         return LogInput(tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,
                         level: object.level, source: object.source, attributes: object.attributes)

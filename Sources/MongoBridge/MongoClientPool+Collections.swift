@@ -15,24 +15,40 @@ public struct MongoInsertResult: Sendable, Hashable {
     public var writeErrors: [WriteError]
 }
 
-/// Collection operations with documents as (relaxed extended) JSON text, so no C type leaves the bridge.
+/// Collection operations with documents as ``BSONField`` lists or (relaxed extended) JSON text, so no C type
+/// leaves the bridge.
 /// Every method blocks: call them from a dedicated thread.
 extension MongoClientPool {
     /// Inserts documents in one unordered bulk operation with the given write concern (`"majority"`, `"1"`…).
     /// Per-document failures (such as duplicate keys) come back in `writeErrors`; a failure of the whole
-    /// operation (unreachable server, write concern error) throws.
+    /// operation (unreachable server, write concern error, a part of a split bulk lost) throws.
     public func insertMany(database: String, collection: String, documents: [String], writeConcern: String) throws -> MongoInsertResult {
+        try insertMany(database: database, collection: collection, count: documents.count, writeConcern: writeConcern) { index in
+            try BSONDocument(json: documents[index])
+        }
+    }
+
+    /// The same with documents built field by field (``BSONField``): what the store writes.
+    public func insertMany(database: String, collection: String, documents: [[BSONField]], writeConcern: String) throws -> MongoInsertResult {
+        try insertMany(database: database, collection: collection, count: documents.count, writeConcern: writeConcern) { index in
+            try BSONDocument(fields: documents[index])
+        }
+    }
+
+    private func insertMany(database: String, collection: String, count: Int, writeConcern: String,
+                            document: (Int) throws -> BSONDocument) throws -> MongoInsertResult {
         try withClient { client in
             let handle = mongoc_client_get_collection(client, database, collection)!
             defer { mongoc_collection_destroy(handle) }
-            let w = Int(writeConcern).map { "\($0)" } ?? "\"\(writeConcern)\""
-            let options = try BSONDocument(json: #"{"ordered": false, "writeConcern": {"w": \#(w)}}"#)
+            let w: BSONValue = Int32(writeConcern).map { .int32($0) } ?? .string(writeConcern)  // libmongoc wants an int32
+            let options = try BSONDocument(fields: [BSONField("ordered", .bool(false)),
+                                                    BSONField("writeConcern", .document([BSONField("w", w)]))])
             let bulk = mongoc_collection_create_bulk_operation_with_opts(handle, options.pointer)!
             defer { mongoc_bulk_operation_destroy(bulk) }
             var error = bson_error_t()
-            for json in documents {
-                let document = try BSONDocument(json: json)
-                guard mongoc_bulk_operation_insert_with_opts(bulk, document.pointer, nil, &error) else { throw Self.error(error) }
+            for index in 0..<count {
+                let built = try document(index)
+                guard mongoc_bulk_operation_insert_with_opts(bulk, built.pointer, nil, &error) else { throw Self.error(error) }
             }
             let reply = BSONDocument.reply()
             let server = mongoc_bulk_operation_execute(bulk, reply.pointer, &error)
@@ -47,8 +63,8 @@ extension MongoClientPool {
             // accounted for as inserted or as a write error.
             let inserted = Self.integer(parsed["nInserted"]) ?? 0
             if server == 0, writeErrors.isEmpty || error.code != 11000 { throw Self.error(error) }
-            if writeErrors.isEmpty || writeErrors.allSatisfy({ $0.code == 11000 }), inserted + writeErrors.count != documents.count {
-                throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(documents.count) documents")
+            if writeErrors.isEmpty || writeErrors.allSatisfy({ $0.code == 11000 }), inserted + writeErrors.count != count {
+                throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(count) documents")
             }
             if let concern = (parsed["writeConcernErrors"] as? [[String: Any]])?.first {
                 throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"] as? String ?? ""))",

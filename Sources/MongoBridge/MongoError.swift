@@ -11,6 +11,8 @@ public struct MongoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let unreachable = Code("unreachable")
         /// The server answered with an error (command failure, write error, write concern error).
         public static let server = Code("server_error")
+        /// A document that cannot be encoded as BSON (a NUL in a key, past the size limit): never worth a retry.
+        public static let invalidDocument = Code("invalid_document")
     }
 
     public var code: Code

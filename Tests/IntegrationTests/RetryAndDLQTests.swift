@@ -212,6 +212,37 @@ struct RetryAndDLQTests {
         await fixture.tearDown()
     }
 
+    @Test("purge and replay that take the last message of the scan settle without a channel error (the connection is not restarted)")
+    func lastMessageTaken() async throws {
+        let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
+        for (index, tenant) in ["alpha", "beta", "alpha", "beta"].enumerated() {
+            try await Self.park(Self.record(tenant, "l-\(index)"), reason: "store_unavailable", fixture)
+        }
+        let dlq = DeadLetterQueue(connection: fixture.connection, topology: fixture.topology)
+        let connects = fixture.connection.connects
+        #expect(try await dlq.purge(ParkedFilter(tenant: "beta")) == 2)
+        #expect(try await dlq.replay(ParkedFilter(tenant: "alpha"), limit: .max, dryRun: false).replayed == 2)
+        // Round trips on the same connection: a channel error from the final reject would have arrived first.
+        for _ in 0..<3 { _ = try await fixture.readyCount(fixture.topology.deadLetterQueue) }
+        #expect(fixture.connection.connects == connects && fixture.connection.isConnected)
+        #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
+        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 2)
+        await fixture.tearDown()
+    }
+
+    @Test("a scan holds at most its limit of messages: stats of a larger DLQ counts the rest as unseen and changes nothing")
+    func boundedScan() async throws {
+        let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
+        for index in 0..<12 { try await Self.park(Self.record("alpha", "b-\(index)"), reason: "undecodable", fixture) }
+        var dlq = DeadLetterQueue(connection: fixture.connection, topology: fixture.topology)
+        dlq.scanLimit = 5
+        let stats = try await dlq.stats()
+        #expect(stats.total == 5 && stats.unseen == 7)
+        #expect(try await dlq.purge(ParkedFilter()) == 5)
+        #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 7)
+        await fixture.tearDown()
+    }
+
     @Test("a worker whose connection dies between the retry copy and the ack causes a duplicate delivery, never a loss; the store holds one document")
     func crashBetweenCopyAndAck() async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)

@@ -54,6 +54,18 @@ struct StoreContractTests {
         #expect(try await store.tail(tenant: Self.acme, limit: 1).first?.text == original.text)
     }
 
+    @Test("attribute keys such as $numberLong, $oid and a.b, and values that look like extended JSON, are plain data", arguments: Kind.allCases)
+    func extendedJSONLookalikes(_ kind: Kind) async throws {
+        let store = try kind.make()
+        var original = log("ej-1")
+        original.attributes = ["$numberLong": .string("5"), "$oid": .string("x"), "a.b": .int(1), "$date": .int(7),
+                               "json": .string(#"{"$oid":"x"}"#), "ratio": .double(0.25)]
+        let other = log("ej-2")
+        #expect(try await store.write([original, other]) == StoreWriteResult(stored: 2, duplicates: 0))
+        #expect(try await store.get(tenant: Self.acme, logID: "ej-1") == original)
+        #expect(try await store.tail(tenant: Self.acme, limit: 10).count == 2)
+    }
+
     @Test("the same log_id twice is stored once and the first write wins", arguments: Kind.allCases)
     func firstWriteWins(_ kind: Kind) async throws {
         let store = try kind.make()

@@ -118,6 +118,7 @@ struct IngestRouteTests {
         ("application/json", nil, #"{"tenant_id":"$x","text":"x"}"#, 400, "invalid_tenant_id"),
         ("application/json", nil, #"{"tenant_id":"A","text":"x"}"#, 400, "invalid_tenant_id"),
         ("application/json", nil, #"{"tenant_id":"sqlite_x","text":"x"}"#, 400, "reserved_tenant"),
+        ("application/json", nil, #"{"tenant_id":"acme","text":"x","attributes":{"a\u0000b":"v"}}"#, 400, "invalid_attributes"),
         ("text/plain", "sqlite_master", "hello", 400, "reserved_tenant"),
         ("application/x-ndjson", nil, "{\"tenant_id\":\"acme\",\"text\":\"x\"}\n{\"tenant_id\":\"sqlite_x\",\"text\":\"x\"}", 400, "invalid_batch"),
         ("application/json", nil, #"{"tenant_id":"\#(String(repeating: "a", count: 65))","text":"x"}"#, 400, "invalid_tenant_id"),

@@ -107,6 +107,9 @@ public struct DeadLetterQueue: Sendable {
     var idleTimeout: Duration = .seconds(2)
     /// Replay copies in flight at once.
     var replayWindow = 256
+    /// Most messages one scan holds (unacked, so in memory here): a larger DLQ is seen in part (`stats`
+    /// reports the rest as `unseen`; run `replay` or `purge` again for more).
+    var scanLimit = 50_000
 
     public init(connection: AMQPConnection, topology: Topology) {
         self.connection = connection
@@ -148,6 +151,7 @@ public struct DeadLetterQueue: Sendable {
     public func replay(_ filter: ParkedFilter, limit: Int, dryRun: Bool) async throws -> ReplayReport {
         var report = ReplayReport()
         var window: [ParkedMessage] = []
+        var ackedReceipts = Set<AMQPReceipt>()
         func flush() async throws {
             let outcomes = await withTaskGroup(of: (AMQPReceipt, Bool).self) { group in
                 for message in window {
@@ -159,6 +163,7 @@ public struct DeadLetterQueue: Sendable {
             for (receipt, confirmed) in outcomes {
                 if confirmed {
                     try await connection.ack(receipt)
+                    ackedReceipts.insert(receipt)
                     report.replayed += 1
                 } else {
                     report.failed += 1
@@ -178,6 +183,8 @@ public struct DeadLetterQueue: Sendable {
             return .keep  // acked by flush once the copy is confirmed
         } beforeRequeue: {
             if !window.isEmpty { try await flush() }
+        } acked: {
+            ackedReceipts
         }
         return report
     }
@@ -211,26 +218,33 @@ public struct DeadLetterQueue: Sendable {
     /// `visit` takes, then requeues everything else in place. Returns how many were expected and visited.
     private func scan(until done: () -> Bool = { false },
                       _ visit: (ParkedMessage) async throws -> Verdict,
-                      beforeRequeue: () async throws -> Void = {}) async throws -> (expected: Int, visited: Int) {
+                      beforeRequeue: () async throws -> Void = {},
+                      acked: () -> Set<AMQPReceipt> = { [] }) async throws -> (expected: Int, visited: Int) {
         let expected = Int(try await connection.queueStatus(topology.deadLetterQueue).messageCount)
         guard expected > 0, !done() else { return (expected, 0) }
-        // Kept messages stay unacked, so the prefetch must cover the whole scan (0 = unlimited beyond 65535).
-        let consumer = connection.consume(queue: topology.deadLetterQueue,
-                                          prefetch: expected <= Int(UInt16.max) ? UInt16(expected) : 0)
+        // Kept messages stay unacked until the end, so the prefetch bounds what one scan holds in memory.
+        let bound = min(expected, scanLimit, Int(UInt16.max))
+        let consumer = connection.consume(queue: topology.deadLetterQueue, prefetch: UInt16(bound))
         defer { consumer.cancel() }
         var visited = 0
-        var last: AMQPReceipt?
+        var received: [AMQPReceipt] = []
+        var settled = Set<AMQPReceipt>()
         do {
-            while visited < expected, !done(), let delivery = await consumer.next(timeout: idleTimeout) {
+            while visited < bound, !done(), let delivery = await consumer.next(timeout: idleTimeout) {
                 visited += 1
-                last = delivery.receipt
+                received.append(delivery.receipt)
                 if try await visit(ParkedMessage(delivery, position: visited)) == .take {
                     try await connection.ack(delivery.receipt)
+                    settled.insert(delivery.receipt)
                 }
             }
             try await beforeRequeue()
-            // One multiple reject puts back every delivery of the scan not yet settled, in its original place.
-            if let last { try await connection.nack(last, multiple: true, requeue: true) }
+            settled.formUnion(acked())
+            // One multiple reject puts back every delivery of the scan not yet settled, in its original place;
+            // it names the last one still unsettled (a tag already acked would be a channel error).
+            if let last = received.last(where: { !settled.contains($0) }) {
+                try await connection.nack(last, multiple: true, requeue: true)
+            }
         } catch {
             // Cancelling the subscription closes its channel, which also puts back whatever is unacked.
             throw CommandFailure("the DLQ scan stopped (nothing unconfirmed was removed): \(error)")

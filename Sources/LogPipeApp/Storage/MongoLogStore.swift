@@ -55,10 +55,8 @@ public final class MongoLogStore: LogStore {
 
     public func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
         var result = StoreWriteResult()
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
         for (tenant, group) in Dictionary(grouping: logs, by: \.tenantID) {
-            let documents = group.map { String(decoding: (try? encoder.encode(Document($0))) ?? Data(), as: UTF8.self) }
+            let documents = group.map(Self.fields)
             let outcome: MongoInsertResult = try await blocking { [pool, database, writeConcern] in
                 try pool.insertMany(database: database, collection: tenant.rawValue, documents: documents, writeConcern: writeConcern)
             }
@@ -74,6 +72,32 @@ public final class MongoLogStore: LogStore {
             result.duplicates += duplicates
         }
         return result
+    }
+
+    /// The stored document (DESIGN §4's fields plus `_id`), built as BSON field by field: attribute keys
+    /// such as `$numberLong` or `a.b` and every value stay plain data.
+    static func fields(_ log: StoredLog) -> [BSONField] {
+        var fields: [BSONField] = [
+            BSONField("_id", .string(log.logID)), BSONField("log_id", .string(log.logID)),
+            BSONField("tenant_id", .string(log.tenantID.rawValue)), BSONField("text", .string(log.text)),
+            BSONField("redactions", .document(log.redactions.sorted { $0.key < $1.key }.map { BSONField($0.key, .int64(Int64($0.value))) })),
+            BSONField("received_at", .string(log.receivedAt)), BSONField("processed_at", .string(log.processedAt)),
+            BSONField("request_id", .string(log.requestID)),
+        ]
+        if let timestamp = log.timestamp { fields.append(BSONField("timestamp", .string(timestamp))) }
+        if let level = log.level { fields.append(BSONField("level", .string(level))) }
+        if let source = log.source { fields.append(BSONField("source", .string(source))) }
+        if let attributes = log.attributes {
+            fields.append(BSONField("attributes", .document(attributes.sorted { $0.key < $1.key }.map { key, value in
+                switch value {
+                case .string(let text): BSONField(key, .string(text))
+                case .int(let number): BSONField(key, .int64(number))
+                case .double(let number): BSONField(key, .double(number))
+                case .bool(let flag): BSONField(key, .bool(flag))
+                }
+            })))
+        }
+        return fields
     }
 
     public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {
@@ -107,7 +131,8 @@ public final class MongoLogStore: LogStore {
         do {
             return try await threads.runIfActive(body)
         } catch let error as MongoError {
-            throw StoreError(transient: error.code != .invalidURI, "\(error)")
+            let permanent = error.code == .invalidURI || error.code == .invalidDocument
+            throw StoreError(transient: !permanent, reason: error.code == .invalidDocument ? "store_rejected" : nil, "\(error)")
         } catch {
             throw StoreError(transient: true, "MongoDB call failed: \(type(of: error))")
         }

@@ -43,6 +43,35 @@ final class BSONDocument {
         bson_append_utf8(pointer, key, -1, value, Int32(value.utf8.count))
     }
 
+    /// A document of `fields`, in order. Throws when a key holds a NUL byte (BSON keys are C strings) or
+    /// libbson refuses a field (the document would pass its size limit); the error names neither.
+    convenience init(fields: [BSONField]) throws {
+        self.init()
+        for field in fields { try append(field) }
+    }
+
+    func append(_ field: BSONField) throws {
+        let key = field.key
+        guard !key.utf8.contains(0) else { throw MongoError(.invalidDocument, "a document key holds a NUL byte") }
+        let keyLength = Int32(key.utf8.count)
+        // `withCString` hands over the whole UTF-8 storage and a terminator; the explicit lengths keep values
+        // with NUL bytes whole (BSON strings carry their length).
+        let appended: Bool = key.withCString { name in
+            switch field.value {
+            case .string(let value):
+                return value.withCString { bson_append_utf8(pointer, name, keyLength, $0, Int32(value.utf8.count)) }
+            case .int32(let value): return bson_append_int32(pointer, name, keyLength, value)
+            case .int64(let value): return bson_append_int64(pointer, name, keyLength, value)
+            case .double(let value): return bson_append_double(pointer, name, keyLength, value)
+            case .bool(let value): return bson_append_bool(pointer, name, keyLength, value)
+            case .document(let fields):
+                guard let child = try? BSONDocument(fields: fields) else { return false }
+                return bson_append_document(pointer, name, keyLength, child.pointer)
+            }
+        }
+        guard appended else { throw MongoError(.invalidDocument, "libbson refused a field (document too large or key not valid)") }
+    }
+
     /// Relaxed extended JSON, for diagnostics and tests.
     var json: String {
         var length = 0
