@@ -23,7 +23,10 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz-ingest fuzz-work-message fuzz-redactor fuzz-gzip)
 
 build=(swift build --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address)
-for target in "${targets[@]}"; do
+# Each product is built twice: in a new build folder SwiftPM links some products without the coverage
+# instrumentation the first time (seen with Swift 6.3); the second build links them instrumented, and the
+# runs below fail any target whose binary libFuzzer finds uninstrumented.
+for target in "${targets[@]}" "${targets[@]}"; do
   LOGPIPE_FUZZ=1 "${build[@]}" --product "$target" > /tmp/logpipe-fuzz-build.log 2>&1 || { grep -v "Cannot export local symbol" /tmp/logpipe-fuzz-build.log | tail -20 >&2; exit 1; }
 done
 bin=$(LOGPIPE_FUZZ=1 "${build[@]}" --show-bin-path)
@@ -43,6 +46,10 @@ for target in "${targets[@]}"; do
     result=FAILED
     status=1
     tail -n 40 "$log" >&2
+  fi
+  if ! grep -q "inline 8-bit counters" "$log"; then
+    result="FAILED (not instrumented for coverage)"
+    status=1
   fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   summary+=("| $target | $seconds s | $runs | $(ls "$corpus" | wc -l) | $result |")
