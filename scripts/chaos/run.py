@@ -43,6 +43,16 @@ class Broker:
             raise RuntimeError(f"rabbitmq.sh {' '.join(arguments)}: {result.stderr[-500:]}")
         return result.stdout
 
+    def wait_port_closed(self, timeout=60):
+        """Until the stopped node's listener is gone (the VM may still be exiting when stop returns)."""
+        import socket
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+
     def ctl(self, *arguments):
         return self.script("ctl", *arguments, check=False)
 
@@ -237,7 +247,7 @@ def soak(cleanup):
     subprocess.run(["rm", "-rf", work], check=True)
     os.makedirs(work)
     namespace = f"chaos{options.seed % 100000}"
-    broker = Broker("chaos", options.broker_port)
+    broker = Broker(f"chaos{options.broker_port}", options.broker_port)
     broker.script("start")
     cleanup.append(lambda: broker.script("wipe", check=False))
     api_port, worker_port = 18100 + options.seed % 500, 18700 + options.seed % 500
@@ -291,6 +301,7 @@ def soak(cleanup):
                     broker.ctl("close_connection", line.split()[0], "chaos")
         elif fault == "restart_broker":
             broker.script("kill" if rng.random() < 0.5 else "stop")
+            broker.wait_port_closed()
             time.sleep(rng.uniform(0.5, 2.0))
             broker.script("start")
         elif fault == "kill_worker":
