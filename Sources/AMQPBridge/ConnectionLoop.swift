@@ -38,6 +38,10 @@ final class ConnectionLoop: @unchecked Sendable {
         var nextConsumerID: UInt64 = 1
         /// Connections made so far (1 after the first connect); a channel error that restarts the connection shows.
         var connects = 0
+        /// While the thread writes (publishes, acks): when it must be done, and its socket. A broker that stops
+        /// reading (stopped, overloaded) blocks the write with no timeout of rabbitmq-c's; the watchdog then
+        /// shuts the socket down, the write fails and every waiting publish gets its answer.
+        var writeWatch: (deadline: ContinuousClock.Instant, descriptor: Int32, fired: Bool)?
         /// Consumers registered that have no live subscription now (cancelled by the broker, or consume failed).
         var consumersDown = 0
     }
@@ -76,6 +80,31 @@ final class ConnectionLoop: @unchecked Sendable {
         let thread = Thread { [self] in run() }
         thread.name = "amqp-\(configuration.connectionName)"
         thread.start()
+        let watchdog = Thread { [self] in watchWrites() }
+        watchdog.name = "amqp-\(configuration.connectionName)-watchdog"
+        watchdog.start()
+    }
+
+    /// Shuts down the socket of a write that has run past its deadline (see `Shared.writeWatch`), ten times
+    /// a second, until the loop has exited.
+    private func watchWrites() {
+        while true {
+            let (exited, fired) = shared.withLock { state -> (Bool, Bool) in
+                guard !state.exited else { return (true, false) }
+                guard let watch = state.writeWatch, !watch.fired, ContinuousClock.now > watch.deadline else { return (false, false) }
+                // Under the lock: the loop clears the watch under it too, so this never hits a finished write.
+                shutdown(watch.descriptor, Int32(SHUT_RDWR))
+                state.writeWatch?.fired = true
+                return (false, true)
+            }
+            if exited { return }
+            if fired {
+                logger.warning("AMQP write blocked past the confirm deadline (the broker is not reading); closing the connection",
+                               metadata: ["amqp.url": "\(configuration.redactedURL)"])
+            }
+            var none = pollfd()
+            _ = poll(&none, 0, 100)  // a tick of the watchdog, not a synchronisation
+        }
     }
 
     func close() async {
@@ -97,15 +126,18 @@ final class ConnectionLoop: @unchecked Sendable {
 
     func enqueue(_ command: Command) {
         let (rejected, signal) = shared.withLock { state -> (Bool, Bool) in
-            if state.closing || !state.started { return (true, false) }
+            // Between connections a command is answered at once (nothing was sent) instead of waiting for
+            // the reconnect: callers answer 503 within their deadline, whatever the broker does meanwhile.
+            if state.closing || !state.started || (!state.connected && state.connects > 0) { return (true, false) }
             state.commands.append(command)
             defer { state.wakeSignalled = true }
             return (false, !state.wakeSignalled)
         }
         if rejected {
-            let closing = shared.withLock { $0.closing }
+            let (closing, started) = shared.withLock { ($0.closing, $0.started) }
             command.fail(closing ? AMQPError(.closed, "the connection was closed")
-                                 : AMQPError(.notConnected, "the connection was not started"))
+                         : started ? AMQPError(.notConnected, "no connection to the broker (reconnecting)")
+                                   : AMQPError(.notConnected, "the connection was not started"))
         } else if signal {
             wake.signal()
         }
@@ -185,7 +217,28 @@ final class ConnectionLoop: @unchecked Sendable {
             defer { state.commands.removeAll(keepingCapacity: true); state.wakeSignalled = false }
             return state.commands
         }
-        for command in commands { try command.execute(session) }
+        if !commands.isEmpty {
+            // The write must end by the earliest confirm deadline (at most the confirm timeout from now), with
+            // 0.9 s of grace: a waiting publish is answered within its confirm timeout and a second.
+            session.expireConfirms()
+            let now = ContinuousClock.now
+            let earliest = min(now + configuration.confirmTimeout, session.earliestConfirmDeadline ?? now + configuration.confirmTimeout)
+            let deadline = max(now, earliest) + .milliseconds(900)
+            shared.withLock { $0.writeWatch = (deadline, session.raw.socketDescriptor, false) }
+            defer { shared.withLock { $0.writeWatch = nil } }
+            for (index, command) in commands.enumerated() {
+                do {
+                    try command.execute(session)
+                } catch {
+                    // The connection is lost: the commands after this one were never sent. They get their
+                    // answer now (before, they were dropped and their callers waited forever).
+                    for later in commands[(index + 1)...] {
+                        later.fail(AMQPError(.notConnected, "the connection was lost before this was sent"))
+                    }
+                    throw error
+                }
+            }
+        }
         session.expireConfirms()
         resubscribeIfDue()
         if self.session !== session { return }  // resubscribing found the connection gone and tore it down
@@ -236,13 +289,13 @@ final class ConnectionLoop: @unchecked Sendable {
             }
         case .consumerCancelled(let channel):
             logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.channel": "\(channel)"])
-            for (id, consumer) in consumers where consumer.channel == channel {
-                consumers[id]?.channel = nil
-                // The channel stays open with no consumer on it: close it so its number can be used again.
-                session.raw.closeChannel(channel)
+            // Start over on a new connection, as for a closed channel: a subscription resumed on the same
+            // connection would get the same channel number and restart delivery tags, so an ack of a delivery
+            // of the cancelled subscription could settle one of the new (found in review). The new connection
+            // declares the topology again (a deleted queue comes back) and resubscribes every consumer.
+            if consumers.values.contains(where: { $0.channel == channel }) {
+                tearDown(AMQPError(.connectionLost, "the broker cancelled the subscription on channel \(channel)"))
             }
-            lastResubscribe = ContinuousClock.now - .seconds(1)  // try at once
-            countConsumersDown()
         case .blocked(let blocked):
             shared.withLock { $0.blocked = blocked }
             logger.warning(blocked ? "AMQP connection blocked by the broker" : "AMQP connection unblocked")
@@ -288,16 +341,23 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    /// Subscriptions the broker cancelled (queue deleted, its node lost) or that failed are tried again once a
-    /// second, on the same connection.
+    /// Subscriptions whose `basic.consume` failed (no such queue yet) are tried again once a second, on the same
+    /// connection (they received nothing, so no receipt of theirs can be confused with a later one's).
     private func resubscribeIfDue() {
         guard consumers.values.contains(where: { $0.channel == nil }),
               ContinuousClock.now - lastResubscribe >= .seconds(1) else { return }
         lastResubscribe = ContinuousClock.now
         for id in consumers.keys.sorted() where consumers[id]?.channel == nil {
             do {
-                // A deleted queue is declared again (idempotent for queues that exist with these arguments).
-                if let session, !topology.queues.isEmpty { try session.raw.declare(topology) }
+                // A queue deleted meanwhile is declared again; a declaration the broker refuses (a queue that
+                // exists with other arguments) is logged and does not stop the subscription from being tried.
+                if let session, !topology.queues.isEmpty {
+                    do {
+                        try session.raw.declare(topology)
+                    } catch let error as AMQPError where error.code == .serverException {
+                        logger.error("AMQP topology declaration failed", metadata: ["error": "\(error)"])
+                    }
+                }
                 try subscribe(id)
             } catch let error as AMQPError where error.code == .serverException {
                 // A channel error (the channel is reopened on next use): tried again in a second.
@@ -322,6 +382,9 @@ final class ConnectionLoop: @unchecked Sendable {
         session.raw.destroy()
         self.session = nil
         for id in consumers.keys { consumers[id]?.channel = nil }
+        // What was queued for the lost connection gets its answer now, not after the next connect attempt
+        // (which waits up to the connect timeout on a broker that accepts but does not answer).
+        failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
     }
 
     private func shutDown() {

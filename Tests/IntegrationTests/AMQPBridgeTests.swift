@@ -5,11 +5,7 @@ import Testing
 @Suite("AMQP bridge", .timeLimit(.minutes(2)))
 struct AMQPBridgeIntegrationTests {
     func connect(_ topology: AMQPTopology) async throws -> AMQPConnection {
-        let connection = AMQPConnection(configuration: try AMQPConfiguration(url: TestEnvironment.amqpURL),
-                                        topology: topology, logger: TestEnvironment.logger)
-        connection.start()
-        try await connection.waitUntilConnected(timeout: .seconds(10))
-        return connection
+        try await TestEnvironment.connect(topology)
     }
 
     @Test("a mandatory publish that matches no queue fails as unroutable; the connection stays usable")

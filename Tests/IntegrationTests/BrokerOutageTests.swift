@@ -1,5 +1,6 @@
 import AMQPBridge
 import Foundation
+import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -101,5 +102,58 @@ struct BrokerOutageTests {
         #expect(!texts.contains("during the outage"))
         // "while blocked" may or may not be there (unconfirmed: at least once); "still blocked" was never sent.
         #expect(!texts.contains("still blocked") && texts.contains("after the alarm"))
+    }
+}
+
+/// A broker that stops reading (its VM stopped with SIGSTOP) while publishes are being written: rabbitmq-c's
+/// socket write has no timeout of its own, and the connection thread blocked in it used to keep every request
+/// waiting past the confirm timeout, for as long as the broker stayed stopped.
+@Suite("Broker that stops reading", .timeLimit(.minutes(2)))
+struct StalledBrokerTests {
+    @Test("every publish gets its answer within the confirm timeout plus a second, although the write blocks")
+    func blockedWriteAnswered() async throws {
+        let port = Int(ProcessInfo.processInfo.environment["LOGPIPE_TEST_STALL_PORT"] ?? "") ?? 5722
+        let broker = PrivateBroker(name: "stall-test", port: port)
+        try? await broker.wipe()
+        try await broker.start()
+        let pidText = try String(contentsOfFile: "/tmp/logpipe-broker-stall-test/rabbitmq.pid", encoding: .utf8)
+        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        var configuration = try AMQPConfiguration(url: broker.url)
+        configuration.confirmTimeout = .seconds(1)
+        configuration.maxReconnectDelay = .milliseconds(500)
+        let queue = "stall.q"
+        let connection = AMQPConnection(configuration: configuration, topology: AMQPTopology(queues: [.init(name: queue)]),
+                                        logger: TestEnvironment.logger)
+        connection.start()
+        do {
+            try await connection.waitUntilConnected(timeout: .seconds(15))
+            kill(pid, SIGSTOP)
+            // 48 MiB in flight: far more than the socket buffers on both sides hold, so the write blocks.
+            let body = [UInt8](repeating: 0x61, count: 1 << 20)
+            let outcomes = await withTaskGroup(of: (Duration, Bool).self) { group in
+                for index in 0..<48 {
+                    group.addTask {
+                        let start = ContinuousClock.now
+                        let confirmed = (try? await connection.publish(exchange: "", routingKey: queue, body: body,
+                                                                       properties: AMQPProperties(deliveryMode: 2, messageID: "s\(index)"))) != nil
+                        return (ContinuousClock.now - start, confirmed)
+                    }
+                }
+                return await group.reduce(into: []) { $0.append($1) }
+            }
+            kill(pid, SIGCONT)
+            #expect(outcomes.count == 48)
+            #expect(outcomes.allSatisfy { !$0.1 }, "a publish was confirmed by a stopped broker")
+            let slowest = outcomes.map(\.0).max() ?? .zero
+            // The confirm timeout (1 s) plus a second, plus scheduling slack on two busy cores.
+            #expect(slowest < .milliseconds(2_500), "slowest answer after \(slowest)")
+        } catch {
+            kill(pid, SIGCONT)
+            await connection.close()
+            try? await broker.wipe()
+            throw error
+        }
+        await connection.close()
+        try await broker.wipe()
     }
 }

@@ -9,12 +9,7 @@ import Testing
 @Suite("Consumer recovery", .timeLimit(.minutes(2)))
 struct ConsumerRecoveryTests {
     func connect(_ topology: AMQPTopology) async throws -> AMQPConnection {
-        var configuration = try AMQPConfiguration(url: TestEnvironment.amqpURL)
-        configuration.maxReconnectDelay = .milliseconds(300)
-        let connection = AMQPConnection(configuration: configuration, topology: topology, logger: TestEnvironment.logger)
-        connection.start()
-        try await connection.waitUntilConnected(timeout: .seconds(10))
-        return connection
+        try await TestEnvironment.connect(topology, maxReconnectDelay: .milliseconds(300))
     }
 
     @Test("after a reconnect the buffer holds only the new connection's deliveries: each can be acked, none is stale")

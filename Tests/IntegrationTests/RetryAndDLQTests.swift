@@ -7,7 +7,7 @@ import Testing
 
 /// A store that can be switched between failing (transiently) and working, and remembers when each log
 /// was tried and how often it was written.
-final class SwitchableStore: LogStore {
+final class SwitchableStore: WrappingStore {
     let inner: any LogStore
     let failing: Mutex<Bool>
     /// Every write attempt of each log id, with the time.
@@ -29,10 +29,6 @@ final class SwitchableStore: LogStore {
         return result
     }
 
-    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
-    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
-    func ping() async throws(StoreError) { try await inner.ping() }
 }
 
 /// Retry tiers, the DLQ and `logpipe dlq`, against the real broker.

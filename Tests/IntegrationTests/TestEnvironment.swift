@@ -41,6 +41,16 @@ enum TestEnvironment {
         return logger
     }
 
+    /// A started, connected bridge connection to the test broker with `topology` declared.
+    static func connect(_ topology: AMQPTopology, maxReconnectDelay: Duration? = nil) async throws -> AMQPConnection {
+        var configuration = try AMQPConfiguration(url: amqpURL)
+        if let maxReconnectDelay { configuration.maxReconnectDelay = maxReconnectDelay }
+        let connection = AMQPConnection(configuration: configuration, topology: topology, logger: logger)
+        connection.start()
+        try await connection.waitUntilConnected(timeout: .seconds(10))
+        return connection
+    }
+
     /// A namespace no other test uses, so tests can run in parallel on one broker.
     static func uniqueNamespace(_ prefix: String = "t") -> String {
         "\(prefix)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
@@ -56,6 +66,18 @@ enum TestEnvironment {
         }
         return try await condition()
     }
+}
+
+/// A test store that wraps a real one and changes only how it writes (failures, refusals, bookkeeping).
+protocol WrappingStore: LogStore {
+    var inner: any LogStore { get }
+}
+
+extension WrappingStore {
+    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
+    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
+    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
+    func ping() async throws(StoreError) { try await inner.ping() }
 }
 
 /// A started, connected ``AMQPConnection`` with logpipe's topology declared under a fresh namespace.

@@ -5,53 +5,37 @@ import LogPipeCore
 import Synchronization
 import Testing
 
-/// A store that refuses every write that holds a log of one tenant (as SQLite refused `CREATE TABLE
-/// "sqlite_x"`), permanently or as a passing failure, and otherwise delegates.
-final class TenantRefusingStore: LogStore {
+/// A store that refuses, as `refusal` decides, every write holding certain logs (as SQLite refused
+/// `CREATE TABLE "sqlite_x"`), and otherwise delegates.
+final class RefusingStore: WrappingStore {
     let inner: any LogStore
-    let refused: TenantID
-    let transient: Bool
+    let refusal: @Sendable ([StoredLog]) -> StoreError?
+    /// Write calls so far.
     let writes = Mutex(0)
 
-    init(_ inner: any LogStore, refusing tenant: String, transient: Bool) {
+    init(_ inner: any LogStore, refusal: @escaping @Sendable ([StoredLog]) -> StoreError?) {
         self.inner = inner
-        self.refused = TenantID(tenant)!
-        self.transient = transient
+        self.refusal = refusal
+    }
+
+    /// Refuses every write with a log of `tenant`, permanently or as a passing failure.
+    convenience init(_ inner: any LogStore, refusingTenant tenant: String, transient: Bool) {
+        let refused = TenantID(tenant)!
+        self.init(inner) { logs in
+            logs.contains { $0.tenantID == refused } ? StoreError(transient: transient, "injected refusal of one tenant") : nil
+        }
+    }
+
+    /// Refuses every write with the log `logID`, permanently (a document the store will never take).
+    convenience init(_ inner: any LogStore, refusingLog logID: String) {
+        self.init(inner) { logs in logs.contains { $0.logID == logID } ? StoreError(transient: false, "injected refusal of one log") : nil }
     }
 
     func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
         writes.withLock { $0 += 1 }
-        if logs.contains(where: { $0.tenantID == refused }) {
-            throw StoreError(transient: transient, "injected refusal of one tenant")
-        }
+        if let error = refusal(logs) { throw error }
         return try await inner.write(logs)
     }
-
-    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
-    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
-    func ping() async throws(StoreError) { try await inner.ping() }
-}
-
-/// A store that refuses one log id permanently (a document the store will never take).
-final class LogRefusingStore: LogStore {
-    let inner: any LogStore
-    let refused: String
-
-    init(_ inner: any LogStore, refusing logID: String) {
-        self.inner = inner
-        self.refused = logID
-    }
-
-    func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
-        if logs.contains(where: { $0.logID == refused }) { throw StoreError(transient: false, "injected refusal of one log") }
-        return try await inner.write(logs)
-    }
-
-    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
-    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
-    func ping() async throws(StoreError) { try await inner.ping() }
 }
 
 /// One tenant's or one log's failure never holds back the rest of a batch; the worker stores a log only
@@ -121,7 +105,7 @@ struct WorkerIsolationTests {
     @Test("a tenant the store refuses permanently is parked with the store's reason; the other tenant's logs are stored")
     func oneTenantRefusedPermanently() async throws {
         let fixture = try await BrokerFixture.start()
-        let store = TenantRefusingStore(try WorkerTests.temporaryStore(), refusing: "beta", transient: false)
+        let store = RefusingStore(try WorkerTests.temporaryStore(), refusingTenant: "beta", transient: false)
         for index in 0..<6 {
             let tenant = index % 2 == 0 ? "acme" : "beta"
             try await Self.publish(fixture, Self.body(tenant: tenant, logID: "p-\(index)"), routedAs: tenant)
@@ -138,7 +122,7 @@ struct WorkerIsolationTests {
     func oneTenantTransient() async throws {
         let policy = RetryPolicy(delays: [.seconds(30)], maxAttempts: 5)
         let fixture = try await BrokerFixture.start(retryPolicy: policy)
-        let store = TenantRefusingStore(try WorkerTests.temporaryStore(), refusing: "beta", transient: true)
+        let store = RefusingStore(try WorkerTests.temporaryStore(), refusingTenant: "beta", transient: true)
         for index in 0..<6 {
             let tenant = index % 2 == 0 ? "acme" : "beta"
             try await Self.publish(fixture, Self.body(tenant: tenant, logID: "t-\(index)"), routedAs: tenant)
@@ -155,7 +139,7 @@ struct WorkerIsolationTests {
     @Test("one log the store refuses is found by splitting: only its message is parked, every other log of the tenant is stored")
     func oneLogRefused() async throws {
         let fixture = try await BrokerFixture.start()
-        let store = LogRefusingStore(try WorkerTests.temporaryStore(), refusing: "s-5")
+        let store = RefusingStore(try WorkerTests.temporaryStore(), refusingLog: "s-5")
         for index in 0..<12 { try await Self.publish(fixture, Self.body(tenant: "acme", logID: "s-\(index)"), routedAs: "acme") }
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         #expect(try await Self.parkedReasons(fixture, count: 1) == ["store_rejected"])
@@ -180,6 +164,22 @@ struct WorkerIsolationTests {
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
         #expect(stored)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test("a store outage costs a few writes per batch, not one per tenant: after two tenants fail in a row the rest wait for the retry")
+    func outageShortCircuit() async throws {
+        let policy = RetryPolicy(delays: [.seconds(30)], maxAttempts: 5)
+        let fixture = try await BrokerFixture.start(retryPolicy: policy)
+        let store = RefusingStore(try WorkerTests.temporaryStore()) { _ in StoreError(transient: true, "injected outage") }
+        let tenants = ["t1", "t2", "t3", "t4", "t5", "t6"]
+        for tenant in tenants { try await Self.publish(fixture, Self.body(tenant: tenant, logID: "o-\(tenant)"), routedAs: tenant) }
+        let worker = try await RunningWorker.start(fixture, store: store, policy: policy)
+        let retried = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 6 }
+        #expect(retried)
+        // One batch: the whole write, then two tenants. (Two batches at most, 1 + 1 + 3.) One write per tenant was 7.
+        #expect(store.writes.withLock { $0 } < 7)
         await worker.stop()
         await fixture.tearDown()
     }

@@ -9,7 +9,7 @@ import Synchronization
 import Testing
 
 /// A store that fails its first `failures` writes, then delegates (a store outage that heals).
-final class FlakyStore: LogStore {
+final class FlakyStore: WrappingStore {
     let inner: any LogStore
     let remainingFailures: Mutex<Int>
     let failedWrites = Mutex(0)
@@ -32,10 +32,6 @@ final class FlakyStore: LogStore {
         return try await inner.write(logs)
     }
 
-    func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
-    func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
-    func ping() async throws(StoreError) { try await inner.ping() }
 }
 
 /// The pipeline in one process: API → real RabbitMQ → worker → SQLite.

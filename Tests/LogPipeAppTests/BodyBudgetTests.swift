@@ -102,4 +102,20 @@ struct BodyBudgetTests {
         charge.releaseAll()
         #expect(budget.available == 1000)
     }
+
+    @Test("a waiter that gives up lets the one behind it in, if it fits")
+    func cancelledWaiterWakesTheNext() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let held = try await budget.acquire(900)
+        let large = Task { try await budget.acquire(500) }
+        #expect(try await eventually { budget.waitingCount == 1 })
+        let small = Task { try await budget.acquire(50) }
+        #expect(try await eventually { budget.waitingCount == 2 })
+        large.cancel()
+        #expect(try await small.value == 50)
+        await #expect(throws: CancellationError.self) { try await large.value }
+        budget.release(held)
+        budget.release(50)
+        #expect(budget.available == 1000)
+    }
 }

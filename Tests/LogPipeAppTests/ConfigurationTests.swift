@@ -67,6 +67,7 @@ struct ConfigurationTests {
         ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
         ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
         ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
+        ("LOGPIPE_MONGO_WRITE_CONCERN", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "1e300"), ("LOGPIPE_HTTP_IDLE_TIMEOUT_S", "-3"),
         ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"),
     ])
     func invalid(_ variable: String, _ value: String) {

@@ -122,8 +122,9 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         mongoURI = value("LOGPIPE_MONGO_URI")
         if let database = value("LOGPIPE_MONGO_DB") { mongoDatabase = database }
         if let concern = value("LOGPIPE_MONGO_WRITE_CONCERN") {
-            guard concern == "majority" || Int(concern).map({ $0 >= 0 }) == true else {
-                throw ConfigurationError(variable: "LOGPIPE_MONGO_WRITE_CONCERN", message: "must be majority or a number of nodes")
+            // w=0 (unacknowledged) is refused: a log is acked only once the store confirms it has it.
+            guard concern == "majority" || Int(concern).map({ $0 >= 1 }) == true else {
+                throw ConfigurationError(variable: "LOGPIPE_MONGO_WRITE_CONCERN", message: "must be majority or a number of nodes (1 or more)")
             }
             mongoWriteConcern = concern
         }

@@ -93,13 +93,20 @@ final class BodyBudget: Sendable {
                 for waiter in resume { waiter.resume() }
             }
         } onCancel: {
-            let waiter = state.withLock { state -> Waiter? in
-                if let index = state.admissions.firstIndex(where: { $0.id == id }) { return state.admissions.remove(at: index) }
-                if let index = state.charges.firstIndex(where: { $0.id == id }) { return state.charges.remove(at: index) }
-                if state.pending.contains(id) { state.cancelled.insert(id) }  // not in line yet; else already granted
-                return nil
+            let (waiter, resume) = state.withLock { state -> (Waiter?, [CheckedContinuation<Void, any Error>]) in
+                var removed: Waiter?
+                if let index = state.admissions.firstIndex(where: { $0.id == id }) {
+                    removed = state.admissions.remove(at: index)
+                } else if let index = state.charges.firstIndex(where: { $0.id == id }) {
+                    removed = state.charges.remove(at: index)
+                } else if state.pending.contains(id) {
+                    state.cancelled.insert(id)  // not in line yet; else already granted
+                }
+                // The ones behind it may fit now (found in review: they waited for an unrelated release).
+                return (removed, removed == nil ? [] : Self.grant(&state, capacity: capacity))
             }
             waiter?.continuation.resume(throwing: CancellationError())
+            for next in resume { next.resume() }
         }
         return bytes
     }

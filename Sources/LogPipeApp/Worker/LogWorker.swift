@@ -241,11 +241,20 @@ public struct LogWorker: Service {
             }
             var total = StoreWriteResult()
             var failures: [Int: StoreError] = [:]
+            // A store outage fails every group: after two groups in a row fail transiently, the rest are not
+            // tried (their logs are retried with the same error), so an outage costs three writes per batch,
+            // not one per tenant, while one tenant's failure still lets the others through (found in review).
+            var transientInARow = 0
             for group in groups {
+                if transientInARow >= 2 {
+                    for index in group { failures[index] = error }
+                    continue
+                }
                 let (result, failed) = await isolatingWrite(logs, group)
                 total.stored += result.stored
                 total.duplicates += result.duplicates
                 failures.merge(failed) { first, _ in first }
+                transientInARow = !failed.isEmpty && failed.values.allSatisfy(\.transient) ? transientInARow + 1 : 0
             }
             return (total, failures)
         }

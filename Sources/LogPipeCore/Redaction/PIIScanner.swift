@@ -64,10 +64,8 @@ struct PIIScanner {
             if let match = matchAt(i) {
                 matches.append(match)
                 i = match.end
-            } else if let end = overlongHexChainEnd(i) ?? compressedHexChainEnd(i) {
-                // More than eight colon-separated groups, or a chain with "::" that is no address (two "::"):
-                // not an address, and no tail of it is one either (else masking the tail would leave a head
-                // such as "fe80::" that is an address of its own).
+            } else if let end = overlongHexChainEnd(i) {
+                // More than eight colon-separated groups: not an address, and no tail of it is one either.
                 i = end
             } else if byteFlags & ByteClass.word != 0 {
                 // Skip the rest of this word: no match can start inside it.
@@ -94,17 +92,6 @@ struct PIIScanner {
             if at(index) == UInt8(ascii: ":") { index += 1 }
         }
         return groups > 8 ? index : nil
-    }
-
-    /// The end of a run of hex digits and colons starting at `i` that holds a "::", else `nil`.
-    func compressedHexChainEnd(_ i: Int) -> Int? {
-        var index = i
-        var compressed = false
-        while index < bytes.count, isHexDigit(index) || bytes[index] == UInt8(ascii: ":") {
-            if bytes[index] == UInt8(ascii: ":"), at(index + 1) == UInt8(ascii: ":") { compressed = true }
-            index += 1
-        }
-        return compressed ? index : nil
     }
 
     /// Tries every type that can start at `i`, strictest first.

@@ -29,7 +29,7 @@ public struct Redactor: Sendable {
     static func settled(_ first: Redaction) -> Redaction {
         guard !first.counts.isEmpty else { return first }
         var result = first
-        for _ in 0..<8 {
+        for _ in 0..<64 {  // two passes in practice; each pass masks more, and masks never match
             var text = result.text
             let more = text.withUTF8 { scan($0) }
             if more.isEmpty { break }
