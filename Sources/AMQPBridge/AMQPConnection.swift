@@ -65,7 +65,7 @@ public final class AMQPConnection: Sendable {
                     try session.publish(exchange: exchange, routingKey: routingKey, body: body,
                                         properties: properties, mandatory: mandatory, continuation: continuation)
                 },
-                fail: { continuation.resume(throwing: $0) }))
+                fail: { continuation.resume(throwing: $0) }, isWrite: true))
         }
     }
 
@@ -115,7 +115,7 @@ public final class AMQPConnection: Sendable {
 
     /// Acknowledges a delivery (and with `multiple`, every earlier one on the same channel).
     public func ack(_ receipt: AMQPReceipt, multiple: Bool = false) async throws {
-        try await perform { session in
+        try await perform(isWrite: true) { session in
             try session.checkCurrent(receipt)
             try session.raw.ack(channel: receipt.channel, deliveryTag: receipt.deliveryTag, multiple: multiple)
         }
@@ -123,7 +123,7 @@ public final class AMQPConnection: Sendable {
 
     /// Rejects a delivery; `requeue: false` dead-letters it (if the queue has a dead-letter exchange) or drops it.
     public func nack(_ receipt: AMQPReceipt, multiple: Bool = false, requeue: Bool) async throws {
-        try await perform { session in
+        try await perform(isWrite: true) { session in
             try session.checkCurrent(receipt)
             try session.raw.nack(channel: receipt.channel, deliveryTag: receipt.deliveryTag, multiple: multiple,
                                  requeue: requeue)
@@ -131,7 +131,8 @@ public final class AMQPConnection: Sendable {
     }
 
     /// Runs `body` on the connection thread with the live session and returns its result.
-    private func perform<Result: Sendable>(_ body: @escaping @Sendable (ConnectionLoop.Session) throws -> Result) async throws -> Result {
+    private func perform<Result: Sendable>(isWrite: Bool = false,
+                                           _ body: @escaping @Sendable (ConnectionLoop.Session) throws -> Result) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
             loop.enqueue(ConnectionLoop.Command(
                 execute: { session in
@@ -144,7 +145,7 @@ public final class AMQPConnection: Sendable {
                         continuation.resume(throwing: error)
                     }
                 },
-                fail: { continuation.resume(throwing: $0) }))
+                fail: { continuation.resume(throwing: $0) }, isWrite: isWrite))
         }
     }
 }

@@ -15,6 +15,8 @@ final class ConnectionLoop: @unchecked Sendable {
     struct Command: Sendable {
         let execute: @Sendable (Session) throws -> Void
         let fail: @Sendable (AMQPError) -> Void
+        /// A socket write (publish, ack, nack) the watchdog bounds; RPCs have rabbitmq-c's own timeout.
+        var isWrite = false
     }
 
     struct Consumer {
@@ -164,10 +166,20 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func run() {
         var delay = configuration.initialReconnectDelay
+        var connectedAt: ContinuousClock.Instant?
         while !shared.withLock({ $0.closing }) {
             if session == nil {
-                if connect() {
+                if let since = connectedAt, ContinuousClock.now - since < .seconds(5) {
+                    // The last connection ended within seconds (a subscription the broker keeps cancelling, a
+                    // channel error that comes back): back off as after a failed connect, no reconnect storm.
+                    waitForWake(timeout: delay)
+                    delay = min(delay * 2, configuration.maxReconnectDelay)
+                } else if connectedAt != nil {
                     delay = configuration.initialReconnectDelay
+                }
+                connectedAt = nil
+                if connect() {
+                    connectedAt = ContinuousClock.now
                 } else {
                     failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
                     waitForWake(timeout: delay)
@@ -218,15 +230,22 @@ final class ConnectionLoop: @unchecked Sendable {
             return state.commands
         }
         if !commands.isEmpty {
-            // The write must end by the earliest confirm deadline (at most the confirm timeout from now), with
-            // 0.9 s of grace: a waiting publish is answered within its confirm timeout and a second.
+            // Each write (publish, ack) must end by the earliest confirm deadline, or the confirm timeout from
+            // its start, and gets at least a second (flow control pauses a busy broker's reads briefly), plus
+            // 0.9 s of grace: a waiting publish is answered within its confirm timeout and a second or two.
+            // RPCs are not watched: rabbitmq-c's RPC timeout bounds them.
             session.expireConfirms()
-            let now = ContinuousClock.now
-            let earliest = min(now + configuration.confirmTimeout, session.earliestConfirmDeadline ?? now + configuration.confirmTimeout)
-            let deadline = max(now, earliest) + .milliseconds(900)
-            shared.withLock { $0.writeWatch = (deadline, session.raw.socketDescriptor, false) }
+            let earliest = session.earliestConfirmDeadline
             defer { shared.withLock { $0.writeWatch = nil } }
             for (index, command) in commands.enumerated() {
+                if command.isWrite {
+                    let now = ContinuousClock.now
+                    let due = min(now + configuration.confirmTimeout, earliest ?? now + configuration.confirmTimeout)
+                    let deadline = max(due, now + .seconds(1)) + .milliseconds(900)
+                    shared.withLock { $0.writeWatch = (deadline, session.watchDescriptor, false) }
+                } else {
+                    shared.withLock { $0.writeWatch = nil }
+                }
                 do {
                     try command.execute(session)
                 } catch {

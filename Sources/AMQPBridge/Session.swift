@@ -1,3 +1,5 @@
+import Glibc
+
 /// One live connection generation: the raw connection and its confirm bookkeeping.
 ///
 /// Thread-confined to the connection loop's thread, like ``RawConnection``.
@@ -7,11 +9,20 @@ extension ConnectionLoop {
         let generation: UInt64
         let confirmTimeout: Duration
         private var confirms = ConfirmTracker<CheckedContinuation<Void, any Error>>()
+        /// A duplicate of the socket's descriptor for the write watchdog: shutting it down stops a blocked write
+        /// on this connection's socket, and it stays this socket's even after rabbitmq-c closes its own
+        /// descriptor (a number the process may reuse at once). Closed with the session.
+        let watchDescriptor: Int32
 
         init(raw: RawConnection, generation: UInt64, confirmTimeout: Duration) {
             self.raw = raw
             self.generation = generation
             self.confirmTimeout = confirmTimeout
+            self.watchDescriptor = dup(raw.socketDescriptor)
+        }
+
+        deinit {
+            if watchDescriptor >= 0 { Glibc.close(watchDescriptor) }
         }
 
         func publish(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,

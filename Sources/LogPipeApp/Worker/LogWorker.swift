@@ -245,16 +245,22 @@ public struct LogWorker: Service {
             // tried (their logs are retried with the same error), so an outage costs three writes per batch,
             // not one per tenant, while one tenant's failure still lets the others through (found in review).
             var transientInARow = 0
+            var lastTransient: StoreError?
             for group in groups {
-                if transientInARow >= 2 {
-                    for index in group { failures[index] = error }
+                if transientInARow >= 2, let outage = lastTransient {
+                    for index in group { failures[index] = outage }  // retried, never parked untried
                     continue
                 }
                 let (result, failed) = await isolatingWrite(logs, group)
                 total.stored += result.stored
                 total.duplicates += result.duplicates
                 failures.merge(failed) { first, _ in first }
-                transientInARow = !failed.isEmpty && failed.values.allSatisfy(\.transient) ? transientInARow + 1 : 0
+                if !failed.isEmpty, failed.values.allSatisfy(\.transient) {
+                    transientInARow += 1
+                    lastTransient = failed.values.first
+                } else {
+                    transientInARow = 0
+                }
             }
             return (total, failures)
         }
