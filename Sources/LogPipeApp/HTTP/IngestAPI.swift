@@ -41,8 +41,7 @@ public struct IngestAPI: Sendable {
     /// between or inside requests, are closed after `httpIdleTimeout`; header sizes and counts keep NIO's
     /// decoder limits (a request past them gets 400 and its connection is closed).
     public func application(configuration: LogPipeConfiguration, logger: Logger) -> some ApplicationProtocol {
-        let idle = configuration.httpIdleTimeout.components
-        let idleTimeout = TimeAmount.milliseconds(idle.seconds * 1000 + idle.attoseconds / 1_000_000_000_000_000)
+        let idleTimeout = TimeAmount.milliseconds(Topology.milliseconds(configuration.httpIdleTimeout))
         return Application(
             router: router(),
             server: .http1(configuration: .init(idleTimeout: idleTimeout)),
@@ -181,7 +180,7 @@ public struct IngestAPI: Sendable {
             group.addTask { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
             group.addTask {
                 do { try await Task.sleep(for: timeout) } catch { return nil }  // cancelled: the body came first
-                return .failure(IngestError(.requestTimeout, "the request body did not arrive within \(Self.describe(timeout)); send the whole body without pausing"))
+                return .failure(IngestError(.requestTimeout, "the request body did not arrive within \(Topology.label(timeout)); send the whole body without pausing"))
             }
             var outcome: Result<Data, IngestError>?
             for await value in group {
@@ -193,11 +192,6 @@ public struct IngestAPI: Sendable {
             return outcome ?? .failure(IngestError(.invalidBody, "the request body could not be read"))
         }
         return try result.get()
-    }
-
-    static func describe(_ duration: Duration) -> String {
-        let milliseconds = duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000
-        return milliseconds % 1000 == 0 ? "\(milliseconds / 1000) s" : "\(milliseconds) ms"
     }
 
     /// Reads the whole body, charging each chunk before it is kept.

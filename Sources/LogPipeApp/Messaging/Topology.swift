@@ -31,7 +31,7 @@ public struct Topology: Sendable, Equatable {
 
     /// A delay as a queue-name suffix in the largest whole unit: 1s, 10s, 1m, 10m, 1h, 250ms.
     public static func label(_ delay: Duration) -> String {
-        let milliseconds = delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
+        let milliseconds = Self.milliseconds(delay)
         if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
         if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
         if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }

@@ -29,30 +29,6 @@ public final class MongoLogStore: LogStore {
 
     deinit { threads.shutdownGracefully { _ in } }
 
-    /// The stored document: DESIGN §4's fields plus `_id`.
-    struct Document: Codable {
-        var _id: String
-        var log: StoredLog
-
-        func encode(to encoder: any Encoder) throws {
-            try log.encode(to: encoder)
-            var container = encoder.container(keyedBy: Key.self)
-            try container.encode(_id, forKey: .id)
-        }
-
-        init(_ log: StoredLog) {
-            self._id = log.logID
-            self.log = log
-        }
-
-        init(from decoder: any Decoder) throws {
-            log = try StoredLog(from: decoder)
-            _id = log.logID
-        }
-
-        enum Key: String, CodingKey { case id = "_id" }
-    }
-
     public func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
         var result = StoreWriteResult()
         for (tenant, group) in Dictionary(grouping: logs, by: \.tenantID) {
@@ -123,7 +99,8 @@ public final class MongoLogStore: LogStore {
             try pool.find(database: database, collection: tenant.rawValue, filter: filter, sort: sort, limit: limit)
         }
         let decoder = JSONDecoder()
-        return documents.compactMap { try? decoder.decode(Document.self, from: Data($0.utf8)).log }
+        // Each document is DESIGN §4's fields plus `_id` (= `log_id`), which decoding ignores.
+        return documents.compactMap { try? decoder.decode(StoredLog.self, from: Data($0.utf8)) }
     }
 
     /// Runs a blocking driver call on the store's threads and maps its errors.
