@@ -340,6 +340,7 @@ final class ConnectionLoop: @unchecked Sendable {
             consumer.sink.finish()
             if let channel = consumer.channel { session?.raw.closeChannel(channel) }
         }
+        if !removed.isEmpty { countConsumersDown() }  // a removed consumer that never subscribed no longer counts
     }
 
     /// Opens a channel for the consumer and starts `basic.consume` on it. Deliveries still buffered from an
