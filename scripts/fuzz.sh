@@ -23,13 +23,23 @@ done
 [ ${#targets[@]} -gt 0 ] || targets=(fuzz-ingest fuzz-work-message fuzz-redactor fuzz-gzip)
 
 build=(swift build --scratch-path .build-fuzz --sanitize=fuzzer --sanitize=address)
-# Each product is built twice: in a new build folder SwiftPM links some products without the coverage
-# instrumentation the first time (seen with Swift 6.3); the second build links them instrumented, and the
-# runs below fail any target whose binary libFuzzer finds uninstrumented.
-for target in "${targets[@]}" "${targets[@]}"; do
-  LOGPIPE_FUZZ=1 "${build[@]}" --product "$target" > /tmp/logpipe-fuzz-build.log 2>&1 || { grep -v "Cannot export local symbol" /tmp/logpipe-fuzz-build.log | tail -20 >&2; exit 1; }
-done
 bin=$(LOGPIPE_FUZZ=1 "${build[@]}" --show-bin-path)
+# In a new build folder SwiftPM (Swift 6.3) links some fuzz binaries without libFuzzer's coverage counters;
+# linking the same objects again gives an instrumented binary. So a binary that does not report the counters
+# is removed and linked again (up to three times), and one that never does fails the run: fuzzing without
+# coverage feedback would only be random testing.
+instrumented() {
+  "$bin/$1" -runs=0 > .build-fuzz/probe.log 2>&1 || true
+  grep -q "inline 8-bit counters" .build-fuzz/probe.log
+}
+for target in "${targets[@]}"; do
+  for attempt in 1 2 3; do
+    LOGPIPE_FUZZ=1 "${build[@]}" --product "$target" > /tmp/logpipe-fuzz-build.log 2>&1 || { grep -v "Cannot export local symbol" /tmp/logpipe-fuzz-build.log | tail -20 >&2; exit 1; }
+    if instrumented "$target"; then break; fi
+    [ "$attempt" -lt 3 ] || { echo "fuzz.sh: $target is still not instrumented for coverage after three links" >&2; exit 1; }
+    rm -f "$bin/$target"
+  done
+done
 
 mkdir -p .build-fuzz/artifacts
 status=0
@@ -48,8 +58,8 @@ for target in "${targets[@]}"; do
     tail -n 40 "$log" >&2
   fi
   if ! grep -q "inline 8-bit counters" "$log"; then
-    # Seen on cold build folders even after the second build: reported, not yet fatal (to be fixed).
-    result="$result (WARNING: not instrumented for coverage)"
+    result="FAILED (not instrumented for coverage)"
+    status=1
   fi
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
   summary+=("| $target | $seconds s | $runs | $(ls "$corpus" | wc -l) | $result |")
