@@ -165,6 +165,7 @@ let package = Package(
                 "LogPipeApp",
                 "LogPipeCore",
                 "TestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),
             ],

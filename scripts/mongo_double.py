@@ -5,8 +5,11 @@ No MongoDB server can be installed on the machines logpipe is tested on, so the 
 through the real driver (libmongoc) against this double, built on Debian's python3-mockupdb. It keeps
 documents per database and collection in memory and answers the commands the store uses the way MongoDB
 does: hello/isMaster, ping, insert (E11000 on a duplicate _id, ordered or not), update (replacement and
-$set, upsert by _id), find (equality filters, sort, skip, limit), count, delete, listCollections,
-listDatabases, drop, dropDatabase. Failures can be injected with the command
+$set, upsert by _id), find (equality, $gt/$gte/$lt/$lte, $in, $exists and $regex filters, sort, skip,
+limit), count, delete, listCollections, listDatabases, drop, dropDatabase, and index bookkeeping:
+createIndexes (code 85 when an index on the same key exists with other options), listIndexes (code 26 for
+a missing collection), collMod of an index's expireAfterSeconds, dropIndexes. Indexes are only recorded:
+the double does not use them, and it runs no TTL monitor (documents never expire here). Failures can be injected with the command
 {"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup", "after": K} (after K more write commands
 succeed, the next N fail with a retryable error or a dropped connection), per database, and cleared with
 {"logpipeDouble": 1, "reset": true}. {"logpipeDouble": 1, "maxWriteBatchSize": N} sets what hello announces
@@ -19,6 +22,7 @@ All connections are served one request at a time under one lock: meaningless for
 """
 import argparse
 import datetime
+import re
 import sys
 import threading
 from collections import OrderedDict
@@ -32,6 +36,7 @@ WRITE_COMMANDS = {"insert", "update", "delete"}
 class Double:
     def __init__(self):
         self.databases = {}
+        self.indexes = {}  # (database, collection) -> [index spec], without the implicit _id_ index
         self.fail_writes = {}  # database -> how many write commands still fail
         self.fail_mode = {}
         self.fail_after = {}  # database -> write commands that still succeed before failures start
@@ -149,11 +154,61 @@ class Double:
 
     def drop(self, request, cmd):
         self.databases.get(request.namespace, {}).pop(cmd["drop"], None)
+        self.indexes.pop((request.namespace, cmd["drop"]), None)
         return {"ok": 1}
 
     def dropdatabase(self, request, cmd):
         self.databases.pop(request.namespace, None)
+        for key in [key for key in self.indexes if key[0] == request.namespace]:
+            del self.indexes[key]
         return {"ok": 1}
+
+    def createindexes(self, request, cmd):
+        name = cmd["createIndexes"]
+        self.collection(request.namespace, name)
+        specs = self.indexes.setdefault((request.namespace, name), [])
+        created = 0
+        for wanted in cmd.get("indexes", []):
+            key = list(wanted["key"].items())
+            same = next((spec for spec in specs if list(spec["key"].items()) == key), None)
+            if same is None:
+                specs.append(dict(wanted, v=2))
+                created += 1
+            elif same.get("name") != wanted.get("name") or same.get("expireAfterSeconds") != wanted.get("expireAfterSeconds"):
+                raise CommandError(85, "Index already exists with a different name or options (IndexOptionsConflict)")
+        before = len(specs) - created + 1
+        return {"numIndexesBefore": before, "numIndexesAfter": len(specs) + 1, "createdCollectionAutomatically": False,
+                "ok": 1}
+
+    def listindexes(self, request, cmd):
+        name = cmd["listIndexes"]
+        if name not in self.databases.get(request.namespace, {}):
+            raise CommandError(26, "ns does not exist (NamespaceNotFound)")
+        batch = [{"v": 2, "key": {"_id": 1}, "name": "_id_"}] + self.indexes.get((request.namespace, name), [])
+        return {"cursor": {"id": 0, "ns": "%s.%s" % (request.namespace, name), "firstBatch": batch}, "ok": 1}
+
+    def collmod(self, request, cmd):
+        name = cmd["collMod"]
+        change = cmd.get("index") or {}
+        specs = self.indexes.get((request.namespace, name), [])
+        spec = next((s for s in specs if ("keyPattern" in change and list(s["key"].items()) == list(change["keyPattern"].items()))
+                     or s.get("name") == change.get("name")), None)
+        if spec is None:
+            raise CommandError(27, "cannot find index (IndexNotFound)")
+        old = spec.get("expireAfterSeconds")
+        spec["expireAfterSeconds"] = change["expireAfterSeconds"]
+        reply = {"expireAfterSeconds_new": change["expireAfterSeconds"], "ok": 1}
+        if old is not None:
+            reply["expireAfterSeconds_old"] = old
+        return reply
+
+    def dropindexes(self, request, cmd):
+        specs = self.indexes.get((request.namespace, cmd["dropIndexes"]), [])
+        kept = [spec for spec in specs if spec.get("name") != cmd.get("index") and cmd.get("index") != "*"]
+        if len(kept) == len(specs) and cmd.get("index") != "*":
+            raise CommandError(27, "index not found (IndexNotFound)")
+        self.indexes[(request.namespace, cmd["dropIndexes"])] = kept
+        return {"nIndexesWas": len(specs) + 1, "ok": 1}
 
     def logpipedouble(self, request, cmd):
         database = request.namespace
@@ -194,12 +249,25 @@ class Double:
                         request.command_err(code=59, errmsg="no such command: '%s'" % name)
                     return
                 reply = handler(request, cmd)
+            except CommandError as error:
+                if not no_reply:
+                    request.command_err(code=error.code, errmsg=error.message)
+                return
             except Exception as error:  # noqa: BLE001 -- every request gets an answer
                 if not no_reply:
                     request.command_err(code=1, errmsg="test double error: %s" % error)
                 return
         if not no_reply:
             request.reply(reply)
+
+
+class CommandError(Exception):
+    """A command MongoDB would refuse, with its code."""
+
+    def __init__(self, code, message):
+        super().__init__(message)
+        self.code = code
+        self.message = message
 
 
 def ok(request, cmd):
@@ -221,12 +289,36 @@ def matches(doc, query):
                     return False
                 if op == "$exists" and (key in doc) != bool(arg):
                     return False
-                if op == "$gt" and not (value is not None and value > arg):
+                if op in COMPARISONS and not compare(value, op, arg):
+                    return False
+                if op == "$regex" and not (isinstance(value, str) and re.search(arg, value)):
                     return False
             continue
         if doc.get(key) != want:
             return False
     return True
+
+
+COMPARISONS = {"$gt", "$gte", "$lt", "$lte"}
+
+
+def compare(value, op, arg):
+    """MongoDB compares only values of the same kind (dates with dates, numbers with numbers, strings with strings)."""
+    def kind(x):
+        if isinstance(x, bool) or x is None:
+            return None
+        if isinstance(x, (int, float)):
+            return "number"
+        if isinstance(x, datetime.datetime):
+            return "date"
+        if isinstance(x, str):
+            return "string"
+        return None
+    if kind(value) is None or kind(value) != kind(arg):
+        return False
+    if isinstance(value, datetime.datetime) and isinstance(arg, datetime.datetime):
+        value, arg = value.replace(tzinfo=None), arg.replace(tzinfo=None)
+    return {"$gt": value > arg, "$gte": value >= arg, "$lt": value < arg, "$lte": value <= arg}[op]
 
 
 def sort_key(value):

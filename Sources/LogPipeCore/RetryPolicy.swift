@@ -47,20 +47,12 @@ public struct RetryPolicy: Sendable, Hashable {
 
     /// Parses `1s,10s,60s,10m` (units ms, s, m, h); `nil` when any part is not a positive duration.
     public static func parseDelays(_ text: String) -> [Duration]? {
-        let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+        let parts = text.split(separator: ",")
         guard !parts.isEmpty else { return nil }
         var delays: [Duration] = []
         for part in parts {
-            let (number, unit): (Substring, Substring) = part.hasSuffix("ms")
-                ? (part.dropLast(2), "ms") : (part.dropLast(), part.suffix(1))
-            guard let value = Int64(number), value > 0 else { return nil }
-            switch unit {
-            case "ms": delays.append(.milliseconds(value))
-            case "s": delays.append(.seconds(value))
-            case "m": delays.append(.seconds(value * 60))
-            case "h": delays.append(.seconds(value * 3600))
-            default: return nil
-            }
+            guard let delay = DurationText.parse(part) else { return nil }
+            delays.append(delay)
         }
         return delays
     }

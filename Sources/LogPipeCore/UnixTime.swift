@@ -49,16 +49,51 @@ public struct UnixTime: Sendable, Hashable, Comparable {
         guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
               let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3),
               (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
-        // Howard Hinnant's days-from-civil.
+        let days = Self.days(year: year, month: month, day: day)
+        let total = ((days * 24 + hour) * 60 + minute) * 60 + second
+        guard total >= 0 else { return nil }
+        self.init(milliseconds: UInt64(total) * 1000 + UInt64(millis))
+    }
+
+    /// Parses any RFC 3339 date-time (`2026-11-29T10:00:00Z`, `2026-11-29 10:00:00.123456+01:00`), rounded down
+    /// to the millisecond and moved to UTC; nil for anything else or a time before 1970.
+    public init?(rfc3339 text: String) {
+        guard RFC3339.isValid(text) else { return nil }
+        let b = Array(text.utf8)
+        func number(_ start: Int, _ count: Int) -> Int64 {
+            b[start..<start + count].reduce(0) { $0 * 10 + Int64($1 - UInt8(ascii: "0")) }
+        }
+        var index = 19
+        var millis: Int64 = 0
+        if b[index] == UInt8(ascii: ".") {
+            index += 1
+            var scale: Int64 = 100
+            while index < b.count, b[index] >= UInt8(ascii: "0"), b[index] <= UInt8(ascii: "9") {
+                millis += Int64(b[index] - UInt8(ascii: "0")) * scale
+                scale /= 10
+                index += 1
+            }
+        }
+        var offsetMinutes: Int64 = 0
+        if b[index] == UInt8(ascii: "+") || b[index] == UInt8(ascii: "-") {
+            offsetMinutes = number(index + 1, 2) * 60 + number(index + 4, 2)
+            if b[index] == UInt8(ascii: "-") { offsetMinutes = -offsetMinutes }
+        }
+        let days = Self.days(year: number(0, 4), month: number(5, 2), day: number(8, 2))
+        // A leap second (:60) counts as the next second's start.
+        let seconds = ((days * 24 + number(11, 2)) * 60 + number(14, 2) - offsetMinutes) * 60 + number(17, 2)
+        guard seconds >= 0 else { return nil }
+        self.init(milliseconds: UInt64(seconds) * 1000 + UInt64(millis))
+    }
+
+    /// Howard Hinnant's days-from-civil algorithm: days since 1970-01-01.
+    static func days(year: Int64, month: Int64, day: Int64) -> Int64 {
         let y = month <= 2 ? year - 1 : year
         let era = (y >= 0 ? y : y - 399) / 400
         let yearOfEra = y - era * 400
         let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
         let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
-        let total = ((days * 24 + hour) * 60 + minute) * 60 + second
-        guard total >= 0 else { return nil }
-        self.init(milliseconds: UInt64(total) * 1000 + UInt64(millis))
+        return era * 146_097 + dayOfEra - 719_468
     }
 
     /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian calendar).

@@ -103,6 +103,58 @@ extension MongoClientPool {
         }
     }
 
+    /// Documents matching `filter`, in `sort` order, at most `limit` (0 = no limit), decoded field by field (dates
+    /// stay dates; nothing goes through JSON).
+    public func find(database: String, collection: String, filter: [BSONField], sort: [BSONField] = [], limit: Int = 0) throws -> [[BSONField]] {
+        try withClient { client in
+            let handle = mongoc_client_get_collection(client, database, collection)!
+            defer { mongoc_collection_destroy(handle) }
+            let filterDocument = try BSONDocument(fields: filter)
+            var options: [BSONField] = []
+            if !sort.isEmpty { options.append(BSONField("sort", .document(sort))) }
+            if limit > 0 { options.append(BSONField("limit", .int64(Int64(limit)))) }
+            let optionsDocument = try BSONDocument(fields: options)
+            let cursor = mongoc_collection_find_with_opts(handle, filterDocument.pointer, optionsDocument.pointer, nil)!
+            defer { mongoc_cursor_destroy(cursor) }
+            var results: [[BSONField]] = []
+            var document: OpaquePointer?
+            while mongoc_cursor_next(cursor, &document) {
+                guard let document else { continue }
+                results.append(BSONDocument.fields(of: document))
+            }
+            var error = bson_error_t()
+            if mongoc_cursor_error(cursor, &error) { throw Self.error(error) }
+            return results
+        }
+    }
+
+    /// Runs a command built field by field and returns its reply decoded. A command the server refuses throws,
+    /// with the server's code in ``MongoError/serverCode``.
+    public func command(database: String, _ fields: [BSONField]) throws -> [BSONField] {
+        try withClient { client in
+            let command = try BSONDocument(fields: fields)
+            let reply = BSONDocument.reply()
+            var error = bson_error_t()
+            guard mongoc_client_command_simple(client, database, command.pointer, nil, reply.pointer, &error) else {
+                throw Self.error(error)
+            }
+            return reply.fields
+        }
+    }
+
+    /// The indexes of a collection as the server lists them (`key`, `name`, `expireAfterSeconds`, …); empty
+    /// when the collection does not exist yet.
+    public func listIndexes(database: String, collection: String) throws -> [[BSONField]] {
+        let reply: [BSONField]
+        do {
+            reply = try command(database: database, [BSONField("listIndexes", .string(collection))])
+        } catch let error as MongoError where error.serverCode == 26 {  // NamespaceNotFound
+            return []
+        }
+        guard case .document(let cursor)? = reply["cursor"], case .array(let batch)? = cursor["firstBatch"] else { return [] }
+        return batch.compactMap { if case .document(let index) = $0 { index } else { nil } }
+    }
+
     /// Runs a command and returns its reply as relaxed JSON (`{"count": …}`, `{"listCollections": 1}`, …).
     public func command(database: String, _ json: String) throws -> String {
         try withClient { client in

@@ -1,5 +1,5 @@
 // Redaction benchmark: logpipe's single-pass engine against a straightforward regex implementation of the
-// same five rules (NSRegularExpression), and the seed design's Python regexes when python3 is present,
+// same rules (NSRegularExpression, the six types), and the seed design's Python regexes when python3 is present,
 // on one generated corpus of realistic log lines, single thread. Build with `-c release`.
 //
 //   swift run -c release redaction-bench [--mib 32] [--runs 5] [--json FILE]
@@ -44,7 +44,7 @@ struct Corpus {
             let ts = "2026-11-\(10 + number(0...19))T\(10 + number(0...13)):\(10 + number(0...49)):\(10 + number(0...49)).\(100 + number(0...899))Z"
             let ip = "\(number(1...223)).\(number(0...255)).\(number(0...255)).\(number(1...254))"
             let line: String
-            switch number(0...11) {
+            switch number(0...13) {
             case 0: line = "\(ts) INFO  [http-nio-8080-exec-\(number(1...32))] c.e.api.UserController - GET /api/v1/users/\(number(1000...99999)) 200 took \(number(1...900))ms"
             case 1: line = "\(ip) - - [29/Nov/2026:10:\(10 + number(0...49)):00 +0000] \"GET /static/app.\(number(100...999)).js HTTP/1.1\" \(pick([200, 304, 404])) \(number(200...90000)) \"-\" \"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.6099.109\""
             case 2: line = "{\"ts\":\"\(ts)\",\"level\":\"warn\",\"msg\":\"retrying upstream call\",\"attempt\":\(number(1...5)),\"request_id\":\"550e8400-e29b-41d4-a716-4466554\(number(10000...99999))\",\"latency_ms\":\(number(1...5000))}"
@@ -56,6 +56,8 @@ struct Corpus {
             case 8: line = "\(ts) INFO  worker-\(number(1...8)) processed batch \(number(1...99999)) of \(number(1...500)) logs in \(number(1...999))ms (\(number(1...99)).\(number(1...9)) MiB/s) version=2.\(number(0...20)).\(number(0...9))"
             case 9: line = "\(ts) WARN  slow request method=POST path=/checkout status=\(pick([200, 201, 500, 503])) duration=\(number(1...30)).\(number(100...999))s bytes=\(number(100...2_000_000))"
             case 10: line = "\(ts) AUDIT user ssn=\(pick(["123-45-6789", "078-05-1120"])) verified by agent_\(number(1...99)) ticket #\(number(1000...9999))"
+            case 12: line = "\(ts) DEBUG outbound call headers={Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyIsImV4cCI6MTc2NDM3NDQwMH0.\(number(100000...999999))abcdefXYZ} upstream=billing"
+            case 13: line = "\(ts) INFO  connecting to \(pick(["postgres://app:s3cr3t@db.internal:5432/app", "amqp://guest:guest@rabbit:5672/", "redis://cache.internal:6379/0"])) pool=\(number(1...32))"
             default: line = "\(ts) INFO  GC pause \(number(1...200))ms heap=\(number(100...4000))MB threads=\(number(10...400)) uptime=\(number(1...99))h\(number(1...59))m"
             }
             lines.append(line)
@@ -65,7 +67,7 @@ struct Corpus {
     }
 }
 
-/// The same five rules as straightforward regular expressions, applied one after another.
+/// The same rules as straightforward regular expressions, applied one after another.
 struct RegexRedactor {
     let rules: [(NSRegularExpression, String)] = [
         (#"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"#, "[REDACTED:EMAIL]"),
@@ -74,6 +76,7 @@ struct RegexRedactor {
         (#"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"#, "[REDACTED:IP_ADDRESS]"),
         (#"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?:%\w+)?"#, "[REDACTED:IP_ADDRESS]"),
         (#"(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}\b|\b\d{3}-\d{4}\b"#, "[REDACTED:PHONE]"),
+        (#"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*|(?<=://[^:/@\s]{1,64}:)[^@/\s]+(?=@)|(?<=Bearer )[A-Za-z0-9._~+/-]{8,}=*"#, "[REDACTED:SECRET]"),
     ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
 
     func redact(_ text: String) -> String {

@@ -81,14 +81,14 @@ struct RetryAndDLQTests {
             try await fixture.readyCount(fixture.topology.deadLetterQueue) == 5
         }
         #expect(parked)
-        // Three attempts each, spaced by the tiers' delays (at least the TTL; at most the TTL plus two seconds, for
-        // a machine busy with the other suites).
+        // Three attempts each, spaced by the tiers' delays (at least the TTL; at most the TTL plus four seconds, for
+        // a 2-core machine busy with the other suites: two seconds were passed there once).
         for (logID, times) in store.attempts.withLock({ $0 }) {
             #expect(times.count == 3, "\(logID)")
             guard times.count == 3 else { continue }
             let first = times[1] - times[0], second = times[2] - times[1]
-            #expect(first >= .milliseconds(300) && first < .milliseconds(2300), "\(logID): \(first)")
-            #expect(second >= .milliseconds(900) && second < .milliseconds(2900), "\(logID): \(second)")
+            #expect(first >= .milliseconds(300) && first < .milliseconds(4300), "\(logID): \(first)")
+            #expect(second >= .milliseconds(900) && second < .milliseconds(4900), "\(logID): \(second)")
         }
         #expect(try await fixture.readyCount(fixture.topology.workQueue) == 0)
         for queue in fixture.topology.retryQueues { #expect(try await fixture.readyCount(queue) == 0) }

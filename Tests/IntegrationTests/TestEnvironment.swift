@@ -75,7 +75,7 @@ protocol WrappingStore: LogStore {
 
 extension WrappingStore {
     func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await inner.get(tenant: tenant, logID: logID) }
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] { try await inner.tail(tenant: tenant, limit: limit) }
+    func find(tenant: TenantID, _ query: LogQuery) async throws(StoreError) -> [StoredLog] { try await inner.find(tenant: tenant, query) }
     func count(tenant: TenantID) async throws(StoreError) -> Int { try await inner.count(tenant: tenant) }
     func ping() async throws(StoreError) { try await inner.ping() }
 }

@@ -106,7 +106,35 @@ enum RedactionCases {
         Positive("1:2:3:4:5:6:7:8", .ipAddress), Positive("::ffff:10.0.0.1", .ipAddress), Positive("0:0:0:0:0:0:0:1", .ipAddress),
     ]
 
-    static let positives: [Positive] = emails + phones + ssns + cards + ips
+    /// Credentials; where the mask covers only the credential, `redacted` shows what is kept.
+    static let secrets: [Positive] = [
+        Positive("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", .secret),
+        Positive("eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.", .secret),
+        Positive("Bearer 8f14e45fceea167a5a36dedd4bea2543", .secret, redacted: "Bearer [REDACTED:SECRET]"),
+        Positive("Authorization: Bearer abcDEF123456ghiJKL789", .secret, redacted: "Authorization: Bearer [REDACTED:SECRET]"),
+        Positive("bearer sk-ab12cd34ef56gh78", .secret, redacted: "bearer [REDACTED:SECRET]"),
+        Positive("BEARER tok.en_1-2~3+4/5==", .secret, redacted: "BEARER [REDACTED:SECRET]"),
+        Positive("Basic dXNlcjpwYXNzd29yZA==", .secret, redacted: "Basic [REDACTED:SECRET]"),
+        Positive("Authorization: Basic YWxhZGRpbjpvcGVuc2VzYW1l", .secret, redacted: "Authorization: Basic [REDACTED:SECRET]"),
+        Positive("https://admin:hunter2@example.com/path", .secret, redacted: "https://admin:[REDACTED:SECRET]@example.com/path"),
+        Positive("amqp://guest:guest@rabbit:5672/", .secret, redacted: "amqp://guest:[REDACTED:SECRET]@rabbit:5672/"),
+        Positive("postgres://app:s3cr3t%21x@db.internal/app", .secret, redacted: "postgres://app:[REDACTED:SECRET]@db.internal/app"),
+        Positive("mongodb+srv://u:5551234567@cluster0.example.net", .secret, redacted: "mongodb+srv://u:[REDACTED:SECRET]@cluster0.example.net"),
+        Positive("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7V0k3Jq\nZ9q+xw==\n-----END RSA PRIVATE KEY-----", .secret),
+        Positive("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----", .secret),
+        Positive("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----", .secret),
+        Positive("-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\nMIIC+w==\n-----END ENCRYPTED PRIVATE KEY-----", .secret),
+        Positive("AKIAIOSFODNN7EXAMPLE", .secret), Positive("ASIAY34FZKBOKMUTVV7A", .secret),
+        Positive("ghp_1234567890abcdefghijklmnopqrstuvwxyz", .secret),
+        Positive("gho_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", .secret),
+        Positive("github_pat_11ABCDEFG0123456789abc_defghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789ab", .secret),
+        Positive("xoxb-123456789012-1234567890123-AbCdEfGhIjKlMnOpQrStUvWx", .secret),
+        Positive("xoxp-0123456789-abcdef", .secret),
+        Positive("sk_live_4eC39HqLyjWDarjtT1zdp7dc", .secret), Positive("rk_test_51H8abcdefghijklmnop", .secret),
+        Positive("AIzaSyA-1234567890abcdefghijklmnopqrstu", .secret),
+    ]
+
+    static let positives: [Positive] = emails + phones + ssns + cards + ips + secrets
 
     /// Contexts a value is embedded in; `{}` marks the value.
     static let contexts = ["{}", "user {} logged in", "key={};", "({})"]
@@ -130,5 +158,13 @@ enum RedactionCases {
         "C:\\Windows\\System32", "std::vector<int>", "12:30:45.678", "-0800", "+0100", "+1", "+12", "98.6°F",
         "ISBN 978-3-16-148410-0", "RFC 5322", "errno=-110", "exit code 137", "cpu 99.5%", "p99=245ms",
         "1e-9", "3.14159", "x=1,y=2", "id:42", "[REDACTED:EMAIL]", "[REDACTED:IP_ADDRESS]:8080",
+        // Near misses of credentials.
+        "Basic usage", "Basic auth failed", "Bearer token expired", "Bearer authentication required",
+        "Basic YWJjZGVmZ2g=", "base64 SGVsbG8gV29ybGQ=", "payload=eyJhbGciOiJIUzI1NiJ9", "eyJhbGciOiJIUzI1NiJ9.notjwt",
+        "sk_live_short", "sk_other_4eC39HqLyjWDarjtT1zdp7dc", "AKIA1234", "AKIAIOSFODNN7EXAMPLE99", "ghp_short",
+        "ghx_1234567890abcdefghijklmnopqrstuvwxyz", "xoxb-123", "AIzaShort", "https://example.com/a@b",
+        "redis://localhost:6379/0", "https://example.com:8443/login", "s3://bucket/key", "-----BEGIN CERTIFICATE-----",
+        "-----BEGIN PUBLIC KEY-----", "--- separator ---", "-----", "session abc", "token bucket", "secret santa",
+        "sha1 e5fa44f2b31c1fb553b6021e7360d07d5d91ff5e", "[REDACTED:SECRET]", "Bearer [REDACTED:SECRET]",
     ]
 }

@@ -41,7 +41,7 @@ struct WorkerCommand: AsyncParsableCommand {
             "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
             "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)",
             "http.port": "\(configuration.workerHTTPPort)"])
-        try await runtime.run([AMQPConnectionService(connection: consumer), worker]
+        try await runtime.run([AMQPConnectionService(connection: consumer), worker] + (try runtime.storeServices(store))
                               + runtime.opsServices(consumer: consumer, store: store))
     }
 }
@@ -67,6 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
             "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
         try await runtime.run([AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker]
+                              + (try runtime.storeServices(store))
                               + runtime.apiServices(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)]))
     }
 }

@@ -46,16 +46,45 @@ struct Runtime {
     func store() throws -> any LogStore {
         do {
             if let uri = configuration.mongoURI {
-                return try MongoLogStore(uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern)
+                return try MongoLogStore(uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern,
+                                         retention: try retention())
             }
             return try SQLiteLogStore(path: configuration.sqlitePath)
+        } catch let error as CommandFailure {
+            throw error
         } catch {
             throw CommandFailure("\(error)")
         }
     }
 
+    /// The tenants file's contents, once per call (an unreadable or invalid file is a start-up error).
+    func tenantsFile() throws -> Data? {
+        guard let path = configuration.tenantLimitsFile else { return nil }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw CommandFailure("LOGPIPE_TENANTS_FILE cannot read \(path)")
+        }
+        return data
+    }
+
+    func tenantSettings() throws -> TenantSettings {
+        try tenantsFile().map { data throws(ConfigurationError) in try TenantSettings.parse(data) } ?? TenantSettings()
+    }
+
+    func retention() throws -> RetentionPolicy {
+        RetentionPolicy(period: configuration.retention, overrides: try tenantSettings().retention)
+    }
+
     func redactionPolicy() throws -> RedactionPolicy {
-        try RedactionRules.load(path: configuration.redactionRulesFile)
+        let secretKeys = configuration.secretKeys.map { SecretKeys(patterns: $0) } ?? .default
+        return try RedactionRules.load(path: configuration.redactionRulesFile)
+            .with(secretKeys: secretKeys, tenantSecretKeys: try tenantSettings().secretKeys)
+    }
+
+    /// What a worker process runs beside its consumer: the SQLite retention sweeper when logs expire.
+    func storeServices(_ store: any LogStore) throws -> [any Service] {
+        let retention = try retention()
+        guard let sqlite = store as? SQLiteLogStore, !retention.keepsEverything else { return [] }
+        return [RetentionSweeper(store: sqlite, retention: retention, interval: configuration.retentionSweepInterval, logger: logger)]
     }
 
     func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
@@ -76,12 +105,7 @@ struct Runtime {
     /// The HTTP application and what it needs beside it (the API keys' SIGHUP reloader, when keys are on).
     func apiServices(publisher: AMQPConnection, extraChecks: [ReadinessCheck] = []) throws -> [any Service] {
         var rateLimits = configuration.rateLimits
-        if let path = configuration.tenantLimitsFile {
-            guard let data = FileManager.default.contents(atPath: path) else {
-                throw CommandFailure("LOGPIPE_TENANT_LIMITS_FILE cannot read \(path)")
-            }
-            rateLimits.overrides = try RateLimits.parseOverrides(data)
-        }
+        if let data = try tenantsFile() { rateLimits.overrides = try RateLimits.parseOverrides(data) }
         let keys = try configuration.apiKeysFile.map { path throws(ConfigurationError) in try APIKeyStore(path: path) }
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = configuration.maxPendingConfirms

@@ -30,7 +30,15 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var apiKeysFile: String?
     /// Per-tenant limits: defaults from the environment, overrides from `tenantLimitsFile`.
     public var rateLimits = RateLimits()
+    /// The tenants file (`LOGPIPE_TENANTS_FILE`, or its first name `LOGPIPE_TENANT_LIMITS_FILE`): per-tenant
+    /// rate limits, `retention` and `secret_keys` (``TenantSettings``).
     public var tenantLimitsFile: String?
+    /// How long stored logs are kept (`LOGPIPE_RETENTION`, e.g. `30d`; nil = forever), before per-tenant overrides.
+    public var retention: Duration?
+    /// How often a worker on SQLite deletes expired rows (`LOGPIPE_RETENTION_SWEEP_S`).
+    public var retentionSweepInterval: Duration = .seconds(60)
+    /// Attribute key patterns whose values are secrets (`LOGPIPE_SECRET_KEYS`, comma-separated; nil = the defaults).
+    public var secretKeys: [String]?
     /// How long the API waits for the broker's confirm before answering 503.
     public var confirmTimeout: Duration = .seconds(5)
     public var heartbeatSeconds = 10
@@ -89,7 +97,19 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
         if let count = try integer("LOGPIPE_COALESCE_IN_FLIGHT", 0...10_000) { coalesceInFlight = count }
         apiKeysFile = value("LOGPIPE_API_KEYS_FILE")
-        tenantLimitsFile = value("LOGPIPE_TENANT_LIMITS_FILE")
+        if value("LOGPIPE_TENANTS_FILE") != nil, value("LOGPIPE_TENANT_LIMITS_FILE") != nil {
+            throw ConfigurationError(variable: "LOGPIPE_TENANTS_FILE", message: "and LOGPIPE_TENANT_LIMITS_FILE name the same file: set one of them")
+        }
+        tenantLimitsFile = value("LOGPIPE_TENANTS_FILE") ?? value("LOGPIPE_TENANT_LIMITS_FILE")
+        if let text = value("LOGPIPE_RETENTION") {
+            guard let period = RetentionPolicy.parse(text) else {
+                throw ConfigurationError(variable: "LOGPIPE_RETENTION", message: "must be a duration of at least 1s such as 30d, 12h or 2w, or forever")
+            }
+            retention = period
+        }
+        if let text = value("LOGPIPE_SECRET_KEYS") {
+            secretKeys = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
         func positive(_ name: String) throws(ConfigurationError) -> Double? {
             guard let text = value(name) else { return nil }
             guard let number = Double(text), number > 0, number.isFinite else {
@@ -153,6 +173,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         }
         if let timeout = try seconds("LOGPIPE_BODY_TIMEOUT_S") { bodyTimeout = timeout }
         if let timeout = try seconds("LOGPIPE_HTTP_IDLE_TIMEOUT_S") { httpIdleTimeout = timeout }
+        if let interval = try seconds("LOGPIPE_RETENTION_SWEEP_S") { retentionSweepInterval = interval }
         if let level = value("LOG_LEVEL") {
             guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
                 throw ConfigurationError(variable: "LOG_LEVEL", message: "must be one of trace, debug, info, notice, warning, error, critical")

@@ -47,7 +47,7 @@ public struct RateLimits: Sendable, Equatable {
 
     /// Parses the overrides file; every number must be positive.
     public static func parseOverrides(_ data: Data) throws(ConfigurationError) -> [String: Limit] {
-        let error = ConfigurationError(variable: "LOGPIPE_TENANT_LIMITS_FILE",
+        let error = ConfigurationError(variable: "LOGPIPE_TENANTS_FILE",
                                        message: #"must be a JSON object of tenant ids to {"rate", "burst", "bytes_rate", "bytes_burst"} with positive numbers"#)
         guard let overrides = try? JSONDecoder().decode([String: Limit].self, from: data) else { throw error }
         for (tenant, limit) in overrides {

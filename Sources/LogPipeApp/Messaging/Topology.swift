@@ -38,9 +38,7 @@ public struct Topology: Sendable, Equatable {
         return "\(milliseconds)ms"
     }
 
-    static func milliseconds(_ delay: Duration) -> Int64 {
-        delay.components.seconds * 1000 + delay.components.attoseconds / 1_000_000_000_000_000
-    }
+    static func milliseconds(_ delay: Duration) -> Int64 { DurationText.milliseconds(delay) }
 
     /// Namespaces are 1–64 characters of `[A-Za-z0-9_.-]`.
     public static func isValidNamespace(_ value: String) -> Bool {

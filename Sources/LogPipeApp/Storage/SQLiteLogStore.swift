@@ -5,7 +5,13 @@ import LogPipeCore
 import Synchronization
 
 /// The embedded store: one SQLite file, one table per tenant (`"<tenant_id>"`), `log_id TEXT PRIMARY KEY`,
-/// `INSERT … ON CONFLICT DO NOTHING` (first write wins), WAL journal, one transaction per batch.
+/// `INSERT … ON CONFLICT DO NOTHING` (first write wins), WAL journal, one transaction per batch. Times are
+/// text in one sortable form (`YYYY-MM-DDTHH:MM:SS.mmmZ`), and each table has the index
+/// `"<tenant_id>.received_at"` (a dot cannot be in a tenant id, so no table name can clash with it), which
+/// `logs tail` and retention read through.
+///
+/// Retention (``deleteExpired(now:batchSize:)``, run by ``RetentionSweeper``) deletes rows received before the
+/// tenant's cut-off in small transactions of their own, so writes wait at most one small batch.
 ///
 /// GRDB runs every access on its own serial dispatch queue; the async methods suspend without blocking the
 /// cooperative pool. SQLite's default `synchronous=FULL` in WAL mode makes a committed batch survive a power
@@ -64,10 +70,59 @@ public final class SQLiteLogStore: LogStore {
         } ?? nil
     }
 
-    public func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] {
-        try await read(tenant) { db in
-            try Self.logs(db, sql: "SELECT \(Self.columns) FROM \(Self.table(tenant)) ORDER BY rowid DESC LIMIT ?", arguments: [limit], tenant)
+    public func find(tenant: TenantID, _ query: LogQuery) async throws(StoreError) -> [StoredLog] {
+        var conditions: [String] = []
+        var values: [String] = []
+        if let since = query.since {
+            conditions.append("received_at >= ?")
+            values.append(since.rfc3339)
+        }
+        if let level = query.level {
+            conditions.append("level = ?")
+            values.append(level)
+        }
+        if let text = query.contains {
+            conditions.append("instr(text, ?) > 0")
+            values.append(text)
+        }
+        let bound = values
+        let limit = query.limit
+        let direction = query.oldestFirst ? "ASC" : "DESC"
+        let sql = "SELECT \(Self.columns) FROM \(Self.table(tenant))"
+            + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
+            + " ORDER BY received_at \(direction), rowid \(direction) LIMIT ?"
+        return try await read(tenant) { db in
+            try Self.logs(db, sql: sql, arguments: StatementArguments(bound) + [limit], tenant)
         } ?? []
+    }
+
+    /// Deletes the rows of every tenant whose retention has passed, `batchSize` rows per transaction; returns
+    /// how many went. Each batch is found through the `received_at` index.
+    public func deleteExpired(retention: RetentionPolicy, now: UnixTime, batchSize: Int = 1000) async throws(StoreError) -> Int {
+        guard !retention.keepsEverything else { return 0 }
+        var deleted = 0
+        for tenant in try await tenants() {
+            guard let period = retention.period(for: tenant) else { continue }
+            let cutOff = UnixTime(milliseconds: now.milliseconds - min(now.milliseconds, UInt64(DurationText.milliseconds(period))))
+            let sql = """
+                DELETE FROM \(Self.table(tenant)) WHERE rowid IN \
+                (SELECT rowid FROM \(Self.table(tenant)) WHERE received_at < ? ORDER BY received_at LIMIT ?)
+                """
+            while true {
+                let count: Int
+                do {
+                    count = try await queue.write { db in
+                        try db.execute(sql: sql, arguments: [cutOff.rfc3339, batchSize])
+                        return db.changesCount
+                    }
+                } catch {
+                    throw StoreError(transient: true, "SQLite retention delete failed: \(Self.reason(error))")
+                }
+                deleted += count
+                if count < batchSize { break }
+            }
+        }
+        return deleted
     }
 
     public func count(tenant: TenantID) async throws(StoreError) -> Int {
@@ -155,6 +210,7 @@ public final class SQLiteLogStore: LogStore {
                 received_at TEXT NOT NULL, processed_at TEXT NOT NULL, request_id TEXT NOT NULL,
                 timestamp TEXT, level TEXT, source TEXT, attributes TEXT)
             """)
+        try db.execute(sql: "CREATE INDEX IF NOT EXISTS \"\(tenant.rawValue).received_at\" ON \(table(tenant)) (received_at)")
     }
 
     static func countsJSON(_ counts: [String: Int]) -> String {

@@ -7,10 +7,11 @@ struct PIIMatch: Equatable {
 
 /// The single-pass scanner behind ``Redactor``.
 ///
-/// It walks the UTF-8 bytes once. Only a byte that can begin a match (a digit, a hex letter, `+`, `(` or `:`
-/// after a boundary, or an `@`) starts a candidate, and every candidate looks at a bounded window (at most
-/// a few hundred bytes for an email, under 64 for everything else) without backtracking, so the time is
-/// linear in the input whatever it holds: a 1 MiB line of digits or of `@`s costs a constant per byte.
+/// It walks the UTF-8 bytes once. Only a byte that can begin a match (after a boundary: a digit, a hex letter,
+/// `+`, `(`, `:` or a token's first letter; anywhere: `@` and `-----`) starts a candidate, and every candidate
+/// either looks at a bounded window (at most a few hundred bytes for an email, under 64 for numbers and
+/// addresses) or reads one run of token bytes that the scan then resumes after, without backtracking, so the
+/// time is linear in the input whatever it holds: a 1 MiB line of digits or of `@`s costs a constant per byte.
 struct PIIScanner {
     let bytes: UnsafeBufferPointer<UInt8>
     let classes: UnsafeBufferPointer<UInt8>
@@ -45,8 +46,18 @@ struct PIIScanner {
         while i < n {
             let byte = bytes[i]
             let byteFlags = flags(byte)
-            if byte == UInt8(ascii: "@") {
-                if let match = matchEmail(at: i, after: &matches) {
+            if byteFlags & ByteClass.special != 0 {
+                if byte == UInt8(ascii: "@") {
+                    if let match = matchURLPassword(at: i, after: &matches) {
+                        matches.append(match)
+                        i = match.end + 1  // the host is scanned on its own
+                    } else if let match = matchEmail(at: i, after: &matches) {
+                        matches.append(match)
+                        i = match.end
+                    } else {
+                        i += 1
+                    }
+                } else if at(i + 1) == UInt8(ascii: "-"), let match = matchPrivateKey(i) {
                     matches.append(match)
                     i = match.end
                 } else {
@@ -111,6 +122,7 @@ struct PIIScanner {
             if let end = matchPhone(i) { return PIIMatch(start: i, end: end, type: .phone) }
             return nil
         }
+        if byte >= UInt8(ascii: "A"), let match = matchSecret(i) { return match }
         if let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
         return nil
     }

@@ -5,6 +5,9 @@ public enum PIIType: String, Sendable, CaseIterable, Codable {
     case ssn = "SSN"
     case creditCard = "CREDIT_CARD"
     case ipAddress = "IP_ADDRESS"
+    /// Credentials: JWTs, bearer/basic values, passwords in URLs, private keys, fixed-prefix tokens, and the
+    /// whole value of an attribute whose key names a secret.
+    case secret = "SECRET"
 
     /// The text that replaces a match: `[REDACTED:<TYPE>]`.
     public var mask: String { "[REDACTED:\(rawValue)]" }

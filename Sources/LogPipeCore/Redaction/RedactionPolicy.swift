@@ -4,16 +4,34 @@ import Foundation
 ///
 /// Configuration (JSON, `LOGPIPE_REDACTION_RULES_FILE`): tenant ids, or `"*"` for every tenant, mapped to
 /// lists of rules: `{"*": [{"name": "API_TOKEN", "pattern": "tok_[A-Za-z0-9]{24}"}], "acme": [...]}`.
+///
+/// Secret attribute keys: ``SecretKeys/default`` or `LOGPIPE_SECRET_KEYS` for every tenant, plus a tenant's own
+/// (`secret_keys` in the tenants file).
 public struct RedactionPolicy: Sendable {
-    private let shared: [CustomRedactionRule]
     private let byTenant: [TenantID: Redactor]
     private let fallback: Redactor
 
-    /// Only the built-in types.
+    /// Only the built-in types, with the default secret keys.
     public init() {
-        shared = []
         byTenant = [:]
         fallback = Redactor()
+    }
+
+    /// The same rules with other secret keys: `secretKeys` for every tenant, and per tenant more of them.
+    public func with(secretKeys: SecretKeys, tenantSecretKeys: [TenantID: [String]] = [:]) -> RedactionPolicy {
+        var byTenant: [TenantID: Redactor] = [:]
+        for (tenant, redactor) in self.byTenant {
+            byTenant[tenant] = Redactor(customRules: redactor.customRules, secretKeys: secretKeys.adding(tenantSecretKeys[tenant] ?? []))
+        }
+        for (tenant, keys) in tenantSecretKeys where byTenant[tenant] == nil {
+            byTenant[tenant] = Redactor(customRules: fallback.customRules, secretKeys: secretKeys.adding(keys))
+        }
+        return RedactionPolicy(byTenant: byTenant, fallback: Redactor(customRules: fallback.customRules, secretKeys: secretKeys))
+    }
+
+    private init(byTenant: [TenantID: Redactor], fallback: Redactor) {
+        self.byTenant = byTenant
+        self.fallback = fallback
     }
 
     /// Parses the JSON configuration; every problem is an error naming the tenant and the rule.
@@ -46,7 +64,6 @@ public struct RedactionPolicy: Sendable {
             }
             byTenant[tenant] = Redactor(customRules: shared + (try rules(key)))
         }
-        self.shared = shared
         self.byTenant = byTenant
         self.fallback = Redactor(customRules: shared)
     }

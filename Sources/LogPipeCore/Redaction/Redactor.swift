@@ -5,9 +5,43 @@ import Foundation
 /// Thread-safe and cheap to share: it holds only immutable rules.
 public struct Redactor: Sendable {
     public let customRules: [CustomRedactionRule]
+    /// Attribute keys whose whole value is a secret.
+    public let secretKeys: SecretKeys
 
-    public init(customRules: [CustomRedactionRule] = []) {
+    public init(customRules: [CustomRedactionRule] = [], secretKeys: SecretKeys = .default) {
         self.customRules = customRules
+        self.secretKeys = secretKeys
+    }
+
+    /// Every stored string of a log (DESIGN §5): `text`, `source`, `level` and each string attribute value,
+    /// and the whole value of an attribute whose key names a secret (counted as one `SECRET`). Numbers and
+    /// booleans are kept as they are, unless their key names a secret.
+    public func redact(fields record: LogRecord) -> RedactedFields {
+        var counts: [String: Int] = [:]
+        func clean(_ text: String) -> String {
+            let redaction = redact(text)
+            if !redaction.counts.isEmpty { counts.merge(redaction.counts, uniquingKeysWith: +) }
+            return redaction.text
+        }
+        let text = clean(record.text)
+        let source = record.source.map(clean)
+        let level = record.level.map(clean)
+        var attributes: [String: AttributeValue]?
+        if let original = record.attributes {
+            var cleaned = [String: AttributeValue](minimumCapacity: original.count)
+            for (key, value) in original {
+                if secretKeys.matches(key) {
+                    cleaned[key] = .string(PIIType.secret.mask)
+                    counts[PIIType.secret.rawValue, default: 0] += 1
+                } else if case .string(let string) = value {
+                    cleaned[key] = .string(clean(string))
+                } else {
+                    cleaned[key] = value
+                }
+            }
+            attributes = cleaned
+        }
+        return RedactedFields(text: text, source: source, level: level, attributes: attributes, counts: counts)
     }
 
     /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
@@ -110,4 +144,13 @@ public struct Redactor: Sendable {
             }
         }
     }
+}
+
+/// A log's stored strings after redaction, and the matches of all of them by type.
+public struct RedactedFields: Sendable, Hashable {
+    public var text: String
+    public var source: String?
+    public var level: String?
+    public var attributes: [String: AttributeValue]?
+    public var counts: [String: Int]
 }

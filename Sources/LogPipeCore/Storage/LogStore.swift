@@ -5,12 +5,40 @@ public protocol LogStore: Sendable {
     func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult
     /// One log by id, or `nil`.
     func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog?
-    /// The most recently stored logs of a tenant, newest first.
-    func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog]
+    /// A tenant's logs that match `query`, by `received_at` (newest first unless `query.oldestFirst`).
+    func find(tenant: TenantID, _ query: LogQuery) async throws(StoreError) -> [StoredLog]
     /// How many logs a tenant has.
     func count(tenant: TenantID) async throws(StoreError) -> Int
     /// Succeeds when the store can be written.
     func ping() async throws(StoreError)
+}
+
+extension LogStore {
+    /// The most recently received logs of a tenant, newest first.
+    public func tail(tenant: TenantID, limit: Int) async throws(StoreError) -> [StoredLog] {
+        try await find(tenant: tenant, LogQuery(limit: limit))
+    }
+}
+
+/// Which of a tenant's logs to read (`logpipe logs tail`): all conditions must hold.
+public struct LogQuery: Sendable, Hashable {
+    /// Received at or after this time.
+    public var since: UnixTime?
+    /// `level` equal to this.
+    public var level: String?
+    /// The (redacted) text contains this, case-sensitively.
+    public var contains: String?
+    public var limit: Int
+    /// Oldest first (what `--follow` reads forward with); newest first otherwise.
+    public var oldestFirst: Bool
+
+    public init(since: UnixTime? = nil, level: String? = nil, contains: String? = nil, limit: Int, oldestFirst: Bool = false) {
+        self.since = since
+        self.level = level
+        self.contains = contains
+        self.limit = limit
+        self.oldestFirst = oldestFirst
+    }
 }
 
 /// What a write did.

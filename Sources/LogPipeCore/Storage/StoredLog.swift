@@ -38,10 +38,18 @@ public struct StoredLog: Sendable, Hashable, Codable {
 
     /// With the processing time already rendered (a batch shares one).
     public init(record: LogRecord, redactor: Redactor, processedAtStamp: String) {
-        let redaction = redactor.redact(record.text)
-        self.init(logID: record.logID, tenantID: record.tenantID, text: redaction.text, redactions: redaction.counts,
+        let redacted = redactor.redact(fields: record)
+        self.init(logID: record.logID, tenantID: record.tenantID, text: redacted.text, redactions: redacted.counts,
                   receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: record.requestID,
-                  timestamp: record.timestamp, level: record.level, source: record.source, attributes: record.attributes)
+                  timestamp: record.timestamp.map(Self.canonicalTime), level: redacted.level, source: redacted.source,
+                  attributes: redacted.attributes)
+    }
+
+    /// An RFC 3339 time in the stores' one sortable form (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, milliseconds), so
+    /// that SQLite compares it as text and MongoDB holds it as a date; a text that is not RFC 3339 (a message
+    /// of an older API) is kept as it is.
+    public static func canonicalTime(_ text: String) -> String {
+        UnixTime(rfc3339: text)?.rfc3339 ?? text
     }
 
     enum CodingKeys: String, CodingKey {

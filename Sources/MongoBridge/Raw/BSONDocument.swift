@@ -64,12 +64,71 @@ final class BSONDocument {
             case .int64(let value): return bson_append_int64(pointer, name, keyLength, value)
             case .double(let value): return bson_append_double(pointer, name, keyLength, value)
             case .bool(let value): return bson_append_bool(pointer, name, keyLength, value)
+            case .date(let milliseconds): return bson_append_date_time(pointer, name, keyLength, milliseconds)
+            case .null: return bson_append_null(pointer, name, keyLength)
             case .document(let fields):
                 guard let child = try? BSONDocument(fields: fields) else { return false }
                 return bson_append_document(pointer, name, keyLength, child.pointer)
+            case .array(let values):
+                let elements = values.enumerated().map { BSONField(String($0.offset), $0.element) }
+                guard let child = try? BSONDocument(fields: elements) else { return false }
+                return bson_append_array(pointer, name, keyLength, child.pointer)
+            case .other: return false
             }
         }
         guard appended else { throw MongoError(.invalidDocument, "libbson refused a field (document too large or key not valid)") }
+    }
+
+    /// The document's fields, decoded (types other than those of ``BSONValue`` come back as `.other`).
+    var fields: [BSONField] { Self.fields(of: pointer) }
+
+    /// The fields of a document the driver owns (such as a cursor's current one).
+    static func fields(of document: OpaquePointer) -> [BSONField] {
+        withIterator { iterator in
+            guard bson_iter_init(iterator, document) else { return [] }
+            return fields(iterator)
+        }
+    }
+
+    /// `bson_iter_t` is declared 128-byte aligned, so Swift sees it as opaque: it lives in aligned heap storage.
+    private static func withIterator<T>(_ body: (OpaquePointer) -> T) -> T {
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: 256, alignment: 128)
+        defer { raw.deallocate() }
+        raw.initializeMemory(as: UInt8.self, repeating: 0, count: 256)
+        return body(OpaquePointer(raw))
+    }
+
+    private static func fields(_ iterator: OpaquePointer) -> [BSONField] {
+        var fields: [BSONField] = []
+        while bson_iter_next(iterator) {
+            let key = String(cString: bson_iter_key(iterator))
+            fields.append(BSONField(key, value(iterator)))
+        }
+        return fields
+    }
+
+    /// The value the iterator is at.
+    private static func value(_ iterator: OpaquePointer) -> BSONValue {
+        let type = bson_iter_type(iterator)
+        switch type {
+        case BSON_TYPE_UTF8:
+            var length: UInt32 = 0
+            guard let text = bson_iter_utf8(iterator, &length) else { return .string("") }
+            return .string(String(decoding: UnsafeRawBufferPointer(start: text, count: Int(length)), as: UTF8.self))
+        case BSON_TYPE_INT32: return .int32(bson_iter_int32(iterator))
+        case BSON_TYPE_INT64: return .int64(bson_iter_int64(iterator))
+        case BSON_TYPE_DOUBLE: return .double(bson_iter_double(iterator))
+        case BSON_TYPE_BOOL: return .bool(bson_iter_bool(iterator))
+        case BSON_TYPE_DATE_TIME: return .date(bson_iter_date_time(iterator))
+        case BSON_TYPE_NULL: return .null
+        case BSON_TYPE_DOCUMENT, BSON_TYPE_ARRAY:
+            return withIterator { child in
+                guard bson_iter_recurse(iterator, child) else { return .other(type.rawValue) }
+                let children = fields(child)
+                return type == BSON_TYPE_ARRAY ? .array(children.map(\.value)) : .document(children)
+            }
+        default: return .other(type.rawValue)
+        }
     }
 
     /// Relaxed extended JSON, for diagnostics and tests.
