@@ -5,6 +5,7 @@ import Hummingbird
 import HummingbirdTesting
 @testable import LogPipeApp
 import LogPipeCore
+import MongoBridge
 import Synchronization
 import Testing
 
@@ -87,6 +88,46 @@ struct WorkerTests {
             #expect(drained)
             #expect(try await store.tenants().map(\.rawValue) == ["alpha", "beta", "gamma"])
         }
+    }
+
+    @Test("issue 14's example: source and every attribute value are stored masked and counted, secrets whole; on MongoDB with BSON dates",
+          arguments: ["sqlite", "mongoTestDouble"])
+    func everyFieldRedacted(_ kind: String) async throws {
+        let database = "w\(UInt32.random(in: 0...UInt32.max))"
+        let store: any LogStore = kind == "sqlite" ? try Self.temporaryStore()
+            : try MongoLogStore(uri: TestEnvironment.mongoURI, database: database)
+        try await withPipeline(store: store) { _, client in
+            let body = #"""
+                {"tenant_id":"acme","log_id":"attr-1","text":"login ok","source":"bob@example.com","level":"info",
+                 "timestamp":"2026-12-01T11:00:00+01:00",
+                 "attributes":{"user_email":"jane.doe@example.com","client_ip":"10.1.2.3","card":"4111 1111 1111 1111",
+                               "password":"hunter2","retries":3,"cached":false,
+                               "auth":"Authorization: Bearer abcDEF123456ghiJKL789"}}
+                """#
+            #expect(try await post(client, body) == 202)
+            let stored = try await TestEnvironment.eventually { try await store.get(tenant: TenantID("acme")!, logID: "attr-1") != nil }
+            #expect(stored)
+            let log = try #require(try await store.get(tenant: TenantID("acme")!, logID: "attr-1"))
+            #expect(log.source == "[REDACTED:EMAIL]")
+            #expect(log.attributes == [
+                "user_email": .string("[REDACTED:EMAIL]"), "client_ip": .string("[REDACTED:IP_ADDRESS]"),
+                "card": .string("[REDACTED:CREDIT_CARD]"), "password": .string("[REDACTED:SECRET]"), "retries": .int(3),
+                "cached": .bool(false), "auth": .string("Authorization: Bearer [REDACTED:SECRET]"),
+            ])
+            #expect(log.redactions == ["EMAIL": 2, "IP_ADDRESS": 1, "CREDIT_CARD": 1, "SECRET": 2])
+            #expect(log.timestamp == "2026-12-01T10:00:00.000Z", "normalised to UTC milliseconds")
+            if let mongo = store as? MongoLogStore {
+                let document = try #require(try mongo.pool.find(database: database, collection: "acme", filter: [BSONField("_id", .string("attr-1"))]).first)
+                for field in ["received_at", "processed_at", "timestamp"] {
+                    guard case .date? = document[field] else { Issue.record("\(field) is not a BSON date: \(String(describing: document[field]))"); continue }
+                }
+                #expect(try Self.indexNames(mongo, database).contains("received_at_1"))
+            }
+        }
+    }
+
+    static func indexNames(_ store: MongoLogStore, _ database: String) throws -> [String] {
+        try store.pool.listIndexes(database: database, collection: "acme").compactMap { if case .string(let name)? = $0["name"] { name } else { nil } }
     }
 
     @Test("the same log_id posted twice is stored once and the first text wins")

@@ -1,3 +1,4 @@
+import Foundation
 @testable import LogPipeApp
 import LogPipeCore
 import Logging
@@ -68,7 +69,8 @@ struct ConfigurationTests {
         ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
         ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
         ("LOGPIPE_MONGO_WRITE_CONCERN", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "1e300"), ("LOGPIPE_HTTP_IDLE_TIMEOUT_S", "-3"),
-        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"),
+        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"), ("LOGPIPE_RETENTION", "a month"),
+        ("LOGPIPE_RETENTION", "0d"), ("LOGPIPE_RETENTION", "500ms"), ("LOGPIPE_RETENTION_SWEEP_S", "0"),
     ])
     func invalid(_ variable: String, _ value: String) {
         do {
@@ -77,6 +79,40 @@ struct ConfigurationTests {
         } catch {
             #expect(error.variable == variable)
             #expect(!error.description.contains("hunter2"))
+        }
+    }
+
+    @Test("retention, secret keys and the tenants file: LOGPIPE_RETENTION, LOGPIPE_SECRET_KEYS, LOGPIPE_TENANTS_FILE")
+    func retentionAndSecrets() throws {
+        let configuration = try LogPipeConfiguration(environment: [
+            "LOGPIPE_RETENTION": "30d", "LOGPIPE_SECRET_KEYS": "pin, otp ,", "LOGPIPE_TENANTS_FILE": "/etc/logpipe/tenants.json",
+            "LOGPIPE_RETENTION_SWEEP_S": "5",
+        ])
+        #expect(configuration.retention == .seconds(30 * 86_400))
+        #expect(configuration.secretKeys == ["pin", "otp"])
+        #expect(configuration.tenantLimitsFile == "/etc/logpipe/tenants.json")
+        #expect(configuration.retentionSweepInterval == .seconds(5))
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_RETENTION": "forever"]).retention == nil)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_TENANT_LIMITS_FILE": "/x.json"]).tenantLimitsFile == "/x.json")
+        #expect(throws: ConfigurationError.self) {
+            try LogPipeConfiguration(environment: ["LOGPIPE_TENANTS_FILE": "/a.json", "LOGPIPE_TENANT_LIMITS_FILE": "/b.json"])
+        }
+    }
+
+    @Test("the tenants file: retention (a duration or forever) and secret_keys per tenant, beside the rate limits")
+    func tenantSettings() throws {
+        let file = Data(#"{"acme": {"rate": 50, "retention": "7d", "secret_keys": ["pin"]}, "audit": {"retention": "forever"}}"#.utf8)
+        let settings = try TenantSettings.parse(file)
+        #expect(settings.retention[TenantID("acme")!] == .some(.seconds(7 * 86_400)))
+        #expect(settings.retention[TenantID("audit")!] == .some(nil))
+        #expect(settings.secretKeys == [TenantID("acme")!: ["pin"]])
+        #expect(try RateLimits.parseOverrides(file)["acme"]?.rate == 50, "the rate limits read the same file")
+        let policy = RetentionPolicy(period: .seconds(86_400), overrides: settings.retention)
+        #expect(policy.period(for: TenantID("acme")!) == .seconds(7 * 86_400))
+        #expect(policy.period(for: TenantID("audit")!) == nil)
+        #expect(policy.period(for: TenantID("other")!) == .seconds(86_400))
+        for bad in [#"{"acme": {"retention": "soon"}}"#, #"{"acme": {"secret_keys": "pin"}}"#, #"{"Not A Tenant": {}}"#, "[]"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try TenantSettings.parse(Data(bad.utf8)) }
         }
     }
 }

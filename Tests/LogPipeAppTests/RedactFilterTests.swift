@@ -6,7 +6,7 @@ import Testing
 @Suite("logpipe redact (the stdin → stdout filter)")
 struct RedactFilterTests {
     /// Feeds `input` through the filter via temporary files and returns what it wrote and its counts.
-    func filter(_ input: String) -> (String, [String: Int]) {
+    func filter(_ input: String, json: Bool = false) -> (String, [String: Int]) {
         let base = "/tmp/logpipe-redact-test-\(UInt32.random(in: 0...UInt32.max))"
         let inputPath = base + ".in", outputPath = base + ".out"
         defer { unlink(inputPath); unlink(outputPath) }
@@ -16,7 +16,7 @@ struct RedactFilterTests {
         close(writeInput)
         let readInput = open(inputPath, O_RDONLY)
         let writeOutput = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let counts = RedactFilter(redactor: Redactor()).run(input: readInput, output: writeOutput)
+        let counts = RedactFilter(redactor: Redactor(), json: json).run(input: readInput, output: writeOutput)
         close(readInput)
         close(writeOutput)
         let readOutput = open(outputPath, O_RDONLY)
@@ -44,5 +44,23 @@ struct RedactFilterTests {
         let (output, counts) = filter(long + "\nnext\n")
         #expect(output == String(repeating: "x", count: 200_000) + " [REDACTED:PHONE]\nnext\n")
         #expect(counts == ["PHONE": 1])
+    }
+
+    @Test("SECRET in text: a bearer token, a URL password and an AWS key id; the scheme word, user and host stay")
+    func secretsInText() {
+        let (output, counts) = filter("curl -H 'Authorization: Bearer abcDEF123456ghiJKL789' https://ops:pa55w0rd@git.example.com/x AKIAIOSFODNN7EXAMPLE\n")
+        #expect(output == "curl -H 'Authorization: Bearer [REDACTED:SECRET]' https://ops:[REDACTED:SECRET]@git.example.com/x [REDACTED:SECRET]\n")
+        #expect(counts == ["SECRET": 3])
+    }
+
+    @Test("--json: every string at any depth is redacted, secret keys are masked whole, numbers and booleans kept; other lines are text")
+    func jsonLines() throws {
+        let input = #"{"text":"login ok","source":"bob@example.com","attributes":{"client_ip":"10.1.2.3","password":"hunter2","n":5,"ok":true,"tags":["a@example.com"]}}"# + "\nnot json 10.0.0.1\n"
+        let (output, counts) = filter(input, json: true)
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines.count == 3)
+        #expect(lines[0] == #"{"attributes":{"client_ip":"[REDACTED:IP_ADDRESS]","n":5,"ok":true,"password":"[REDACTED:SECRET]","tags":["[REDACTED:EMAIL]"]},"source":"[REDACTED:EMAIL]","text":"login ok"}"#)
+        #expect(lines[1] == "not json [REDACTED:IP_ADDRESS]")
+        #expect(counts == ["EMAIL": 2, "IP_ADDRESS": 2, "SECRET": 1])
     }
 }

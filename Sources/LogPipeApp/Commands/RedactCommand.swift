@@ -7,7 +7,13 @@ import LogPipeCore
 struct RedactCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "redact",
-        abstract: "Redact PII from stdin line by line (the workers' engine) and write the lines to stdout.")
+        abstract: "Redact PII from stdin line by line (the workers' engine) and write the lines to stdout.",
+        discussion: """
+            With --json each line is a JSON object (a log as /ingest takes it, or any structured record): every \
+            string in it is redacted, at any depth, and the whole value of every key that names a secret \
+            (password, token, api_key, … or LOGPIPE_SECRET_KEYS) becomes [REDACTED:SECRET], as the workers store \
+            attributes. A line that is not a JSON object is redacted as text.
+            """)
 
     @Flag(help: "Print the number of redactions per type to stderr at the end.")
     var report = false
@@ -18,15 +24,21 @@ struct RedactCommand: ParsableCommand {
     @Option(help: "A JSON rules file (env LOGPIPE_REDACTION_RULES_FILE).")
     var rules: String?
 
+    @Flag(help: "Each line is a JSON object: redact every string value, and mask secret keys' values whole.")
+    var json = false
+
     func run() throws {
         let path = rules ?? ProcessInfo.processInfo.environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        let policy = try RedactionRules.load(path: path)
+        let environment = ProcessInfo.processInfo.environment
+        let secretKeys = environment["LOGPIPE_SECRET_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
+            .map { SecretKeys(patterns: $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) } ?? .default
+        let policy = try RedactionRules.load(path: path).with(secretKeys: secretKeys)
         var tenantID: TenantID?
         if let tenant {
             guard let parsed = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
             tenantID = parsed
         }
-        let totals = RedactFilter(redactor: policy.redactor(for: tenantID)).run(input: STDIN_FILENO, output: STDOUT_FILENO)
+        let totals = RedactFilter(redactor: policy.redactor(for: tenantID), json: json).run(input: STDIN_FILENO, output: STDOUT_FILENO)
         if report {
             let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
             FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
@@ -37,6 +49,7 @@ struct RedactCommand: ParsableCommand {
 /// Redacts lines from one file descriptor to another: one output line per input line, in order.
 struct RedactFilter {
     let redactor: Redactor
+    var json = false
 
     /// Returns the number of redactions per type.
     func run(input: Int32, output: Int32) -> [String: Int] {
@@ -44,13 +57,46 @@ struct RedactFilter {
         var reader = LineReader(descriptor: input)
         var writer = BufferedWriter(descriptor: output)
         while let line = reader.nextLine() {
-            let result = line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
+            let result = json ? redactJSON(line) : line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
             writer.write(result.text)
             writer.write("\n")
             for (type, count) in result.counts { totals[type, default: 0] += count }
         }
         writer.flush()
         return totals
+    }
+}
+
+extension RedactFilter {
+    /// One JSON object line with every string redacted and secret keys masked; other lines as text.
+    func redactJSON(_ line: [UInt8]) -> Redaction {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) as? [String: Any] else {
+            return line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
+        }
+        var counts: [String: Int] = [:]
+        func clean(_ value: Any, key: String?) -> Any {
+            if let key, redactor.secretKeys.matches(key), !(value is [String: Any]), !(value is [Any]) {
+                counts[PIIType.secret.rawValue, default: 0] += 1
+                return PIIType.secret.mask
+            }
+            switch value {
+            case let text as String:
+                let redaction = redactor.redact(text)
+                counts.merge(redaction.counts, uniquingKeysWith: +)
+                return redaction.text
+            case let object as [String: Any]:
+                return object.reduce(into: [String: Any]()) { $0[$1.key] = clean($1.value, key: $1.key) }
+            case let array as [Any]:
+                return array.map { clean($0, key: key) }
+            default:
+                return value
+            }
+        }
+        let cleaned = clean(object, key: nil)
+        guard let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) else {
+            return line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
+        }
+        return Redaction(text: String(decoding: data, as: UTF8.self), counts: counts)
     }
 }
 
