@@ -157,7 +157,7 @@ let regexRate = measure(regexLines, runs: options.runs) { regex.redact($0).utf8.
 let seed = seedPython(regexLines, runs: options.runs)
 
 var hostile: [(String, Double)] = []
-for unit in ["1", "@", "1.", "a@", "1:", "+1", "4111 "] {
+for unit in ["1", "@", "1.", "a@", "1:", "+1", "4111 ", "eyJaaaaaaaaaaaa.", "Bearer ", "a://b:c@", "-----BEGIN PRIVATE KEY-----", "s "] {
     let text = String(repeating: unit, count: (1 << 20) / unit.utf8.count)
     let rate = measure([text], runs: options.runs) { redactor.redact($0).total }
     hostile.append(("1 MiB of \"\(unit)\"", rate.mibPerSecond))

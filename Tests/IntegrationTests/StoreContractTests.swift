@@ -202,6 +202,29 @@ struct StoreContractTests {
         #expect(try await keepAll.count(tenant: Self.acme) == 4, "i1, i3, i6 and i7: no log lost to the index changes")
     }
 
+    @Test("several workers meeting a new tenant at once all store, and the tenant ends with one received_at index", arguments: Kind.allCases)
+    func concurrentFirstWrites(_ kind: Kind) async throws {
+        let database = "t\(UInt32.random(in: 0...UInt32.max))"
+        let path = "/tmp/logpipe-store-tests/\(UUID().uuidString).sqlite"
+        let retention = RetentionPolicy(period: .seconds(86_400))
+        let stores: [any LogStore] = try (0..<4).map { _ -> any LogStore in
+            if kind == .sqlite { return try SQLiteLogStore(path: path) }
+            return try MongoLogStore(uri: TestEnvironment.mongoURI, database: database, retention: retention)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, store) in stores.enumerated() {
+                group.addTask { _ = try await store.write((0..<25).map { log("c\(index)-\($0)") }) }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await stores[0].count(tenant: Self.acme) == 100)
+        if let mongo = stores[0] as? MongoLogStore {
+            let indexes = try mongo.pool.listIndexes(database: database, collection: "acme")
+            #expect(indexes.count == 2, "_id_ and received_at_1")
+            #expect(try Self.receivedAtIndex(mongo, "acme")?["expireAfterSeconds"]?.integer == 86_400)
+        }
+    }
+
     func store(_ store: MongoLogStore, indexesOf collection: String) throws -> Int {
         try store.pool.listIndexes(database: store.database, collection: collection).count
     }

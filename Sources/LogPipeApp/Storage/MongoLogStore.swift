@@ -195,12 +195,17 @@ public final class MongoLogStore: LogStore {
             let current = existing["expireAfterSeconds"]?.integer
             if current == ttlSeconds { return }
             if let ttlSeconds {
-                _ = try pool.command(database: database, [BSONField("collMod", .string(collection)), BSONField("index", .document([
-                    BSONField("keyPattern", key), BSONField("expireAfterSeconds", .int64(ttlSeconds)),
-                ]))])
-                return
+                do {
+                    _ = try pool.command(database: database, [BSONField("collMod", .string(collection)), BSONField("index", .document([
+                        BSONField("keyPattern", key), BSONField("expireAfterSeconds", .int64(ttlSeconds)),
+                    ]))])
+                    return
+                } catch let error as MongoError where current == nil && error.code == .server {
+                    // MongoDB before 5.1 cannot make a plain index a TTL index in place: it is built again below.
+                }
             }
-            // Kept forever now: a TTL cannot be removed in place, so the index is built again without one.
+            // Kept forever now (a TTL cannot be removed in place), or a TTL the server would not add in place: the
+            // index is built again as it should be.
             guard case .string(let name)? = existing["name"] else { return }
             _ = try pool.command(database: database, [BSONField("dropIndexes", .string(collection)), BSONField("index", .string(name))])
         }
