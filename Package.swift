@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
     ],
     targets: [
         // MARK: - C libraries from Debian (the only modules that import C)
@@ -42,6 +43,11 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        .systemLibrary(
+            name: "CSnappy",
+            pkgConfig: "snappy",
+            providers: [.apt(["libsnappy-dev"])]
+        ),
 
         // MARK: - Generic bridges: know nothing about tenants or logs
         .target(
@@ -55,6 +61,11 @@ let package = Package(
         .target(
             name: "ZlibBridge",
             dependencies: ["CZlib"],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "SnappyBridge",
+            dependencies: ["CSnappy"],
             swiftSettings: swiftSettings
         ),
         .target(
@@ -79,6 +90,7 @@ let package = Package(
                 "AMQPBridge",
                 "MongoBridge",
                 "LogPipeCore",
+                "ShipperProtocols",
                 "ZlibBridge",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -95,6 +107,13 @@ let package = Package(
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        // The shippers' wire formats (OTLP/HTTP logs, Loki push): generated protobuf code (Protos/, committed) and
+        // their mapping to logs.
+        .target(
+            name: "ShipperProtocols",
+            dependencies: ["LogPipeCore", "SnappyBridge", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: swiftSettings
         ),
         .executableTarget(
@@ -158,13 +177,21 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "ShipperProtocolsTests",
+            dependencies: ["LogPipeCore", "ShipperProtocols", "SnappyBridge", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "AMQPBridge",
                 "MongoBridge",
                 "LogPipeApp",
                 "LogPipeCore",
+                "ShipperProtocols",
+                "SnappyBridge",
                 "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Yams", package: "Yams"),

@@ -212,17 +212,25 @@ def python_commands(text):
         yield match.group(2), text.count("\n", 0, match.start()) + 1
 
 
+VENV_MARK = re.compile(r"^# logpipe-venv: (\S+)$", re.M)
+
+
 def python_modules(text):
     """Modules a Python script imports that are not in the standard library, as `python3:NAME` (checked with
-    Debian's /usr/bin/python3, the interpreter the scripts name)."""
+    Debian's /usr/bin/python3, the interpreter the scripts name), or, for a script marked
+    `# logpipe-venv: .build/NAME` (run by the tests with that venv's python), as `venv:.build/NAME:MODULE`."""
+    mark = VENV_MARK.search(text)
+    prefix = f"venv:{mark.group(1)}:" if mark else "python3:"
     for match in re.finditer(r"^\s*(?:import\s+([A-Za-z_]\w*)|from\s+([A-Za-z_]\w*)[.\w]*\s+import\b)", text, re.M):
         name = match.group(1) or match.group(2)
         if name not in sys.stdlib_module_names and name != "__future__":
-            yield "python3:" + name, text.count("\n", 0, match.start()) + 1
+            yield prefix + name, text.count("\n", 0, match.start()) + 1
 
 
-def module_path(name):
-    result = subprocess.run(["/usr/bin/python3", "-c", f"import {name}, sys; sys.stdout.write({name}.__file__ or '')"],
+def module_path(name, python="/usr/bin/python3"):
+    # A namespace package (opentelemetry) has no __file__: its first path counts.
+    code = f"import {name}, sys; sys.stdout.write(getattr({name}, '__file__', None) or next(iter({name}.__path__), ''))"
+    result = subprocess.run([python, "-c", code],
                             capture_output=True, text=True)
     return result.stdout if result.returncode == 0 and result.stdout else None
 
@@ -312,6 +320,20 @@ def check(root, show=False):
     failures = []
     for program in sorted(programs):
         where = ", ".join(programs[program][:3]) + (" …" if len(programs[program]) > 3 else "")
+        if program.startswith("venv:"):
+            # A PyPI package in a venv that `scripts/setup.sh --test` creates: the venv must be setup.sh's, and
+            # the module must import there.
+            _, venv, module = program.split(":")
+            python = os.path.join(root, venv, "bin", "python")
+            setup_text = open(os.path.join(root, "scripts", "setup.sh"), encoding="utf-8").read()
+            if f"={venv}" not in setup_text:
+                failures.append(f"{program}: invoked at {where}, but scripts/setup.sh creates no venv {venv}")
+            elif not os.path.exists(python) or not module_path(module, python):
+                failures.append(f"{program}: invoked at {where}, but {venv} does not provide it: run scripts/setup.sh --test "
+                                "(and list the PyPI package there)")
+            elif show:
+                print(f"  {program:24} {'setup.sh --test (PyPI, ' + venv + ')':36} {where}")
+            continue
         if program.startswith("python3:"):
             path = module_path(program.split(":")[1])
         else:

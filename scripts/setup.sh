@@ -6,7 +6,8 @@
 # Swift itself (6.x) must already be on PATH (or in /opt/swift/usr/bin).
 #
 #   bash scripts/setup.sh           Debian packages
-#   bash scripts/setup.sh --test    also the PyPI tools of the tests (schemathesis, in .build/schemathesis-venv)
+#   bash scripts/setup.sh --test    also the PyPI tools of the tests (schemathesis, in .build/schemathesis-venv;
+#                                   the OpenTelemetry SDK with its OTLP/HTTP exporter, in .build/otel-venv)
 #
 # scripts/check_tools.py (run by scripts/test.sh) fails when a script or test invokes a program that is
 # neither in the base image (scripts/base-image-packages.txt) nor in the list below.
@@ -14,9 +15,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev zlib1g-dev
-  python3-mockupdb python3-bson python3-pymongo python3-venv curl ca-certificates docker-compose wrk amqp-tools)
+  python3-mockupdb python3-bson python3-pymongo python3-venv curl ca-certificates docker-compose wrk amqp-tools
+  protobuf-compiler libsnappy-dev syslog-ng-core syslog-ng-mod-http)
 pypi_tools=("schemathesis==4.32.5")
 venv=.build/schemathesis-venv
+# The OpenTelemetry Python SDK and its OTLP/HTTP exporter: a real client of POST /v1/logs in the tests.
+otel_tools=("opentelemetry-sdk==1.38.0" "opentelemetry-exporter-otlp-proto-http==1.38.0")
+otel_venv=.build/otel-venv
 
 missing=()
 for package in "${packages[@]}"; do
@@ -38,6 +43,13 @@ if [ "${1:-}" = --test ] && [ ! -x "$venv/bin/st" ]; then
   mkdir -p .build
   /usr/bin/python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet "${pypi_tools[@]}"
+fi
+if [ "${1:-}" = --test ] && [ ! -x "$otel_venv/bin/python" -o ! -f "$otel_venv/.installed" ]; then
+  echo "setup: installing ${otel_tools[*]} into $otel_venv"
+  mkdir -p .build
+  /usr/bin/python3 -m venv "$otel_venv"
+  "$otel_venv/bin/pip" install --quiet "${otel_tools[@]}"
+  touch "$otel_venv/.installed"
 fi
 
 if ! command -v swift > /dev/null; then

@@ -29,6 +29,10 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidBatch = Code("invalid_batch", 400)
         public static let emptyBatch = Code("empty_batch", 400)
         public static let invalidGzip = Code("invalid_gzip", 400)
+        /// `POST /v1/logs`: the body is not an OTLP `ExportLogsServiceRequest` in the declared encoding.
+        public static let invalidOTLP = Code("invalid_otlp", 400)
+        /// `POST /loki/api/v1/push`: the body is not a Loki push in the declared encoding.
+        public static let invalidLoki = Code("invalid_loki", 400)
         // 401, 403
         public static let missingAPIKey = Code("missing_api_key", 401)
         public static let invalidAPIKey = Code("invalid_api_key", 401)
@@ -65,6 +69,12 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         public var line: Int
         public var code: Code
         public var message: String
+
+        public init(line: Int, code: Code, message: String) {
+            self.line = line
+            self.code = code
+            self.message = message
+        }
     }
 
     public var code: Code

@@ -23,32 +23,86 @@ public struct IngestParser: Sendable {
         try parseObject(body, headerTenant: headerTenant, defaultTenant: defaultTenant)
     }
 
+    /// Parses an `application/json` body that may be a batch: a JSON array of log objects (what Fluent Bit's
+    /// and Vector's `http` outputs send) is validated like NDJSON; anything else is one log.
+    public func parseJSONBody(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> (inputs: [LogInput], isBatch: Bool) {
+        let first = body.first { !Self.isJSONWhitespace($0) }
+        guard first == UInt8(ascii: "[") else {
+            return ([try parseJSON(body, headerTenant: headerTenant, defaultTenant: defaultTenant)], false)
+        }
+        return (try parseJSONArray(body, headerTenant: headerTenant, defaultTenant: defaultTenant), true)
+    }
+
+    /// Parses a JSON array of log objects with NDJSON's rules: every element is checked before anything is
+    /// returned, bad ones make one `invalid_batch` error listing their positions (1-based, as `line`).
+    public func parseJSONArray(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> [LogInput] {
+        let elements = try splitArray(body)
+        guard !elements.isEmpty else { throw IngestError(.emptyBatch, "the batch holds no logs: send a JSON array of log objects") }
+        return try parseBatch(body, elements, noun: ("element", "elements"), headerTenant: headerTenant, defaultTenant: defaultTenant)
+    }
+
     /// Parses an `application/x-ndjson` batch: one JSON object per line (blank lines are skipped). Every line
     /// is checked before anything is returned; bad lines make one `invalid_batch` error that lists them.
     public func parseNDJSON(_ body: Data, headerTenant: String?, defaultTenant: TenantID? = nil) throws(IngestError) -> [LogInput] {
         let lines = try splitLines(body)
         guard !lines.isEmpty else { throw IngestError(.emptyBatch, "the batch holds no logs: send one JSON object per line") }
+        return try parseBatch(body, lines, noun: ("line", "lines"), headerTenant: headerTenant, defaultTenant: defaultTenant)
+    }
+
+    /// Every piece of a batch as one log, or one `invalid_batch` error naming the bad pieces.
+    private func parseBatch(_ body: Data, _ pieces: [(number: Int, range: Range<Int>)], noun: (one: String, many: String),
+                            headerTenant: String?, defaultTenant: TenantID?) throws(IngestError) -> [LogInput] {
         var inputs: [LogInput] = []
-        inputs.reserveCapacity(lines.count)
+        inputs.reserveCapacity(pieces.count)
         var errors: [IngestError.LineError] = []
-        var badLines = 0
-        for line in lines {
+        var bad = 0
+        for piece in pieces {
             do throws(IngestError) {
-                inputs.append(try parseObject(body[body.startIndex + line.range.lowerBound..<body.startIndex + line.range.upperBound],
+                inputs.append(try parseObject(body[body.startIndex + piece.range.lowerBound..<body.startIndex + piece.range.upperBound],
                                               headerTenant: headerTenant, defaultTenant: defaultTenant))
             } catch {
-                badLines += 1
+                bad += 1
                 if errors.count < IngestError.maxLineErrors {
-                    errors.append(.init(line: line.number, code: error.code, message: error.message))
+                    errors.append(.init(line: piece.number, code: error.code, message: error.message))
                 }
             }
         }
         guard errors.isEmpty else {
             let shown = errors.prefix(10).map { String($0.line) }.joined(separator: ", ")
-            throw IngestError(.invalidBatch, "\(badLines) of \(lines.count) lines are invalid (line \(shown)\(badLines > 10 ? ", …" : "")); nothing was accepted",
+            throw IngestError(.invalidBatch, "\(bad) of \(pieces.count) \(noun.many) are invalid (\(noun.one) \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
                               lineErrors: errors)
         }
         return inputs
+    }
+
+    /// The elements of a JSON array body (1-based numbers, byte ranges), within the limits; an element that is
+    /// not an object is found when it is parsed.
+    private func splitArray(_ body: Data) throws(IngestError) -> [(number: Int, range: Range<Int>)] {
+        let result = body.withUnsafeBytes { bytes -> Result<[(number: Int, range: Range<Int>)], IngestError> in
+            var elements: [(number: Int, range: Range<Int>)] = []
+            var scanner = JSONScanner(bytes)
+            var limit: IngestError?
+            do throws(JSONScanner.Failure) {
+                try scanner.array { element throws(JSONScanner.Failure) in
+                    _ = element.peek()
+                    let start = element.offset
+                    try element.skipValue()
+                    guard limit == nil else { return }
+                    if element.offset - start > maxLogBytes {
+                        limit = IngestError(.lineTooLarge, "element \(elements.count + 1) is \(element.offset - start) bytes; the limit is \(maxLogBytes)")
+                    } else if elements.count == maxBatchLogs {
+                        limit = IngestError(.tooManyLogs, "the batch holds more than \(maxBatchLogs) logs; split it")
+                    }
+                    elements.append((elements.count + 1, start..<element.offset))
+                }
+                try scanner.expectEnd()
+            } catch {
+                return .failure(IngestError(.invalidJSON, "the body is not valid JSON"))
+            }
+            if let limit { return .failure(limit) }
+            return .success(elements)
+        }
+        return try result.get()
     }
 
     /// The non-blank lines (1-based numbers, byte ranges without the line break), within the limits.
@@ -139,7 +193,7 @@ public struct IngestParser: Sendable {
 
     /// The body's and the header's tenant must agree when both are given; one of them (or the API key's
     /// tenant) is required.
-    func resolveTenant(body: String?, header: String?, default fallback: TenantID? = nil) throws(IngestError) -> TenantID {
+    public func resolveTenant(body: String?, header: String?, default fallback: TenantID? = nil) throws(IngestError) -> TenantID {
         if let body, let header, body != header {
             throw IngestError(.tenantMismatch, "'tenant_id' in the body and the X-Tenant-ID header differ")
         }

@@ -97,6 +97,37 @@ struct BatchIngestTests {
         }
     }
 
+    @Test("a JSON array (Fluent Bit's and Vector's http body) is a batch: gzipped, two tenants, every log stored once, redacted; a bad element rejects the whole array")
+    func jsonArrayBatch() async throws {
+        try await withPipeline { _, client, store in
+            let objects = (0..<300).map { index in
+                #"{"tenant_id":"\#(index % 2 == 0 ? "alpha" : "beta")","log_id":"a-\#(index)","text":"from 10.0.0.\#(index % 200)","attributes":{"n":\#(index)}}"#
+            }
+            let body = Array(("[" + objects.joined(separator: ",\n") + "]").utf8)
+            let answer = try await Self.post(client, contentType: "application/json", body: gzip(body), gzipped: true)
+            #expect(answer.status == 202)
+            #expect(answer.accepted == 300)
+            #expect(answer.tenantIDs == ["alpha", "beta"])
+            let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+                try await store.count(tenant: TenantID("alpha")!) + store.count(tenant: TenantID("beta")!) == 300
+            }
+            #expect(stored)
+            let log = try #require(try await store.get(tenant: TenantID("beta")!, logID: "a-7"))
+            #expect(log.text == "from [REDACTED:IP_ADDRESS]")
+            #expect(log.attributes == ["n": .int(7)])
+
+            let bad = Array(#"[{"tenant_id":"alpha","log_id":"x-1","text":"ok"},{"tenant_id":"alpha","text":""}]"#.utf8)
+            let refused = try await Self.post(client, contentType: "application/json", body: bad)
+            #expect(refused.status == 400)
+            #expect(refused.code == "invalid_batch")
+            // Nothing of it was published: a sentinel sent after it is stored, the good element is not.
+            let sentinel = Array(#"[{"tenant_id":"alpha","log_id":"sentinel","text":"after"}]"#.utf8)
+            #expect(try await Self.post(client, contentType: "application/json", body: sentinel).status == 202)
+            #expect(try await TestEnvironment.eventually { try await store.get(tenant: TenantID("alpha")!, logID: "sentinel") != nil })
+            #expect(try await store.get(tenant: TenantID("alpha")!, logID: "x-1") == nil)
+        }
+    }
+
     @Test("a batch travels as one message per tenant chunk, each with its logs' own log_ids")
     func chunksOnTheWire() async throws {
         var limits = AMQPLogPublisher.Limits()

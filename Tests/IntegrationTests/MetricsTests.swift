@@ -53,9 +53,9 @@ struct MetricsTests {
             }
             #expect(Self.value(text, #"logpipe_http_requests_total{method="POST",route="/ingest",status="202"}"#) == 9)
             #expect(Self.value(text, #"logpipe_http_requests_total{method="POST",route="/ingest",status="400"}"#) == 2)
-            #expect(Self.value(text, #"logpipe_ingest_accepted_logs_total{tenant="acme"}"#) == 6)
-            #expect(Self.value(text, #"logpipe_ingest_accepted_logs_total{tenant="other"}"#) == 3)
-            let otherBytes = Self.value(text, #"logpipe_ingest_accepted_bytes_total{tenant="other"}"#)
+            #expect(Self.value(text, #"logpipe_ingest_accepted_logs_total{tenant="acme",endpoint="ingest"}"#) == 6)
+            #expect(Self.value(text, #"logpipe_ingest_accepted_logs_total{tenant="other",endpoint="ingest"}"#) == 3)
+            let otherBytes = Self.value(text, #"logpipe_ingest_accepted_bytes_total{tenant="other",endpoint="ingest"}"#)
             #expect(otherBytes == 33, "\(String(describing: otherBytes))")
             #expect(Self.value(text, #"logpipe_ingest_rejected_total{code="missing_text"}"#) == 1)
             #expect(Self.value(text, #"logpipe_ingest_rejected_total{code="invalid_json"}"#) == 1)

@@ -112,3 +112,53 @@ struct IngestParserTests {
         #expect(!encoded.contains("timestamp"))
     }
 }
+
+/// `application/json` bodies that are arrays: batches with NDJSON's rules (issue 15).
+@Suite("JSON array batches")
+struct JSONArrayBatchTests {
+    let parser = IngestParser(maxLogBytes: 64, maxBatchLogs: 3)
+
+    func parse(_ text: String, header: String? = nil) throws(IngestError) -> (inputs: [LogInput], isBatch: Bool) {
+        try parser.parseJSONBody(Data(text.utf8), headerTenant: header)
+    }
+
+    @Test("an array of objects is a batch; one object is one log; whitespace before either is fine")
+    func arrays() throws {
+        let batch = try parse(#" [{"tenant_id":"a","text":"one"}, {"text":"two","log_id":"l-2"}]"#, header: "a")
+        #expect(batch.isBatch)
+        #expect(batch.inputs.map(\.text) == ["one", "two"])
+        #expect(batch.inputs.map(\.tenantID.rawValue) == ["a", "a"])
+        #expect(batch.inputs[1].logID == "l-2")
+        let single = try parse("\n" + #"{"tenant_id":"a","text":"one"}"#)
+        #expect(!single.isBatch)
+        #expect(single.inputs.count == 1)
+    }
+
+    @Test("every element is checked; bad ones are listed by position and nothing is accepted")
+    func allOrNothing() {
+        do {
+            _ = try parse(#"[{"tenant_id":"a","text":"ok"}, 7, {"tenant_id":"a"}]"#)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .invalidBatch)
+            #expect(error.lineErrors.map(\.line) == [2, 3])
+            #expect(error.lineErrors.map(\.code) == [.invalidBody, .missingText])
+            #expect(error.message.contains("2 of 3 elements are invalid"))
+        }
+    }
+
+    @Test("limits and malformed arrays", arguments: [
+        ("[]", "empty_batch"), ("[", "invalid_json"), (#"[{"tenant_id":"a","text":"x"},]"#, "invalid_json"),
+        (#"[{"tenant_id":"a","text":"x"}] x"#, "invalid_json"),
+        (#"[{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"}]"#, "too_many_logs"),
+        (#"[{"tenant_id":"a","text":""# + String(repeating: "x", count: 80) + #""}]"#, "line_too_large"),
+    ])
+    func limits(_ body: String, _ code: String) {
+        do {
+            _ = try parse(body)
+            Issue.record("accepted \(body)")
+        } catch {
+            #expect(error.code.rawValue == code)
+        }
+    }
+}

@@ -37,6 +37,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var retention: Duration?
     /// How often a worker on SQLite deletes expired rows (`LOGPIPE_RETENTION_SWEEP_S`).
     public var retentionSweepInterval: Duration = .seconds(60)
+    /// The OTLP resource attribute that names the tenant (`LOGPIPE_OTLP_TENANT_ATTRIBUTE`).
+    public var otlpTenantAttribute = "tenant.id"
     /// Attribute key patterns whose values are secrets (`LOGPIPE_SECRET_KEYS`, comma-separated; nil = the defaults).
     public var secretKeys: [String]?
     /// How long the API waits for the broker's confirm before answering 503.
@@ -107,6 +109,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             }
             retention = period
         }
+        if let name = value("LOGPIPE_OTLP_TENANT_ATTRIBUTE") { otlpTenantAttribute = name }
         if let text = value("LOGPIPE_SECRET_KEYS") {
             secretKeys = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }

@@ -7,7 +7,7 @@ import NIOCore
 import Synchronization
 import ZlibBridge
 
-/// The HTTP API: `POST /ingest`, `GET /health`, `GET /readiness`, `GET /openapi.yaml` (DESIGN §2).
+/// The HTTP API: `POST /ingest`, `POST /v1/logs` (OTLP) and `POST /loki/api/v1/push` (ShipperEndpoints.swift), `GET /health`, `GET /readiness`, `GET /openapi.yaml` (DESIGN §2).
 public struct IngestAPI: Sendable {
     let publisher: any LogPublisher
     let parser: IngestParser
@@ -23,6 +23,8 @@ public struct IngestAPI: Sendable {
     let bodyTimeout: Duration
     /// When set: `GET /metrics`, and requests, accepted logs, rejections and confirm latency are counted.
     let metrics: LogPipeMetrics?
+    /// The OTLP resource attribute that names the tenant (`LOGPIPE_OTLP_TENANT_ATTRIBUTE`).
+    let otlpTenantAttribute: String
 
     public init(publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = [],
                 keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil) {
@@ -35,6 +37,7 @@ public struct IngestAPI: Sendable {
         self.limiter = TenantRateLimiter(limits: rateLimits ?? configuration.rateLimits)
         self.budget = BodyBudget(capacity: configuration.maxInFlightBytes)
         self.bodyTimeout = configuration.bodyTimeout
+        self.otlpTenantAttribute = configuration.otlpTenantAttribute
     }
 
     /// The HTTP server on `configuration`'s address. Idle keep-alive connections, and connections that stall
@@ -56,6 +59,8 @@ public struct IngestAPI: Sendable {
         if let metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics)) }
         router.add(middleware: JSONErrorMiddleware(allowed: allowed))
         router.post("/ingest") { request, context in await ingest(request, context: context) }
+        router.post("/v1/logs") { request, context in await otlpLogs(request, context: context) }
+        router.post("/loki/api/v1/push") { request, context in await lokiPush(request, context: context) }
         router.get("/health") { request, _ in
             APIResponses.json(.ok, ["status": "ok"], requestID: request.requestID)
         }
@@ -80,44 +85,25 @@ public struct IngestAPI: Sendable {
             // An empty header counts as absent (as empty environment variables do).
             let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
             let inputs: [LogInput]
+            var isBatch = false
             switch mediaType {
             case .json:
-                inputs = [try parser.parseJSON(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)]
+                (inputs, isBatch) = try parser.parseJSONBody(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)
             case .text:
                 inputs = [try parser.parseText(body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader].flatMap { $0.isEmpty ? nil : $0 },
                                                defaultTenant: grant?.onlyTenant)]
             case .ndjson:
                 inputs = try parser.parseNDJSON(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)
+                isBatch = true
             }
-            var costs: [TenantID: (logs: Int, bytes: Int)] = [:]
-            for input in inputs {
-                if let grant, !grant.allows(input.tenantID) {
-                    throw IngestError(.tenantNotAllowed, "this API key may not write tenant '\(input.tenantID)'")
-                }
-                costs[input.tenantID, default: (0, 0)].logs += 1
-                costs[input.tenantID, default: (0, 0)].bytes += input.text.utf8.count
-            }
-            if let wait = limiter.admit(costs) {
-                throw IngestError(.rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
-                                  retryAfterSeconds: max(1, Int(wait.rounded(.up))))
-            }
-            let records = LogInput.records(inputs, requestID: requestID, receivedAt: receivedAt)
-            let publishStart = ContinuousClock.now
-            defer {
-                if let metrics {
-                    metrics.confirmLatency(ContinuousClock.now - publishStart)
-                }
-            }
-            if mediaType == .ndjson {
-                try await publisher.publish(batch: records)
-                for (tenant, cost) in costs { metrics?.accepted(tenant: tenant, logs: cost.logs, bytes: cost.bytes) }
+            let records = try await accept(inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: isBatch,
+                                           endpoint: "ingest")
+            if isBatch {
                 context.logger.debug("batch accepted", metadata: [
                     "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)"])
                 return APIResponses.accepted(batch: records, requestID: requestID)
             }
             let record = records[0]
-            try await publisher.publish(record)
-            metrics?.accepted(tenant: record.tenantID, logs: 1, bytes: record.text.utf8.count)
             context.logger.debug("log accepted", metadata: [
                 "request.id": "\(requestID)", "tenant.id": "\(record.tenantID)", "log.id": "\(record.logID)",
                 "log.bytes": "\(record.text.utf8.count)"])
@@ -131,8 +117,37 @@ public struct IngestAPI: Sendable {
         }
     }
 
+    /// What every endpoint does once it has valid logs: the key's tenants, the rate limits, the records (one
+    /// receive time, log ids), and the publish, which returns once the broker confirmed every message (a
+    /// single log alone, or batch chunks). Counted per tenant and endpoint.
+    func accept(_ inputs: [LogInput], grant: APIKeyTable.Entry?, requestID: String, receivedAt: UnixTime, asBatch: Bool,
+                endpoint: String) async throws(IngestError) -> [LogRecord] {
+        var costs: [TenantID: (logs: Int, bytes: Int)] = [:]
+        for input in inputs {
+            if let grant, !grant.allows(input.tenantID) {
+                throw IngestError(.tenantNotAllowed, "this API key may not write tenant '\(input.tenantID)'")
+            }
+            costs[input.tenantID, default: (0, 0)].logs += 1
+            costs[input.tenantID, default: (0, 0)].bytes += input.text.utf8.count
+        }
+        if let wait = limiter.admit(costs) {
+            throw IngestError(.rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
+                              retryAfterSeconds: max(1, Int(wait.rounded(.up))))
+        }
+        let records = LogInput.records(inputs, requestID: requestID, receivedAt: receivedAt)
+        let publishStart = ContinuousClock.now
+        defer { metrics?.confirmLatency(ContinuousClock.now - publishStart) }
+        if asBatch || records.count != 1 {
+            try await publisher.publish(batch: records)
+        } else {
+            try await publisher.publish(records[0])
+        }
+        for (tenant, cost) in costs { metrics?.accepted(tenant: tenant, logs: cost.logs, bytes: cost.bytes, endpoint: endpoint) }
+        return records
+    }
+
     /// With keys configured: the key's grant, or 401. Without: nil (every tenant may write).
-    private func authenticate(_ request: Request) throws(IngestError) -> APIKeyTable.Entry? {
+    func authenticate(_ request: Request) throws(IngestError) -> APIKeyTable.Entry? {
         guard let keys else { return nil }
         guard let header = request.headers[.authorization] else {
             throw IngestError(.missingAPIKey, "this API requires a key: send Authorization: Bearer <key>")
@@ -164,7 +179,7 @@ public struct IngestAPI: Sendable {
     /// The body, decompressed when `Content-Encoding: gzip`, read within `bodyTimeout` of the headers (then
     /// 408 `request_timeout`). The request limit applies to the decompressed size, and reading stops as soon as
     /// it is passed. Every chunk read, and what it inflates to, is charged to the body budget first.
-    private func readBody(_ request: Request, charge: BodyCharge) async throws(IngestError) -> Data {
+    func readBody(_ request: Request, charge: BodyCharge) async throws(IngestError) -> Data {
         let tooLarge = IngestError(.requestTooLarge, "the request body is larger than \(maxRequestBytes) bytes (decompressed)")
         if let length = Self.declaredLength(request), length > maxRequestBytes { throw tooLarge }
         let gzip: Bool

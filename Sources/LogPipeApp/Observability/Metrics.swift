@@ -36,8 +36,9 @@ public struct LogPipeMetrics: Sendable {
                 factory: factory).increment()
     }
 
-    func accepted(tenant: TenantID, logs: Int, bytes: Int) {
-        let dimensions = [("tenant", tenantLabel(tenant))]
+    /// Accepted logs and text bytes per tenant and endpoint (`ingest`, `otlp`, `loki`).
+    func accepted(tenant: TenantID, logs: Int, bytes: Int, endpoint: String = "ingest") {
+        let dimensions = [("tenant", tenantLabel(tenant)), ("endpoint", endpoint)]
         Counter(label: "logpipe_ingest_accepted_logs_total", dimensions: dimensions, factory: factory).increment(by: logs)
         Counter(label: "logpipe_ingest_accepted_bytes_total", dimensions: dimensions, factory: factory).increment(by: bytes)
     }

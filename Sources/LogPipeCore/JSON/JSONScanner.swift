@@ -35,6 +35,9 @@ public struct JSONScanner {
         }
     }
 
+    /// Where the scanner is, in bytes from the start (after ``peek()``: where the next value starts).
+    public var offset: Int { index }
+
     /// The next non-whitespace byte, not consumed; nil at the end.
     public mutating func peek() -> UInt8? {
         skipWhitespace()

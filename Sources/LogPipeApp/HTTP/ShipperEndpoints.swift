@@ -1,0 +1,111 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import LogPipeCore
+import NIOCore
+import ShipperProtocols
+
+/// The shippers' endpoints (DESIGN §2): OTLP/HTTP logs and the Loki push API. They share `/ingest`'s keys, limits, gzip rules,
+/// body budget, rate limits and 202-after-confirm guarantee (``IngestAPI/accept(_:grant:requestID:receivedAt:asBatch:endpoint:)``);
+/// only the body format and the answers differ.
+extension IngestAPI {
+    /// `POST /v1/logs`: 200 with an `ExportLogsServiceResponse` in the request's encoding once every accepted
+    /// record is confirmed by the broker (records that cannot be logs are counted in `partialSuccess`); 400 when
+    /// the body is not a request or no record can be taken; 429/503 with `Retry-After`, which OTLP exporters retry.
+    func otlpLogs(_ request: Request, context: BasicRequestContext) async -> Response {
+        let requestID = request.requestID
+        let receivedAt = UnixTime.now
+        do throws(IngestError) {
+            let grant = try authenticate(request)
+            let json = try Self.otlpEncoding(request.headers[.contentType])
+            let charge = BodyCharge(budget: budget)
+            defer { charge.releaseAll() }
+            let body = try await readBody(request, charge: charge)
+            guard let export = json ? OTLPLogs.decode(json: body) : OTLPLogs.decode(protobuf: body) else {
+                throw IngestError(.invalidOTLP, json ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
+                                                     : "the body is not a protobuf OTLP ExportLogsServiceRequest")
+            }
+            let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
+            let mapped = OTLPLogs.inputs(export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
+                                         tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json)
+            if mapped.inputs.isEmpty {
+                // Nothing to take: an empty request is a success (exporters send them), records that all fail are not.
+                if let error = mapped.firstError { throw error }
+                return Self.otlpResponse(rejected: 0, message: nil, json: json, requestID: requestID)
+            }
+            guard mapped.inputs.count <= parser.maxBatchLogs else {
+                throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
+            }
+            let records = try await accept(mapped.inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
+                                           endpoint: "otlp")
+            context.logger.debug("otlp logs accepted", metadata: [
+                "request.id": "\(requestID)", "batch.logs": "\(records.count)", "otlp.rejected": "\(mapped.rejected)",
+                "request.bytes": "\(body.count)"])
+            return Self.otlpResponse(rejected: mapped.rejected, message: mapped.firstError.map { "\($0.code): \($0.message)" },
+                                     json: json, requestID: requestID)
+        } catch {
+            metrics?.rejected(code: error.code.rawValue)
+            context.logger.log(level: error.status >= 500 ? .warning : .debug, "otlp logs rejected", metadata: [
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+            return APIResponses.error(error, requestID: requestID)
+        }
+    }
+
+    /// `application/x-protobuf` (OTLP's default) or `application/json`; true for JSON.
+    static func otlpEncoding(_ header: String?) throws(IngestError) -> Bool {
+        let type = header?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+        switch type {
+        case "application/x-protobuf", "application/protobuf": return false
+        case "application/json": return true
+        default:
+            throw IngestError(.unsupportedMediaType, "OTLP/HTTP takes Content-Type application/x-protobuf or application/json")
+        }
+    }
+
+    static func otlpResponse(rejected: Int, message: String?, json: Bool, requestID: String) -> Response {
+        let body = OTLPLogs.response(rejected: rejected, message: message, json: json)
+        let headers: HTTPFields = [.contentType: json ? "application/json" : "application/x-protobuf", APIResponses.requestIDHeader: requestID]
+        return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: body)))
+    }
+
+    static let scopeOrgIDHeader = HTTPField.Name("X-Scope-OrgID")!
+
+    /// `POST /loki/api/v1/push`: 204 once the broker confirmed every entry; 400 for a body that is not a push
+    /// or holds a bad entry (nothing is published then); 429/503 with `Retry-After`, which Loki clients retry.
+    func lokiPush(_ request: Request, context: BasicRequestContext) async -> Response {
+        let requestID = request.requestID
+        let receivedAt = UnixTime.now
+        do throws(IngestError) {
+            let grant = try authenticate(request)
+            let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            guard type == "application/x-protobuf" || type == "application/json" else {
+                throw IngestError(.unsupportedMediaType, "the Loki push API takes Content-Type application/x-protobuf (snappy) or application/json")
+            }
+            let charge = BodyCharge(budget: budget)
+            defer { charge.releaseAll() }
+            let body = try await readBody(request, charge: charge)
+            let streams: [LokiPush.Stream]
+            if type == "application/json" {
+                streams = try LokiPush.decode(json: body)
+            } else {
+                // What the snappy block expands to is charged like an inflated gzip body.
+                streams = try LokiPush.decode(snappyProtobuf: body, limit: maxRequestBytes)
+            }
+            func header(_ name: HTTPField.Name) -> String? { request.headers[name].flatMap { $0.isEmpty ? nil : $0 } }
+            let inputs = try LokiPush.inputs(streams, orgID: header(Self.scopeOrgIDHeader), headerTenant: header(APIResponses.tenantHeader),
+                                             defaultTenant: grant?.onlyTenant, parser: parser)
+            if !inputs.isEmpty {
+                let records = try await accept(inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
+                                               endpoint: "loki")
+                context.logger.debug("loki push accepted", metadata: [
+                    "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)"])
+            }
+            return Response(status: .noContent, headers: [APIResponses.requestIDHeader: requestID])
+        } catch {
+            metrics?.rejected(code: error.code.rawValue)
+            context.logger.log(level: error.status >= 500 ? .warning : .debug, "loki push rejected", metadata: [
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+            return APIResponses.error(error, requestID: requestID)
+        }
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import LogPipeCore
+import SnappyBridge
+import SwiftProtobuf
+
+/// The Loki push API (`POST /loki/api/v1/push`, DESIGN §2): JSON, or protobuf in a snappy block, turned into
+/// logs. Each entry is one log: the line → `text`, its time (nanoseconds) → `timestamp`, the stream's labels
+/// and the entry's structured metadata → `attributes` (metadata winning on a clash), a `level` (or
+/// `severity`, `detected_level`) label → `level`, `service_name` (or `job`) → `source`.
+///
+/// Like an `/ingest` batch, a push is all or nothing: every entry is checked first, and bad ones are listed
+/// (numbered across streams from 1) in one `invalid_batch` error.
+public enum LokiPush {
+    /// One stream as sent: its labels, and its entries.
+    public struct Stream: Sendable {
+        public var labels: [(key: String, value: String)]
+        public var entries: [Entry]
+    }
+
+    public struct Entry: Sendable {
+        public var nanoseconds: Int64?
+        public var line: String
+        public var metadata: [(key: String, value: String)]
+    }
+
+    /// A snappy-compressed `PushRequest`, decompressed within `limit` bytes.
+    public static func decode(snappyProtobuf body: Data, limit: Int) throws(IngestError) -> [Stream] {
+        let result = body.withUnsafeBytes { bytes -> Result<[UInt8], SnappyBlock.Failure> in
+            do throws(SnappyBlock.Failure) { return .success(try SnappyBlock.decompress(bytes, limit: limit)) } catch { return .failure(error) }
+        }
+        let raw: [UInt8]
+        switch result {
+        case .success(let bytes): raw = bytes
+        case .failure(.tooLarge): throw IngestError(.requestTooLarge, "the push decompresses to more than \(limit) bytes")
+        case .failure: throw IngestError(.invalidLoki, "the body is not snappy-compressed protobuf (send Content-Type application/json for JSON)")
+        }
+        guard let request = try? Logpipe_Loki_PushRequest(serializedBytes: raw) else {
+            throw IngestError(.invalidLoki, "the body is not a Loki PushRequest")
+        }
+        var streams: [Stream] = []
+        for stream in request.streams {
+            guard let labels = parseLabels(stream.labels) else {
+                throw IngestError(.invalidLoki, "a stream's labels are not a label set such as {job=\"api\"}")
+            }
+            streams.append(Stream(labels: labels, entries: stream.entries.map { entry in
+                Entry(nanoseconds: entry.hasTimestamp ? entry.timestamp.seconds &* 1_000_000_000 &+ Int64(entry.timestamp.nanos) : nil,
+                      line: entry.line, metadata: entry.structuredMetadata.map { ($0.name, $0.value) })
+            }))
+        }
+        return streams
+    }
+
+    /// `{"streams":[{"stream":{labels},"values":[["<ns>","<line>",{metadata}?], …]}]}`.
+    public static func decode(json body: Data) throws(IngestError) -> [Stream] {
+        let shape = IngestError(.invalidLoki, #"the body must be {"streams":[{"stream":{…},"values":[["<unix ns>","<line>"]]}]}"#)
+        guard let object = try? JSONSerialization.jsonObject(with: body) else { throw IngestError(.invalidJSON, "the body is not valid JSON") }
+        guard let root = object as? [String: Any], let list = root["streams"] as? [Any] else { throw shape }
+        var streams: [Stream] = []
+        for item in list {
+            guard let stream = item as? [String: Any], let values = stream["values"] as? [Any] else { throw shape }
+            let labelObject = stream["stream"] ?? [String: Any]()
+            guard let labels = stringPairs(labelObject) else { throw IngestError(.invalidLoki, "stream labels must be strings") }
+            var entries: [Entry] = []
+            for value in values {
+                guard let tuple = value as? [Any], (2...3).contains(tuple.count), let time = tuple[0] as? String,
+                      let line = tuple[1] as? String else {
+                    throw IngestError(.invalidLoki, #"each value must be ["<unix ns>", "<line>"] or ["<unix ns>", "<line>", {metadata}]"#)
+                }
+                guard let nanoseconds = Int64(time), nanoseconds >= 0 else {
+                    throw IngestError(.invalidLoki, "a timestamp must be Unix nanoseconds as a string")
+                }
+                var metadata: [(key: String, value: String)] = []
+                if tuple.count == 3 {
+                    guard let pairs = stringPairs(tuple[2]) else { throw IngestError(.invalidLoki, "structured metadata must be strings") }
+                    metadata = pairs
+                }
+                entries.append(Entry(nanoseconds: nanoseconds, line: line, metadata: metadata))
+            }
+            streams.append(Stream(labels: labels, entries: entries))
+        }
+        return streams
+    }
+
+    static func stringPairs(_ value: Any) -> [(key: String, value: String)]? {
+        guard let object = value as? [String: Any] else { return nil }
+        var pairs: [(key: String, value: String)] = []
+        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
+            guard let text = value as? String else { return nil }
+            pairs.append((key, text))
+        }
+        return pairs
+    }
+
+    /// The logs of a push. `orgID` is `X-Scope-OrgID`; `headerTenant` is `X-Tenant-ID` (both given: equal).
+    public static func inputs(_ streams: [Stream], orgID: String?, headerTenant: String?, defaultTenant: TenantID?,
+                              parser: IngestParser) throws(IngestError) -> [LogInput] {
+        let tenant = try parser.resolveTenant(body: orgID, header: headerTenant, default: defaultTenant)
+        var inputs: [LogInput] = []
+        var errors: [IngestError.LineError] = []
+        var bad = 0
+        var number = 0
+        for stream in streams {
+            for entry in stream.entries {
+                number += 1
+                guard number <= parser.maxBatchLogs else {
+                    throw IngestError(.tooManyLogs, "the push holds more than \(parser.maxBatchLogs) entries; send smaller batches")
+                }
+                do throws(IngestError) {
+                    inputs.append(try input(entry, labels: stream.labels, tenant: tenant, parser: parser))
+                } catch {
+                    bad += 1
+                    if errors.count < IngestError.maxLineErrors { errors.append(.init(line: number, code: error.code, message: error.message)) }
+                }
+            }
+        }
+        guard errors.isEmpty else {
+            let shown = errors.prefix(10).map { String($0.line) }.joined(separator: ", ")
+            throw IngestError(.invalidBatch, "\(bad) of \(number) entries are invalid (entry \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
+                              lineErrors: errors)
+        }
+        return inputs
+    }
+
+    static func input(_ entry: Entry, labels: [(key: String, value: String)], tenant: TenantID, parser: IngestParser) throws(IngestError) -> LogInput {
+        guard !entry.line.isEmpty else { throw IngestError(.missingText, "an entry has an empty line") }
+        guard entry.line.utf8.count <= parser.maxLogBytes else {
+            throw IngestError(.logTooLarge, "an entry's line is \(entry.line.utf8.count) bytes; the limit is \(parser.maxLogBytes)")
+        }
+        var attributes: [String: AttributeValue] = [:]
+        for (key, value) in entry.metadata + labels where attributes[key] == nil {
+            guard !key.isEmpty, key.utf8.count <= IngestParser.maxAttributeKeyBytes, key.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
+                throw IngestError(.invalidAttributes, "label and metadata names must be 1–\(IngestParser.maxAttributeKeyBytes) bytes without control characters")
+            }
+            attributes[key] = .string(value)
+        }
+        guard attributes.count <= IngestParser.maxAttributes else {
+            throw IngestError(.invalidAttributes, "an entry has more than \(IngestParser.maxAttributes) labels and metadata")
+        }
+        func first(_ names: [String], limit: Int) -> String? {
+            for name in names { if case .string(let value)? = attributes[name], !value.isEmpty, value.utf8.count <= limit { return value } }
+            return nil
+        }
+        let timestamp = entry.nanoseconds.flatMap { $0 > 0 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil }
+        return LogInput(tenantID: tenant, text: entry.line, timestamp: timestamp,
+                        level: first(["level", "severity", "detected_level"], limit: IngestParser.maxLevelBytes),
+                        source: first(["service_name", "job"], limit: IngestParser.maxSourceBytes),
+                        attributes: attributes.isEmpty ? nil : attributes)
+    }
+
+    /// A Prometheus label set, `{job="api", env="prod"}` (escapes `\\`, `\"`, `\n` in values); nil when malformed.
+    public static func parseLabels(_ text: String) -> [(key: String, value: String)]? {
+        let bytes = Array(text.utf8)
+        var index = 0
+        func skipSpaces() { while index < bytes.count, bytes[index] == 0x20 || bytes[index] == 0x09 { index += 1 } }
+        skipSpaces()
+        guard index < bytes.count, bytes[index] == UInt8(ascii: "{") else { return nil }
+        index += 1
+        var labels: [(key: String, value: String)] = []
+        while true {
+            skipSpaces()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: "}") { index += 1; break }
+            let nameStart = index
+            while index < bytes.count, bytes[index] == UInt8(ascii: "_") || (bytes[index] | 0x20) &- 0x61 < 26
+                    || (index > nameStart && bytes[index] &- 0x30 < 10) { index += 1 }
+            guard index > nameStart else { return nil }
+            let name = String(decoding: bytes[nameStart..<index], as: UTF8.self)
+            skipSpaces()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "=") else { return nil }
+            index += 1
+            skipSpaces()
+            guard index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+            index += 1
+            var value: [UInt8] = []
+            while true {
+                guard index < bytes.count else { return nil }
+                let byte = bytes[index]
+                index += 1
+                if byte == UInt8(ascii: "\"") { break }
+                if byte == UInt8(ascii: "\\") {
+                    guard index < bytes.count else { return nil }
+                    let escaped = bytes[index]
+                    index += 1
+                    value.append(escaped == UInt8(ascii: "n") ? 0x0A : escaped)
+                } else {
+                    value.append(byte)
+                }
+            }
+            labels.append((name, String(decoding: value, as: UTF8.self)))
+            skipSpaces()
+            guard index < bytes.count else { return nil }
+            if bytes[index] == UInt8(ascii: ",") { index += 1; continue }
+            guard bytes[index] == UInt8(ascii: "}") else { return nil }
+            index += 1
+            break
+        }
+        skipSpaces()
+        return index == bytes.count ? labels : nil
+    }
+}
