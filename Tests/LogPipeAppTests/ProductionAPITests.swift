@@ -255,6 +255,32 @@ struct ProductionAPITests {
         #expect(publisher.records.map(\.tenantID.rawValue) == ["acme", "acme", "beta", "zeta"])
     }
 
+    @Test("the shipper endpoints take the same keys: none 401, another tenant's 403, the tenant's own accepted (answers as the spec says)")
+    func keysOnShipperEndpoints() async throws {
+        let (setup, _, keys) = try keysSetup()
+        let publisher = RecordingPublisher()
+        try await withAPI(setup, publisher: publisher) { client in
+            let otlp = Array(#"{"resourceLogs":[{"resource":{"attributes":[{"key":"tenant.id","value":{"stringValue":"beta"}}]},"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#.utf8)
+            let loki = Array(#"{"streams":[{"stream":{"a":"b"},"values":[["1","line"]]}]}"#.utf8)
+            let json: HTTPFields = [.contentType: "application/json"]
+            #expect(try await client.send(.post, "/v1/logs", headers: json, body: otlp).status == 401)
+            #expect(try await client.send(.post, "/loki/api/v1/push", headers: json, body: loki).status == 401)
+            var acme = json
+            acme[.authorization] = "Bearer \(keys["acme"]!)"
+            let refused = try await client.send(.post, "/v1/logs", headers: acme, body: otlp)
+            #expect(refused.status == 403 && refused.code == "tenant_not_allowed", "the key writes acme; the resource names beta")
+            var pair = json
+            pair[.authorization] = "Bearer \(keys["pair"]!)"
+            #expect(try await client.send(.post, "/v1/logs", headers: pair, body: otlp).status == 200)
+            var lokiAcme = acme
+            lokiAcme[HTTPField.Name("X-Scope-OrgID")!] = "beta"
+            #expect(try await client.send(.post, "/loki/api/v1/push", headers: lokiAcme, body: loki).status == 403)
+            acme[HTTPField.Name("X-Scope-OrgID")!] = "acme"
+            #expect(try await client.send(.post, "/loki/api/v1/push", headers: acme, body: loki).status == 204)
+        }
+        #expect(publisher.records.map(\.tenantID.rawValue) == ["beta", "acme"])
+    }
+
     @Test("a reload picks up added and removed keys; a broken file keeps the keys in force")
     func keysReload() async throws {
         let (setup, path, keys) = try keysSetup()
