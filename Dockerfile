@@ -1,8 +1,8 @@
 # logpipe image: build with the Swift toolchain, run on a slim Debian with the C libraries only.
 #   docker build -t logpipe .        docker run logpipe --help
-FROM swift:6.1-bookworm AS build
+FROM swift:6.3-bookworm AS build
 RUN apt-get update \
- && apt-get install -y --no-install-recommends librabbitmq-dev libmongoc-dev libbson-dev libsqlite3-dev zlib1g-dev pkg-config \
+ && apt-get install -y --no-install-recommends librabbitmq-dev libmongoc-dev libbson-dev libsqlite3-dev zlib1g-dev libsnappy-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Dependencies first, so source edits do not refetch them.
@@ -16,7 +16,7 @@ RUN swift build -c release --product logpipe --static-swift-stdlib \
 
 FROM debian:bookworm-slim
 RUN apt-get update \
- && apt-get install -y --no-install-recommends librabbitmq4 libmongoc-1.0-0 libbson-1.0-0 libsqlite3-0 zlib1g \
+ && apt-get install -y --no-install-recommends librabbitmq4 libmongoc-1.0-0 libbson-1.0-0 libsqlite3-0 zlib1g libsnappy1v5 \
       ca-certificates curl tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --uid 10001 --home-dir /data logpipe \
