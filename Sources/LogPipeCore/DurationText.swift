@@ -6,17 +6,23 @@ public enum DurationText {
         let part = text.trimmingCharacters(in: .whitespaces)
         let (number, unit): (Substring, Substring) = part.hasSuffix("ms")
             ? (part.dropLast(2), "ms") : (part.dropLast(), part.suffix(1))
-        guard let value = Int64(number), value > 0, value < 1 << 40 else { return nil }
+        guard let value = Int64(number), value > 0 else { return nil }
+        let seconds: Int64
         switch unit {
-        case "ms": return .milliseconds(value)
-        case "s": return .seconds(value)
-        case "m": return .seconds(value * 60)
-        case "h": return .seconds(value * 3600)
-        case "d": return .seconds(value * 86_400)
-        case "w": return .seconds(value * 604_800)
+        case "ms": return value <= maxSeconds * 1000 ? .milliseconds(value) : nil
+        case "s": seconds = 1
+        case "m": seconds = 60
+        case "h": seconds = 3600
+        case "d": seconds = 86_400
+        case "w": seconds = 604_800
         default: return nil
         }
+        // At most 1,000 years: whatever reads a duration can turn it into milliseconds without overflow.
+        guard value <= maxSeconds / seconds else { return nil }
+        return .seconds(value * seconds)
     }
+
+    static let maxSeconds: Int64 = 1000 * 366 * 86_400
 
     /// Whole milliseconds of a duration (rounded down).
     public static func milliseconds(_ duration: Duration) -> Int64 {

@@ -23,6 +23,11 @@ public enum LokiPush {
         public var metadata: [(key: String, value: String)]
     }
 
+    /// The length a snappy block declares, or nil when the header is not valid.
+    public static func decompressedLength(_ body: Data) -> Int? {
+        body.withUnsafeBytes { SnappyBlock.decompressedLength($0) }
+    }
+
     /// A snappy-compressed `PushRequest`, decompressed within `limit` bytes.
     public static func decode(snappyProtobuf body: Data, limit: Int) throws(IngestError) -> [Stream] {
         let result = body.withUnsafeBytes { bytes -> Result<[UInt8], SnappyBlock.Failure> in
@@ -43,11 +48,19 @@ public enum LokiPush {
                 throw IngestError(.invalidLoki, "a stream's labels are not a label set such as {job=\"api\"}")
             }
             streams.append(Stream(labels: labels, entries: stream.entries.map { entry in
-                Entry(nanoseconds: entry.hasTimestamp ? entry.timestamp.seconds &* 1_000_000_000 &+ Int64(entry.timestamp.nanos) : nil,
+                Entry(nanoseconds: entry.hasTimestamp ? nanoseconds(entry.timestamp) : nil,
                       line: entry.line, metadata: entry.structuredMetadata.map { ($0.name, $0.value) })
             }))
         }
         return streams
+    }
+
+    /// A protobuf timestamp in nanoseconds; nil when negative or past what an Int64 holds.
+    static func nanoseconds(_ timestamp: Logpipe_Loki_Timestamp) -> Int64? {
+        let (scaled, overflow) = timestamp.seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        guard !overflow, timestamp.seconds >= 0, (0..<1_000_000_000).contains(timestamp.nanos) else { return nil }
+        let (total, overflowAgain) = scaled.addingReportingOverflow(Int64(timestamp.nanos))
+        return overflowAgain ? nil : total
     }
 
     /// `{"streams":[{"stream":{labels},"values":[["<ns>","<line>",{metadata}?], …]}]}`.
@@ -133,6 +146,14 @@ public enum LokiPush {
             }
             attributes[key] = .string(value)
         }
+        // The line and its labels together within the limit of one log: a stream's labels are copied into each entry.
+        let size = entry.line.utf8.count + attributes.reduce(0) { total, pair in
+            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
+            return total + pair.key.utf8.count + 8
+        }
+        guard size <= parser.maxLogBytes else {
+            throw IngestError(.logTooLarge, "an entry with its labels is \(size) bytes; the limit is \(parser.maxLogBytes)")
+        }
         guard attributes.count <= IngestParser.maxAttributes else {
             throw IngestError(.invalidAttributes, "an entry has more than \(IngestParser.maxAttributes) labels and metadata")
         }
@@ -140,7 +161,7 @@ public enum LokiPush {
             for name in names { if case .string(let value)? = attributes[name], !value.isEmpty, value.utf8.count <= limit { return value } }
             return nil
         }
-        let timestamp = entry.nanoseconds.flatMap { $0 > 0 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil }
+        let timestamp = entry.nanoseconds.flatMap { $0 > 0 && $0 / 1_000_000 <= 253_402_300_799_999 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil }
         return LogInput(tenantID: tenant, text: entry.line, timestamp: timestamp,
                         level: first(["level", "severity", "detected_level"], limit: IngestParser.maxLevelBytes),
                         source: first(["service_name", "job"], limit: IngestParser.maxSourceBytes),

@@ -16,9 +16,10 @@ import SwiftProtobuf
 ///   left out goes in `otel.dropped_attributes`);
 /// - `log_id`: the record attribute `log.record.uid` when it is a valid log id.
 ///
-/// The tenant: the API key's, else `X-Tenant-ID`, else the resource attribute `tenantAttribute` (a header and
-/// a resource attribute that disagree reject that resource's records). A record that cannot be a log (no
-/// tenant, empty or oversized text) is rejected alone and counted in the response's `partialSuccess`.
+/// The tenant: `X-Tenant-ID`, else the single tenant of the API key, else the resource attribute
+/// `tenantAttribute` (a header and a resource attribute that disagree reject that resource's records, and so
+/// does a tenant the key may not write). A record that cannot be a log (no tenant, empty text, text and
+/// attributes over the log size limit) is rejected alone and counted in the response's `partialSuccess`.
 public enum OTLPLogs {
     public typealias Request = Logpipe_Otlp_ExportLogsServiceRequest
 
@@ -42,9 +43,14 @@ public enum OTLPLogs {
         public var firstError: IngestError?
     }
 
+    /// How many log records a request holds (checked against the batch limit before anything is mapped).
+    public static func recordCount(_ request: Request) -> Int {
+        request.resourceLogs.reduce(0) { total, resource in total + resource.scopeLogs.reduce(0) { $0 + $1.logRecords.count } }
+    }
+
     /// The mapping above. `fromJSON`: the request came as JSON, so its ids were read as base64 of hex text.
     public static func inputs(_ request: Request, headerTenant: String?, defaultTenant: TenantID?, tenantAttribute: String,
-                              parser: IngestParser, fromJSON: Bool) -> Mapped {
+                              parser: IngestParser, fromJSON: Bool, allows: (TenantID) -> Bool = { _ in true }) -> Mapped {
         var mapped = Mapped()
         func reject(_ error: IngestError, count: Int = 1) {
             mapped.rejected += count
@@ -57,7 +63,8 @@ public enum OTLPLogs {
             do throws(IngestError) {
                 var fromResource: String?
                 if case .string(let value)? = resource.first(where: { $0.key == tenantAttribute })?.value { fromResource = value }
-                tenant = try parser.resolveTenant(body: fromResource, header: headerTenant, default: defaultTenant)
+                tenant = try resolveTenant(header: headerTenant, key: defaultTenant, resource: fromResource, parser: parser)
+                guard allows(tenant) else { throw IngestError(.tenantNotAllowed, "this API key may not write tenant '\(tenant)'") }
             } catch {
                 reject(error, count: records)
                 continue
@@ -83,6 +90,14 @@ public enum OTLPLogs {
         return mapped
     }
 
+    /// `X-Tenant-ID` (which a resource attribute naming another tenant contradicts), else the single tenant of
+    /// the API key, else the resource attribute.
+    static func resolveTenant(header: String?, key: TenantID?, resource: String?, parser: IngestParser) throws(IngestError) -> TenantID {
+        if let header { return try parser.resolveTenant(body: resource, header: header) }
+        if let key { return key }
+        return try parser.resolveTenant(body: resource, header: nil)
+    }
+
     static func input(_ record: Logpipe_Otlp_LogRecord, tenant: TenantID, source: String?, scope: [(key: String, value: AttributeValue)],
                       resource: [(key: String, value: AttributeValue)], parser: IngestParser, fromJSON: Bool) throws(IngestError) -> LogInput {
         let text = record.hasBody ? bodyText(record.body) : ""
@@ -100,9 +115,19 @@ public enum OTLPLogs {
         if !record.spanID.isEmpty { own.append(("span_id", .string(hex(record.spanID, fromJSON: fromJSON)))) }
         if !record.eventName.isEmpty { own.append(("event.name", .string(record.eventName))) }
         let attributes = merge([own, scope, resource])
+        // A record's text and attributes together within the limit of one log (an NDJSON line's): attributes of a
+        // resource are copied into each of its records, so a large one must not multiply.
+        let size = text.utf8.count + attributes.reduce(0) { total, pair in
+            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
+            return total + pair.key.utf8.count + 24
+        }
+        guard size <= parser.maxLogBytes else {
+            throw IngestError(.logTooLarge, "a log record with its attributes is \(size) bytes; the limit is \(parser.maxLogBytes)")
+        }
         let level = record.severityText.isEmpty ? severityName(record.severityNumber)
             : truncated(record.severityText, bytes: IngestParser.maxLevelBytes)
         let nanos = record.timeUnixNano != 0 ? record.timeUnixNano : record.observedTimeUnixNano
+        // 64-bit nanoseconds reach the year 2554: always within RFC 3339's four-digit years.
         let timestamp = nanos == 0 ? nil : UnixTime(milliseconds: nanos / 1_000_000).rfc3339
         return LogInput(tenantID: tenant, logID: logID, text: text, timestamp: timestamp, level: level, source: source,
                         attributes: attributes.isEmpty ? nil : attributes)

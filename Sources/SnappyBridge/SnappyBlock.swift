@@ -26,6 +26,13 @@ public enum SnappyBlock {
         return output
     }
 
+    /// The length a block declares (its header), or nil when the header is not valid.
+    public static func decompressedLength(_ compressed: UnsafeRawBufferPointer) -> Int? {
+        guard let base = compressed.baseAddress?.assumingMemoryBound(to: CChar.self), compressed.count > 0 else { return nil }
+        var length = 0
+        return snappy_uncompressed_length(base, compressed.count, &length) == SNAPPY_OK ? length : nil
+    }
+
     /// `bytes` compressed (for tests and tools that build Loki requests).
     public static func compress(_ bytes: [UInt8]) -> [UInt8] {
         var length = snappy_max_compressed_length(bytes.count)

@@ -98,6 +98,22 @@ struct LogsCommandTests {
     }
 }
 
+extension LogsCommandTests {
+    @Test("LogFollower reads on past 2,500 logs of one millisecond (one batch shares its receive time; found in review)")
+    func followerSameMillisecond() async throws {
+        let (store, _) = try Self.store()
+        let base = UnixTime.now.milliseconds - 50_000
+        _ = try await store.write([Self.log("seed", receivedAt: UnixTime(milliseconds: base))])
+        var follower = LogFollower(query: LogQuery(limit: 1), lookback: .seconds(5))
+        #expect(try await follower.start(store, tenant: Self.acme).map(\.logID) == ["seed"])
+        let batch = (0..<2500).map { Self.log(String(format: "m-%04d", $0), receivedAt: UnixTime(milliseconds: base + 10)) }
+        _ = try await store.write(batch)
+        #expect(Set(try await follower.poll(store, tenant: Self.acme).map(\.logID)) == Set(batch.map(\.logID)))
+        _ = try await store.write([Self.log("after", receivedAt: UnixTime(milliseconds: base + 20))])
+        #expect(try await follower.poll(store, tenant: Self.acme).map(\.logID) == ["after"])
+    }
+}
+
 /// Retention as a user turns it on: `LOGPIPE_RETENTION` on a `logpipe worker` with the SQLite store.
 @Suite("Retention (SQLite)", .timeLimit(.minutes(2)))
 struct RetentionProcessTests {

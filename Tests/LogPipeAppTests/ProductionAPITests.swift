@@ -268,7 +268,11 @@ struct ProductionAPITests {
             var acme = json
             acme[.authorization] = "Bearer \(keys["acme"]!)"
             let refused = try await client.send(.post, "/v1/logs", headers: acme, body: otlp)
-            #expect(refused.status == 403 && refused.code == "tenant_not_allowed", "the key writes acme; the resource names beta")
+            var acmeBeta = acme
+            acmeBeta[HTTPField.Name("X-Tenant-ID")!] = "beta"
+            let denied = try await client.send(.post, "/v1/logs", headers: acmeBeta, body: otlp)
+            #expect(denied.status == 403 && denied.code == "tenant_not_allowed", "a header naming a tenant the key may not write")
+            #expect(refused.status == 200, "a single-tenant key decides the tenant over the resource attribute")
             var pair = json
             pair[.authorization] = "Bearer \(keys["pair"]!)"
             #expect(try await client.send(.post, "/v1/logs", headers: pair, body: otlp).status == 200)
@@ -278,7 +282,7 @@ struct ProductionAPITests {
             acme[HTTPField.Name("X-Scope-OrgID")!] = "acme"
             #expect(try await client.send(.post, "/loki/api/v1/push", headers: acme, body: loki).status == 204)
         }
-        #expect(publisher.records.map(\.tenantID.rawValue) == ["beta", "acme"])
+        #expect(publisher.records.map(\.tenantID.rawValue) == ["acme", "beta", "acme"])
     }
 
     @Test("a reload picks up added and removed keys; a broken file keeps the keys in force")

@@ -63,7 +63,7 @@ struct FieldRedactionTests {
         ("http.request.header.authorization", true), ("x-auth-token", true), ("accesstoken", true), ("apikey", true),
         ("api_key_id", true), ("client_secret", true), ("sessionid", true), ("private-key", true),
         ("tokens_used", false), ("passwords_reset_count", false), ("keyboard", false), ("api", false), ("author", false),
-        ("secretary", false), ("", false), ("ü_password", true),
+        ("secretary", false), ("", false), ("ü_password", true), ("password2", true), ("dbPassword1", true), ("oauth2token", true),
     ])
     func keyMatching(_ key: String, _ expected: Bool) {
         #expect(SecretKeys.default.matches(key) == expected, "\(key)")

@@ -120,6 +120,7 @@ enum RedactionCases {
         Positive("amqp://guest:guest@rabbit:5672/", .secret, redacted: "amqp://guest:[REDACTED:SECRET]@rabbit:5672/"),
         Positive("postgres://app:s3cr3t%21x@db.internal/app", .secret, redacted: "postgres://app:[REDACTED:SECRET]@db.internal/app"),
         Positive("mongodb+srv://u:5551234567@cluster0.example.net", .secret, redacted: "mongodb+srv://u:[REDACTED:SECRET]@cluster0.example.net"),
+        Positive("s3://key:wJalrXUtnFEMI-bPxRfiCY@bucket", .secret, redacted: "s3://key:[REDACTED:SECRET]@bucket"),
         Positive("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7V0k3Jq\nZ9q+xw==\n-----END RSA PRIVATE KEY-----", .secret),
         Positive("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----", .secret),
         Positive("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----", .secret),

@@ -40,4 +40,15 @@ struct RetryPolicyTests {
     func parsing(_ text: String, _ expected: [Duration]?) {
         #expect(RetryPolicy.parseDelays(text) == expected)
     }
+
+    @Test("durations: units up to weeks, and nothing so large that milliseconds overflow (found in review)")
+    func durationBounds() {
+        #expect(DurationText.parse("30d") == .seconds(30 * 86_400))
+        #expect(DurationText.parse("2w") == .seconds(1_209_600))
+        #expect(DurationText.parse("250ms") == .milliseconds(250))
+        for text in ["20000000000w", "9223372036854775807ms", "0s", "-1s", "1y", "s"] {
+            #expect(DurationText.parse(text) == nil, "\(text)")
+        }
+        #expect(DurationText.parse("1000w").map(DurationText.milliseconds) == 604_800_000_000)
+    }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import LogPipeCore
-import ShipperProtocols
+@testable import ShipperProtocols
 import SnappyBridge
 import SwiftProtobuf
 import Testing
@@ -129,6 +129,34 @@ struct OTLPMappingTests {
         #expect(custom.firstError?.code == .missingTenantID, "only the configured attribute names the tenant")
     }
 
+    @Test("a resource attribute larger than a log rejects its records instead of being copied into each (found in review)")
+    func largeSharedAttributes() throws {
+        var request = request((0..<3).map { _ in record(text("x")) })
+        var big = Logpipe_Otlp_KeyValue()
+        big.key = "huge"
+        big.value.stringValue = String(repeating: "y", count: 2000)
+        request.resourceLogs[0].resource.attributes.append(big)
+        let mapped = OTLPLogs.inputs(request, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+        #expect(mapped.inputs.isEmpty)
+        #expect(mapped.rejected == 3)
+        #expect(mapped.firstError?.code == .logTooLarge)
+        #expect(OTLPLogs.recordCount(request) == 3)
+    }
+
+    @Test("the tenant: X-Tenant-ID, else a single-tenant key, else the resource; a tenant the key may not write rejects its resource")
+    func tenantOrder() {
+        let fromResource = request([record(text("a"))], tenant: "payments")
+        func tenant(header: String?, key: String?, allows: @escaping (TenantID) -> Bool = { _ in true }) -> OTLPLogs.Mapped {
+            OTLPLogs.inputs(fromResource, headerTenant: header, defaultTenant: key.flatMap(TenantID.init), tenantAttribute: "tenant.id",
+                            parser: parser, fromJSON: false, allows: allows)
+        }
+        #expect(tenant(header: nil, key: "acme").inputs.first?.tenantID.rawValue == "acme")
+        #expect(tenant(header: nil, key: nil).inputs.first?.tenantID.rawValue == "payments")
+        #expect(tenant(header: "payments", key: "acme").inputs.first?.tenantID.rawValue == "payments")
+        let denied = tenant(header: nil, key: nil, allows: { $0.rawValue != "payments" })
+        #expect(denied.inputs.isEmpty && denied.rejected == 1 && denied.firstError?.code == .tenantNotAllowed)
+    }
+
     @Test("responses: empty on full success, partialSuccess otherwise, in the request's encoding")
     func responses() throws {
         #expect(OTLPLogs.response(rejected: 0, message: nil, json: false).isEmpty)
@@ -213,6 +241,25 @@ struct LokiMappingTests {
         } catch {
             #expect(error.code == .requestTooLarge)
         }
+    }
+
+    @Test("labels larger than a log reject the entries they would be copied into; overflowing times are left out (found in review)")
+    func largeLabelsAndTimes() throws {
+        let label = String(repeating: "v", count: 2000)
+        let body = #"{"streams":[{"stream":{"big":"\#(label)"},"values":[["1","a"],["2","b"]]}]}"#
+        do {
+            _ = try LokiPush.inputs(try LokiPush.decode(json: Data(body.utf8)), orgID: "acme", headerTenant: nil, defaultTenant: nil, parser: parser)
+            Issue.record("accepted")
+        } catch {
+            #expect(error.code == .invalidBatch)
+            #expect(error.lineErrors.map(\.code) == [.logTooLarge, .logTooLarge])
+        }
+        var timestamp = Logpipe_Loki_Timestamp()
+        timestamp.seconds = 9_300_000_000_000
+        #expect(LokiPush.nanoseconds(timestamp) == nil)
+        timestamp.seconds = 1
+        timestamp.nanos = 5
+        #expect(LokiPush.nanoseconds(timestamp) == 1_000_000_005)
     }
 
     @Test("label sets", arguments: [

@@ -125,34 +125,52 @@ struct LogFollower {
         self.lookback = UInt64(DurationText.milliseconds(lookback))
     }
 
-    /// The last `query.limit` matching logs, oldest first. The older ones of the lookback window are taken as
-    /// printed too: polls print only what is stored from now on.
+    /// The last `query.limit` matching logs, oldest first, then any stored meanwhile. The older logs of the
+    /// lookback window count as printed: polls print only what is stored from now on.
     mutating func start(_ store: any LogStore, tenant: TenantID) async throws -> [StoredLog] {
         let newest = try await store.find(tenant: tenant, query)
         cursor = query.since?.milliseconds ?? 0
         let logs = Array(newest.reversed())
         remember(logs)
-        if !logs.isEmpty { _ = try await poll(store, tenant: tenant) }
-        return logs
+        guard let shown = logs.last.map(Self.milliseconds) else { return logs }
+        // Logs of the window received up to the newest shown are not news; later ones arrived since the first read.
+        let window = try await read(store, tenant: tenant)
+        remember(window.filter { Self.milliseconds($0) <= shown })
+        let arrived = window.filter { Self.milliseconds($0) > shown }
+        remember(arrived)
+        return logs + arrived
     }
 
     /// Matching logs not printed yet, received at or after the cursor minus the lookback, oldest first.
     mutating func poll(_ store: any LogStore, tenant: TenantID) async throws -> [StoredLog] {
+        let new = try await read(store, tenant: tenant)
+        remember(new)
+        return new
+    }
+
+    /// Every matching log from the cursor on that is not printed yet, oldest first. Pages move on by
+    /// `received_at`; a page full of one millisecond (a batch shares its receive time) is read again larger,
+    /// so no number of logs in one millisecond stops the follower.
+    private mutating func read(_ store: any LogStore, tenant: TenantID) async throws -> [StoredLog] {
         var new: [StoredLog] = []
+        var seen = Set<String>()
         var from = cursor
+        var size = Self.pageSize
         while true {
             var page = query
             page.since = UnixTime(milliseconds: from)
-            page.limit = Self.pageSize
+            page.limit = size
             page.oldestFirst = true
             let logs = try await store.find(tenant: tenant, page)
-            new.append(contentsOf: logs.filter { printed[$0.logID] == nil })
-            // A full page: read on from its last time (a later page may repeat its last millisecond).
-            guard logs.count == Self.pageSize, let last = logs.last.map(Self.milliseconds), last > from else { break }
-            remember(logs.filter { printed[$0.logID] == nil })
-            from = last
+            for log in logs where printed[log.logID] == nil && seen.insert(log.logID).inserted { new.append(log) }
+            guard logs.count == size, let last = logs.last.map(Self.milliseconds) else { break }
+            if last > from {
+                from = last
+                size = Self.pageSize
+            } else {
+                size *= 2
+            }
         }
-        remember(new)
         return new
     }
 

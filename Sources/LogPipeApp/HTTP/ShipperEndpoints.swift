@@ -25,16 +25,17 @@ extension IngestAPI {
                 throw IngestError(.invalidOTLP, json ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
                                                      : "the body is not a protobuf OTLP ExportLogsServiceRequest")
             }
+            guard OTLPLogs.recordCount(export) <= parser.maxBatchLogs else {
+                throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
+            }
             let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
             let mapped = OTLPLogs.inputs(export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
-                                         tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json)
+                                         tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json,
+                                         allows: { tenant in grant?.allows(tenant) ?? true })
             if mapped.inputs.isEmpty {
                 // Nothing to take: an empty request is a success (exporters send them), records that all fail are not.
                 if let error = mapped.firstError { throw error }
                 return Self.otlpResponse(rejected: 0, message: nil, json: json, requestID: requestID)
-            }
-            guard mapped.inputs.count <= parser.maxBatchLogs else {
-                throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
             }
             let records = try await accept(mapped.inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
                                            endpoint: "otlp")
@@ -88,7 +89,12 @@ extension IngestAPI {
             if type == "application/json" {
                 streams = try LokiPush.decode(json: body)
             } else {
-                // What the snappy block expands to is charged like an inflated gzip body.
+                // What the snappy block expands to is charged to the body budget, like an inflated gzip body.
+                if let length = LokiPush.decompressedLength(body), length <= maxRequestBytes {
+                    do { try await charge.take(length) } catch {
+                        throw IngestError(.invalidBody, "the request body could not be read")  // cancelled while waiting
+                    }
+                }
                 streams = try LokiPush.decode(snappyProtobuf: body, limit: maxRequestBytes)
             }
             func header(_ name: HTTPField.Name) -> String? { request.headers[name].flatMap { $0.isEmpty ? nil : $0 } }

@@ -1,5 +1,6 @@
 import Foundation
 import LogPipeCore
+import Logging
 import MongoBridge
 import NIOPosix
 import Synchronization
@@ -24,6 +25,7 @@ public final class MongoLogStore: LogStore {
     private let threads: NIOThreadPool
     /// Tenants whose index this process has checked.
     private let indexed = Mutex<Set<TenantID>>([])
+    private let logger = Logger(label: "logpipe.store.mongodb")
 
     public init(uri: String, database: String, writeConcern: String = "majority", retention: RetentionPolicy = RetentionPolicy()) throws(StoreError) {
         do {
@@ -167,8 +169,17 @@ public final class MongoLogStore: LogStore {
     private func ensureIndex(_ tenant: TenantID) async throws(StoreError) {
         guard !indexed.withLock({ $0.contains(tenant) }) else { return }
         let ttl = retention.period(for: tenant).map { min(Int64(Int32.max), max(1, DurationText.milliseconds($0) / 1000)) }
-        let _: Void = try await blocking { [pool, database] in
-            try Self.ensureIndex(pool, database: database, collection: tenant.rawValue, ttlSeconds: ttl)
+        do {
+            let _: Void = try await blocking { [pool, database] in
+                try Self.ensureIndex(pool, database: database, collection: tenant.rawValue, ttlSeconds: ttl)
+            }
+        } catch where error.reason == "store_unavailable" && error.message.contains("unreachable") {
+            throw error  // the insert would fail the same way: retried as a whole
+        } catch {
+            // The server refused to change the index (a role without collMod or dropIndex, a foreign index of the same
+            // name): the logs are stored all the same, and the next start of a worker tries again.
+            logger.warning("received_at index of a tenant not brought in line with the retention; writes go on", metadata: [
+                "tenant.id": "\(tenant)", "error": "\(error.message.prefix(200))"])
         }
         indexed.withLock { _ = $0.insert(tenant) }
     }
@@ -200,14 +211,19 @@ public final class MongoLogStore: LogStore {
                         BSONField("keyPattern", key), BSONField("expireAfterSeconds", .int64(ttlSeconds)),
                     ]))])
                     return
-                } catch let error as MongoError where current == nil && error.code == .server {
-                    // MongoDB before 5.1 cannot make a plain index a TTL index in place: it is built again below.
+                } catch let error as MongoError where error.code == .server {
+                    // MongoDB before 5.1 cannot make a plain index a TTL index in place, and a role may lack collMod:
+                    // the index is built again below.
                 }
             }
             // Kept forever now (a TTL cannot be removed in place), or a TTL the server would not add in place: the
             // index is built again as it should be.
             guard case .string(let name)? = existing["name"] else { return }
-            _ = try pool.command(database: database, [BSONField("dropIndexes", .string(collection)), BSONField("index", .string(name))])
+            do {
+                _ = try pool.command(database: database, [BSONField("dropIndexes", .string(collection)), BSONField("index", .string(name))])
+            } catch let error as MongoError where error.serverCode == 27 {
+                continue  // IndexNotFound: another worker dropped it first; look again
+            }
         }
         throw MongoError(.server, "the received_at index of a collection kept changing under this worker")
     }

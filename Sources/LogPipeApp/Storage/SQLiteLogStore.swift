@@ -101,27 +101,31 @@ public final class SQLiteLogStore: LogStore {
     public func deleteExpired(retention: RetentionPolicy, now: UnixTime, batchSize: Int = 1000) async throws(StoreError) -> Int {
         guard !retention.keepsEverything else { return 0 }
         var deleted = 0
-        for tenant in try await tenants() {
+        var failure: StoreError?
+        for tenant in try await tenants() where !tenant.isReserved {
             guard let period = retention.period(for: tenant) else { continue }
             let cutOff = UnixTime(milliseconds: now.milliseconds - min(now.milliseconds, UInt64(DurationText.milliseconds(period))))
             let sql = """
                 DELETE FROM \(Self.table(tenant)) WHERE rowid IN \
                 (SELECT rowid FROM \(Self.table(tenant)) WHERE received_at < ? ORDER BY received_at LIMIT ?)
                 """
-            while true {
-                let count: Int
-                do {
-                    count = try await queue.write { db in
+            do {
+                // A table from before the index existed (an idle tenant) gets it now, so each batch stays small.
+                try await queue.write { db in try Self.createIndex(tenant, db) }
+                while true {
+                    let count = try await queue.write { db in
                         try db.execute(sql: sql, arguments: [cutOff.rfc3339, batchSize])
                         return db.changesCount
                     }
-                } catch {
-                    throw StoreError(transient: true, "SQLite retention delete failed: \(Self.reason(error))")
+                    deleted += count
+                    if count < batchSize { break }
                 }
-                deleted += count
-                if count < batchSize { break }
+            } catch {
+                // One tenant's failure does not stop the others' sweep; the first is reported at the end.
+                if failure == nil { failure = StoreError(transient: true, "SQLite retention delete failed: \(Self.reason(error))") }
             }
         }
+        if let failure { throw failure }
         return deleted
     }
 
@@ -210,6 +214,10 @@ public final class SQLiteLogStore: LogStore {
                 received_at TEXT NOT NULL, processed_at TEXT NOT NULL, request_id TEXT NOT NULL,
                 timestamp TEXT, level TEXT, source TEXT, attributes TEXT)
             """)
+        try createIndex(tenant, db)
+    }
+
+    static func createIndex(_ tenant: TenantID, _ db: Database) throws {
         try db.execute(sql: "CREATE INDEX IF NOT EXISTS \"\(tenant.rawValue).received_at\" ON \(table(tenant)) (received_at)")
     }
 

@@ -200,7 +200,16 @@ extension PIIScanner {
         var start = at
         while start > 0, at - start < 256, isUserinfo(bytes[start - 1]) { start -= 1 }
         guard start >= 4, bytes[start - 1] == UInt8(ascii: "/"), bytes[start - 2] == UInt8(ascii: "/"),
-              bytes[start - 3] == UInt8(ascii: ":"), (bytes[start - 4] | 0x20) &- 0x61 < 26 else { return nil }
+              bytes[start - 3] == UInt8(ascii: ":") else { return nil }
+        // RFC 3986 scheme: a letter, then letters, digits, + - . (`s3`, `mongodb+srv`); at most 32 looked at.
+        var schemeStart = start - 3
+        while schemeStart > 0, start - 3 - schemeStart < 32 {
+            let byte = bytes[schemeStart - 1]
+            guard isASCIIAlnum(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") else { break }
+            schemeStart -= 1
+        }
+        while schemeStart < start - 3, (bytes[schemeStart] | 0x20) &- 0x61 >= 26 { schemeStart += 1 }
+        guard schemeStart < start - 3 else { return nil }
         var colon = start
         while colon < at, bytes[colon] != UInt8(ascii: ":") { colon += 1 }
         var passwordStart = colon + 1

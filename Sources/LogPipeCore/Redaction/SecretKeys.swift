@@ -64,11 +64,13 @@ public struct SecretKeys: Sendable, Hashable {
                 flush()
                 continue
             }
-            if isUpper(byte), index > 0 {
+            if index > 0 {
                 let previous = bytes[index - 1]
                 let next = index + 1 < bytes.count ? bytes[index + 1] : 0
-                // `userPassword` (lower → upper) and `HTTPAuth` (the last capital of a run starts a word).
-                if isLower(previous) || isDigit(previous) || (isUpper(previous) && isLower(next)) { flush() }
+                // `userPassword` (lower → upper), `HTTPAuth` (the last capital of a run starts a word), and
+                // `password2` / `oauth2token` (letters and digits are words of their own).
+                if isUpper(byte), isLower(previous) || isDigit(previous) || (isUpper(previous) && isLower(next)) { flush() }
+                if isDigit(byte) != isDigit(previous), isUpper(previous) || isLower(previous) || isDigit(previous) { flush() }
             }
             current.append(isUpper(byte) ? byte | 0x20 : byte)
         }
