@@ -11,6 +11,20 @@ public struct IngestParser: Sendable {
     public static let maxAttributes = 64
     public static let maxAttributeKeyBytes = 128
 
+    /// An attribute name a store can keep as a key: 1–128 bytes, no control characters (BSON keys are C strings).
+    public static func isValidAttributeKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= maxAttributeKeyBytes && key.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+    }
+
+    /// About how many bytes a log's text and attributes take stored: what the shippers' records are held to
+    /// (``maxLogBytes``), since their shared attributes are copied into every record.
+    public static func storedSize(text: String, attributes: [String: AttributeValue]) -> Int {
+        text.utf8.count + attributes.reduce(0) { total, pair in
+            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
+            return total + pair.key.utf8.count + 24
+        }
+    }
+
     public init(maxLogBytes: Int = 256 * 1024, maxBatchLogs: Int = 10_000) {
         self.maxLogBytes = maxLogBytes
         self.maxBatchLogs = maxBatchLogs

@@ -141,16 +141,13 @@ public enum LokiPush {
         }
         var attributes: [String: AttributeValue] = [:]
         for (key, value) in entry.metadata + labels where attributes[key] == nil {
-            guard !key.isEmpty, key.utf8.count <= IngestParser.maxAttributeKeyBytes, key.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else {
+            guard IngestParser.isValidAttributeKey(key) else {
                 throw IngestError(.invalidAttributes, "label and metadata names must be 1–\(IngestParser.maxAttributeKeyBytes) bytes without control characters")
             }
             attributes[key] = .string(value)
         }
         // The line and its labels together within the limit of one log: a stream's labels are copied into each entry.
-        let size = entry.line.utf8.count + attributes.reduce(0) { total, pair in
-            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
-            return total + pair.key.utf8.count + 8
-        }
+        let size = IngestParser.storedSize(text: entry.line, attributes: attributes)
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "an entry with its labels is \(size) bytes; the limit is \(parser.maxLogBytes)")
         }

@@ -117,10 +117,7 @@ public enum OTLPLogs {
         let attributes = merge([own, scope, resource])
         // A record's text and attributes together within the limit of one log (an NDJSON line's): attributes of a
         // resource are copied into each of its records, so a large one must not multiply.
-        let size = text.utf8.count + attributes.reduce(0) { total, pair in
-            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
-            return total + pair.key.utf8.count + 24
-        }
+        let size = IngestParser.storedSize(text: text, attributes: attributes)
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "a log record with its attributes is \(size) bytes; the limit is \(parser.maxLogBytes)")
         }
@@ -150,8 +147,7 @@ public enum OTLPLogs {
         var dropped = 0
         for group in groups {
             for (key, value) in group where result[key] == nil {
-                guard !key.isEmpty, key.utf8.count <= IngestParser.maxAttributeKeyBytes,
-                      key.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F }) else { dropped += 1; continue }
+                guard IngestParser.isValidAttributeKey(key) else { dropped += 1; continue }
                 guard result.count < IngestParser.maxAttributes - 1 else { dropped += 1; continue }
                 result[key] = value
             }

@@ -170,16 +170,16 @@ public final class MongoLogStore: LogStore {
         guard !indexed.withLock({ $0.contains(tenant) }) else { return }
         let ttl = retention.period(for: tenant).map { min(Int64(Int32.max), max(1, DurationText.milliseconds($0) / 1000)) }
         do {
-            let _: Void = try await blocking { [pool, database] in
+            try await threads.runIfActive { [pool, database] in
                 try Self.ensureIndex(pool, database: database, collection: tenant.rawValue, ttlSeconds: ttl)
             }
-        } catch where error.reason == "store_unavailable" && error.message.contains("unreachable") {
-            throw error  // the insert would fail the same way: retried as a whole
+        } catch let error as MongoError where error.code == .unreachable {
+            throw StoreError(transient: true, "\(error)")  // the insert would fail the same way: retried as a whole
         } catch {
             // The server refused to change the index (a role without collMod or dropIndex, a foreign index of the same
             // name): the logs are stored all the same, and the next start of a worker tries again.
             logger.warning("received_at index of a tenant not brought in line with the retention; writes go on", metadata: [
-                "tenant.id": "\(tenant)", "error": "\(error.message.prefix(200))"])
+                "tenant.id": "\(tenant)", "error": "\((error as? MongoError)?.description.prefix(200) ?? "\(type(of: error))")"])
         }
         indexed.withLock { _ = $0.insert(tenant) }
     }
