@@ -52,7 +52,8 @@ struct GracefulShutdownTests {
         let fixture = try await BrokerFixture.start()
         let directory = "/tmp/logpipe-shutdown-tests/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let port = Int.random(in: 30_000...39_000)
+        // Below Linux's ephemeral range (32768–60999): a port inside it may already be the local end of a connection.
+        let port = Int.random(in: 20_000...29_000)
         let environment = [
             "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
             "LOGPIPE_SQLITE_PATH": directory + "/logs.sqlite", "LOGPIPE_SHUTDOWN_TIMEOUT_S": "20", "LOGPIPE_WORKER_HTTP_PORT": "0",
