@@ -16,7 +16,8 @@
 #   LOGPIPE_BROKER_PORT     AMQP port                   (default: 5682); management = PORT+10000,
 #                           Prometheus = PORT+10100, Erlang distribution = PORT+20000
 #   LOGPIPE_BROKER_DIR      data, logs, config, cookie  (default: /tmp/logpipe-broker-NAME)
-#   LOGPIPE_BROKER_PLUGINS  "management" (UI + Prometheus, default) or "none" (boots faster)
+#   LOGPIPE_BROKER_PLUGINS  "management" (UI + Prometheus, default) or "none" (boots faster); both enable the
+#                           consistent-hash exchange (LOGPIPE_WORK_SHARDS)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -70,7 +71,7 @@ write_config() {
     fi
   } > "$RABBITMQ_CONFIG_FILE"
   if [ "$plugins" = none ]; then
-    echo "[]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
+    echo "[rabbitmq_consistent_hash_exchange]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   else
     cp "$here/enabled_plugins" "$RABBITMQ_ENABLED_PLUGINS_FILE"
   fi

@@ -1,10 +1,57 @@
-/// How to reach a broker and how the connection behaves.
-public struct AMQPConfiguration: Sendable, Equatable {
+/// One broker node to connect to: where it listens and how to log in.
+public struct AMQPEndpoint: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String
     public var virtualHost: String
+
+    public init(host: String = "127.0.0.1", port: Int = 5672, user: String = "guest", password: String = "guest",
+                virtualHost: String = "/") {
+        self.host = host
+        self.port = port
+        self.user = user
+        self.password = password
+        self.virtualHost = virtualHost
+    }
+
+    /// `host:port`, the name readiness and metrics give the node (no credentials).
+    public var address: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+
+    /// The URL without the password, safe to log.
+    public var redactedURL: String {
+        let vhost = virtualHost == "/" ? "" : virtualHost.replacingAll("/", with: "%2F")
+        return "amqp://\(user)@\(address)/\(vhost)"
+    }
+}
+
+/// How to reach a broker (one node or several of a cluster) and how the connection behaves.
+public struct AMQPConfiguration: Sendable, Equatable {
+    /// The nodes to try, in order: the first that accepts is used; after a connection is lost the next one in
+    /// the list is tried first, so a dead node is skipped at once. Never empty.
+    public var endpoints: [AMQPEndpoint]
+
+    /// The first endpoint's host (the others are in ``endpoints``).
+    public var host: String {
+        get { endpoints[0].host }
+        set { endpoints[0].host = newValue }
+    }
+    public var port: Int {
+        get { endpoints[0].port }
+        set { endpoints[0].port = newValue }
+    }
+    public var user: String {
+        get { endpoints[0].user }
+        set { endpoints[0].user = newValue }
+    }
+    public var password: String {
+        get { endpoints[0].password }
+        set { endpoints[0].password = newValue }
+    }
+    public var virtualHost: String {
+        get { endpoints[0].virtualHost }
+        set { endpoints[0].virtualHost = newValue }
+    }
     /// Heartbeat interval negotiated with the broker, in seconds (0 disables heartbeats).
     public var heartbeatSeconds: Int = 10
     /// How long opening the socket and the AMQP handshake may take.
@@ -16,20 +63,39 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// First delay before reconnecting after the connection was lost; doubles up to `maxReconnectDelay`.
     public var initialReconnectDelay: Duration = .milliseconds(100)
     public var maxReconnectDelay: Duration = .seconds(5)
+    /// How long to wait before connecting again after the broker refused the topology (a queue that exists
+    /// with other arguments stays so until an operator migrates it).
+    public var topologyRetryDelay: Duration = .seconds(30)
     /// A name the management UI shows for the connection.
     public var connectionName: String = "logpipe"
 
     public init(host: String = "127.0.0.1", port: Int = 5672, user: String = "guest",
                 password: String = "guest", virtualHost: String = "/") {
-        self.host = host
-        self.port = port
-        self.user = user
-        self.password = password
-        self.virtualHost = virtualHost
+        endpoints = [AMQPEndpoint(host: host, port: port, user: user, password: password, virtualHost: virtualHost)]
     }
 
-    /// Parses `amqp://user:password@host:port/vhost` as RabbitMQ's URI spec describes: user, password
-    /// and vhost are percent-decoded, an empty path means vhost `/`, and `%2f` spells `/` inside a vhost.
+    public init(endpoints: [AMQPEndpoint]) {
+        precondition(!endpoints.isEmpty, "at least one broker endpoint")
+        self.endpoints = endpoints
+    }
+
+    /// Parses one `amqp://user:password@host:port/vhost` URL, or several separated by commas (the nodes of a
+    /// cluster), as RabbitMQ's URI spec describes: user, password and vhost are percent-decoded (a comma in a
+    /// password is `%2C`), an empty path means vhost `/`, and `%2f` spells `/` inside a vhost.
+    public init(url: String) throws {
+        let parts = url.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingSpaces() }
+        guard parts.allSatisfy({ !$0.isEmpty }) else {
+            throw AMQPError(.invalidConfiguration, "the AMQP URL list has an empty entry (separate URLs with single commas)")
+        }
+        self.init(endpoints: try parts.map(AMQPEndpoint.init(url:)))
+    }
+
+    /// The URLs without passwords, comma-separated, safe to log.
+    public var redactedURL: String { endpoints.map(\.redactedURL).joined(separator: ",") }
+}
+
+extension AMQPEndpoint {
+    /// Parses one `amqp://` URL (see ``AMQPConfiguration/init(url:)``).
     public init(url: String) throws {
         let prefix = "amqp://"
         guard url.lowercased().hasPrefix(prefix) else {
@@ -65,12 +131,6 @@ public struct AMQPConfiguration: Sendable, Equatable {
         if let path, !path.isEmpty { virtualHost = try Self.percentDecoded(path) }
     }
 
-    /// The URL without the password, safe to log.
-    public var redactedURL: String {
-        let vhost = virtualHost == "/" ? "" : virtualHost.replacingAll("/", with: "%2F")
-        return "amqp://\(user)@\(host):\(port)/\(vhost)"
-    }
-
     private static func percentDecoded(_ text: Substring) throws -> String {
         var bytes: [UInt8] = []
         var iterator = Array(text.utf8).makeIterator()
@@ -91,6 +151,12 @@ public struct AMQPConfiguration: Sendable, Equatable {
         case UInt8(ascii: "A")...UInt8(ascii: "F"): byte - UInt8(ascii: "A") + 10
         default: nil
         }
+    }
+}
+
+extension Substring {
+    fileprivate func trimmingSpaces() -> String {
+        String(drop(while: { $0 == " " }).reversed().drop(while: { $0 == " " }).reversed())
     }
 }
 

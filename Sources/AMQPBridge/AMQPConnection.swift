@@ -37,6 +37,13 @@ public final class AMQPConnection: Sendable {
     /// error counts one more).
     public var connects: Int { loop.connects }
 
+    /// The node this connection is on while connected (one of `configuration.endpoints`).
+    public var endpoint: AMQPEndpoint? { loop.endpoint }
+
+    /// Why the last attempt to connect failed (every endpoint tried), until a connect succeeds; a
+    /// `topologyMismatch` says how to migrate.
+    public var lastError: AMQPError? { loop.lastError }
+
     /// True while the broker has told us to stop publishing (`connection.blocked`, a resource alarm).
     public var isBlocked: Bool { loop.isBlocked }
 
@@ -45,7 +52,9 @@ public final class AMQPConnection: Sendable {
         let deadline = ContinuousClock.now + timeout
         while !isConnected {
             guard ContinuousClock.now < deadline else {
-                throw AMQPError(.notConnected, "no connection to \(configuration.redactedURL) within \(timeout)")
+                if let lastError, lastError.code == .topologyMismatch { throw lastError }
+                throw AMQPError(.notConnected, "no connection to \(configuration.redactedURL) within \(timeout)"
+                                + (lastError.map { " (last error: \($0.reason))" } ?? ""))
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -66,6 +75,57 @@ public final class AMQPConnection: Sendable {
                                         properties: properties, mandatory: mandatory, continuation: continuation)
                 },
                 fail: { continuation.resume(throwing: $0) }, isWrite: true))
+        }
+    }
+
+    /// A message for ``publishInOrder(_:)``.
+    public struct OutgoingMessage: Sendable {
+        public var exchange: String
+        public var routingKey: String
+        public var body: [UInt8]
+        public var properties: AMQPProperties
+        public var mandatory: Bool
+        public init(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, mandatory: Bool = true) {
+            self.exchange = exchange
+            self.routingKey = routingKey
+            self.body = body
+            self.properties = properties
+            self.mandatory = mandatory
+        }
+    }
+
+    /// Publishes `messages` in their order, all in flight at once, and returns each one's outcome (`nil` =
+    /// confirmed) once every confirm or failure is in. Concurrent ``publish(exchange:routingKey:body:properties:mandatory:)``
+    /// calls can reach the wire in any order; these reach it as listed (a DLQ replay keeps the queue's order).
+    public func publishInOrder(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
+        guard !messages.isEmpty else { return [] }
+        let gate = OrderedGate(count: messages.count)
+        return await withTaskGroup(of: (Int, AMQPError?).self) { group in
+            for index in messages.indices {
+                group.addTask { [loop] in
+                    do {
+                        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                            // The last to arrive enqueues every publish, in order, with its own continuation.
+                            guard let all = gate.arrive(index, continuation) else { return }
+                            for (message, continuation) in zip(messages, all) {
+                                loop.enqueue(ConnectionLoop.Command(
+                                    execute: { session in
+                                        try session.publish(exchange: message.exchange, routingKey: message.routingKey, body: message.body,
+                                                            properties: message.properties, mandatory: message.mandatory,
+                                                            continuation: continuation)
+                                    },
+                                    fail: { continuation.resume(throwing: $0) }, isWrite: true))
+                            }
+                        }
+                        return (index, nil)
+                    } catch {
+                        return (index, error as? AMQPError ?? AMQPError(.library, "\(error)"))
+                    }
+                }
+            }
+            var outcomes = [AMQPError?](repeating: nil, count: messages.count)
+            for await (index, error) in group { outcomes[index] = error }
+            return outcomes
         }
     }
 
@@ -108,7 +168,8 @@ public final class AMQPConnection: Sendable {
     /// broker). ``AMQPConsumer/cancel()`` ends it.
     public func consume(queue: String, prefetch: UInt16) -> AMQPConsumer {
         let id = loop.reserveConsumerID()
-        let consumer = AMQPConsumer(onCancel: { [loop] in loop.removeConsumer(id) })
+        let consumer = AMQPConsumer(onCancel: { [loop] in loop.removeConsumer(id) },
+                                    onCancelAndWait: { [loop] in await loop.removeConsumerAndWait(id) })
         loop.addConsumer(id: id, queue: queue, prefetch: prefetch, consumer: consumer)
         return consumer
     }
@@ -146,6 +207,21 @@ public final class AMQPConnection: Sendable {
                     }
                 },
                 fail: { continuation.resume(throwing: $0) }, isWrite: isWrite))
+        }
+    }
+}
+
+/// Collects one continuation per index; the last arrival gets them all in index order.
+private final class OrderedGate: Sendable {
+    private let slots: Mutex<(waiting: [CheckedContinuation<Void, any Error>?], arrived: Int)>
+
+    init(count: Int) { slots = Mutex((Array(repeating: nil, count: count), 0)) }
+
+    func arrive(_ index: Int, _ continuation: CheckedContinuation<Void, any Error>) -> [CheckedContinuation<Void, any Error>]? {
+        slots.withLock { state in
+            state.waiting[index] = continuation
+            state.arrived += 1
+            return state.arrived == state.waiting.count ? state.waiting.map { $0! } : nil
         }
     }
 }

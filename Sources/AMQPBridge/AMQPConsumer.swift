@@ -30,9 +30,11 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
 
     private let state = Mutex(State())
     private let onCancel: @Sendable () -> Void
+    private let onCancelAndWait: @Sendable () async -> Void
 
-    init(onCancel: @escaping @Sendable () -> Void) {
+    init(onCancel: @escaping @Sendable () -> Void, onCancelAndWait: @escaping @Sendable () async -> Void) {
         self.onCancel = onCancel
+        self.onCancelAndWait = onCancelAndWait
     }
 
     /// Deliveries buffered and not yet taken.
@@ -86,6 +88,13 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
     public func cancel() {
         stopWaiting()
         onCancel()
+    }
+
+    /// Ends the subscription and returns once its channel is closed, so what it held unacked is back in the
+    /// queue (a quorum queue redelivers requeued messages to a live subscription at once).
+    public func cancelAndWait() async {
+        stopWaiting()
+        await onCancelAndWait()
     }
 
     // MARK: - Fed by the connection thread

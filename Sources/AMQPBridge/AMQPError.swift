@@ -27,6 +27,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let blocked = Code("blocked")
         /// The broker refused an operation with a channel or connection exception.
         public static let serverException = Code("server_exception")
+        /// The broker refused to declare a queue or exchange that exists with another type or other arguments
+        /// (406 PRECONDITION_FAILED); the reason says how to migrate. Retrying does not help until someone does.
+        public static let topologyMismatch = Code("topology_mismatch")
         /// The acknowledgement belongs to a delivery from a previous connection; the broker redelivers it.
         public static let staleDelivery = Code("stale_delivery")
         /// A URL or configuration value is invalid.

@@ -5,6 +5,8 @@ public enum AMQPFieldValue: Sendable, Hashable {
     case bool(Bool)
     /// A nested field table (e.g. the `capabilities` of client properties).
     indirect case table([String: AMQPFieldValue])
+    /// An array of values (e.g. `x-death`, the broker's record of dead-lettering).
+    indirect case array([AMQPFieldValue])
     /// A field of a kind the bridge does not decode (decimal, array, …), kept by its type letter.
     case other(kind: UInt8)
 
@@ -12,6 +14,10 @@ public enum AMQPFieldValue: Sendable, Hashable {
     public var stringValue: String? { if case .string(let value) = self { value } else { nil } }
     /// The integer value, if this is an integer.
     public var intValue: Int64? { if case .int(let value) = self { value } else { nil } }
+    /// The nested table, if this is a table.
+    public var tableValue: [String: AMQPFieldValue]? { if case .table(let value) = self { value } else { nil } }
+    /// The elements, if this is an array.
+    public var arrayValue: [AMQPFieldValue]? { if case .array(let value) = self { value } else { nil } }
 }
 
 /// The `basic` properties of a message that logpipe sets or reads.

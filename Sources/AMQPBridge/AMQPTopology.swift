@@ -4,10 +4,13 @@ public struct AMQPTopology: Sendable, Hashable {
         public var name: String
         public var type: String
         public var durable: Bool
-        public init(name: String, type: String, durable: Bool = true) {
+        /// Exchange arguments such as the consistent-hash exchange's `hash-property`.
+        public var arguments: [String: AMQPFieldValue]
+        public init(name: String, type: String, durable: Bool = true, arguments: [String: AMQPFieldValue] = [:]) {
             self.name = name
             self.type = type
             self.durable = durable
+            self.arguments = arguments
         }
     }
 
@@ -23,12 +26,21 @@ public struct AMQPTopology: Sendable, Hashable {
         }
     }
 
+    /// Routes messages of `exchange` that match `routingKey` to a queue, or to another exchange.
     public struct Binding: Sendable, Hashable {
-        public var queue: String
+        public enum Destination: Sendable, Hashable {
+            case queue(String)
+            case exchange(String)
+        }
+        public var destination: Destination
         public var exchange: String
+        /// The binding key (for a consistent-hash exchange: the destination's weight, e.g. `"1"`).
         public var routingKey: String
         public init(queue: String, exchange: String, routingKey: String) {
-            self.queue = queue
+            self.init(destination: .queue(queue), exchange: exchange, routingKey: routingKey)
+        }
+        public init(destination: Destination, exchange: String, routingKey: String) {
+            self.destination = destination
             self.exchange = exchange
             self.routingKey = routingKey
         }

@@ -37,6 +37,8 @@ final class ConnectionLoop: @unchecked Sendable {
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
         var consumersToAdd: [(UInt64, Consumer)] = []
         var consumersToRemove: [UInt64] = []
+        /// Callers waiting until a removed consumer's channel is closed (its unacked deliveries returned).
+        var removalWaiters: [CheckedContinuation<Void, Never>] = []
         var nextConsumerID: UInt64 = 1
         /// Connections made so far (1 after the first connect); a channel error that restarts the connection shows.
         var connects = 0
@@ -46,6 +48,10 @@ final class ConnectionLoop: @unchecked Sendable {
         var writeWatch: (deadline: ContinuousClock.Instant, descriptor: Int32, fired: Bool)?
         /// Consumers registered that have no live subscription now (cancelled by the broker, or consume failed).
         var consumersDown = 0
+        /// The endpoint of the open connection (an index into `configuration.endpoints`).
+        var endpoint: Int?
+        /// Why the last connect failed; cleared by a successful one.
+        var lastError: AMQPError?
     }
 
     let configuration: AMQPConfiguration
@@ -60,6 +66,9 @@ final class ConnectionLoop: @unchecked Sendable {
     private var consumers: [UInt64: Consumer] = [:]
     /// When subscriptions that the broker cancelled, or that failed, were last tried again.
     private var lastResubscribe = ContinuousClock.now
+    /// The endpoint the next connect tries first: the one after the node of the last connection, so a node that
+    /// died is tried last.
+    private var nextEndpoint = 0
 
     init(configuration: AMQPConfiguration, topology: AMQPTopology, logger: Logger) {
         self.configuration = configuration
@@ -72,6 +81,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// Connected, and every registered consumer subscribed.
     var isConsuming: Bool { shared.withLock { $0.connected && $0.consumersDown == 0 } }
     var isBlocked: Bool { shared.withLock { $0.blocked } }
+    var endpoint: AMQPEndpoint? { shared.withLock { $0.endpoint }.map { configuration.endpoints[$0] } }
+    var lastError: AMQPError? { shared.withLock { $0.lastError } }
 
     func start() {
         let first = shared.withLock { state in
@@ -162,6 +173,19 @@ final class ConnectionLoop: @unchecked Sendable {
         wake.signal()
     }
 
+    /// Removes a consumer and returns once the thread has closed its channel (or there is no connection).
+    func removeConsumerAndWait(_ id: UInt64) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let now = shared.withLock { state -> Bool in
+                state.consumersToRemove.append(id)
+                guard state.started, !state.exited else { return true }
+                state.removalWaiters.append(continuation)
+                return false
+            }
+            if now { continuation.resume() } else { wake.signal() }
+        }
+    }
+
     // MARK: - The thread
 
     private func run() {
@@ -182,7 +206,9 @@ final class ConnectionLoop: @unchecked Sendable {
                     connectedAt = ContinuousClock.now
                 } else {
                     failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
-                    waitForWake(timeout: delay)
+                    // A topology the broker refuses stays refused until an operator acts: try again seldom.
+                    let mismatch = shared.withLock { $0.lastError?.code == .topologyMismatch }
+                    waitForWake(timeout: mismatch ? max(delay, configuration.topologyRetryDelay) : delay)
                     delay = min(delay * 2, configuration.maxReconnectDelay)
                     continue
                 }
@@ -198,28 +224,50 @@ final class ConnectionLoop: @unchecked Sendable {
         shutDown()
     }
 
+    /// Connects to the first endpoint that accepts, starting at `nextEndpoint`, declares the topology and
+    /// resubscribes the consumers. A topology the broker refuses is not the node's fault: no other node is tried.
     private func connect() -> Bool {
-        do {
-            let raw = try RawConnection(configuration: configuration)
-            generation += 1
-            let session = Session(raw: raw, generation: generation, confirmTimeout: configuration.confirmTimeout)
-            if !topology.exchanges.isEmpty || !topology.queues.isEmpty { try raw.declare(topology) }
-            self.session = session
-            applyConsumerChanges()
-            // Consumers from before this connection (new ones were just subscribed by applyConsumerChanges).
-            for id in consumers.keys.sorted() where consumers[id]?.channel == nil { try subscribe(id) }
-            shared.withLock { $0.connected = true; $0.blocked = false; $0.connects += 1 }
-            logger.info("AMQP connected", metadata: ["amqp.url": "\(configuration.redactedURL)",
-                                                      "amqp.generation": "\(generation)"])
-            return true
-        } catch {
-            session?.raw.destroy()
-            session = nil
-            for id in consumers.keys { consumers[id]?.channel = nil }
-            logger.warning("AMQP connect failed", metadata: ["amqp.url": "\(configuration.redactedURL)",
-                                                              "error": "\(error)"])
-            return false
+        let endpoints = configuration.endpoints
+        var lastError: AMQPError?
+        for offset in 0..<endpoints.count {
+            let index = (nextEndpoint + offset) % endpoints.count
+            let endpoint = endpoints[index]
+            do {
+                let raw = try RawConnection(configuration: configuration, endpoint: endpoint)
+                generation += 1
+                let session = Session(raw: raw, generation: generation, confirmTimeout: configuration.confirmTimeout)
+                if !topology.exchanges.isEmpty || !topology.queues.isEmpty { try raw.declare(topology) }
+                self.session = session
+                applyConsumerChanges()
+                // Consumers from before this connection (new ones were just subscribed by applyConsumerChanges).
+                for id in consumers.keys.sorted() where consumers[id]?.channel == nil { try subscribe(id) }
+                shared.withLock { state in
+                    state.connected = true
+                    state.blocked = false
+                    state.connects += 1
+                    state.endpoint = index
+                    state.lastError = nil
+                }
+                nextEndpoint = index
+                logger.info("AMQP connected", metadata: ["amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
+                                                          "amqp.generation": "\(generation)"])
+                return true
+            } catch {
+                session?.raw.destroy()
+                session = nil
+                for id in consumers.keys { consumers[id]?.channel = nil }
+                let failure = error as? AMQPError ?? AMQPError(.library, "\(error)")
+                lastError = failure
+                if failure.code == .topologyMismatch {
+                    logger.error("AMQP topology refused by the broker", metadata: ["amqp.node": "\(endpoint.address)", "error": "\(failure)"])
+                    break
+                }
+                logger.warning("AMQP connect failed", metadata: ["amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
+                                                                  "error": "\(failure)"])
+            }
         }
+        shared.withLock { $0.lastError = lastError }
+        return false
     }
 
     private func runOnce() throws {
@@ -327,10 +375,11 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func applyConsumerChanges() {
-        let (added, removed) = shared.withLock { state in
-            defer { state.consumersToAdd.removeAll(); state.consumersToRemove.removeAll() }
-            return (state.consumersToAdd, state.consumersToRemove)
+        let (added, removed, waiters) = shared.withLock { state in
+            defer { state.consumersToAdd.removeAll(); state.consumersToRemove.removeAll(); state.removalWaiters.removeAll() }
+            return (state.consumersToAdd, state.consumersToRemove, state.removalWaiters)
         }
+        defer { for waiter in waiters { waiter.resume() } }
         for (id, consumer) in added {
             consumers[id] = consumer
             if session != nil { try? subscribe(id) }
@@ -374,7 +423,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 if let session, !topology.queues.isEmpty {
                     do {
                         try session.raw.declare(topology)
-                    } catch let error as AMQPError where error.code == .serverException {
+                    } catch let error as AMQPError where error.code == .serverException || error.code == .topologyMismatch {
                         logger.error("AMQP topology declaration failed", metadata: ["error": "\(error)"])
                     }
                 }
@@ -396,7 +445,8 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func tearDown(_ error: AMQPError) {
         guard let session else { return }
-        shared.withLock { $0.connected = false }
+        shared.withLock { $0.connected = false; $0.endpoint = nil }
+        nextEndpoint = (nextEndpoint + 1) % configuration.endpoints.count
         logger.warning("AMQP connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
         session.failAllConfirms(error.code == .closed ? error : AMQPError(.connectionLost, error.reason, replyCode: error.replyCode))
         session.raw.destroy()
@@ -413,7 +463,7 @@ final class ConnectionLoop: @unchecked Sendable {
             session.raw.destroy(polite: true)
             self.session = nil
         }
-        shared.withLock { $0.connected = false }
+        shared.withLock { $0.connected = false; $0.endpoint = nil }
         failQueued(AMQPError(.closed, "the connection was closed"))
         applyConsumerChanges()
         for consumer in consumers.values { consumer.sink.finish() }

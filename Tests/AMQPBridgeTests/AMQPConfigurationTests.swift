@@ -24,8 +24,19 @@ struct AMQPConfigurationTests {
         #expect(try AMQPConfiguration(url: "amqp://h/%2F").virtualHost == "/")
     }
 
+    @Test("a comma-separated list names the nodes of a cluster, in order, each with its own credentials")
+    func list() throws {
+        let configuration = try AMQPConfiguration(url: "amqp://a:pa@n1:5672/v, amqp://b:p%2Cb@n2:5673/v,amqp://[::1]:5674/v")
+        #expect(configuration.endpoints.map(\.address) == ["n1:5672", "n2:5673", "[::1]:5674"])
+        #expect(configuration.endpoints[1].password == "p,b")
+        #expect(configuration.host == "n1" && configuration.user == "a")
+        #expect(configuration.redactedURL == "amqp://a@n1:5672/v,amqp://b@n2:5673/v,amqp://guest@[::1]:5674/v")
+        #expect(!configuration.redactedURL.contains("pa") && !configuration.redactedURL.contains("p,b"))
+    }
+
     @Test("bad URLs are configuration errors", arguments: [
         "http://h/", "amqps://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
+        "amqp://h/,", "amqp://h/,,amqp://g/", "amqp://h/,http://g/",
     ])
     func invalid(_ url: String) {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url) }

@@ -205,7 +205,7 @@ struct APIPublishFailureTests {
         let fixture = try await BrokerFixture.start()
         let gate = WorkBacklogGate(limit: 5, maxWait: .milliseconds(300))
         let monitor = Task {
-            try await WorkBacklogMonitor(gate: gate, connection: fixture.connection, queue: fixture.topology.workQueue,
+            try await WorkBacklogMonitor(gate: gate, connection: fixture.connection, queues: [fixture.topology.workQueue],
                                          interval: .milliseconds(20), logger: TestEnvironment.logger).run()
         }
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, backlog: gate),

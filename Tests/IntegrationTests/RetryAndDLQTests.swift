@@ -70,9 +70,10 @@ struct RetryAndDLQTests {
         return try await dlq.peek(ParkedFilter(), limit: 10_000).map { $0.logID ?? "?" }
     }
 
-    @Test("transient failures climb the tiers with their delays, park after the last attempt with the headers, and replay stores each once")
-    func tiersThenParkThenReplay() async throws {
-        let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
+    @Test("transient failures climb the tiers with their delays, park after the last attempt with the headers, and replay stores each once",
+          arguments: [(QueueType.classic, 1), (.quorum, 1), (.quorum, 3)])
+    func tiersThenParkThenReplay(_ queueType: QueueType, _ shards: Int) async throws {
+        let fixture = try await BrokerFixture.start(retryPolicy: Self.policy, queueType: queueType, workShards: shards)
         let store = SwitchableStore(try Self.temporaryStore(), failing: true)
         let worker = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
         for index in 0..<5 { try await Self.publish(Self.record("acme", "t-\(index)"), fixture) }
@@ -90,8 +91,7 @@ struct RetryAndDLQTests {
             #expect(first >= .milliseconds(300) && first < .milliseconds(4300), "\(logID): \(first)")
             #expect(second >= .milliseconds(900) && second < .milliseconds(4900), "\(logID): \(second)")
         }
-        #expect(try await fixture.readyCount(fixture.topology.workQueue) == 0)
-        for queue in fixture.topology.retryQueues { #expect(try await fixture.readyCount(queue) == 0) }
+        for queue in fixture.topology.workQueues + fixture.topology.retryQueues { #expect(try await fixture.readyCount(queue) == 0) }
 
         // The parked copies carry the bookkeeping headers and no log content in them.
         let messages = try await DeadLetterQueue(connection: fixture.connection, topology: fixture.topology).peek(ParkedFilter(), limit: 10)

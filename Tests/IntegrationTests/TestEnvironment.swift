@@ -87,19 +87,45 @@ struct BrokerFixture {
     let configuration: LogPipeConfiguration
 
     static func start(url: String? = nil, confirmTimeout: Duration = .seconds(5),
-                      retryPolicy: RetryPolicy = RetryPolicy()) async throws -> BrokerFixture {
+                      retryPolicy: RetryPolicy = RetryPolicy(), queueType: QueueType = .classic, workShards: Int = 1,
+                      deliveryLimit: Int = 20) async throws -> BrokerFixture {
         var configuration = LogPipeConfiguration()
         configuration.amqpURL = try url ?? TestEnvironment.amqpURL
         configuration.namespace = TestEnvironment.uniqueNamespace()
         configuration.confirmTimeout = confirmTimeout
         configuration.retryPolicy = retryPolicy
-        let topology = Topology(namespace: configuration.namespace, retryDelays: retryPolicy.delays)
+        configuration.queueType = queueType
+        configuration.workShards = workShards
+        configuration.deliveryLimit = deliveryLimit
+        let topology = configuration.topology
         var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-test")
         amqp.maxReconnectDelay = .milliseconds(500)
         let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
         connection.start()
         try await connection.waitUntilConnected(timeout: .seconds(15))
         return BrokerFixture(connection: connection, topology: topology, configuration: configuration)
+    }
+
+    /// Publishes `count` valid work messages for `tenant` straight to the ingest exchange, 50 in flight, as the
+    /// API does: log ids `<prefix>-0 …`, texts `crash test line <n> bob@example.com`.
+    func publishLogs(_ count: Int, tenant: String = "acme", prefix: String = "k") async throws {
+        let connection = connection
+        let exchange = topology.ingestExchange
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<50 {
+                group.addTask {
+                    for index in stride(from: worker, to: count, by: 50) {
+                        let record = LogRecord(tenantID: TenantID(tenant)!, logID: "\(prefix)-\(index)", text: "crash test line \(index) bob@example.com",
+                                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-\(index)")
+                        try await connection.publish(exchange: exchange, routingKey: "tenant.\(tenant)",
+                                                     body: Array(try JSONEncoder().encode(record)),
+                                                     properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID,
+                                                                                headers: [MessageHeader.tenant: .string(tenant)]))
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
     }
 
     /// Takes every ready message from a queue (acking each) until it stays empty.
@@ -118,11 +144,10 @@ struct BrokerFixture {
 
     /// Deletes this namespace's queues and exchanges, then closes the connection.
     func tearDown() async {
-        try? await connection.deleteQueue(topology.workQueue)
-        try? await connection.deleteQueue(topology.deadLetterQueue)
-        for queue in topology.retryQueues { try? await connection.deleteQueue(queue) }
+        for queue in topology.allQueues { try? await connection.deleteQueue(queue) }
         try? await connection.deleteExchange(topology.ingestExchange)
         try? await connection.deleteExchange(topology.deadLetterExchange)
+        if topology.workShards > 1 { try? await connection.deleteExchange(topology.shardExchange) }
         await connection.close()
     }
 }

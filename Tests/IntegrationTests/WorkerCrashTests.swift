@@ -8,32 +8,12 @@ import Testing
 /// The `logpipe worker` executable killed and stopped under load, against the real broker and a SQLite file.
 @Suite("Worker process crash and shutdown", .serialized, .timeLimit(.minutes(5)))
 struct WorkerCrashTests {
-    /// Publishes `count` valid work messages for tenant `acme` straight to the ingest exchange.
-    func publish(_ count: Int, _ fixture: BrokerFixture) async throws {
-        let connection = fixture.connection
-        let exchange = fixture.topology.ingestExchange
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for worker in 0..<50 {
-                group.addTask {
-                    for index in stride(from: worker, to: count, by: 50) {
-                        let record = LogRecord(tenantID: TenantID("acme")!, logID: "k-\(index)", text: "crash test line \(index) bob@example.com",
-                                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-\(index)")
-                        try await connection.publish(exchange: exchange, routingKey: "tenant.acme",
-                                                     body: Array(try JSONEncoder().encode(record)),
-                                                     properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID))
-                    }
-                }
-            }
-            try await group.waitForAll()
-        }
-    }
-
     /// A fresh namespace with `count` queued logs and an empty SQLite file for the worker process.
     func prepared(_ count: Int) async throws -> (BrokerFixture, sqlite: String, store: SQLiteLogStore) {
         let fixture = try await BrokerFixture.start()
         let sqlite = "/tmp/logpipe-crash-tests/\(UUID().uuidString).sqlite"
         let store = try SQLiteLogStore(path: sqlite)
-        try await publish(count, fixture)
+        try await fixture.publishLogs(count)
         return (fixture, sqlite, store)
     }
 

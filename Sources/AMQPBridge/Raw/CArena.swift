@@ -34,27 +34,40 @@ final class CArena {
             .bindMemory(to: amqp_table_entry_t.self, capacity: fields.count)
         var count: Int32 = 0
         for (key, value) in fields.sorted(by: { $0.key < $1.key }) {
-            var field = amqp_field_value_t()
-            switch value {
-            case .string(let text):
-                field.kind = UInt8(ascii: "S")
-                field.value.bytes = bytes(text)
-            case .int(let number):
-                field.kind = UInt8(ascii: "l")
-                field.value.i64 = number
-            case .bool(let flag):
-                field.kind = UInt8(ascii: "t")
-                field.value.boolean = flag ? 1 : 0
-            case .table(let nested):
-                field.kind = UInt8(ascii: "F")
-                field.value.table = table(nested)
-            case .other:
-                continue
-            }
+            guard let field = field(value) else { continue }
             entries[Int(count)] = amqp_table_entry_t(key: bytes(key), value: field)
             count += 1
         }
         return amqp_table_t(num_entries: count, entries: entries)
+    }
+
+    /// One field value; `nil` for a kind the bridge does not model (it is left out).
+    private func field(_ value: AMQPFieldValue) -> amqp_field_value_t? {
+        var field = amqp_field_value_t()
+        switch value {
+        case .string(let text):
+            field.kind = UInt8(ascii: "S")
+            field.value.bytes = bytes(text)
+        case .int(let number):
+            field.kind = UInt8(ascii: "l")
+            field.value.i64 = number
+        case .bool(let flag):
+            field.kind = UInt8(ascii: "t")
+            field.value.boolean = flag ? 1 : 0
+        case .table(let nested):
+            field.kind = UInt8(ascii: "F")
+            field.value.table = table(nested)
+        case .array(let elements):
+            let fields = elements.compactMap(self.field)
+            let storage = allocate(MemoryLayout<amqp_field_value_t>.stride * max(1, fields.count))
+                .bindMemory(to: amqp_field_value_t.self, capacity: max(1, fields.count))
+            for (index, element) in fields.enumerated() { storage[index] = element }
+            field.kind = UInt8(ascii: "A")
+            field.value.array = amqp_array_t(num_entries: Int32(fields.count), entries: storage)
+        case .other:
+            return nil
+        }
+        return field
     }
 
     /// Basic properties with the flags of the fields that are set.
@@ -105,23 +118,30 @@ extension AMQPProperties {
         var result: [String: AMQPFieldValue] = [:]
         for index in 0..<Int(table.num_entries) {
             let entry = entries[index]
-            let value = entry.value
-            let decoded: AMQPFieldValue = switch value.kind {
-            case UInt8(ascii: "S"), UInt8(ascii: "x"): .string(value.value.bytes.string)
-            case UInt8(ascii: "t"): .bool(value.value.boolean != 0)
-            case UInt8(ascii: "b"): .int(Int64(value.value.i8))
-            case UInt8(ascii: "B"): .int(Int64(value.value.u8))
-            case UInt8(ascii: "s"): .int(Int64(value.value.i16))
-            case UInt8(ascii: "u"): .int(Int64(value.value.u16))
-            case UInt8(ascii: "I"): .int(Int64(value.value.i32))
-            case UInt8(ascii: "i"): .int(Int64(value.value.u32))
-            case UInt8(ascii: "l"): .int(value.value.i64)
-            case UInt8(ascii: "T"): .int(Int64(bitPattern: value.value.u64))
-            case UInt8(ascii: "F"): .table(decode(value.value.table))
-            default: .other(kind: value.kind)
-            }
-            result[entry.key.string] = decoded
+            result[entry.key.string] = decode(entry.value)
         }
         return result
+    }
+
+    private static func decode(_ value: amqp_field_value_t) -> AMQPFieldValue {
+        switch value.kind {
+        case UInt8(ascii: "S"), UInt8(ascii: "x"): .string(value.value.bytes.string)
+        case UInt8(ascii: "t"): .bool(value.value.boolean != 0)
+        case UInt8(ascii: "b"): .int(Int64(value.value.i8))
+        case UInt8(ascii: "B"): .int(Int64(value.value.u8))
+        case UInt8(ascii: "s"): .int(Int64(value.value.i16))
+        case UInt8(ascii: "u"): .int(Int64(value.value.u16))
+        case UInt8(ascii: "I"): .int(Int64(value.value.i32))
+        case UInt8(ascii: "i"): .int(Int64(value.value.u32))
+        case UInt8(ascii: "l"): .int(value.value.i64)
+        case UInt8(ascii: "T"): .int(Int64(bitPattern: value.value.u64))
+        case UInt8(ascii: "F"): .table(decode(value.value.table))
+        case UInt8(ascii: "A"):
+            // `x-death` is an array of tables (why and where a message was dead-lettered).
+            .array(value.value.array.entries.map { entries in
+                (0..<Int(max(0, value.value.array.num_entries))).map { decode(entries[$0]) }
+            } ?? [])
+        default: .other(kind: value.kind)
+        }
     }
 }

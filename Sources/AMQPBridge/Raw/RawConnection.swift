@@ -17,14 +17,14 @@ final class RawConnection {
     /// Messages being assembled from their frames, by channel (see RawConnection+Events.swift).
     var partials: [UInt16: PartialContent] = [:]
 
-    /// Opens the socket, logs in and opens the publishing channel in confirm mode.
-    init(configuration: AMQPConfiguration) throws {
+    /// Opens the socket to `endpoint`, logs in and opens the publishing channel in confirm mode.
+    init(configuration: AMQPConfiguration, endpoint: AMQPEndpoint) throws {
         guard let state = amqp_new_connection() else {
             throw AMQPError(.library, "amqp_new_connection failed")
         }
         self.state = state
         do {
-            try connect(configuration)
+            try connect(configuration, endpoint)
         } catch {
             destroy()
             throw error
@@ -33,14 +33,14 @@ final class RawConnection {
 
     deinit { destroy() }
 
-    private func connect(_ configuration: AMQPConfiguration) throws {
+    private func connect(_ configuration: AMQPConfiguration, _ endpoint: AMQPEndpoint) throws {
         guard let socket = amqp_tcp_socket_new(state) else {
             throw AMQPError(.library, "amqp_tcp_socket_new failed")
         }
         var timeout = timeval(configuration.connectTimeout)
-        let status = amqp_socket_open_noblock(socket, configuration.host, Int32(configuration.port), &timeout)
+        let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
-            throw AMQPError(.connectFailed, "cannot reach \(configuration.host):\(configuration.port): \(Self.statusText(status))")
+            throw AMQPError(.connectFailed, "cannot reach \(endpoint.address): \(Self.statusText(status))")
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
         let arena = CArena()
@@ -51,12 +51,12 @@ final class RawConnection {
         let capabilities: [String: AMQPFieldValue] = ["connection.blocked": .bool(true), "consumer_cancel_notify": .bool(true)]
         var properties = arena.table(["connection_name": .string(configuration.connectionName),
                                       "product": .string("logpipe"), "capabilities": .table(capabilities)])
-        let reply = logpipe_amqp_login_plain(state, configuration.virtualHost, 2047, 131_072,
+        let reply = logpipe_amqp_login_plain(state, endpoint.virtualHost, 2047, 131_072,
                                              Int32(configuration.heartbeatSeconds), &properties,
-                                             configuration.user, configuration.password)
+                                             endpoint.user, endpoint.password)
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
             // Never include the password; the user and vhost help an operator.
-            throw AMQPError(.connectFailed, "login as '\(configuration.user)' to vhost '\(configuration.virtualHost)' refused or failed: \(Self.replyText(reply))")
+            throw AMQPError(.connectFailed, "login as '\(endpoint.user)' to vhost '\(endpoint.virtualHost)' on \(endpoint.address) refused or failed: \(Self.replyText(reply))")
         }
         var rpcTimeout = timeval(configuration.rpcTimeout)
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
@@ -129,18 +129,46 @@ final class RawConnection {
         defer { withExtendedLifetime(arena) {} }
         for exchange in topology.exchanges {
             amqp_exchange_declare(state, Self.rpcChannel, arena.bytes(exchange.name), arena.bytes(exchange.type),
-                                  0, exchange.durable ? 1 : 0, 0, 0, amqp_empty_table)
-            try check(amqp_get_rpc_reply(state), "exchange.declare \(exchange.name)", channel: Self.rpcChannel)
+                                  0, exchange.durable ? 1 : 0, 0, 0, arena.table(exchange.arguments))
+            try mismatchExplained(exchange: exchange.name) {
+                try check(amqp_get_rpc_reply(state), "exchange.declare \(exchange.name)", channel: Self.rpcChannel)
+            }
         }
         for queue in topology.queues {
             amqp_queue_declare(state, Self.rpcChannel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, 0, 0,
                                arena.table(queue.arguments))
-            try check(amqp_get_rpc_reply(state), "queue.declare \(queue.name)", channel: Self.rpcChannel)
+            try mismatchExplained(queue: queue.name) {
+                try check(amqp_get_rpc_reply(state), "queue.declare \(queue.name)", channel: Self.rpcChannel)
+            }
         }
         for binding in topology.bindings {
-            amqp_queue_bind(state, Self.rpcChannel, arena.bytes(binding.queue), arena.bytes(binding.exchange),
-                            arena.bytes(binding.routingKey), amqp_empty_table)
-            try check(amqp_get_rpc_reply(state), "queue.bind \(binding.queue)", channel: Self.rpcChannel)
+            switch binding.destination {
+            case .queue(let queue):
+                amqp_queue_bind(state, Self.rpcChannel, arena.bytes(queue), arena.bytes(binding.exchange),
+                                arena.bytes(binding.routingKey), amqp_empty_table)
+                try check(amqp_get_rpc_reply(state), "queue.bind \(queue)", channel: Self.rpcChannel)
+            case .exchange(let exchange):
+                amqp_exchange_bind(state, Self.rpcChannel, arena.bytes(exchange), arena.bytes(binding.exchange),
+                                   arena.bytes(binding.routingKey), amqp_empty_table)
+                try check(amqp_get_rpc_reply(state), "exchange.bind \(exchange)", channel: Self.rpcChannel)
+            }
+        }
+    }
+
+    /// A declaration the broker refuses with 406 PRECONDITION_FAILED names something that exists with another
+    /// type or other arguments: neither can change in place, so the error says what an operator can do.
+    private func mismatchExplained(queue: String? = nil, exchange: String? = nil, _ body: () throws -> Void) throws {
+        do {
+            try body()
+        } catch let error as AMQPError where error.code == .serverException && error.replyCode == 406 {
+            let remedy = if let queue {
+                "a queue's type and arguments cannot change once it exists: move its messages elsewhere and delete it "
+                    + "(rabbitmqctl delete_queue \(queue)) so that it is declared anew, or configure the arguments it has"
+            } else {
+                "an exchange's type and arguments cannot change once it exists: delete it (rabbitmqadmin delete exchange "
+                    + "name=\(exchange ?? "")) so that it is declared anew, or configure what it has"
+            }
+            throw AMQPError(.topologyMismatch, "\(error.reason); \(remedy)", replyCode: 406)
         }
     }
 

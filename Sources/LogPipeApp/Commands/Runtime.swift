@@ -34,12 +34,14 @@ struct Runtime {
         try await ServiceGroup(configuration: group).run()
     }
 
-    var topology: Topology { Topology(namespace: configuration.namespace, retryDelays: configuration.retryPolicy.delays) }
+    var topology: Topology { configuration.topology }
 
-    /// A broker connection that declares the topology after every connect.
+    /// A broker connection that declares the topology after every connect; `/metrics` says which node it is on.
     func connection(_ name: String) throws -> AMQPConnection {
-        AMQPConnection(configuration: try configuration.amqpConfiguration(connectionName: name),
-                       topology: topology.declarations, logger: logger)
+        let connection = AMQPConnection(configuration: try configuration.amqpConfiguration(connectionName: name),
+                                        topology: topology.declarations, logger: logger)
+        metrics.watch(connection)
+        return connection
     }
 
     /// The configured store: MongoDB when `LOGPIPE_MONGO_URI` is set, else the embedded SQLite file.
@@ -89,7 +91,8 @@ struct Runtime {
 
     func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
         LogWorker(connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
-                  configuration: configuration.workerConfiguration, logger: logger, metrics: metrics)
+                  configuration: configuration.workerConfiguration, logger: logger, metrics: metrics,
+                  queues: configuration.consumedQueues)
     }
 
     /// `logpipe worker`'s health, readiness and metrics server, unless its port is 0.
@@ -118,7 +121,7 @@ struct Runtime {
         let application = api.application(configuration: configuration, logger: logger)
         var services: [any Service] = [application]
         if let backlog {
-            services.append(WorkBacklogMonitor(gate: backlog, connection: publisher, queue: topology.workQueue, logger: logger))
+            services.append(WorkBacklogMonitor(gate: backlog, connection: publisher, queues: topology.workQueues, logger: logger))
         }
         if let keys {
             logger.info("API keys required", metadata: ["keys.count": "\(keys.current.entries.count)"])

@@ -14,7 +14,7 @@ struct TopologyCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try common.configuration()
-        let topology = Topology(namespace: configuration.namespace, retryDelays: configuration.retryPolicy.delays)
+        let topology = configuration.topology
         if !dryRun {
             let logger = LogSetup.makeLogger(label: "logpipe.topology", level: configuration.logLevel)
             let connection = AMQPConnection(

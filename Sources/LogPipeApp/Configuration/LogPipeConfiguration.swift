@@ -8,6 +8,14 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
     /// Prefix of every exchange and queue name, so deployments and tests can share a broker.
     public var namespace = "logpipe"
+    /// `classic` (default) or `quorum` queues (`LOGPIPE_QUEUE_TYPE`).
+    public var queueType = QueueType.classic
+    /// Work queues behind the consistent-hash exchange (`LOGPIPE_WORK_SHARDS`; 1 = the single `<ns>.work`).
+    public var workShards = 1
+    /// Which shards this worker consumes (`LOGPIPE_CONSUME_SHARDS`, e.g. `0,2`; nil = all).
+    public var consumeShards: [Int]?
+    /// Deliveries of one message before a quorum work queue parks it in the DLQ (`LOGPIPE_DELIVERY_LIMIT`).
+    public var deliveryLimit = 20
     public var httpHost = "0.0.0.0"
     public var httpPort = 8000
     public var maxLogBytes = 256 * 1024
@@ -89,6 +97,22 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         }
         if let url = value("LOGPIPE_AMQP_URL") { amqpURL = url }
         if let namespace = value("LOGPIPE_NAMESPACE") { self.namespace = namespace }
+        if let text = value("LOGPIPE_QUEUE_TYPE") {
+            guard let type = QueueType(rawValue: text.lowercased()) else {
+                throw ConfigurationError(variable: "LOGPIPE_QUEUE_TYPE", message: "must be classic or quorum")
+            }
+            queueType = type
+        }
+        if let shards = try integer("LOGPIPE_WORK_SHARDS", 1...256) { workShards = shards }
+        if let limit = try integer("LOGPIPE_DELIVERY_LIMIT", 1...10_000) { deliveryLimit = limit }
+        if let text = value("LOGPIPE_CONSUME_SHARDS") {
+            let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            let shards = parts.compactMap { Int($0) }
+            guard !parts.isEmpty, shards.count == parts.count, Set(shards).count == shards.count else {
+                throw ConfigurationError(variable: "LOGPIPE_CONSUME_SHARDS", message: "must be a comma-separated list of distinct shard numbers such as 0,2")
+            }
+            consumeShards = shards.sorted()
+        }
         if let host = value("LOGPIPE_HTTP_HOST") { httpHost = host }
         if let port = try integer("LOGPIPE_HTTP_PORT", 0...65535) { httpPort = port }
         if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
@@ -191,11 +215,28 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         guard Topology.isValidNamespace(namespace) else {
             throw ConfigurationError(variable: "LOGPIPE_NAMESPACE", message: "must be 1–64 characters of a-z A-Z 0-9 _ - .")
         }
+        if let consumeShards, let outside = consumeShards.first(where: { !(0..<workShards).contains($0) }) {
+            throw ConfigurationError(variable: "LOGPIPE_CONSUME_SHARDS",
+                                     message: "names shard \(outside), but LOGPIPE_WORK_SHARDS=\(workShards) has shards 0 to \(workShards - 1)")
+        }
         do {
             _ = try AMQPConfiguration(url: amqpURL)
         } catch {
             throw ConfigurationError(variable: "LOGPIPE_AMQP_URL", message: "\((error as? AMQPError)?.reason ?? "is invalid")")
         }
+    }
+
+    /// The broker topology this configuration declares.
+    public var topology: Topology {
+        Topology(namespace: namespace, retryDelays: retryPolicy.delays, queueType: queueType, workShards: workShards,
+                 deliveryLimit: deliveryLimit)
+    }
+
+    /// The work queues this process's worker consumes.
+    public var consumedQueues: [String] {
+        let topology = topology
+        guard let consumeShards, workShards > 1 else { return topology.workQueues }
+        return consumeShards.map { topology.workQueue(shard: $0) }
     }
 
     /// Which store is configured, for log lines (never the URI: it may hold a password).

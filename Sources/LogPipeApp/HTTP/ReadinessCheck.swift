@@ -8,22 +8,27 @@ public struct ReadinessCheck: Sendable {
     public let name: String
     /// `nil` when ready, else why not (no secrets, no log contents).
     public let probe: @Sendable () async -> String?
+    /// Facts shown beside the result whatever it is (the broker node a connection is on).
+    public let info: @Sendable () -> [String: String]
 
-    public init(name: String, probe: @escaping @Sendable () async -> String?) {
+    public init(name: String, info: @escaping @Sendable () -> [String: String] = { [:] }, probe: @escaping @Sendable () async -> String?) {
         self.name = name
+        self.info = info
         self.probe = probe
     }
 
     /// The API's publisher: connected, confirm channel open, not blocked.
     public static func publisher(_ publisher: any LogPublisher) -> ReadinessCheck {
-        ReadinessCheck(name: "broker") { publisher.unreadyReason?.detail }
+        ReadinessCheck(name: "broker", info: { publisher.node.map { ["node": $0] } ?? [:] }) { publisher.unreadyReason?.detail }
     }
 
-    /// A worker's consuming connection.
+    /// A worker's consuming connection: connected and subscribed to every queue it consumes.
     public static func consumer(_ connection: AMQPConnection) -> ReadinessCheck {
-        ReadinessCheck(name: "consumer") {
-            if !connection.isConnected { return "the worker has no connection to the broker" }
-            return connection.isConsuming ? nil : "the worker is not consuming (its subscription was cancelled or failed; retrying)"
+        ReadinessCheck(name: "consumer", info: { connection.endpoint.map { ["node": $0.address] } ?? [:] }) {
+            if !connection.isConnected {
+                return "the worker has no connection to the broker" + (connection.lastError.map { " (\($0.reason))" } ?? "")
+            }
+            return connection.isConsuming ? nil : "the worker is not consuming (a subscription was cancelled or failed; retrying)"
         }
     }
 
@@ -46,12 +51,15 @@ extension ReadinessCheck {
         var results: [String: Any] = [:]
         var failing: String?
         for check in checks {
+            var result: [String: Any] = check.info()
             if let detail = await check.probe() {
-                results[check.name] = ["ok": false, "detail": detail]
+                result["ok"] = false
+                result["detail"] = detail
                 failing = failing ?? check.name
             } else {
-                results[check.name] = ["ok": true]
+                result["ok"] = true
             }
+            results[check.name] = result
         }
         if let failing {
             return APIResponses.json(.serviceUnavailable, ["status": "not_ready", "failing_check": failing, "checks": results],

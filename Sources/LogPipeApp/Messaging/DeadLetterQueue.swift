@@ -8,7 +8,8 @@ public struct ParkedMessage: Sendable {
     public var position: Int
     public var logID: String?
     public var tenant: String?
-    /// `logpipe-error`; for a message the broker dead-lettered by itself, `rejected`.
+    /// `logpipe-error`; for a message the broker dead-lettered by itself, the broker's reason (`delivery_limit`
+    /// when a quorum work queue gave up on a message that no worker settled), else `rejected`.
     public var reason: String
     public var attempt: Int
     public var failedAt: String?
@@ -21,7 +22,7 @@ public struct ParkedMessage: Sendable {
         let headers = delivery.properties.headers
         self.position = position
         self.logID = delivery.properties.messageID
-        self.reason = headers[MessageHeader.error]?.stringValue ?? "rejected"
+        self.reason = headers[MessageHeader.error]?.stringValue ?? MessageHeader.brokerReason(headers) ?? "rejected"
         self.attempt = delivery.attempt
         self.failedAt = headers[MessageHeader.failedAt]?.stringValue
         self.bytes = delivery.body.count
@@ -153,12 +154,15 @@ public struct DeadLetterQueue: Sendable {
         var window: [ParkedMessage] = []
         var ackedReceipts = Set<AMQPReceipt>()
         func flush() async throws {
-            let outcomes = await withTaskGroup(of: (AMQPReceipt, Bool).self) { group in
-                for message in window {
-                    group.addTask { [self] in (message.delivery.receipt, await self.publishReplay(message)) }
-                }
-                return await group.reduce(into: []) { $0.append($1) }
-            }
+            // In queue order: replayed logs reach the work queue in the order they were parked.
+            let failures = await connection.publishInOrder(window.map { message in
+                var properties = message.delivery.properties
+                properties.deliveryMode = 2
+                for header in MessageHeader.bookkeeping { properties.headers[header] = nil }
+                return AMQPConnection.OutgoingMessage(exchange: topology.ingestExchange, routingKey: message.routingKey ?? "",
+                                                      body: message.delivery.body, properties: properties)
+            })
+            let outcomes = zip(window, failures).map { ($0.delivery.receipt, $1 == nil) }
             window.removeAll(keepingCapacity: true)
             for (receipt, confirmed) in outcomes {
                 if confirmed {
@@ -200,32 +204,18 @@ public struct DeadLetterQueue: Sendable {
         return removed
     }
 
-    private func publishReplay(_ message: ParkedMessage) async -> Bool {
-        guard let routingKey = message.routingKey else { return false }
-        var properties = message.delivery.properties
-        properties.deliveryMode = 2
-        for header in MessageHeader.bookkeeping { properties.headers[header] = nil }
-        do {
-            try await connection.publish(exchange: topology.ingestExchange, routingKey: routingKey,
-                                         body: message.delivery.body, properties: properties, mandatory: true)
-            return true
-        } catch {
-            return false
-        }
-    }
-
     /// Visits the messages parked when the scan starts, in order, until `until` says stop; acks the ones
     /// `visit` takes, then requeues everything else in place. Returns how many were expected and visited.
     private func scan(until done: () -> Bool = { false },
                       _ visit: (ParkedMessage) async throws -> Verdict,
                       beforeRequeue: () async throws -> Void = {},
                       acked: () -> Set<AMQPReceipt> = { [] }) async throws -> (expected: Int, visited: Int) {
-        let expected = Int(try await connection.queueStatus(topology.deadLetterQueue).messageCount)
+        let status = try await connection.queueStatus(topology.deadLetterQueue)
+        let expected = Int(status.messageCount)
         guard expected > 0, !done() else { return (expected, 0) }
         // Kept messages stay unacked until the end, so the prefetch bounds what one scan holds in memory.
         let bound = min(expected, scanLimit, Int(UInt16.max))
         let consumer = connection.consume(queue: topology.deadLetterQueue, prefetch: UInt16(bound))
-        defer { consumer.cancel() }
         var visited = 0
         var received: [AMQPReceipt] = []
         var settled = Set<AMQPReceipt>()
@@ -247,7 +237,17 @@ public struct DeadLetterQueue: Sendable {
             }
         } catch {
             // Cancelling the subscription closes its channel, which also puts back whatever is unacked.
+            await consumer.cancelAndWait()
             throw CommandFailure("the DLQ scan stopped (nothing unconfirmed was removed): \(error)")
+        }
+        // Until the channel is closed, a quorum DLQ hands the requeued messages straight back to this subscription;
+        // closing it returns them, and the queue applies that when it sees the subscription gone: wait for that
+        // (bounded), so the DLQ holds them all, ready, when the scan returns.
+        await consumer.cancelAndWait()
+        let deadline = ContinuousClock.now + idleTimeout
+        while ContinuousClock.now < deadline,
+              let now = try? await connection.queueStatus(topology.deadLetterQueue), now.consumerCount > status.consumerCount {
+            try? await Task.sleep(for: .milliseconds(20))
         }
         return (expected, visited)
     }

@@ -12,6 +12,12 @@ public protocol LogPublisher: Sendable {
     func publish(batch records: [LogRecord]) async throws(IngestError)
     /// `nil` when the publisher can do its job, else the name and reason of the failing check.
     var unreadyReason: (check: String, detail: String)? { get }
+    /// The broker node the publisher is connected to (`host:port`), if any.
+    var node: String? { get }
+}
+
+extension LogPublisher {
+    public var node: String? { nil }
 }
 
 /// Publishes each log as one persistent, mandatory message to the ingest exchange, and a batch as one
@@ -133,10 +139,14 @@ public struct AMQPLogPublisher: LogPublisher {
     }
 
     public var unreadyReason: (check: String, detail: String)? {
-        if !sender.connection.isConnected { return ("broker", "no confirmed publishing channel to the broker") }
+        if !sender.connection.isConnected {
+            return ("broker", "no confirmed publishing channel to the broker" + (sender.connection.lastError.map { " (\($0.reason))" } ?? ""))
+        }
         if sender.connection.isBlocked { return ("broker", "the broker blocked publishing (resource alarm)") }
         return nil
     }
+
+    public var node: String? { sender.connection.endpoint?.address }
 
     /// Publishes one message with a confirm and maps the bridge's errors to the API's.
     struct Sender: Sendable {

@@ -15,9 +15,20 @@ public enum MessageHeader {
     /// The tenant, set by the API on every message.
     public static let tenant = "x-tenant-id"
 
+    /// What the broker adds when it dead-letters a message (TTL expiry of a retry tier, the delivery limit of a
+    /// quorum queue) or redelivers it from a quorum queue. Copies leave them behind: a copy starts a new history.
+    static let broker: Set<String> = ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+                                      "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"]
     /// Headers the pipeline adds along the way; a replay removes them so the log starts afresh.
-    static let bookkeeping: Set<String> = [attempt, error, failedAt, routingKey, "x-death", "x-first-death-exchange",
-                                           "x-first-death-queue", "x-first-death-reason"]
+    static let bookkeeping: Set<String> = broker.union([attempt, error, failedAt, routingKey])
+
+    /// The reason of the broker's latest dead-lettering of a message (`x-death` lists the newest first):
+    /// `delivery_limit` for a message a quorum work queue delivered too often without an ack (a worker crashed
+    /// or was killed on it every time), `rejected`, `expired`, `maxlen`.
+    static func brokerReason(_ headers: [String: AMQPFieldValue]) -> String? {
+        if let reason = headers["x-death"]?.arrayValue?.first?.tableValue?["reason"]?.stringValue { return reason }
+        return headers["x-last-death-reason"]?.stringValue ?? headers["x-first-death-reason"]?.stringValue
+    }
 }
 
 extension AMQPDelivery {
@@ -52,7 +63,7 @@ struct MessageMover: Sendable {
     private func copy(_ delivery: AMQPDelivery, to queue: String, attempt: Int, reason: String) async throws {
         var properties = delivery.properties
         properties.deliveryMode = 2
-        properties.headers["x-death"] = nil
+        for header in MessageHeader.broker { properties.headers[header] = nil }
         properties.headers[MessageHeader.attempt] = .int(Int64(attempt))
         properties.headers[MessageHeader.error] = .string(reason)
         properties.headers[MessageHeader.failedAt] = .string(UnixTime.now.rfc3339)

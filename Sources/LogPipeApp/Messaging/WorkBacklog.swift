@@ -95,19 +95,19 @@ public final class WorkBacklogGate: Sendable {
     }
 }
 
-/// Reads the depth of `<ns>.work` every `interval` (a passive declare on the publishing connection) for the
-/// ``WorkBacklogGate``.
+/// Reads the depth of the work queues (`<ns>.work`, or every shard: the bound is on their sum) every `interval`
+/// (passive declares on the publishing connection) for the ``WorkBacklogGate``.
 public struct WorkBacklogMonitor: Service {
     let gate: WorkBacklogGate
     let connection: AMQPConnection
-    let queue: String
+    let queues: [String]
     let interval: Duration
     let logger: Logger
 
-    public init(gate: WorkBacklogGate, connection: AMQPConnection, queue: String, interval: Duration = .milliseconds(100), logger: Logger) {
+    public init(gate: WorkBacklogGate, connection: AMQPConnection, queues: [String], interval: Duration = .milliseconds(100), logger: Logger) {
         self.gate = gate
         self.connection = connection
-        self.queue = queue
+        self.queues = queues
         self.interval = interval
         self.logger = logger
     }
@@ -115,14 +115,13 @@ public struct WorkBacklogMonitor: Service {
     public func run() async throws {
         defer { gate.openForGood() }
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            if let status = try? await connection.queueStatus(queue) {
-                let ready = Int(status.messageCount)
+            if let ready = await readyMessages() {
                 if gate.update(readyMessages: ready) {
                     if gate.isClosed {
                         logger.warning("ingest paused: the work queue is over its backlog bound", metadata: [
-                            "amqp.queue": "\(queue)", "queue.ready": "\(ready)", "queue.limit": "\(gate.limit)"])
+                            "amqp.queues": "\(queues.count)", "queue.ready": "\(ready)", "queue.limit": "\(gate.limit)"])
                     } else {
-                        logger.info("ingest resumed", metadata: ["amqp.queue": "\(queue)", "queue.ready": "\(ready)"])
+                        logger.info("ingest resumed", metadata: ["amqp.queues": "\(queues.count)", "queue.ready": "\(ready)"])
                     }
                 }
             } else {
@@ -131,5 +130,15 @@ public struct WorkBacklogMonitor: Service {
             }
             try? await Task.sleep(for: interval)
         }
+    }
+
+    /// Ready messages summed over the work queues; `nil` when one cannot be read.
+    private func readyMessages() async -> Int? {
+        var total = 0
+        for queue in queues {
+            guard let status = try? await connection.queueStatus(queue) else { return nil }
+            total += Int(status.messageCount)
+        }
+        return total
     }
 }

@@ -1,7 +1,9 @@
+import AMQPBridge
 import CoreMetrics
 import Foundation
 import LogPipeCore
 import Prometheus
+import Synchronization
 
 /// logpipe's metrics (swift-metrics API, Prometheus text format at `GET /metrics`). One registry per
 /// process, passed explicitly (no global bootstrap), so tests can count on a fresh one.
@@ -12,6 +14,8 @@ public struct LogPipeMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     let factory: PrometheusMetricsFactory
     let labelledTenants: Set<String>
+    /// Broker connections whose node is exported at each scrape (``watch(_:)``).
+    private let connections = WatchedConnections()
 
     public init(labelledTenants: Set<String> = [], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -84,8 +88,28 @@ public struct LogPipeMetrics: Sendable {
         Gauge(label: "logpipe_queue_ready_messages", dimensions: [("queue", queue)], factory: factory).record(ready)
     }
 
+    // MARK: - Broker connections
+
+    /// Exports `logpipe_amqp_connected{connection, node}` for the connection at every scrape: 1 for the node it is
+    /// on, 0 for its other configured nodes (so a failover shows as a step from one series to another).
+    public func watch(_ connection: AMQPConnection) {
+        connections.list.withLock { $0.append(connection) }
+    }
+
+    private func recordConnections() {
+        for connection in connections.list.withLock({ $0 }) {
+            let current = connection.endpoint?.address
+            for endpoint in connection.configuration.endpoints {
+                Gauge(label: "logpipe_amqp_connected",
+                      dimensions: [("connection", connection.configuration.connectionName), ("node", endpoint.address)], factory: factory)
+                    .record(endpoint.address == current ? 1 : 0)
+            }
+        }
+    }
+
     /// The Prometheus text exposition of everything recorded.
     public func exposition() -> String {
+        recordConnections()
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
@@ -96,4 +120,8 @@ extension Duration {
     var nanoseconds: Int64 {
         components.seconds * 1_000_000_000 + components.attoseconds / 1_000_000_000
     }
+}
+
+private final class WatchedConnections: Sendable {
+    let list = Mutex<[AMQPConnection]>([])
 }

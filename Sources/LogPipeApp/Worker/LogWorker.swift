@@ -4,7 +4,7 @@ import LogPipeCore
 import Logging
 import ServiceLifecycle
 
-/// Consumes `<ns>.work`, decodes, redacts and stores logs in batches, and settles the batch with one
+/// Consumes the work queues (`<ns>.work`, or its shards), decodes, redacts and stores logs in batches, and settles the batch with one
 /// multiple-ack once every message is either stored or moved: a transient failure (store unreachable,
 /// timeout, write concern) moves the message to the next retry tier, a permanent one (undecodable, unknown
 /// schema, invalid tenant, refused by the store) or the last attempt parks it in `<ns>.dlq`. A move publishes
@@ -50,10 +50,15 @@ public struct LogWorker: Service {
     let logger: Logger
     let mover: MessageMover
     let metrics: LogPipeMetrics?
+    /// The work queues consumed, each by its own subscription and batching loop.
+    let queues: [String]
 
+    /// `queues` defaults to every work queue of the topology.
     public init(connection: AMQPConnection, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
-                configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil) {
+                configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil, queues: [String]? = nil) {
         self.metrics = metrics
+        self.queues = queues ?? topology.workQueues
+        precondition(!self.queues.isEmpty, "a worker consumes at least one queue")
         precondition(configuration.retryPolicy.delays == topology.retryDelays, "the retry tiers must be the topology's")
         self.connection = connection
         self.topology = topology
@@ -65,14 +70,10 @@ public struct LogWorker: Service {
     }
 
     public func run() async throws {
-        let consumer = connection.consume(queue: topology.workQueue, prefetch: UInt16(clamping: configuration.prefetch))
-        let batchSize = max(1, configuration.batchSize)
-        let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch))
-        var backoff = configuration.storeBackoff
         let poller = metrics.map { metrics in
             Task { [connection, topology, interval = configuration.queueDepthInterval] in
                 while !Task.isCancelled {
-                    for queue in [topology.workQueue, topology.deadLetterQueue] + topology.retryQueues {
+                    for queue in topology.allQueues {
                         if let status = try? await connection.queueStatus(queue) { metrics.queueDepth(queue, ready: Int(status.messageCount)) }
                     }
                     try? await Task.sleep(for: interval)
@@ -80,8 +81,30 @@ public struct LogWorker: Service {
             }
         }
         defer { poller?.cancel() }
+        // One subscription per work queue, each with its own batching loop: the batches of a queue are settled
+        // with multiple-acks on its own channel.
+        let consumers = queues.map { connection.consume(queue: $0, prefetch: UInt16(clamping: configuration.prefetch)) }
+        await withGracefulShutdownHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for consumer in consumers {
+                    group.addTask { await consume(consumer) }
+                }
+            }
+        } onGracefulShutdown: {
+            for consumer in consumers { consumer.stopWaiting() }
+        }
+        for consumer in consumers { consumer.cancel() }
+        logger.info("worker stopped consuming", metadata: ["amqp.queues": "\(queues.joined(separator: ","))"])
+    }
+
+    /// Takes batches from one subscription until it ends or waiting stops (on SIGTERM), finishing the batches
+    /// in hand.
+    private func consume(_ consumer: AMQPConsumer) async {
+        let batchSize = max(1, configuration.batchSize)
+        let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch))
+        var backoff = configuration.storeBackoff
         // Two batches at a time: the next one is decoded and redacted while the store writes the previous one;
-        // writes and acks stay in delivery order. On SIGTERM waiting stops; the batches in hand are finished first.
+        // writes and acks stay in delivery order.
         var writing: Task<BatchResult, Never>?
         func settled(_ result: BatchResult) async {
             if result == .settled {
@@ -91,29 +114,23 @@ public struct LogWorker: Service {
                 backoff = min(backoff * 2, configuration.maxStoreBackoff)
             }
         }
-        await withGracefulShutdownHandler {
-            while let deliveries = await consumer.nextBatch(max: batchMessages, linger: configuration.flushInterval) {
-                // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
-                var start = 0
-                while start < deliveries.count {
-                    var end = start
-                    var logs = 0
-                    while end < deliveries.count, end == start || logs + Self.logCount(deliveries[end]) <= batchSize {
-                        logs += Self.logCount(deliveries[end])
-                        end += 1
-                    }
-                    let prepared = prepare(Array(deliveries[start..<end]))
-                    if let previous = writing { await settled(await previous.value) }
-                    writing = Task { await finish(prepared) }
-                    start = end
+        while let deliveries = await consumer.nextBatch(max: batchMessages, linger: configuration.flushInterval) {
+            // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
+            var start = 0
+            while start < deliveries.count {
+                var end = start
+                var logs = 0
+                while end < deliveries.count, end == start || logs + Self.logCount(deliveries[end]) <= batchSize {
+                    logs += Self.logCount(deliveries[end])
+                    end += 1
                 }
+                let prepared = prepare(Array(deliveries[start..<end]))
+                if let previous = writing { await settled(await previous.value) }
+                writing = Task { await finish(prepared) }
+                start = end
             }
-            if let previous = writing { await settled(await previous.value) }
-        } onGracefulShutdown: {
-            consumer.stopWaiting()
         }
-        consumer.cancel()
-        logger.info("worker stopped consuming")
+        if let previous = writing { await settled(await previous.value) }
     }
 
     /// Stored and duplicate counts, redactions by type, and the end-to-end latency of what was just stored.
