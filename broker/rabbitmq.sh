@@ -16,6 +16,7 @@
 #   LOGPIPE_BROKER_PORT     AMQP port                   (default: 5682); management = PORT+10000,
 #                           Prometheus = PORT+10100, Erlang distribution = PORT+20000
 #   LOGPIPE_BROKER_DIR      data, logs, config, cookie  (default: /tmp/logpipe-broker-NAME)
+#   LOGPIPE_BROKER_COOKIE   Erlang cookie to use (the nodes of a cluster share one; broker/cluster.sh sets it)
 #   LOGPIPE_BROKER_PLUGINS  "management" (UI + Prometheus, default) or "none" (boots faster); both enable the
 #                           consistent-hash exchange (LOGPIPE_WORK_SHARDS)
 set -euo pipefail
@@ -56,6 +57,11 @@ ctl() { "$bin/rabbitmqctl" -n "$node" "$@"; }
 
 write_config() {
   mkdir -p "$dir/log" "$dir/mnesia"
+  if [ -n "${LOGPIPE_BROKER_COOKIE:-}" ]; then
+    rm -f "$dir/.erlang.cookie"
+    printf '%s' "$LOGPIPE_BROKER_COOKIE" > "$dir/.erlang.cookie"
+    chmod 400 "$dir/.erlang.cookie"
+  fi
   : > "$RABBITMQ_CONF_ENV_FILE"
   {
     cat "$here/rabbitmq.conf"

@@ -2,7 +2,8 @@
 # One command to run every test: installs what is missing, checks that every program the scripts and tests
 # invoke is installed by setup.sh (scripts/check_tools.py), starts a private RabbitMQ node for the tests
 # (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration), schemathesis
-# against the API (scripts/schemathesis.sh), the chaos soak (scripts/chaos.sh, 45 s per store) and the fuzzers
+# against the API (scripts/schemathesis.sh), the chaos soak (scripts/chaos.sh, 45 s per store), the cluster test
+# (scripts/cluster-test.sh: three private nodes, kill -9 of a queue leader and a rolling restart) and the fuzzers
 # (scripts/fuzz.sh, 20 s each), stops the node.
 # Extra arguments go to `swift test` (e.g. --filter IntegrationTests).
 set -euo pipefail
@@ -40,5 +41,7 @@ if [ $# -eq 0 ]; then
   seed=${LOGPIPE_CHAOS_SEED:-$(date +%s)}
   bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$seed" --store sqlite
   bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$((seed + 1))" --store mongo
+  # A three-node RabbitMQ cluster with quorum queues: kill -9 of a queue leader, then a rolling restart, under load.
+  bash scripts/cluster-test.sh --seconds-per-phase "${LOGPIPE_CLUSTER_PHASE_SECONDS:-12}"
   bash scripts/fuzz.sh --seconds "${LOGPIPE_FUZZ_SECONDS:-20}"
 fi

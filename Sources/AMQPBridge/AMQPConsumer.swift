@@ -67,10 +67,15 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
     /// Waits for at least one delivery, then, if fewer than `max` are buffered, lingers once for more;
     /// returns up to `max`. `nil` when the subscription ended or ``stopWaiting()`` was called.
     public func nextBatch(max: Int, linger: Duration) async -> [AMQPDelivery]? {
-        guard await waitForOne() else { return nil }
-        if linger > .zero, bufferedCount < max { try? await Task.sleep(for: linger) }
-        let batch = state.withLock { $0.take(Swift.max(1, max)) }
-        return batch.isEmpty ? nil : batch
+        while true {
+            guard await waitForOne() else { return nil }
+            if linger > .zero, bufferedCount < max { try? await Task.sleep(for: linger) }
+            let batch = state.withLock { $0.take(Swift.max(1, max)) }
+            if !batch.isEmpty { return batch }
+            // What was buffered was dropped while lingering (a reconnect made those deliveries stale; the broker
+            // redelivers them): wait for the next ones. Returning nil here ended the caller's consuming for good
+            // while the subscription stayed alive, holding a prefetch of unacked messages (found on a cluster).
+        }
     }
 
     /// Makes current and future waits return `nil`, even with deliveries buffered (they stay unacked, and

@@ -131,6 +131,9 @@ public struct LogWorker: Service {
             }
         }
         if let previous = writing { await settled(await previous.value) }
+        if !Task.isShuttingDownGracefully && !Task.isCancelled {
+            logger.error("a subscription ended while the worker runs; its queue is no longer consumed by this worker")
+        }
     }
 
     /// Stored and duplicate counts, redactions by type, and the end-to-end latency of what was just stored.

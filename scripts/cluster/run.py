@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Cluster test: "a 202 is stored exactly once" through the loss of RabbitMQ nodes.
+
+A three-node RabbitMQ cluster of private nodes (broker/cluster.sh), quorum queues, two work shards, one
+`logpipe api` and two `logpipe worker` processes whose URL lists start at different nodes, and the MongoDB
+wire-protocol test double as the shared store (a test double, not MongoDB). The chaos soak's load generator
+posts single logs and NDJSON batches with known log ids and keeps every id answered 202. Meanwhile:
+
+  1. kill -9 of the node that leads the first work queue, then that node started again;
+  2. a rolling restart: each node stopped and started in turn, the next one only once it is back.
+
+At the end, with the load stopped and the queues drained: every id that got a 202 is stored exactly once,
+nothing never posted is stored, every queue is empty (the DLQ too), each process is ready again, and at least
+one broker connection moved to another node. Prints the counts; exits 1 on any failure.
+
+  python3 scripts/cluster/run.py [--seconds-per-phase 20] [--binary .build/debug/logpipe]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.join(ROOT, "scripts", "chaos"))
+import run as chaos  # noqa: E402 -- the chaos soak's load generator, processes and stores
+
+NODES = 3
+
+
+class Cluster:
+    def __init__(self, name, port):
+        self.env = dict(os.environ, LOGPIPE_CLUSTER_NAME=name, LOGPIPE_CLUSTER_PORT=str(port), LOGPIPE_BROKER_PLUGINS="none")
+        self.port = port
+
+    def script(self, *arguments, check=True):
+        result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), *arguments], env=self.env,
+                                capture_output=True, text=True, timeout=300)
+        if check and result.returncode != 0:
+            raise RuntimeError(f"cluster.sh {' '.join(arguments)}: {result.stdout[-300:]} {result.stderr[-700:]}")
+        return result.stdout.strip()
+
+    def url(self, node):
+        return f"amqp://guest:guest@127.0.0.1:{self.port + node - 1}/"
+
+    def urls(self, first):
+        """The URL list starting at node `first`, then the others in order."""
+        order = [((first - 1 + k) % NODES) + 1 for k in range(NODES)]
+        return ",".join(self.url(node) for node in order)
+
+    def running(self, node):
+        return subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", str(node), "status"], env=self.env,
+                              capture_output=True, text=True, timeout=60).returncode == 0
+
+    def queues(self, namespace):
+        """Messages per queue of the namespace, asked of the first node that answers."""
+        for node in range(1, NODES + 1):
+            result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", str(node), "list_queues", "name",
+                                     "messages", "--quiet", "--no-table-headers"], env=self.env, capture_output=True, text=True, timeout=60)
+            if result.returncode == 0:
+                counts = {}
+                for line in result.stdout.splitlines():
+                    parts = line.split()
+                    if len(parts) == 2 and parts[0].startswith(namespace + ".") and parts[1].isdigit():
+                        counts[parts[0]] = int(parts[1])
+                return counts
+        return {}
+
+    def wait_members_online(self, namespace, timeout=90):
+        """Until every quorum queue of the namespace has all its members online again (a restarted node caught up)."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", "1", "list_queues", "name", "online",
+                                     "--quiet", "--formatter", "json"], env=self.env, capture_output=True, text=True, timeout=60)
+            try:
+                rows = [row for row in json.loads(result.stdout) if row["name"].startswith(namespace + ".")]
+                if rows and all(len(row["online"]) == NODES for row in rows):
+                    return True
+            except (ValueError, KeyError, TypeError):
+                pass
+            time.sleep(0.5)
+        return False
+
+
+def connects(log_path):
+    """How many times the process connected to a broker, and to which nodes (from its log)."""
+    nodes = []
+    with open(log_path, errors="replace") as log:
+        for line in log:
+            if "AMQP connected" in line and "amqp.node=" in line:
+                nodes.append(line.split("amqp.node=")[1].split()[0])
+    return nodes
+
+
+def main():
+    cleanup = []
+    try:
+        return test(cleanup)
+    finally:
+        if os.environ.get("LOGPIPE_CLUSTER_KEEP"):
+            cleanup = []  # debugging: leave the cluster and the processes running
+        for action in reversed(cleanup):
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 -- cleanup goes on
+                print(f"cluster test: cleanup: {error}", file=sys.stderr)
+
+
+def test(cleanup):
+    parser = argparse.ArgumentParser(description="logpipe on a three-node RabbitMQ cluster")
+    parser.add_argument("--seconds-per-phase", type=int, default=20)
+    parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "logpipe"))
+    parser.add_argument("--clients", type=int, default=3)
+    parser.add_argument("--port", type=int, default=5810)
+    options = parser.parse_args()
+    work = "/tmp/logpipe-cluster-test"
+    subprocess.run(["rm", "-rf", work], check=True)
+    os.makedirs(work)
+    cluster = Cluster("ctest", options.port)
+    cluster.script("wipe", check=False)
+    print(cluster.script("start", str(NODES)))
+    cleanup.append(lambda: cluster.script("wipe", check=False))
+    namespace = "ct"
+    store = chaos.MongoDoubleStore(work, "clustertest")
+    cleanup.append(store.close)
+    api_port, worker_ports = 18950, [18951, 18952]
+    env = dict(os.environ, LOGPIPE_NAMESPACE=namespace, LOGPIPE_QUEUE_TYPE="quorum", LOGPIPE_WORK_SHARDS="2",
+               LOGPIPE_RETRY_DELAYS="200ms,1s,2s", LOGPIPE_MAX_ATTEMPTS="100", LOGPIPE_CONFIRM_TIMEOUT_MS="3000",
+               LOGPIPE_AMQP_HEARTBEAT="5", LOG_LEVEL="info", LOGPIPE_MONGO_URI=store.uri, LOGPIPE_MONGO_DB=store.database)
+    api = chaos.Process(options.binary, ["api", "--host", "127.0.0.1", "--port", str(api_port)],
+                        dict(env, LOGPIPE_AMQP_URL=cluster.urls(1)), f"{work}/api.log")
+    workers = [chaos.Process(options.binary, ["worker"], dict(env, LOGPIPE_AMQP_URL=cluster.urls(2 + index),
+                                                             LOGPIPE_WORKER_HTTP_PORT=str(port)), f"{work}/worker{index}.log")
+               for index, port in enumerate(worker_ports)]
+    for process in [api] + workers:
+        process.start()
+        cleanup.append(process.stop)
+    if not all(chaos.wait_http(port, process=process) for port, process in [(api_port, api)] + list(zip(worker_ports, workers))):
+        print(f"cluster test: a process did not become ready (logs in {work})", file=sys.stderr)
+        return 1
+
+    stop = threading.Event()
+    clients = [chaos.Load(api_port, 16, index, stop) for index in range(options.clients)]
+    for client in clients:
+        client.start()
+    events = []
+    phase = options.seconds_per_phase
+
+    # 1. kill -9 of the node leading the first work queue, then it comes back.
+    time.sleep(phase / 2)
+    leader = int(cluster.script("leader", f"{namespace}.work.0"))
+    cluster.script("kill", str(leader))
+    events.append(f"killed node {leader} (leader of {namespace}.work.0)")
+    time.sleep(phase / 2)
+    cluster.script("start-node", str(leader))
+    online = cluster.wait_members_online(namespace)
+    events.append(f"node {leader} started again; quorum members all online: {online}")
+
+    # 2. A rolling restart of all three nodes under load.
+    for node in range(1, NODES + 1):
+        time.sleep(phase / 4)
+        cluster.script("stop-node", str(node))
+        events.append(f"stopped node {node}")
+        time.sleep(phase / 4)
+        cluster.script("start-node", str(node))
+        online = cluster.wait_members_online(namespace)
+        events.append(f"node {node} started again; quorum members all online: {online}")
+    time.sleep(phase / 2)
+    stop.set()
+    for client in clients:
+        client.join(timeout=30)
+
+    # Drain: every queue of the namespace empty, every process ready again.
+    drained = False
+    deadline = time.time() + 180
+    while time.time() < deadline:
+        counts = cluster.queues(namespace)
+        if counts and sum(counts.values()) == 0:
+            time.sleep(1.0)  # a batch in hand: written, then acked
+            counts = cluster.queues(namespace)
+            if counts and sum(counts.values()) == 0:
+                drained = True
+                break
+        time.sleep(0.5)
+    ready = all(chaos.wait_http(port, timeout=30) for port in [api_port] + worker_ports)
+
+    accepted = set().union(*(client.accepted for client in clients))
+    attempted = set().union(*(client.attempted for client in clients))
+    statuses = {}
+    for client in clients:
+        for status, count in client.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+    stored = store.stored()
+    lost = sorted(accepted - stored.keys())
+    unexpected = sorted(set(stored) - attempted)
+    duplicates = sorted(log_id for log_id, tenants in stored.items() if len(tenants) > 1)
+    moves = {name: connects(f"{work}/{name}.log") for name in ["api", "worker0", "worker1"]}
+    moved = any(len(set(nodes)) > 1 for nodes in moves.values())
+
+    print(f"cluster test: {NODES} nodes, quorum queues, 2 shards, {options.clients} clients, {phase} s per phase")
+    for event in events:
+        print(f"  - {event}")
+    print("| count | value |")
+    print("|---|---|")
+    rows = [("requests by status", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))),
+            ("logs posted", len(attempted)), ("logs accepted (202)", len(accepted)), ("logs stored", len(stored)),
+            ("accepted and stored", len(accepted & stored.keys())), ("stored without a 202 (503 after publish)", len(stored.keys() - accepted)),
+            ("duplicates stored", len(duplicates)), ("stored but never posted", len(unexpected)), ("lost", len(lost)),
+            ("queues drained (DLQ too)", drained), ("processes ready at the end", ready),
+            ("broker nodes per process (connects)", "; ".join(f"{name}: {','.join(nodes)}" for name, nodes in moves.items()))]
+    for name, value in rows:
+        print(f"| {name} | {value} |")
+    failed = lost or duplicates or unexpected or not drained or not ready or not moved or not accepted
+    if lost:
+        print(f"cluster test: lost ids (first 20): {lost[:20]}", file=sys.stderr)
+    if not moved:
+        print("cluster test: no connection moved to another node; the test proved nothing about failover", file=sys.stderr)
+    print(f"cluster test: {'FAILED' if failed else 'passed'} (logs in {work})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
