@@ -10,9 +10,12 @@ limit), count, delete, listCollections, listDatabases, drop, dropDatabase, and i
 createIndexes (code 85 when an index on the same key exists with other options), listIndexes (code 26 for
 a missing collection), collMod of an index's expireAfterSeconds, dropIndexes. Indexes are only recorded:
 the double does not use them, and it runs no TTL monitor (documents never expire here). Failures can be injected with the command
-{"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup", "after": K} (after K more write commands
-succeed, the next N fail with a retryable error or a dropped connection), per database, and cleared with
-{"logpipeDouble": 1, "reset": true}. {"logpipeDouble": 1, "maxWriteBatchSize": N} sets what hello announces
+{"logpipeDouble": 1, "failWrites": N, "mode": "error" | "hangup", "after": K, "code": C} (after K more write
+commands succeed, the next N fail with a retryable error -- code C, default 91 ShutdownInProgress, with the
+RetryableWriteError label -- or a dropped connection), per database, and cleared with
+{"logpipeDouble": 1, "reset": true}. A replica-set step-down, for the whole double: {"logpipeDouble": 1,
+"notPrimary": true} makes hello answer as a secondary of replica set "rs0" and every write fail with 10107
+NotWritablePrimary until {"logpipeDouble": 1, "notPrimary": false}. {"logpipeDouble": 1, "maxWriteBatchSize": N} sets what hello announces
 to connections made from then on (the driver splits larger bulk writes into several commands).
 
 All connections are served one request at a time under one lock: meaningless for performance numbers.
@@ -40,6 +43,8 @@ class Double:
         self.fail_writes = {}  # database -> how many write commands still fail
         self.fail_mode = {}
         self.fail_after = {}  # database -> write commands that still succeed before failures start
+        self.fail_code = {}  # database -> the error code of the injected failures
+        self.not_primary = False  # a stepped-down primary: hello says secondary, writes fail with 10107
         self.max_write_batch_size = 100000
         self.lock = threading.Lock()
 
@@ -52,6 +57,11 @@ class Double:
     # -- commands -------------------------------------------------------------------------------------
 
     def hello(self, request, cmd):
+        if self.not_primary:
+            return {"ismaster": False, "isWritablePrimary": False, "secondary": True, "setName": "rs0", "helloOk": True,
+                    "minWireVersion": 0, "maxWireVersion": 13, "maxBsonObjectSize": 16 * 1024 * 1024,
+                    "maxMessageSizeBytes": 48 * 1000 * 1000, "maxWriteBatchSize": self.max_write_batch_size,
+                    "localTime": datetime.datetime.now(datetime.timezone.utc), "ok": 1}
         return {"ismaster": True, "isWritablePrimary": True, "helloOk": True, "minWireVersion": 0,
                 "maxWireVersion": 13, "maxBsonObjectSize": 16 * 1024 * 1024,
                 "maxMessageSizeBytes": 48 * 1000 * 1000, "maxWriteBatchSize": self.max_write_batch_size,
@@ -219,6 +229,9 @@ class Double:
             self.fail_writes[database] = int(cmd["failWrites"])
             self.fail_mode[database] = cmd.get("mode", "error")
             self.fail_after[database] = int(cmd.get("after", 0))
+            self.fail_code[database] = int(cmd.get("code", 91))
+        if "notPrimary" in cmd:
+            self.not_primary = bool(cmd["notPrimary"])
         if "maxWriteBatchSize" in cmd:
             self.max_write_batch_size = int(cmd["maxWriteBatchSize"])
         return {"failWrites": self.fail_writes.get(database, 0), "ok": 1}
@@ -238,7 +251,12 @@ class Double:
                     request.hangup()
                     return
                 if not no_reply:
-                    request.command_err(code=91, errmsg="injected failure: ShutdownInProgress")
+                    request.command_err(code=self.fail_code.get(request.namespace, 91), errmsg="injected failure",
+                                        errorLabels=["RetryableWriteError"])
+                return
+            if name in WRITE_COMMANDS and self.not_primary:
+                if not no_reply:
+                    request.command_err(code=10107, errmsg="not primary", errorLabels=["RetryableWriteError"])
                 return
             handler = {"hello": self.hello, "ismaster": self.hello, "ping": ok, "buildinfo": build_info,
                        "endsessions": ok, "killcursors": ok, "getlasterror": ok}.get(name) or getattr(self, name, None)

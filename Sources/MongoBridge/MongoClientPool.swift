@@ -43,16 +43,22 @@ public final class MongoClientPool: @unchecked Sendable {
         return try body(client)
     }
 
-    /// Runs `{ping: 1}` against the `admin` database: succeeds when a server is reachable and answering.
+    /// Asks the server the driver selects for writes whether it takes writes (`hello`, or `isMaster` on servers
+    /// older than MongoDB 4.4.2): succeeds when a writable primary is reachable and answering. With a
+    /// `replicaSet=` URI the driver selects the primary itself (no primary within `serverSelectionTimeoutMS`
+    /// is `unreachable`); with a direct connection to a member that is not primary it is `notWritablePrimary`.
     public func ping() throws {
-        try withClient { client in
-            let command = BSONDocument()
-            command.append("ping", int32: 1)
-            let reply = BSONDocument.reply()
-            var error = bson_error_t()
-            guard mongoc_client_command_simple(client, "admin", command.pointer, nil, reply.pointer, &error) else {
-                throw Self.error(error)
-            }
+        let reply: [BSONField]
+        do {
+            reply = try command(database: "admin", [BSONField("hello", .int32(1))])
+        } catch let error as MongoError where error.serverCode == 59 {  // CommandNotFound: before hello existed
+            reply = try command(database: "admin", [BSONField("isMaster", .int32(1))])
+        }
+        let writable = reply["isWritablePrimary"] ?? reply["ismaster"]
+        guard case .bool(true)? = writable else {
+            let setName = reply["setName"].flatMap { if case .string(let name) = $0 { name } else { nil } }
+            throw MongoError(.notWritablePrimary, "the server answers but is not a writable primary"
+                             + (setName.map { " of replica set \($0) (an election in progress, or a secondary)" } ?? ""))
         }
     }
 

@@ -9,6 +9,8 @@ public struct MongoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidURI = Code("invalid_uri")
         /// No suitable server answered within `serverSelectionTimeoutMS`, or the connection failed.
         public static let unreachable = Code("unreachable")
+        /// The server answers but does not take writes (a secondary, or a primary that stepped down).
+        public static let notWritablePrimary = Code("not_writable_primary")
         /// The server answered with an error (command failure, write error, write concern error).
         public static let server = Code("server_error")
         /// A document that cannot be encoded as BSON (a NUL in a key, past the size limit): never worth a retry.
@@ -27,4 +29,15 @@ public struct MongoError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     public var description: String { "MongoDB \(code): \(message)" }
+
+    /// Server codes of a replica set changing its primary: NotWritablePrimary, NotPrimaryNoSecondaryOk,
+    /// NotPrimaryOrSecondary, PrimarySteppedDown, InterruptedDueToReplStateChange, ShutdownInProgress,
+    /// InterruptedAtShutdown. A write refused with one of them went nowhere: retrying it (the `_id` makes a
+    /// repeat harmless) is what the drivers' retryable writes do.
+    public static let primaryChangeCodes: Set<UInt32> = [10107, 13435, 13436, 189, 11602, 91, 11600]
+
+    /// True when the server refused because it is not (or no longer) the primary.
+    public var isPrimaryChange: Bool {
+        code == .notWritablePrimary || serverCode.map(Self.primaryChangeCodes.contains) == true
+    }
 }

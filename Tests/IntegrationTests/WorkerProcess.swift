@@ -17,12 +17,13 @@ final class WorkerProcess: Sendable {
         }
     }
 
-    /// Starts `logpipe <arguments>` with the test's environment plus `environment`; output goes to `logPath`
+    /// Starts `logpipe <arguments>` (or `executable <arguments>`) with the test's environment plus `environment`; output goes to `logPath`
     /// (standard error too, unless `errorPath` is given).
-    init(_ arguments: [String], environment: [String: String], logPath: String, errorPath: String? = nil) throws {
+    init(_ arguments: [String], environment: [String: String], logPath: String, errorPath: String? = nil,
+         executable: String? = nil) throws {
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
-        let binary = try Self.binary
+        let binary = try executable ?? Self.binary
         let argv: [UnsafeMutablePointer<CChar>?] = ([binary] + arguments).map { strdup($0) } + [nil]
         let envp: [UnsafeMutablePointer<CChar>?] = merged.map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { for pointer in argv + envp { free(pointer) } }

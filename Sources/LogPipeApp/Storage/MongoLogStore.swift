@@ -55,7 +55,8 @@ public final class MongoLogStore: LogStore {
                 // The rest of the batch is stored; the whole batch is retried (or parked) and the stored ones
                 // then count as duplicates. Server messages may quote document contents: only the code is kept.
                 let permanent = Self.permanentWriteErrorCodes.contains(other.code)
-                throw StoreError(transient: !permanent, reason: permanent ? "store_rejected" : "store_write_failed",
+                let primaryChange = MongoError.primaryChangeCodes.contains(UInt32(clamping: other.code))
+                throw StoreError(transient: !permanent, reason: permanent ? "store_rejected" : primaryChange ? "store_not_primary" : "store_write_failed",
                                  "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s)")
             }
             result.stored += outcome.inserted
@@ -234,7 +235,10 @@ public final class MongoLogStore: LogStore {
             return try await threads.runIfActive(body)
         } catch let error as MongoError {
             let permanent = error.code == .invalidURI || error.code == .invalidDocument
-            throw StoreError(transient: !permanent, reason: error.code == .invalidDocument ? "store_rejected" : nil, "\(error)")
+            // A replica set between primaries (election, step-down, a secondary answering): retried through the
+            // tiers like any outage; the `_id` keeps a repeated write from storing twice.
+            let reason = error.code == .invalidDocument ? "store_rejected" : error.isPrimaryChange ? "store_not_primary" : nil
+            throw StoreError(transient: !permanent, reason: reason, "\(error)")
         } catch {
             throw StoreError(transient: true, "MongoDB call failed: \(type(of: error))")
         }

@@ -58,8 +58,9 @@ public struct StoreWriteResult: Sendable, Hashable {
 public struct StoreError: Error, Sendable, Hashable, CustomStringConvertible {
     public var transient: Bool
     /// A stable short code for headers, metrics and `logpipe dlq` filters: `store_unavailable` (could not
-    /// reach or use the store), `store_write_failed` (the store refused some documents for a passing reason),
-    /// `store_rejected` (the store will never take the documents as they are).
+    /// reach or use the store), `store_not_primary` (a MongoDB replica set between primaries),
+    /// `store_write_failed` (the store refused some documents for a passing reason), `store_rejected` (the
+    /// store will never take the documents as they are).
     public var reason: String
     /// A short explanation without log contents.
     public var message: String
