@@ -31,6 +31,40 @@ struct ComposeTests {
         #expect(environment["LOGPIPE_MONGO_URI"] != nil && environment["LOGPIPE_AMQP_URL"] != nil)
         let volumes = (services["rabbitmq"]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
         #expect(volumes.contains { $0.contains("rabbitmq.conf") } && volumes.contains { $0.contains("enabled_plugins") })
+        #expect(environment["LOGPIPE_QUEUE_TYPE"] as? String == "quorum")
+        // The values compose passes are valid logpipe configuration.
+        let strings = environment.compactMapValues { $0 as? String }
+        #expect(throws: Never.self) { try LogPipeConfiguration(environment: strings) }
+    }
+
+    @Test("the cluster file: three RabbitMQ nodes sharing a cookie and discovering each other; api and workers list all three")
+    func clusterComposeValidates() throws {
+        let output = "/tmp/logpipe-compose-cluster-config.yml"
+        let root = TestEnvironment.repositoryRoot
+        let status = PrivateBroker.system("docker-compose -f '\(root.appendingPathComponent("docker-compose.yml").path)' "
+                                          + "-f '\(root.appendingPathComponent("docker-compose.cluster.yml").path)' config > '\(output)' 2>&1")
+        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        #expect(status == 0, "\(text)")
+        let config = try #require(try Yams.load(yaml: text) as? [String: Any])
+        let services = try #require(config["services"] as? [String: [String: Any]])
+        #expect(Set(services.keys) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3", "mongo", "api", "worker"])
+        var cookies = Set<String>()
+        for node in ["rabbitmq", "rabbitmq-2", "rabbitmq-3"] {
+            let environment = try #require(services[node]?["environment"] as? [String: Any])
+            cookies.insert(environment["RABBITMQ_ERLANG_COOKIE"] as? String ?? "")
+            let volumes = (services[node]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
+            #expect(volumes.contains { $0.contains("cluster-formation.conf") }, "\(node)")
+            #expect(services[node]?["healthcheck"] != nil, "\(node)")
+        }
+        #expect(cookies.count == 1 && cookies.first?.isEmpty == false)
+        let formation = try String(contentsOf: root.appendingPathComponent("broker/cluster-formation.conf"), encoding: .utf8)
+        for node in ["rabbitmq", "rabbitmq-2", "rabbitmq-3"] { #expect(formation.contains("= rabbit@\(node)\n")) }
+        for service in ["api", "worker"] {
+            let environment = try #require(services[service]?["environment"] as? [String: Any])
+            let strings = environment.compactMapValues { $0 as? String }
+            let configuration = try LogPipeConfiguration(environment: strings)
+            #expect(try configuration.amqpConfiguration(connectionName: "x").endpoints.map(\.host) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"])
+        }
     }
 }
 

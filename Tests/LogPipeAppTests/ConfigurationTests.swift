@@ -71,6 +71,8 @@ struct ConfigurationTests {
         ("LOGPIPE_MONGO_WRITE_CONCERN", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "1e300"), ("LOGPIPE_HTTP_IDLE_TIMEOUT_S", "-3"),
         ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"), ("LOGPIPE_RETENTION", "a month"),
         ("LOGPIPE_RETENTION", "0d"), ("LOGPIPE_RETENTION", "500ms"), ("LOGPIPE_RETENTION_SWEEP_S", "0"),
+        ("LOGPIPE_QUEUE_TYPE", "mirrored"), ("LOGPIPE_WORK_SHARDS", "0"), ("LOGPIPE_WORK_SHARDS", "257"), ("LOGPIPE_DELIVERY_LIMIT", "0"),
+        ("LOGPIPE_CONSUME_SHARDS", "0,x"), ("LOGPIPE_CONSUME_SHARDS", "1"), ("LOGPIPE_AMQP_URL", "amqp://u:hunter2@h/,"),
     ])
     func invalid(_ variable: String, _ value: String) {
         do {
@@ -80,6 +82,19 @@ struct ConfigurationTests {
             #expect(error.variable == variable)
             #expect(!error.description.contains("hunter2"))
         }
+    }
+
+    @Test("scale-out: LOGPIPE_QUEUE_TYPE, LOGPIPE_WORK_SHARDS, LOGPIPE_CONSUME_SHARDS, LOGPIPE_DELIVERY_LIMIT, a URL list")
+    func scaleOut() throws {
+        let configuration = try LogPipeConfiguration(environment: [
+            "LOGPIPE_QUEUE_TYPE": "Quorum", "LOGPIPE_WORK_SHARDS": "4", "LOGPIPE_CONSUME_SHARDS": "3, 1", "LOGPIPE_DELIVERY_LIMIT": "9",
+            "LOGPIPE_AMQP_URL": "amqp://a:b@n1:5672/,amqp://a:b@n2:5672/", "LOGPIPE_NAMESPACE": "lp"])
+        #expect(configuration.topology.queueType == .quorum && configuration.topology.workShards == 4)
+        #expect(configuration.topology.deliveryLimit == 9)
+        #expect(configuration.consumedQueues == ["lp.work.1", "lp.work.3"])
+        #expect(try configuration.amqpConfiguration(connectionName: "x").endpoints.map(\.address) == ["n1:5672", "n2:5672"])
+        let defaults = try LogPipeConfiguration(environment: [:])
+        #expect(defaults.topology.queueType == .classic && defaults.consumedQueues == ["logpipe.work"])
     }
 
     @Test("retention, secret keys and the tenants file: LOGPIPE_RETENTION, LOGPIPE_SECRET_KEYS, LOGPIPE_TENANTS_FILE")
