@@ -206,6 +206,9 @@ final class ConnectionLoop: @unchecked Sendable {
                     connectedAt = ContinuousClock.now
                 } else {
                     failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
+                    // Subscriptions cancelled meanwhile end now (and whoever waits for that returns): there is no
+                    // channel to close.
+                    applyConsumerChanges()
                     // A topology the broker refuses stays refused until an operator acts: try again seldom.
                     let mismatch = shared.withLock { $0.lastError?.code == .topologyMismatch }
                     waitForWake(timeout: mismatch ? max(delay, configuration.topologyRetryDelay) : delay)

@@ -103,11 +103,11 @@ def peak_rss_mb(pid):
     return None
 
 
-def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False):
+def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False, server_extra=None, amqp=AMQP):
     namespace = f"bench-{name}-{os.getpid()}-{next_run()}"  # fresh queues and SQLite file for every run
     sqlite = f"{WORK}/{namespace}.sqlite"
-    server_env = dict(os.environ, LOGPIPE_AMQP_URL=AMQP, LOGPIPE_NAMESPACE=namespace, LOGPIPE_SQLITE_PATH=sqlite,
-                      LOG_LEVEL="warning", LOGPIPE_HTTP_PORT=str(HTTP_PORT))
+    server_env = dict(os.environ, LOGPIPE_AMQP_URL=amqp, LOGPIPE_NAMESPACE=namespace, LOGPIPE_SQLITE_PATH=sqlite,
+                      LOG_LEVEL="warning", LOGPIPE_HTTP_PORT=str(HTTP_PORT), **(server_extra or {}))
     server = subprocess.Popen([os.path.join(RELEASE, "logpipe"), "serve"], env=server_env,
                               stdout=open(f"{WORK}/{namespace}.log", "w"), stderr=subprocess.STDOUT)
     try:
@@ -184,6 +184,39 @@ def seed_scenario(args):
 RUNS = [0]
 
 
+CLUSTER_PORT = int(os.environ.get("LOGPIPE_BENCH_CLUSTER_PORT", "5850"))
+
+
+def cluster(*arguments):
+    env = dict(os.environ, LOGPIPE_CLUSTER_NAME="bench", LOGPIPE_CLUSTER_PORT=str(CLUSTER_PORT), LOGPIPE_BROKER_PLUGINS="none")
+    return subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), *arguments], env=env, check=True,
+                          capture_output=True, text=True).stdout.strip().splitlines()[-1]
+
+
+def scale_out_rows(args):
+    """NDJSON batches of 100 through `serve`: work shards on the one node, then a three-node quorum cluster,
+    each beside the one-node classic single-queue figure of the same run."""
+    env = {"BATCH_SIZE": "100"}
+    variants = [("classic, 1 queue (reference)", {}), ("classic, 2 shards", {"LOGPIPE_WORK_SHARDS": "2"}),
+                ("classic, 4 shards", {"LOGPIPE_WORK_SHARDS": "4"}), ("quorum, 1 queue, 1 node", {"LOGPIPE_QUEUE_TYPE": "quorum"})]
+    rows = []
+    for label, extra in variants:
+        row = median_of(args.repeat, lambda: logpipe_scenario("batch100", "batch.lua", 100, args, env=env, server_extra=extra))
+        row["scenario"] = f"batch100, {label}"
+        rows.append(row)
+    log("[cluster] starting three private nodes")
+    urls = cluster("start", "3")
+    try:
+        for label, extra in [("3-node cluster, quorum, 1 queue", {"LOGPIPE_QUEUE_TYPE": "quorum"}),
+                             ("3-node cluster, quorum, 2 shards", {"LOGPIPE_QUEUE_TYPE": "quorum", "LOGPIPE_WORK_SHARDS": "2"})]:
+            row = median_of(args.repeat, lambda: logpipe_scenario("batch100", "batch.lua", 100, args, env=env, server_extra=extra, amqp=urls))
+            row["scenario"] = f"batch100, {label}"
+            rows.append(row)
+    finally:
+        cluster("wipe")
+    return rows
+
+
 def next_run():
     RUNS[0] += 1
     return RUNS[0]
@@ -226,6 +259,8 @@ def main():
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--scenarios", default="single,batch100,batch1000")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed-design reference")
+    parser.add_argument("--scale-out", action="store_true",
+                        help="instead of the scenarios: batches of 100 with 1, 2, 4 work shards and on a three-node quorum cluster")
     parser.add_argument("--seed-drain-seconds", type=int, default=120)
     parser.add_argument("--output", default=os.path.join(ROOT, ".build", "bench", "results.json"))
     args = parser.parse_args()
@@ -236,14 +271,14 @@ def main():
         log("[ceiling] minimal confirmed publisher")
         ceiling = median_of(args.repeat, lambda: json.loads(bench_tool("publish-ceiling", "--url", AMQP, "--seconds", "5", "--size", "200")),
                             key="per_second")
-        rows = []
-        scenarios = args.scenarios.split(",")
+        rows = scale_out_rows(args) if args.scale_out else []
+        scenarios = [] if args.scale_out else args.scenarios.split(",")
         if "single" in scenarios:
             rows.append(median_of(args.repeat, lambda: logpipe_scenario("single", "single.lua", 1, args, half_rate=True)))
         for size in (100, 1000):
             if f"batch{size}" in scenarios:
                 rows.append(median_of(args.repeat, lambda: logpipe_scenario(f"batch{size}", "batch.lua", size, args, env={"BATCH_SIZE": str(size)})))
-        if not args.no_seed:
+        if not args.no_seed and not args.scale_out:
             rows.append(median_of(args.repeat, lambda: seed_scenario(args)))
     finally:
         broker("stop")

@@ -4,7 +4,7 @@ import Logging
 
 /// Flags every broker-facing command shares; each overrides its environment variable.
 struct CommonOptions: ParsableArguments {
-    @Option(name: .customLong("amqp-url"), help: "Broker URL (env LOGPIPE_AMQP_URL).")
+    @Option(name: .customLong("amqp-url"), help: "Broker URL, or several nodes comma-separated (env LOGPIPE_AMQP_URL).")
     var amqpURL: String?
 
     @Option(help: "Prefix of exchange and queue names (env LOGPIPE_NAMESPACE).")
