@@ -1,6 +1,6 @@
 import Foundation
 
-/// Turns `/ingest` bodies into validated ``LogInput``s (DESIGN §2). Pure: no I/O, no clocks.
+/// Turns `/ingest` bodies into validated ``LogInput``s (docs/api.md). Pure: no I/O, no clocks.
 public struct IngestParser: Sendable {
     /// Per-log limits (request-size limits are the HTTP layer's): the largest text, and the largest NDJSON line.
     public var maxLogBytes: Int

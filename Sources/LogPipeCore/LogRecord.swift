@@ -26,7 +26,7 @@ public enum AttributeValue: Sendable, Hashable, Codable {
     }
 }
 
-/// One log as it travels on the broker (DESIGN §3, schema version 1).
+/// One log as it travels on the broker (docs/architecture.md, schema version 1).
 public struct LogRecord: Sendable, Hashable, Codable {
     public static let schemaVersion = 1
 
@@ -69,7 +69,7 @@ public struct LogRecord: Sendable, Hashable, Codable {
 }
 
 /// The body of a work message: one log (`{"v":1,"tenant_id",…}`) or a chunk of one tenant's logs from a
-/// batch (`{"v":1,"batch":[…]}`); either way every log keeps its own `log_id` (DESIGN §3). Read with
+/// batch (`{"v":1,"batch":[…]}`); either way every log keeps its own `log_id` (docs/architecture.md). Read with
 /// ``parse(_:)`` (JSON/WorkBodyParser.swift), written with ``LogRecord/appendJSON(to:)`` and ``batch(_:)``.
 public enum WorkBody {
     /// Encodes a chunk from records encoded one by one (so that the caller can bound the chunk's size).

@@ -1,5 +1,5 @@
 /// What to do with a delivery after trying to store it: the pure decision behind retries and parking
-/// (DESIGN §3). Attempts count from 1 (the first delivery) and travel in the `logpipe-attempt` header.
+/// (docs/architecture.md). Attempts count from 1 (the first delivery) and travel in the `logpipe-attempt` header.
 public struct RetryPolicy: Sendable, Hashable {
     /// Delay tiers, one retry queue each (default 1s, 10s, 60s, 10m).
     public var delays: [Duration]

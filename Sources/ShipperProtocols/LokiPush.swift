@@ -3,7 +3,7 @@ import LogPipeCore
 import SnappyBridge
 import SwiftProtobuf
 
-/// The Loki push API (`POST /loki/api/v1/push`, DESIGN §2): JSON, or protobuf in a snappy block, turned into
+/// The Loki push API (`POST /loki/api/v1/push`, docs/api.md): JSON, or protobuf in a snappy block, turned into
 /// logs. Each entry is one log: the line → `text`, its time (nanoseconds) → `timestamp`, the stream's labels
 /// and the entry's structured metadata → `attributes` (metadata winning on a clash), a `level` (or
 /// `severity`, `detected_level`) label → `level`, `service_name` (or `job`) → `source`.

@@ -2,7 +2,7 @@ import Foundation
 import LogPipeCore
 import SwiftProtobuf
 
-/// OTLP/HTTP logs (`POST /v1/logs`, DESIGN §2): an `ExportLogsServiceRequest` in protobuf or in the OTLP JSON
+/// OTLP/HTTP logs (`POST /v1/logs`, docs/api.md): an `ExportLogsServiceRequest` in protobuf or in the OTLP JSON
 /// mapping, turned into logs. One LogRecord is one log:
 ///
 /// - `text`: a string body as it is; any other body as its JSON text (`{"k":"v"}`, `[1,2]`, `5`); bytes as base64;

@@ -24,7 +24,7 @@ struct APIToBrokerTests {
         return Application(router: api.router())
     }
 
-    @Test("a JSON log arrives on the work queue with DESIGN §3's routing key, properties and body (live HTTP)")
+    @Test("a JSON log arrives on the work queue with the routing key, properties and body (live HTTP)")
     func jsonLogArrives() async throws {
         let fixture = try await BrokerFixture.start()
         let before = UInt64(Date().timeIntervalSince1970)

@@ -2,7 +2,7 @@ import Foundation
 import LogPipeCore
 import Testing
 
-/// Every stored string is redacted, and attributes whose key names a secret lose their whole value (DESIGN §5).
+/// Every stored string is redacted, and attributes whose key names a secret lose their whole value (docs/redaction.md).
 @Suite("Redaction of every field")
 struct FieldRedactionTests {
     static func record(text: String = "login ok", level: String? = nil, source: String? = nil,

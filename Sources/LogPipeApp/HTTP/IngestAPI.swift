@@ -7,7 +7,7 @@ import NIOCore
 import Synchronization
 import ZlibBridge
 
-/// The HTTP API: `POST /ingest`, `POST /v1/logs` (OTLP) and `POST /loki/api/v1/push` (ShipperEndpoints.swift), `GET /health`, `GET /readiness`, `GET /openapi.yaml` (DESIGN §2).
+/// The HTTP API: `POST /ingest`, `POST /v1/logs` (OTLP) and `POST /loki/api/v1/push` (ShipperEndpoints.swift), `GET /health`, `GET /readiness`, `GET /openapi.yaml` (docs/api.md).
 public struct IngestAPI: Sendable {
     let publisher: any LogPublisher
     let parser: IngestParser

@@ -5,7 +5,7 @@ import LogPipeCore
 import NIOCore
 import ShipperProtocols
 
-/// The shippers' endpoints (DESIGN §2): OTLP/HTTP logs and the Loki push API. They share `/ingest`'s keys, limits, gzip rules,
+/// The shippers' endpoints (docs/api.md): OTLP/HTTP logs and the Loki push API. They share `/ingest`'s keys, limits, gzip rules,
 /// body budget, rate limits and 202-after-confirm guarantee (``IngestAPI/accept(_:grant:requestID:receivedAt:asBatch:endpoint:)``);
 /// only the body format and the answers differ.
 extension IngestAPI {

@@ -21,7 +21,7 @@ extension LogPublisher {
 }
 
 /// Publishes each log as one persistent, mandatory message to the ingest exchange, and a batch as one
-/// message per tenant chunk (DESIGN §3); every publish waits for its confirm, many are in flight at once.
+/// message per tenant chunk (docs/architecture.md); every publish waits for its confirm, many are in flight at once.
 /// Under load, a tenant's logs that arrive while its earlier messages await their confirm travel together as
 /// one chunk (``ChunkCoalescer``), from single-log requests and batches alike.
 public struct AMQPLogPublisher: LogPublisher {

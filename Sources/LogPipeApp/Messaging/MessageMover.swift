@@ -1,7 +1,7 @@
 import AMQPBridge
 import LogPipeCore
 
-/// The application headers of retried and parked messages (DESIGN §3). RabbitMQ 4 ignores client-set
+/// The application headers of retried and parked messages (docs/architecture.md). RabbitMQ 4 ignores client-set
 /// `x-death`, so retry bookkeeping is logpipe's own.
 public enum MessageHeader {
     /// Deliveries so far, counting from 1; absent on a first delivery.

@@ -9,7 +9,7 @@ public enum QueueType: String, Sendable, Equatable, CaseIterable {
     case quorum
 }
 
-/// logpipe's RabbitMQ names and topology (DESIGN §3) under one namespace.
+/// logpipe's RabbitMQ names and topology (docs/architecture.md) under one namespace.
 public struct Topology: Sendable, Equatable {
     public let namespace: String
     /// One retry queue per delay, in tier order.

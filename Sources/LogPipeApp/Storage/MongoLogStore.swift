@@ -65,7 +65,7 @@ public final class MongoLogStore: LogStore {
         return result
     }
 
-    /// The stored document (DESIGN §4's fields plus `_id`), built as BSON field by field: attribute keys
+    /// The stored document (the fields of docs/operations.md, Running against MongoDB, plus `_id`), built as BSON field by field: attribute keys
     /// such as `$numberLong` or `a.b` and every value stay plain data.
     static func fields(_ log: StoredLog) -> [BSONField] {
         var fields: [BSONField] = [

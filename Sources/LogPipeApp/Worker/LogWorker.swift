@@ -359,7 +359,7 @@ public struct LogWorker: Service {
     }
 }
 
-/// Decoding of `<ns>.work` message bodies (DESIGN §3, schema version 1).
+/// Decoding of `<ns>.work` message bodies (docs/architecture.md, schema version 1).
 enum WorkMessage {
     /// A short reason code for a message that cannot be decoded (never the decoder's text: it may quote the body).
     static func reason(_ error: any Error) -> String {

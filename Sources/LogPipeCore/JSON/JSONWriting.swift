@@ -82,7 +82,7 @@ public enum JSONWriting {
 }
 
 extension LogRecord {
-    /// DESIGN §3's body, written directly (the same JSON `JSONEncoder` makes from the `Codable` conformance,
+    /// The message body (docs/architecture.md), written directly (the same JSON `JSONEncoder` makes from the `Codable` conformance,
     /// in a fixed field order).
     public func appendJSON(to output: inout [UInt8]) {
         output.append(UInt8(ascii: "{"))

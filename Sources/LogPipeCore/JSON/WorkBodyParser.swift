@@ -1,5 +1,5 @@
 extension WorkBody {
-    /// Why a work message body cannot be used (reason codes of DESIGN §3's DLQ headers).
+    /// Why a work message body cannot be used (reason codes of the DLQ headers, docs/operations.md).
     public enum DecodeFailure: Error, Equatable {
         case undecodable
         case unknownSchema

@@ -1,4 +1,4 @@
-/// `SECRET` (DESIGN §5): credentials inside text. Each form has a fixed shape, so ids, hashes, UUIDs and base64
+/// `SECRET` (docs/redaction.md): credentials inside text. Each form has a fixed shape, so ids, hashes, UUIDs and base64
 /// payloads that are not credentials never match:
 /// - JWTs: `eyJ…` header and `eyJ…` payload of base64url (10+ bytes each), dots, and a signature;
 /// - `Bearer <token>` (8+ token bytes with a digit, or 24+) and `Basic <base64>` whose value decodes to

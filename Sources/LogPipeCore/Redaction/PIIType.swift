@@ -1,4 +1,4 @@
-/// The kinds of personal data the built-in engine finds (DESIGN §5).
+/// The kinds of personal data the built-in engine finds (docs/redaction.md).
 public enum PIIType: String, Sendable, CaseIterable, Codable {
     case email = "EMAIL"
     case phone = "PHONE"

@@ -1,6 +1,6 @@
 import Foundation
 
-/// The PII redaction engine (DESIGN §5): built-in types in one linear pass, then optional custom rules.
+/// The PII redaction engine (docs/redaction.md): built-in types in one linear pass, then optional custom rules.
 ///
 /// Thread-safe and cheap to share: it holds only immutable rules.
 public struct Redactor: Sendable {
@@ -13,7 +13,7 @@ public struct Redactor: Sendable {
         self.secretKeys = secretKeys
     }
 
-    /// Every stored string of a log (DESIGN §5): `text`, `source`, `level` and each string attribute value,
+    /// Every stored string of a log (docs/redaction.md): `text`, `source`, `level` and each string attribute value,
     /// and the whole value of an attribute whose key names a secret (counted as one `SECRET`). Numbers and
     /// booleans are kept as they are, unless their key names a secret.
     public func redact(fields record: LogRecord) -> RedactedFields {

@@ -1,4 +1,4 @@
-/// Attribute keys that name secrets (DESIGN §5): their whole value is replaced by `[REDACTED:SECRET]`,
+/// Attribute keys that name secrets (docs/redaction.md): their whole value is replaced by `[REDACTED:SECRET]`,
 /// whatever it holds.
 ///
 /// A key is split into words at every character that is not a letter or digit and at camel-case humps

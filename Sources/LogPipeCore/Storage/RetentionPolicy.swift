@@ -1,6 +1,6 @@
 import Foundation
 
-/// How long stored logs are kept (DESIGN §4): `LOGPIPE_RETENTION` for every tenant, overridden per tenant by
+/// How long stored logs are kept (docs/operations.md): `LOGPIPE_RETENTION` for every tenant, overridden per tenant by
 /// `retention` in the tenants file. `nil` keeps logs forever. Age is counted from `received_at`.
 public struct RetentionPolicy: Sendable, Equatable {
     public var period: Duration?

@@ -1,4 +1,4 @@
-/// One log as stored (DESIGN §4): redacted text, redaction counts and the record's stamps. The raw text is
+/// One log as stored (docs/operations.md): redacted text, redaction counts and the record's stamps. The raw text is
 /// never part of it.
 public struct StoredLog: Sendable, Hashable, Codable {
     public var logID: String
