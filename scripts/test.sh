@@ -15,6 +15,8 @@ bash scripts/setup.sh --test
 # has nothing else): fails naming the program.
 python3 scripts/check_tools.py --self-test
 python3 scripts/check_tools.py
+# C modules are imported only in the bridges' Raw/ folders.
+python3 scripts/check_c_imports.py
 export LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702}
 bash broker/rabbitmq.sh start
 # The MongoDB wire-protocol test double (python3-mockupdb; not a database) for the MongoDB store's tests.
