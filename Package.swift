@@ -170,6 +170,8 @@ let package = Package(
             dependencies: [
                 "LogPipeApp",
                 "LogPipeCore",
+                "AMQPBridge",
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 "ZlibBridge",
                 "TestSupport",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

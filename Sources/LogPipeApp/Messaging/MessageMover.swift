@@ -47,7 +47,7 @@ extension AMQPDelivery {
 /// Moves a delivery to a retry queue or to the DLQ: publishes a persistent copy with a confirm (the
 /// caller acks the original only after that), through the default exchange straight to the queue.
 struct MessageMover: Sendable {
-    let connection: AMQPConnection
+    let connection: any WorkChannel
     let topology: Topology
 
     /// Copies `delivery` to retry tier `tier`, to come back to the work queue after that tier's delay.

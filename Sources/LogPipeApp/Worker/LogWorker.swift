@@ -42,7 +42,7 @@ public struct LogWorker: Service {
         case moveFailed
     }
 
-    let connection: AMQPConnection
+    let connection: any WorkChannel
     let topology: Topology
     let store: any LogStore
     let redaction: RedactionPolicy
@@ -54,7 +54,7 @@ public struct LogWorker: Service {
     let queues: [String]
 
     /// `queues` defaults to every work queue of the topology.
-    public init(connection: AMQPConnection, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
+    public init(connection: any WorkChannel, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
                 configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil, queues: [String]? = nil) {
         self.metrics = metrics
         self.queues = queues ?? topology.workQueues
@@ -83,7 +83,7 @@ public struct LogWorker: Service {
         defer { poller?.cancel() }
         // One subscription per work queue, each with its own batching loop: the batches of a queue are settled
         // with multiple-acks on its own channel.
-        let consumers = queues.map { connection.consume(queue: $0, prefetch: UInt16(clamping: configuration.prefetch)) }
+        let consumers = queues.map { connection.subscribe(queue: $0, prefetch: configuration.prefetch) }
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 for consumer in consumers {
@@ -99,7 +99,7 @@ public struct LogWorker: Service {
 
     /// Takes batches from one subscription until it ends or waiting stops (on SIGTERM), finishing the batches
     /// in hand.
-    private func consume(_ consumer: AMQPConsumer) async {
+    private func consume(_ consumer: any DeliveryStream) async {
         let batchSize = max(1, configuration.batchSize)
         let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch))
         var backoff = configuration.storeBackoff
@@ -344,9 +344,9 @@ public struct LogWorker: Service {
         for (index, delivery) in batch.enumerated() {
             do {
                 if failed.contains(index) {
-                    try await connection.nack(delivery.receipt, requeue: true)
+                    try await connection.nack(delivery.receipt, multiple: false, requeue: true)
                 } else {
-                    try await connection.ack(delivery.receipt)
+                    try await connection.ack(delivery.receipt, multiple: false)
                 }
             } catch {
                 unsettled += 1
