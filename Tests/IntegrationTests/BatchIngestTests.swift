@@ -41,13 +41,14 @@ struct BatchIngestTests {
 
     /// The API (real publisher) and a worker into a counting store.
     func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true, maxInFlightBytes: Int? = nil,
-                      _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
+                      bodyTimeout: Duration? = nil, _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
         let running = worker ? try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy) : nil
         var configuration = fixture.configuration
         configuration.maxBatchLogs = 10_000
         if let maxInFlightBytes { configuration.maxInFlightBytes = maxInFlightBytes }
+        if let bodyTimeout { configuration.bodyTimeout = bodyTimeout }
         let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
                             configuration: configuration)
         do {
@@ -175,7 +176,9 @@ struct BatchIngestTests {
 
     @Test("past the body budget, concurrent batches wait their turn instead of failing: every one is a 202 and every log is stored once")
     func budgetQueuesRequests() async throws {
-        try await withPipeline(maxInFlightBytes: 2048) { _, client, store in
+        // A body timeout far above the wait in line: a busy 2-core machine (a cold CI run, quorum queues on the
+        // shared test node) once took over 10 s for the 16 turns, and the test is about waiting, not the timeout.
+        try await withPipeline(maxInFlightBytes: 2048, bodyTimeout: .seconds(60)) { _, client, store in
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for request in 0..<16 {
                     group.addTask {

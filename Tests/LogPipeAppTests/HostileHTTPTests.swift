@@ -77,7 +77,8 @@ struct HostileHTTPTests {
             let response = await socket.readResponse(timeout: .seconds(5))
             #expect(response.status == 408, "\(response.text)")
             #expect(response.text.contains("request_timeout"))
-            #expect(ContinuousClock.now - start < .seconds(3))
+            // Well before the client's own 5 s: the server cut it off (a loaded 2-core CI run took 3.3 s once).
+            #expect(ContinuousClock.now - start < .milliseconds(4500))
             let closed = await socket.read(timeout: .seconds(5)).closed
             #expect(closed)
             #expect(publisher.records.isEmpty)

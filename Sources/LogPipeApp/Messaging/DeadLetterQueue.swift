@@ -241,12 +241,14 @@ public struct DeadLetterQueue: Sendable {
             throw CommandFailure("the DLQ scan stopped (nothing unconfirmed was removed): \(error)")
         }
         // Until the channel is closed, a quorum DLQ hands the requeued messages straight back to this subscription;
-        // closing it returns them, and the queue applies that when it sees the subscription gone: wait for that
-        // (bounded), so the DLQ holds them all, ready, when the scan returns.
+        // closing it returns them, and the queue applies that when it sees the channel gone (after it dropped the
+        // subscription): wait (bounded) until what the scan did not take is ready again, so the DLQ holds it all
+        // when the scan returns and a scan right after sees it.
         await consumer.cancelAndWait()
+        let kept = expected - settled.count
         let deadline = ContinuousClock.now + idleTimeout
-        while ContinuousClock.now < deadline,
-              let now = try? await connection.queueStatus(topology.deadLetterQueue), now.consumerCount > status.consumerCount {
+        while ContinuousClock.now < deadline, let now = try? await connection.queueStatus(topology.deadLetterQueue),
+              now.consumerCount > status.consumerCount || Int(now.messageCount) < kept {
             try? await Task.sleep(for: .milliseconds(20))
         }
         return (expected, visited)
