@@ -130,4 +130,20 @@ struct ConfigurationTests {
             #expect(throws: ConfigurationError.self, "\(bad)") { try TenantSettings.parse(Data(bad.utf8)) }
         }
     }
+
+    @Test("docs/configuration.md lists every variable the configuration reads")
+    func documented() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = try String(contentsOf: root.appendingPathComponent("Sources/LogPipeApp/Configuration/LogPipeConfiguration.swift"), encoding: .utf8)
+        let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
+        let read = Set(source.matches(of: /"((?:LOGPIPE_[A-Z0-9_]+)|LOG_LEVEL|PROCESSING_TIME_PER_CHAR)"/).map { String($0.output.1) })
+        #expect(read.count > 40)
+        // The names in the first cell of each table row (a row may name several: `A`, `B`).
+        let rows = Set(docs.split(separator: "\n").filter { $0.hasPrefix("| `") }.flatMap { line in
+            line.split(separator: "|", omittingEmptySubsequences: true).first.map { cell in
+                cell.matches(of: /`([A-Z0-9_]+)`/).map { String($0.output.1) }
+            } ?? []
+        })
+        #expect(read.subtracting(rows).isEmpty, "not in docs/configuration.md: \(read.subtracting(rows).sorted())")
+    }
 }

@@ -9,14 +9,48 @@ enum APIResponses {
     static let tenantHeader = HTTPField.Name("X-Tenant-ID")!
     static let logIDHeader = HTTPField.Name("X-Log-ID")!
 
-    static func json(_ status: HTTPResponse.Status, _ object: [String: Any], requestID: String,
+    /// A JSON body from a `Codable` value, keys sorted (the bodies of health, readiness and errors).
+    static func json(_ status: HTTPResponse.Status, _ body: some Encodable, requestID: String,
                      extraHeaders: HTTPFields = [:]) -> Response {
-        var object = object
-        object["request_id"] = requestID
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data()
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        let data = (try? encoder.encode(body)) ?? Data()
         var headers: HTTPFields = [.contentType: "application/json", requestIDHeader: requestID]
         headers.append(contentsOf: extraHeaders)
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// `{"status": "ok", "request_id": …}` of `GET /health`.
+    static func health(requestID: String) -> Response {
+        json(.ok, StatusBody(status: "ok", requestID: requestID), requestID: requestID)
+    }
+
+    struct StatusBody: Encodable {
+        var status: String
+        var requestID: String
+        enum CodingKeys: String, CodingKey {
+            case status
+            case requestID = "request_id"
+        }
+    }
+
+    struct ErrorBody: Encodable {
+        struct Detail: Encodable {
+            var code: String
+            var message: String
+            var lines: [Line]?
+        }
+        struct Line: Encodable {
+            var line: Int
+            var code: String
+            var message: String
+        }
+        var error: Detail
+        var requestID: String
+        enum CodingKeys: String, CodingKey {
+            case error
+            case requestID = "request_id"
+        }
     }
 
     // The 202 bodies are the hot path, so they are written directly: every value in them (log ids, request
@@ -51,11 +85,10 @@ enum APIResponses {
         var extra: HTTPFields = [:]
         if let seconds = error.retryAfterSeconds { extra[.retryAfter] = String(seconds) }
         if error.status == 401 { extra[.wwwAuthenticate] = #"Bearer realm="logpipe""# }
-        var body: [String: Any] = ["code": error.code.rawValue, "message": error.message]
-        if !error.lineErrors.isEmpty {
-            body["lines"] = error.lineErrors.map { ["line": $0.line, "code": $0.code.rawValue, "message": $0.message] }
-        }
-        return json(HTTPResponse.Status(code: error.status), ["error": body], requestID: requestID, extraHeaders: extra)
+        let lines = error.lineErrors.map { ErrorBody.Line(line: $0.line, code: $0.code.rawValue, message: $0.message) }
+        let body = ErrorBody(error: .init(code: error.code.rawValue, message: error.message, lines: lines.isEmpty ? nil : lines),
+                             requestID: requestID)
+        return json(HTTPResponse.Status(code: error.status), body, requestID: requestID, extraHeaders: extra)
     }
 }
 

@@ -62,7 +62,7 @@ public struct IngestAPI: Sendable {
         router.post("/v1/logs") { request, context in await otlpLogs(request, context: context) }
         router.post("/loki/api/v1/push") { request, context in await lokiPush(request, context: context) }
         router.get("/health") { request, _ in
-            APIResponses.json(.ok, ["status": "ok"], requestID: request.requestID)
+            APIResponses.health(requestID: request.requestID)
         }
         router.get("/readiness") { request, _ in await readiness(request) }
         router.get("/openapi.yaml") { request, _ in OpenAPISpec.response(requestID: request.requestID) }

@@ -8,23 +8,23 @@ public struct ReadinessCheck: Sendable {
     public let name: String
     /// `nil` when ready, else why not (no secrets, no log contents).
     public let probe: @Sendable () async -> String?
-    /// Facts shown beside the result whatever it is (the broker node a connection is on).
-    public let info: @Sendable () -> [String: String]
+    /// The broker node (`host:port`) the check's connection is on, shown whatever the result.
+    public let node: @Sendable () -> String?
 
-    public init(name: String, info: @escaping @Sendable () -> [String: String] = { [:] }, probe: @escaping @Sendable () async -> String?) {
+    public init(name: String, node: @escaping @Sendable () -> String? = { nil }, probe: @escaping @Sendable () async -> String?) {
         self.name = name
-        self.info = info
+        self.node = node
         self.probe = probe
     }
 
     /// The API's publisher: connected, confirm channel open, not blocked.
     public static func publisher(_ publisher: any LogPublisher) -> ReadinessCheck {
-        ReadinessCheck(name: "broker", info: { publisher.node.map { ["node": $0] } ?? [:] }) { publisher.unreadyReason?.detail }
+        ReadinessCheck(name: "broker", node: { publisher.node }) { publisher.unreadyReason?.detail }
     }
 
     /// A worker's consuming connection: connected and subscribed to every queue it consumes.
     public static func consumer(_ connection: AMQPConnection) -> ReadinessCheck {
-        ReadinessCheck(name: "consumer", info: { connection.endpoint.map { ["node": $0.address] } ?? [:] }) {
+        ReadinessCheck(name: "consumer", node: { connection.endpoint?.address }) {
             if !connection.isConnected {
                 return "the worker has no connection to the broker" + (connection.lastError.map { " (\($0.reason))" } ?? "")
             }
@@ -48,23 +48,37 @@ public struct ReadinessCheck: Sendable {
 extension ReadinessCheck {
     /// 200 when every check passes; else 503 naming the first failing check, with every check's state.
     static func respond(_ checks: [ReadinessCheck], requestID: String) async -> Response {
-        var results: [String: Any] = [:]
+        var results: [String: Result] = [:]
         var failing: String?
         for check in checks {
-            var result: [String: Any] = check.info()
-            if let detail = await check.probe() {
-                result["ok"] = false
-                result["detail"] = detail
-                failing = failing ?? check.name
-            } else {
-                result["ok"] = true
-            }
-            results[check.name] = result
+            let detail = await check.probe()
+            results[check.name] = Result(ok: detail == nil, detail: detail, node: check.node())
+            if detail != nil { failing = failing ?? check.name }
         }
-        if let failing {
-            return APIResponses.json(.serviceUnavailable, ["status": "not_ready", "failing_check": failing, "checks": results],
-                                     requestID: requestID, extraHeaders: [.retryAfter: "1"])
+        let body = Body(status: failing == nil ? "ready" : "not_ready", failingCheck: failing, checks: results, requestID: requestID)
+        if failing != nil {
+            return APIResponses.json(.serviceUnavailable, body, requestID: requestID, extraHeaders: [.retryAfter: "1"])
         }
-        return APIResponses.json(.ok, ["status": "ready", "checks": results], requestID: requestID)
+        return APIResponses.json(.ok, body, requestID: requestID)
+    }
+
+    /// One check in the readiness body.
+    struct Result: Encodable {
+        var ok: Bool
+        var detail: String?
+        var node: String?
+    }
+
+    /// `GET /readiness`: the status, the first failing check, every check's result.
+    struct Body: Encodable {
+        var status: String
+        var failingCheck: String?
+        var checks: [String: Result]
+        var requestID: String
+        enum CodingKeys: String, CodingKey {
+            case status, checks
+            case failingCheck = "failing_check"
+            case requestID = "request_id"
+        }
     }
 }

@@ -9,7 +9,7 @@ struct OpsAPI: Sendable {
 
     func router() -> Router<BasicRequestContext> {
         let router = Router(context: BasicRequestContext.self)
-        router.get("/health") { request, _ in APIResponses.json(.ok, ["status": "ok"], requestID: request.requestID) }
+        router.get("/health") { request, _ in APIResponses.health(requestID: request.requestID) }
         router.get("/readiness") { request, _ in await ReadinessCheck.respond(checks, requestID: request.requestID) }
         router.get("/metrics") { _, _ in metrics.response() }
         return router

@@ -31,25 +31,43 @@ struct StderrLogHandler: LogHandler {
             text += " [\(event.source)] \(event.message)\n"
             line = Array(text.utf8)
         case .json:
-            var object: [String: Any] = [
-                "ts": Self.timestamp(), "level": event.level.rawValue, "logger": label, "msg": "\(event.message)",
-                "source": event.source,
+            var object: Logger.Metadata = [
+                "ts": .string(Self.timestamp()), "level": .string(event.level.rawValue), "logger": .string(label),
+                "msg": .string("\(event.message)"), "source": .string(event.source),
             ]
-            for (key, value) in merged { object[key] = Self.json(value) }
-            guard let data = try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes]) else { return }
-            line = Array(data)
+            object.merge(merged) { $1 }
+            line = []
+            Self.appendJSON(.dictionary(object), to: &line)
             line.append(UInt8(ascii: "\n"))
         }
         // One write(2) per line keeps lines whole when several threads log at once.
         line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
     }
 
-    static func json(_ value: Logger.Metadata.Value) -> Any {
+    /// A metadata value as JSON with the hand-written writer: strings as strings, arrays and dictionaries
+    /// nested (keys sorted, so a line reads the same every time).
+    static func appendJSON(_ value: Logger.Metadata.Value, to output: inout [UInt8]) {
         switch value {
-        case .string(let text): text
-        case .stringConvertible(let convertible): convertible.description
-        case .array(let values): values.map(json)
-        case .dictionary(let values): values.mapValues(json)
+        case .string(let text):
+            JSONWriting.appendString(text, to: &output)
+        case .stringConvertible(let convertible):
+            JSONWriting.appendString(convertible.description, to: &output)
+        case .array(let values):
+            output.append(UInt8(ascii: "["))
+            for (index, element) in values.enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                appendJSON(element, to: &output)
+            }
+            output.append(UInt8(ascii: "]"))
+        case .dictionary(let members):
+            output.append(UInt8(ascii: "{"))
+            for (index, key) in members.keys.sorted().enumerated() {
+                if index > 0 { output.append(UInt8(ascii: ",")) }
+                JSONWriting.appendString(key, to: &output)
+                output.append(UInt8(ascii: ":"))
+                appendJSON(members[key]!, to: &output)
+            }
+            output.append(UInt8(ascii: "}"))
         }
     }
 
