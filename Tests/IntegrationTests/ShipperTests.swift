@@ -1,5 +1,6 @@
 import AMQPBridge
 import Foundation
+import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -177,7 +178,13 @@ struct ShipperTests {
             let errors = Pipe()
             process.standardError = errors
             try process.run()
-            defer { if process.isRunning { process.terminate() } }
+            defer {
+                // SIGTERM, then SIGKILL if it is still flushing to a server that is gone (runs left it behind).
+                if process.isRunning { process.terminate() }
+                let deadline = Date().addingTimeInterval(3)
+                while process.isRunning, Date() < deadline { usleep(20_000) }
+                if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            }
             let acme = Self.acme
             let stored = try await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                 try await store.count(tenant: acme) >= 1000
