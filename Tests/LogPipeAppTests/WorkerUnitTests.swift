@@ -5,6 +5,7 @@ import LogPipeCore
 import Logging
 import ServiceLifecycleTestKit
 import Synchronization
+import TestSupport
 import Testing
 
 /// The worker against in-memory fakes of its broker channel and its store: batching, settling, isolation and
@@ -58,18 +59,9 @@ struct WorkerUnitTests {
 
         /// The subscription the worker made, once it made it.
         func subscription() async throws -> AMQPConsumer {
-            let made = try await Self.eventually { self.log.withLock { !$0.subscriptions.isEmpty } }
+            let made = try await eventually(timeout: .seconds(10)) { self.log.withLock { !$0.subscriptions.isEmpty } }
             #expect(made)
             return log.withLock { $0.subscriptions[0] }
-        }
-
-        static func eventually(timeout: Duration = .seconds(10), _ condition: @Sendable () -> Bool) async throws -> Bool {
-            let deadline = ContinuousClock.now + timeout
-            while ContinuousClock.now < deadline {
-                if condition() { return true }
-                try await Task.sleep(for: .milliseconds(5))
-            }
-            return condition()
         }
     }
 
@@ -135,7 +127,7 @@ struct WorkerUnitTests {
         let running = Task { try await worker.run() }
         let subscription = try await channel.subscription()
         for delivery in deliveries { subscription.yield(delivery) }
-        let done = try await FakeChannel.eventually(settled)
+        let done = try await eventually(timeout: .seconds(10), settled)
         #expect(done)
         subscription.finish()
         try await running.value
@@ -212,7 +204,7 @@ struct WorkerUnitTests {
             let running = Task { try await worker.run() }
             let subscription = try await channel.subscription()
             for tag in 1...4 { subscription.yield(Self.delivery(UInt64(tag))) }
-            let acked = try await FakeChannel.eventually { channel.log.withLock { !$0.acks.isEmpty } }
+            let acked = try await eventually(timeout: .seconds(10)) { channel.log.withLock { !$0.acks.isEmpty } }
             #expect(acked)
             trigger.triggerGracefulShutdown()
             try await running.value  // returns without the subscription ending

@@ -50,15 +50,15 @@ class Cluster:
         order = [((first - 1 + k) % NODES) + 1 for k in range(NODES)]
         return ",".join(self.url(node) for node in order)
 
-    def running(self, node):
-        return subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", str(node), "status"], env=self.env,
-                              capture_output=True, text=True, timeout=60).returncode == 0
+    def ctl(self, node, *arguments):
+        """rabbitmqctl against one node; the completed process (a node that is down fails, it does not raise)."""
+        return subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", str(node), *arguments], env=self.env,
+                              capture_output=True, text=True, timeout=60)
 
     def queues(self, namespace):
         """Messages per queue of the namespace, asked of the first node that answers."""
         for node in range(1, NODES + 1):
-            result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", str(node), "list_queues", "name",
-                                     "messages", "--quiet", "--no-table-headers"], env=self.env, capture_output=True, text=True, timeout=60)
+            result = self.ctl(node, "list_queues", "name", "messages", "--quiet", "--no-table-headers")
             if result.returncode == 0:
                 counts = {}
                 for line in result.stdout.splitlines():
@@ -72,8 +72,7 @@ class Cluster:
         """Until every quorum queue of the namespace has all its members online again (a restarted node caught up)."""
         deadline = time.time() + timeout
         while time.time() < deadline:
-            result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), "ctl", "1", "list_queues", "name", "online",
-                                     "--quiet", "--formatter", "json"], env=self.env, capture_output=True, text=True, timeout=60)
+            result = self.ctl(1, "list_queues", "name", "online", "--quiet", "--formatter", "json")
             try:
                 rows = [row for row in json.loads(result.stdout) if row["name"].startswith(namespace + ".")]
                 if rows and all(len(row["online"]) == NODES for row in rows):
