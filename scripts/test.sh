@@ -34,7 +34,17 @@ export LOGPIPE_TEST_AMQP_URL
 LOGPIPE_TEST_AMQP_URL=$(bash broker/rabbitmq.sh url)
 
 swift build --build-tests
-swift test --skip-build "$@"
+# The output also goes to a file, and on failure every failed test and issue is printed again at the end: a
+# CI log that keeps only its tail still names them all.
+set +e
+swift test --skip-build "$@" 2>&1 | tee /tmp/logpipe-swift-test.log
+status=${PIPESTATUS[0]}
+set -e
+if [ "$status" -ne 0 ]; then
+  echo "--- swift test failed (exit $status); its failures again:" >&2
+  grep -E '✘|recorded an issue|error:|Fatal error|Crash' /tmp/logpipe-swift-test.log | cut -c1-400 | head -60 >&2
+  exit "$status"
+fi
 # With no filter: also property-based API tests from openapi.yaml against a running `logpipe api`, the chaos
 # soak in its short form on both stores (faults at moments drawn from a seed it prints), and each fuzzer for a
 # bounded time.

@@ -13,6 +13,10 @@ import Testing
 @Suite("Hostile HTTP clients against the live server", .timeLimit(.minutes(2)))
 struct HostileHTTPTests {
     static let singleLog = #"{"tenant_id":"acme","text":"ok"}"#
+    /// How long a client here waits for an answer or a close: reads return as soon as either comes, so this
+    /// only matters when the server is wrong — or when the whole suite shares two busy cores with the rest
+    /// of the tests (answers then took over 5 s on a cold CI run).
+    static let patience = Duration.seconds(30)
 
     func withServer(bodyTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(30),
                     _ body: @escaping @Sendable (Int, RecordingPublisher) async throws -> Void) async throws {
@@ -34,7 +38,7 @@ struct HostileHTTPTests {
     static func post(_ port: Int) async throws -> Int? {
         let socket = try RawSocket(port: port)
         try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(singleLog.utf8.count)\r\n\r\n\(singleLog)")
-        return await socket.readResponse(timeout: .seconds(5)).status
+        return await socket.readResponse(timeout: Self.patience).status
     }
 
     @Test("gzip with Content-Length 2^62 is answered 413 (it trapped in an overflow before), and the next client is served")
@@ -43,7 +47,7 @@ struct HostileHTTPTests {
             let socket = try RawSocket(port: port)
             try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
                             + "Content-Length: 4611686018427387904\r\n\r\nabc")
-            let response = await socket.readResponse(timeout: .seconds(5))
+            let response = await socket.readResponse(timeout: Self.patience)
             #expect(response.status == 413, "\(response.text)")
             #expect(response.text.contains("request_too_large"))
             let status = try await Self.post(port)
@@ -60,7 +64,7 @@ struct HostileHTTPTests {
             for variant in variants {
                 let socket = try RawSocket(port: port)
                 try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\(variant)\r\n\r\nhello")
-                let response = await socket.readResponse(timeout: .seconds(5))
+                let response = await socket.readResponse(timeout: Self.patience)
                 #expect(response.closed || (400..<500).contains(response.status ?? 0), "\(variant): \(response.text.prefix(200))")
             }
             let status = try await Self.post(port)
@@ -74,12 +78,12 @@ struct HostileHTTPTests {
             let socket = try RawSocket(port: port)
             let start = ContinuousClock.now
             try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{\"tenant_id\":")
-            let response = await socket.readResponse(timeout: .seconds(5))
+            let response = await socket.readResponse(timeout: Self.patience)
             #expect(response.status == 408, "\(response.text)")
             #expect(response.text.contains("request_timeout"))
-            // Well before the client's own 5 s: the server cut it off (a loaded 2-core CI run took 3.3 s once).
-            #expect(ContinuousClock.now - start < .milliseconds(4500))
-            let closed = await socket.read(timeout: .seconds(5)).closed
+            // Well before the client's own patience: the server cut it off (a loaded 2-core CI run took 3.3 s once).
+            #expect(ContinuousClock.now - start < .seconds(10))
+            let closed = await socket.read(timeout: Self.patience).closed
             #expect(closed)
             #expect(publisher.records.isEmpty)
         }
@@ -123,12 +127,12 @@ struct HostileHTTPTests {
         try await withServer(idleTimeout: .milliseconds(300)) { port, _ in
             let socket = try RawSocket(port: port)
             try await socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            let health = await socket.readResponse(timeout: .seconds(5)).status
+            let health = await socket.readResponse(timeout: Self.patience).status
             #expect(health == 200)
             let start = ContinuousClock.now
-            let closed = await socket.read(timeout: .seconds(5)).closed
+            let closed = await socket.read(timeout: Self.patience).closed
             #expect(closed)
-            #expect(ContinuousClock.now - start < .seconds(3))
+            #expect(ContinuousClock.now - start < .seconds(10))
         }
     }
 
@@ -138,7 +142,7 @@ struct HostileHTTPTests {
             let socket = try RawSocket(port: port)
             let request = "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.singleLog.utf8.count)\r\n\r\n\(Self.singleLog)"
             try await socket.send(String(repeating: request, count: 5) + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
-            let text = await socket.read(timeout: .seconds(5)) { $0.components(separatedBy: "HTTP/1.1 ").count == 7 }.text
+            let text = await socket.read(timeout: Self.patience) { $0.components(separatedBy: "HTTP/1.1 ").count == 7 }.text
             #expect(text.components(separatedBy: "HTTP/1.1 202").count == 6, "\(text.prefix(300))")
             #expect(text.components(separatedBy: "HTTP/1.1 200").count == 2)
             #expect(publisher.records.count == 5)
@@ -151,12 +155,12 @@ struct HostileHTTPTests {
             let many = RawSocket.self
             let manyHeaders = try many.init(port: port)
             try? await manyHeaders.send("POST /ingest HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-A: b\r\n", count: 20_000) + "\r\n")
-            let first = await manyHeaders.readResponse(timeout: .seconds(5))
+            let first = await manyHeaders.readResponse(timeout: Self.patience)
             #expect(first.closed || (400..<500).contains(first.status ?? 0), "\(first.text.prefix(200))")
 
             let bigHeader = try RawSocket(port: port)
             try? await bigHeader.send("POST /ingest HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n")
-            let second = await bigHeader.readResponse(timeout: .seconds(5))
+            let second = await bigHeader.readResponse(timeout: Self.patience)
             #expect(second.closed || (400..<500).contains(second.status ?? 0), "\(second.text.prefix(200))")
 
             for _ in 0..<20 {
