@@ -34,6 +34,11 @@ extension Array where Element == BSONField {
 }
 
 extension BSONValue {
+    /// The value when it is a string.
+    public var text: String? {
+        if case .string(let value) = self { value } else { nil }
+    }
+
     /// The value as an integer, whichever BSON number type holds it (a double only when whole).
     public var integer: Int64? {
         switch self {

@@ -63,45 +63,92 @@ public enum LokiPush {
         return overflowAgain ? nil : total
     }
 
-    /// `{"streams":[{"stream":{labels},"values":[["<ns>","<line>",{metadata}?], …]}]}`.
+    /// `{"streams":[{"stream":{labels},"values":[["<ns>","<line>",{metadata}?], …]}]}`, read with the fast
+    /// reader: the body is checked as JSON first (`invalid_json`), then walked for the shape (`invalid_loki`).
+    /// Labels and metadata come out sorted by name; a name given twice keeps its last value.
     public static func decode(json body: Data) throws(IngestError) -> [Stream] {
-        let shape = IngestError(.invalidLoki, #"the body must be {"streams":[{"stream":{…},"values":[["<unix ns>","<line>"]]}]}"#)
-        guard let object = try? JSONSerialization.jsonObject(with: body) else { throw IngestError(.invalidJSON, "the body is not valid JSON") }
-        guard let root = object as? [String: Any], let list = root["streams"] as? [Any] else { throw shape }
-        var streams: [Stream] = []
-        for item in list {
-            guard let stream = item as? [String: Any], let values = stream["values"] as? [Any] else { throw shape }
-            let labelObject = stream["stream"] ?? [String: Any]()
-            guard let labels = stringPairs(labelObject) else { throw IngestError(.invalidLoki, "stream labels must be strings") }
-            var entries: [Entry] = []
-            for value in values {
-                guard let tuple = value as? [Any], (2...3).contains(tuple.count), let time = tuple[0] as? String,
-                      let line = tuple[1] as? String else {
-                    throw IngestError(.invalidLoki, #"each value must be ["<unix ns>", "<line>"] or ["<unix ns>", "<line>", {metadata}]"#)
-                }
-                guard let nanoseconds = Int64(time), nanoseconds >= 0 else {
-                    throw IngestError(.invalidLoki, "a timestamp must be Unix nanoseconds as a string")
-                }
-                var metadata: [(key: String, value: String)] = []
-                if tuple.count == 3 {
-                    guard let pairs = stringPairs(tuple[2]) else { throw IngestError(.invalidLoki, "structured metadata must be strings") }
-                    metadata = pairs
-                }
-                entries.append(Entry(nanoseconds: nanoseconds, line: line, metadata: metadata))
-            }
-            streams.append(Stream(labels: labels, entries: entries))
-        }
-        return streams
+        try body.withUnsafeBytes { bytes in Result { () throws(IngestError) in try decodeJSON(bytes) } }.get()
     }
 
-    static func stringPairs(_ value: Any) -> [(key: String, value: String)]? {
-        guard let object = value as? [String: Any] else { return nil }
-        var pairs: [(key: String, value: String)] = []
-        for (key, value) in object.sorted(by: { $0.key < $1.key }) {
-            guard let text = value as? String else { return nil }
-            pairs.append((key, text))
+    static func decodeJSON(_ bytes: UnsafeRawBufferPointer) throws(IngestError) -> [Stream] {
+        var check = JSONScanner(bytes)
+        do throws(JSONScanner.Failure) {
+            try check.skipValue()
+            try check.expectEnd()
+        } catch {
+            throw IngestError(.invalidJSON, "the body is not valid JSON")
         }
-        return pairs
+        let shape = IngestError(.invalidLoki, #"the body must be {"streams":[{"stream":{…},"values":[["<unix ns>","<line>"]]}]}"#)
+        // The scanner's callbacks can only throw its own failure: the first problem is kept here.
+        var problem: IngestError?
+        func fail(_ error: IngestError) -> JSONScanner.Failure {
+            if problem == nil { problem = error }
+            return .type
+        }
+        func strings(_ scanner: inout JSONScanner, _ error: IngestError) throws(JSONScanner.Failure) -> [(key: String, value: String)] {
+            guard scanner.peek() == UInt8(ascii: "{") else { throw fail(error) }
+            var pairs: [String: String] = [:]
+            try scanner.object { name, value throws(JSONScanner.Failure) in
+                guard value.peek() == UInt8(ascii: "\"") else { throw fail(error) }
+                pairs[name] = try value.string()
+            }
+            return pairs.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
+        }
+        func entry(_ scanner: inout JSONScanner) throws(JSONScanner.Failure) -> Entry {
+            let tupleShape = IngestError(.invalidLoki, #"each value must be ["<unix ns>", "<line>"] or ["<unix ns>", "<line>", {metadata}]"#)
+            guard scanner.peek() == UInt8(ascii: "[") else { throw fail(tupleShape) }
+            var time: String?, line: String?, metadata: [(key: String, value: String)] = []
+            var count = 0
+            try scanner.array { element throws(JSONScanner.Failure) in
+                count += 1
+                switch count {
+                case 1, 2:
+                    guard element.peek() == UInt8(ascii: "\"") else { throw fail(tupleShape) }
+                    if count == 1 { time = try element.string() } else { line = try element.string() }
+                case 3: metadata = try strings(&element, IngestError(.invalidLoki, "structured metadata must be strings"))
+                default: throw fail(tupleShape)
+                }
+            }
+            guard let time, let line else { throw fail(tupleShape) }
+            guard let nanoseconds = Int64(time), nanoseconds >= 0 else {
+                throw fail(IngestError(.invalidLoki, "a timestamp must be Unix nanoseconds as a string"))
+            }
+            return Entry(nanoseconds: nanoseconds, line: line, metadata: metadata)
+        }
+
+        var scanner = JSONScanner(bytes)
+        var streams: [Stream]?
+        do throws(JSONScanner.Failure) {
+            guard scanner.peek() == UInt8(ascii: "{") else { throw fail(shape) }
+            try scanner.object { key, root throws(JSONScanner.Failure) in
+                guard key == "streams" else { return try root.skipValue() }
+                guard root.peek() == UInt8(ascii: "[") else { throw fail(shape) }
+                var list: [Stream] = []
+                try root.array { item throws(JSONScanner.Failure) in
+                    guard item.peek() == UInt8(ascii: "{") else { throw fail(shape) }
+                    var labels: [(key: String, value: String)] = []
+                    var entries: [Entry]?
+                    try item.object { member, value throws(JSONScanner.Failure) in
+                        switch member {
+                        case "stream": labels = try strings(&value, IngestError(.invalidLoki, "stream labels must be strings"))
+                        case "values":
+                            guard value.peek() == UInt8(ascii: "[") else { throw fail(shape) }
+                            var read: [Entry] = []
+                            try value.array { tuple throws(JSONScanner.Failure) in read.append(try entry(&tuple)) }
+                            entries = read
+                        default: try value.skipValue()
+                        }
+                    }
+                    guard let entries else { throw fail(shape) }
+                    list.append(Stream(labels: labels, entries: entries))
+                }
+                streams = list
+            }
+        } catch {
+            throw problem ?? shape
+        }
+        guard let streams else { throw shape }
+        return streams
     }
 
     /// The logs of a push. `orgID` is `X-Scope-OrgID`; `headerTenant` is `X-Tenant-ID` (both given: equal).

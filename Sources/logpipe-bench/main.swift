@@ -52,7 +52,13 @@ struct LogPipeBench: AsyncParsableCommand {
             _ = try await connection.purge(queue)
             try await connection.deleteQueue(queue)
             await connection.close()
-            print(#"{"confirmed":\#(confirmed),"seconds":\#(seconds),"per_second":\#(Int(Double(confirmed) / seconds))}"#)
+            struct Result: Encodable {
+                var confirmed: Int
+                var seconds: Double
+                var perSecond: Int
+                enum CodingKeys: String, CodingKey { case confirmed, seconds, perSecond = "per_second" }
+            }
+            printJSON(Result(confirmed: confirmed, seconds: seconds, perSecond: Int(Double(confirmed) / seconds)))
         }
     }
 
@@ -103,10 +109,17 @@ struct LogPipeBench: AsyncParsableCommand {
                 guard let start = UnixTime(stamp: received), let end = UnixTime(stamp: processed) else { return nil }
                 return Double(Int64(end.milliseconds) - Int64(start.milliseconds))
             }.sorted()
-            guard !latencies.isEmpty else { print(#"{"p50_ms":null,"p99_ms":null}"#); return }
+            guard !latencies.isEmpty else { printJSON(["p50_ms": nil, "p99_ms": nil] as [String: Int?]); return }
             func percentile(_ p: Double) -> Double { latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))] }
-            print(#"{"p50_ms":\#(Int(percentile(0.5).rounded())),"p99_ms":\#(Int(percentile(0.99).rounded())),"samples":\#(latencies.count)}"#)
+            printJSON(["p50_ms": Int(percentile(0.5).rounded()), "p99_ms": Int(percentile(0.99).rounded()), "samples": latencies.count])
             latencies.removeAll()
         }
     }
+}
+
+/// One JSON line on stdout (what scripts/bench.sh reads), keys sorted.
+func printJSON(_ value: some Encodable) {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.sortedKeys]
+    print(String(decoding: (try? encoder.encode(value)) ?? Data("{}".utf8), as: UTF8.self))
 }

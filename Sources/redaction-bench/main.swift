@@ -177,13 +177,29 @@ print(String(repeating: "-", count: 64))
 print(String(format: "engine / regex: %.1f×", engine.mibPerSecond / regexRate.mibPerSecond)
       + (seed.map { String(format: "   engine / seed Python: %.1f×", engine.mibPerSecond / $0) } ?? ""))
 
+/// The figures as `--json` writes them.
+struct Report: Encodable {
+    var lines: Int
+    var mebibytes: Int
+    var runs: Int
+    var cores: Int
+    var cpu: String
+    var engineMiBs: Double
+    var regexMiBs: Double
+    var seedPythonMiBs: Double?
+    var hostileMiBs: [String: Double]
+
+    enum CodingKeys: String, CodingKey {
+        case lines, mebibytes, runs, cores, cpu
+        case engineMiBs = "engine_mib_s", regexMiBs = "regex_mib_s", seedPythonMiBs = "seed_python_mib_s", hostileMiBs = "hostile_mib_s"
+    }
+}
+
 if let path = options.jsonPath {
-    var object: [String: Any] = [
-        "lines": lines.count, "mebibytes": options.mebibytes, "runs": options.runs, "cores": ProcessInfo.processInfo.activeProcessorCount,
-        "cpu": cpu, "engine_mib_s": engine.mibPerSecond, "regex_mib_s": regexRate.mibPerSecond,
-        "hostile_mib_s": Dictionary(uniqueKeysWithValues: hostile),
-    ]
-    if let seed { object["seed_python_mib_s"] = seed }
-    let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
-    FileManager.default.createFile(atPath: path, contents: data)
+    let report = Report(lines: lines.count, mebibytes: options.mebibytes, runs: options.runs, cores: ProcessInfo.processInfo.activeProcessorCount,
+                        cpu: cpu, engineMiBs: engine.mibPerSecond, regexMiBs: regexRate.mibPerSecond, seedPythonMiBs: seed,
+                        hostileMiBs: Dictionary(hostile, uniquingKeysWith: { first, _ in first }))
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    FileManager.default.createFile(atPath: path, contents: try encoder.encode(report))
 }

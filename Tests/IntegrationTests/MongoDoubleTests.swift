@@ -31,7 +31,7 @@ struct MongoDoubleTests {
         #expect(try pool.find(database: db, collection: "c", filter: #"{"_id": "u"}"#).first?.contains(#""n" : 2"#) == true)
         let sorted = try pool.find(database: db, collection: "c", filter: "{}", sort: #"{"n": -1}"#, limit: 2)
         #expect(sorted.count == 2 && sorted[0].contains(#""_id" : "v""#) && sorted[1].contains(#""_id" : "u""#))
-        #expect(try pool.count(database: db, collection: "c", filter: #"{"n": 1}"#) == 1)
+        #expect(try pool.count(database: db, collection: "c", filter: [BSONField("n", .int32(1))]) == 1)
         _ = try pool.command(database: db, #"{"delete": "c", "deletes": [{"q": {"_id": "w"}, "limit": 1}]}"#)
         #expect(try pool.count(database: db, collection: "c") == 2)
         #expect(try pool.command(database: db, #"{"listCollections": 1}"#).contains(#""name" : "c""#))

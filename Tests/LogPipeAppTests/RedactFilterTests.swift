@@ -55,12 +55,24 @@ struct RedactFilterTests {
 
     @Test("--json: every string at any depth is redacted, secret keys are masked whole, numbers and booleans kept; other lines are text")
     func jsonLines() throws {
-        let input = #"{"text":"login ok","source":"bob@example.com","attributes":{"client_ip":"10.1.2.3","password":"hunter2","n":5,"ok":true,"tags":["a@example.com"]}}"# + "\nnot json 10.0.0.1\n"
+        let input = #"{"text":"login ok","source":"bob@example.com","attributes":{"client_ip":"10.1.2.3","password":"hunter2","n":5,"x":1.50,"ok":true,"none":null,"tags":["a@example.com"],"path":"a\/b \"q\"\u00e9"}}"# + "\nnot json 10.0.0.1\n"
         let (output, counts) = filter(input, json: true)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 3)
-        #expect(lines[0] == #"{"attributes":{"client_ip":"[REDACTED:IP_ADDRESS]","n":5,"ok":true,"password":"[REDACTED:SECRET]","tags":["[REDACTED:EMAIL]"]},"source":"[REDACTED:EMAIL]","text":"login ok"}"#)
+        // Members in their order, numbers as written (1.50 stays 1.50), strings re-escaped as the workers write them.
+        #expect(lines[0] == #"{"text":"login ok","source":"[REDACTED:EMAIL]","attributes":{"client_ip":"[REDACTED:IP_ADDRESS]","password":"[REDACTED:SECRET]","n":5,"x":1.50,"ok":true,"none":null,"tags":["[REDACTED:EMAIL]"],"path":"a/b \"q\"é"}}"#)
         #expect(lines[1] == "not json [REDACTED:IP_ADDRESS]")
         #expect(counts == ["EMAIL": 2, "IP_ADDRESS": 2, "SECRET": 1])
+    }
+
+    @Test("--json: a secret key's list has each element masked; a broken object and a top-level array are text")
+    func jsonEdges() {
+        let input = #"{"token":["abc",7,{"password":1234,"note":"ok"}]}"# + "\n" + #"{"a":"bob@example.com""# + "\n" + #"["bob@example.com"]"# + "\n"
+        let (output, counts) = filter(input, json: true)
+        let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(lines[0] == #"{"token":["[REDACTED:SECRET]","[REDACTED:SECRET]",{"password":"[REDACTED:SECRET]","note":"ok"}]}"#)
+        #expect(lines[1] == #"{"a":"[REDACTED:EMAIL]""#)
+        #expect(lines[2] == #"["[REDACTED:EMAIL]"]"#)
+        #expect(counts == ["SECRET": 3, "EMAIL": 2])
     }
 }

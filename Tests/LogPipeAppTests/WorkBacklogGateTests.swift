@@ -44,6 +44,6 @@ struct WorkBacklogGateTests {
         let error = await waiting.value
         #expect(error?.code == .brokerBacklog)
         #expect(error?.retryAfterSeconds == 1)
-        #expect(error?.status == 503)
+        #expect(error?.httpStatus == .serviceUnavailable)
     }
 }

@@ -196,6 +196,42 @@ struct LokiMappingTests {
         #expect(logs.allSatisfy { $0.tenantID.rawValue == "acme" })
     }
 
+    @Test("JSON that is not a push: invalid_json when it is not JSON, invalid_loki naming what is wrong in its shape", arguments: [
+        ("not json", "invalid_json", "not valid JSON"),
+        (#"{"streams":[{"values":[["1","a"]]}]} trailing"#, "invalid_json", "not valid JSON"),
+        (#"{"streams":[{"stream":{},"values":[["1","a"]]}],"x":[1,"#, "invalid_json", "not valid JSON"),
+        (#"[]"#, "invalid_loki", "the body must be"),
+        (#"{}"#, "invalid_loki", "the body must be"),
+        (#"{"streams":{}}"#, "invalid_loki", "the body must be"),
+        (#"{"streams":[{"stream":{"a":"b"}}]}"#, "invalid_loki", "the body must be"),
+        (#"{"streams":[{"stream":{"a":1},"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
+        (#"{"streams":[{"stream":null,"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
+        (#"{"streams":[{"values":[["1"]]}]}"#, "invalid_loki", "each value must be"),
+        (#"{"streams":[{"values":[[1,"a"]]}]}"#, "invalid_loki", "each value must be"),
+        (#"{"streams":[{"values":[["1","a",{},"x"]]}]}"#, "invalid_loki", "each value must be"),
+        (#"{"streams":[{"values":[["1","a",{"k":2}]]}]}"#, "invalid_loki", "structured metadata must be strings"),
+        (#"{"streams":[{"values":[["-5","a"]]}]}"#, "invalid_loki", "Unix nanoseconds"),
+    ])
+    func jsonShapes(_ body: String, _ code: String, _ message: String) {
+        do {
+            _ = try LokiPush.decode(json: Data(body.utf8))
+            Issue.record("accepted \(body)")
+        } catch {
+            #expect(error.code.rawValue == code, "\(body)")
+            #expect(error.message.contains(message), "\(body): \(error.message)")
+        }
+    }
+
+    @Test("JSON members in any order, unknown members skipped, a label given twice keeps its last value, labels sorted")
+    func jsonOrderAndDuplicates() throws {
+        let body = #"{"extra":{"n":[1,2]},"streams":[{"values":[["5","x",{"z":"1","a":"2"}]],"other":true,"stream":{"b":"1","a":"2","b":"3"}}]}"#
+        let streams = try LokiPush.decode(json: Data(body.utf8))
+        #expect(streams.count == 1)
+        #expect(streams[0].labels.map(\.key) == ["a", "b"] && streams[0].labels.map(\.value) == ["2", "3"])
+        #expect(streams[0].entries.count == 1 && streams[0].entries[0].nanoseconds == 5 && streams[0].entries[0].line == "x")
+        #expect(streams[0].entries[0].metadata.map(\.key) == ["a", "z"])
+    }
+
     @Test("protobuf in a snappy block, with structured metadata")
     func protobuf() throws {
         var entry = Logpipe_Loki_Entry()

@@ -153,7 +153,7 @@ struct DLQCommand: AsyncParsableCommand {
             }
             let removed = try await options.withDLQ { try await $0.purge(filter.filter) }
             if options.json {
-                print(#"{"purged":\#(removed)}"#)
+                print(try DLQCommand.json(["purged": removed]))
             } else {
                 print("purged \(removed) message(s)")
             }

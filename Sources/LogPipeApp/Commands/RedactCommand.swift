@@ -12,7 +12,8 @@ struct RedactCommand: ParsableCommand {
             With --json each line is a JSON object (a log as /ingest takes it, or any structured record): every \
             string in it is redacted, at any depth, and the whole value of every key that names a secret \
             (password, token, api_key, … or LOGPIPE_SECRET_KEYS) becomes [REDACTED:SECRET], as the workers store \
-            attributes. A line that is not a JSON object is redacted as text.
+            attributes; members keep their order and numbers their text. A line that is not a JSON object is \
+            redacted as text.
             """)
 
     @Flag(help: "Print the number of redactions per type to stderr at the end.")
@@ -68,35 +69,70 @@ struct RedactFilter {
 }
 
 extension RedactFilter {
-    /// One JSON object line with every string redacted and secret keys masked; other lines as text.
+    /// One JSON object line with every string redacted and secret keys masked, through the fast reader and
+    /// writer: members keep their order, numbers their literal text. Any other line is redacted as text.
     func redactJSON(_ line: [UInt8]) -> Redaction {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(line), options: [.fragmentsAllowed]) as? [String: Any] else {
-            return line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
-        }
         var counts: [String: Int] = [:]
-        func clean(_ value: Any, key: String?) -> Any {
-            if let key, redactor.secretKeys.matches(key), !(value is [String: Any]), !(value is [Any]) {
-                counts[PIIType.secret.rawValue, default: 0] += 1
-                return PIIType.secret.mask
-            }
-            switch value {
-            case let text as String:
-                let redaction = redactor.redact(text)
-                counts.merge(redaction.counts, uniquingKeysWith: +)
-                return redaction.text
-            case let object as [String: Any]:
-                return object.reduce(into: [String: Any]()) { $0[$1.key] = clean($1.value, key: $1.key) }
-            case let array as [Any]:
-                return array.map { clean($0, key: key) }
-            default:
-                return value
+        var output: [UInt8] = []
+        output.reserveCapacity(line.count + 32)
+        let copied = line.withUnsafeBytes { bytes -> Bool in
+            var scanner = JSONScanner(bytes)
+            guard scanner.peek() == UInt8(ascii: "{") else { return false }
+            do {
+                try copy(&scanner, key: nil, from: bytes, into: &output, counts: &counts)
+                try scanner.expectEnd()
+                return true
+            } catch {
+                return false
             }
         }
-        let cleaned = clean(object, key: nil)
-        guard let data = try? JSONSerialization.data(withJSONObject: cleaned, options: [.sortedKeys, .withoutEscapingSlashes]) else {
-            return line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
+        guard copied else { return line.withUnsafeBufferPointer { redactor.redact(utf8: $0) } }
+        return Redaction(text: String(decoding: output, as: UTF8.self), counts: counts)
+    }
+
+    /// Copies the value at the scanner to `output`, redacted; `key` is the member (or the array's member) it
+    /// belongs to. A secret key's scalar value is masked whole; its objects and arrays are walked.
+    private func copy(_ scanner: inout JSONScanner, key: String?, from bytes: UnsafeRawBufferPointer, into output: inout [UInt8],
+                      counts: inout [String: Int]) throws(JSONScanner.Failure) {
+        let first = scanner.peek()
+        let isContainer = first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
+        if let key, !isContainer, redactor.secretKeys.matches(key) {
+            try scanner.skipValue()
+            counts[PIIType.secret.rawValue, default: 0] += 1
+            JSONWriting.appendString(PIIType.secret.mask, to: &output)
+            return
         }
-        return Redaction(text: String(decoding: data, as: UTF8.self), counts: counts)
+        switch first {
+        case UInt8(ascii: "{"):
+            output.append(UInt8(ascii: "{"))
+            var separator = false
+            try scanner.object { name, inner throws(JSONScanner.Failure) in
+                if separator { output.append(UInt8(ascii: ",")) }
+                separator = true
+                JSONWriting.appendString(name, to: &output)
+                output.append(UInt8(ascii: ":"))
+                try copy(&inner, key: name, from: bytes, into: &output, counts: &counts)
+            }
+            output.append(UInt8(ascii: "}"))
+        case UInt8(ascii: "["):
+            output.append(UInt8(ascii: "["))
+            var separator = false
+            try scanner.array { inner throws(JSONScanner.Failure) in
+                if separator { output.append(UInt8(ascii: ",")) }
+                separator = true
+                try copy(&inner, key: key, from: bytes, into: &output, counts: &counts)
+            }
+            output.append(UInt8(ascii: "]"))
+        case UInt8(ascii: "\""):
+            let redaction = redactor.redact(try scanner.string())
+            counts.merge(redaction.counts, uniquingKeysWith: +)
+            JSONWriting.appendString(redaction.text, to: &output)
+        default:
+            // Numbers, booleans and null: their bytes as written.
+            let start = scanner.offset
+            try scanner.skipValue()
+            output.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[start..<scanner.offset]))
+        }
     }
 }
 

@@ -17,27 +17,53 @@ public struct TenantSettings: Sendable, Equatable {
         func failure(_ message: String) -> ConfigurationError {
             ConfigurationError(variable: "LOGPIPE_TENANTS_FILE", message: message)
         }
-        guard let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] else {
+        let entries: [String: Entry]
+        do {
+            entries = try JSONDecoder().decode([String: Entry].self, from: data)
+        } catch {
+            // A value that is not an object of settings names its tenant; anything else is the file's shape.
+            if case .typeMismatch(_, let context) = error as? DecodingError, let name = context.codingPath.first?.stringValue,
+               context.codingPath.count == 1 {
+                throw failure("has an entry \"\(name.prefix(64))\" that is not a tenant id with an object of settings")
+            }
             throw failure("must be a JSON object of tenant ids to settings")
         }
         var settings = TenantSettings()
-        for (name, value) in object {
-            guard let tenant = TenantID(name), let entry = value as? [String: Any] else {
+        for (name, entry) in entries {
+            guard let tenant = TenantID(name) else {
                 throw failure("has an entry \"\(name.prefix(64))\" that is not a tenant id with an object of settings")
             }
-            if let text = entry["retention"] {
-                guard let text = text as? String, let period = RetentionPolicy.parse(text) else {
+            if let text = entry.retention {
+                guard let text, let period = RetentionPolicy.parse(text) else {
                     throw failure("tenant \(tenant): retention must be a duration such as 30d or 12h, or \"forever\"")
                 }
                 settings.retention[tenant] = period
             }
-            if let keys = entry["secret_keys"] {
-                guard let keys = keys as? [String], keys.allSatisfy({ !$0.isEmpty }) else {
+            if let keys = entry.secretKeys {
+                guard let keys, keys.allSatisfy({ !$0.isEmpty }) else {
                     throw failure("tenant \(tenant): secret_keys must be a list of non-empty strings")
                 }
                 settings.secretKeys[tenant] = keys
             }
         }
         return settings
+    }
+
+    /// One tenant's entry. Each setting is nil when absent and `.some(nil)` when present with the wrong type,
+    /// so the error can name the setting; other members (the rate limits) are read elsewhere and ignored here.
+    private struct Entry: Decodable {
+        var retention: String??
+        var secretKeys: [String]??
+
+        enum CodingKeys: String, CodingKey {
+            case retention
+            case secretKeys = "secret_keys"
+        }
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            retention = container.contains(.retention) ? .some(try? container.decode(String.self, forKey: .retention)) : nil
+            secretKeys = container.contains(.secretKeys) ? .some(try? container.decode([String].self, forKey: .secretKeys)) : nil
+        }
     }
 }

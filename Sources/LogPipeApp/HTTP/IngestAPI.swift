@@ -110,9 +110,9 @@ public struct IngestAPI: Sendable {
             return APIResponses.accepted(record)
         } catch {
             metrics?.rejected(code: error.code.rawValue)
-            let level: Logger.Level = error.status >= 500 ? .warning : .debug
+            let level: Logger.Level = error.httpStatus.code >= 500 ? .warning : .debug
             context.logger.log(level: level, "ingest rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
             return APIResponses.error(error, requestID: requestID)
         }
     }

@@ -46,8 +46,8 @@ extension IngestAPI {
                                      json: json, requestID: requestID)
         } catch {
             metrics?.rejected(code: error.code.rawValue)
-            context.logger.log(level: error.status >= 500 ? .warning : .debug, "otlp logs rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+            context.logger.log(level: error.httpStatus.code >= 500 ? .warning : .debug, "otlp logs rejected", metadata: [
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
             return APIResponses.error(error, requestID: requestID)
         }
     }
@@ -109,8 +109,8 @@ extension IngestAPI {
             return Response(status: .noContent, headers: [APIResponses.requestIDHeader: requestID])
         } catch {
             metrics?.rejected(code: error.code.rawValue)
-            context.logger.log(level: error.status >= 500 ? .warning : .debug, "loki push rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.status)"])
+            context.logger.log(level: error.httpStatus.code >= 500 ? .warning : .debug, "loki push rejected", metadata: [
+                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
             return APIResponses.error(error, requestID: requestID)
         }
     }

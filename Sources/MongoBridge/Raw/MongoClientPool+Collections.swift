@@ -52,23 +52,24 @@ extension MongoClientPool {
             }
             let reply = BSONDocument.reply()
             let server = mongoc_bulk_operation_execute(bulk, reply.pointer, &error)
-            let parsed = (try? JSONSerialization.jsonObject(with: Data(reply.json.utf8))) as? [String: Any] ?? [:]
-            let writeErrors = (parsed["writeErrors"] as? [[String: Any]] ?? []).map { entry in
-                MongoInsertResult.WriteError(index: Self.integer(entry["index"]) ?? -1, code: Self.integer(entry["code"]) ?? 0,
-                                             message: Self.safeMessage(entry["errmsg"] as? String ?? ""))
+            // The reply decoded field by field (no JSON in between).
+            let parsed = reply.fields
+            let writeErrors = Self.documents(parsed["writeErrors"]).map { entry in
+                MongoInsertResult.WriteError(index: entry["index"]?.integer.map(Int.init) ?? -1, code: entry["code"]?.integer.map(Int.init) ?? 0,
+                                             message: Self.safeMessage(entry["errmsg"]?.text ?? ""))
             }
             // Only duplicate keys are expected failures. libmongoc splits large bulks and stops at a failing part:
             // a reply can hold E11000 errors of one part while another part failed at the network, so the
             // operation's own error counts unless it is itself a duplicate key, and every document must be
             // accounted for as inserted or as a write error.
-            let inserted = Self.integer(parsed["nInserted"]) ?? 0
+            let inserted = parsed["nInserted"]?.integer.map(Int.init) ?? 0
             if server == 0, writeErrors.isEmpty || error.code != 11000 { throw Self.error(error) }
             if writeErrors.isEmpty || writeErrors.allSatisfy({ $0.code == 11000 }), inserted + writeErrors.count != count {
                 throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(count) documents")
             }
-            if let concern = (parsed["writeConcernErrors"] as? [[String: Any]])?.first {
-                throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"] as? String ?? ""))",
-                                 serverCode: (Self.integer(concern["code"])).map(UInt32.init))
+            if let concern = Self.documents(parsed["writeConcernErrors"]).first {
+                throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"]?.text ?? ""))",
+                                 serverCode: concern["code"]?.integer.flatMap { UInt32(exactly: $0) })
             }
             return MongoInsertResult(inserted: inserted, writeErrors: writeErrors)
         }
@@ -80,11 +81,10 @@ extension MongoClientPool {
             let handle = mongoc_client_get_collection(client, database, collection)!
             defer { mongoc_collection_destroy(handle) }
             let filterDocument = try BSONDocument(json: filter)
-            var options = "{"
-            if let sort { options += #""sort": \#(sort)"# }
-            if limit > 0 { options += (sort == nil ? "" : ", ") + #""limit": \#(limit)"# }
-            options += "}"
-            let optionsDocument = try BSONDocument(json: options)
+            var options: [BSONField] = []
+            if let sort { options.append(BSONField("sort", .document(try BSONDocument(json: sort).fields))) }
+            if limit > 0 { options.append(BSONField("limit", .int64(Int64(limit)))) }
+            let optionsDocument = try BSONDocument(fields: options)
             let cursor = mongoc_collection_find_with_opts(handle, filterDocument.pointer, optionsDocument.pointer, nil)!
             defer { mongoc_cursor_destroy(cursor) }
             var results: [String] = []
@@ -169,19 +169,15 @@ extension MongoClientPool {
     }
 
     /// How many documents of a collection match `filter` (the `count` command; 0 for a missing collection).
-    public func count(database: String, collection: String, filter: String = "{}") throws -> Int {
-        let name = String(decoding: try JSONEncoder().encode(collection), as: UTF8.self)
-        let reply = try command(database: database, #"{"count": \#(name), "query": \#(filter)}"#)
-        let object = (try? JSONSerialization.jsonObject(with: Data(reply.utf8))) as? [String: Any]
-        return Self.integer(object?["n"]) ?? 0
+    public func count(database: String, collection: String, filter: [BSONField] = []) throws -> Int {
+        let reply = try command(database: database, [BSONField("count", .string(collection)), BSONField("query", .document(filter))])
+        return reply["n"]?.integer.map(Int.init) ?? 0
     }
 
-    static func integer(_ value: Any?) -> Int? {
-        switch value {
-        case let number as NSNumber: number.intValue
-        case let dictionary as [String: Any]: (dictionary["$numberLong"] as? String).flatMap { Int($0) }
-        default: nil
-        }
+    /// The documents of an array value (a reply's `writeErrors`); empty when absent.
+    static func documents(_ value: BSONValue?) -> [[BSONField]] {
+        guard case .array(let items)? = value else { return [] }
+        return items.compactMap { if case .document(let fields) = $0 { fields } else { nil } }
     }
 
     /// Server messages can quote a duplicate key (a log id is not PII, but a document value might be): keep

@@ -1,0 +1,69 @@
+import HTTPTypes
+import LogPipeCore
+
+/// The error codes only the API meets (its transport, its authentication, its routes, its broker), and the
+/// HTTP status that answers every code, the core's included. The wire contract: docs/api.md, openapi.yaml.
+extension IngestError.Code {
+    // The request, before any log is read.
+    public static let invalidGzip = Self("invalid_gzip")
+    /// `POST /v1/logs`: the body is not an OTLP `ExportLogsServiceRequest` in the declared encoding.
+    public static let invalidOTLP = Self("invalid_otlp")
+    public static let unsupportedMediaType = Self("unsupported_media_type")
+    public static let unsupportedEncoding = Self("unsupported_encoding")
+    public static let requestTimeout = Self("request_timeout")
+    // Who is asking, and how often.
+    public static let missingAPIKey = Self("missing_api_key")
+    public static let invalidAPIKey = Self("invalid_api_key")
+    public static let rateLimited = Self("rate_limited")
+    // Routes.
+    public static let notFound = Self("not_found")
+    public static let methodNotAllowed = Self("method_not_allowed")
+    // The broker did not take the logs: nothing was accepted, the client may send them again.
+    public static let brokerUnavailable = Self("broker_unavailable")
+    public static let confirmTimeout = Self("confirm_timeout")
+    public static let brokerRejected = Self("broker_rejected")
+    public static let unroutable = Self("unroutable")
+    public static let brokerBlocked = Self("broker_blocked")
+    public static let brokerBacklog = Self("broker_backlog")
+    public static let internalError = Self("internal_error")
+
+    /// Every code the API can answer with.
+    public static let api: [Self] = domain + [
+        .invalidGzip, .invalidOTLP, .unsupportedMediaType, .unsupportedEncoding, .requestTimeout, .missingAPIKey,
+        .invalidAPIKey, .rateLimited, .notFound, .methodNotAllowed, .brokerUnavailable, .confirmTimeout,
+        .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog, .internalError,
+    ]
+
+    /// The status this code is answered with; a test checks that every code in ``api`` has one.
+    public var httpStatus: HTTPResponse.Status {
+        Self.statuses[rawValue].map { HTTPResponse.Status(code: $0) } ?? .internalServerError
+    }
+
+    static let statuses: [String: Int] = {
+        var table: [String: Int] = [:]
+        func answer(_ status: Int, _ codes: Self...) { for code in codes { table[code.rawValue] = status } }
+        answer(400, .invalidJSON, .invalidBody, .unknownField, .invalidField, .missingText, .missingTenantID,
+               .invalidTenantID, .reservedTenant, .tenantMismatch, .invalidLogID, .invalidTimestamp, .invalidAttributes,
+               .invalidUTF8, .invalidBatch, .emptyBatch, .invalidLoki, .invalidGzip, .invalidOTLP)
+        answer(401, .missingAPIKey, .invalidAPIKey)
+        answer(403, .tenantNotAllowed)
+        answer(404, .notFound)
+        answer(405, .methodNotAllowed)
+        answer(408, .requestTimeout)
+        answer(413, .requestTooLarge, .logTooLarge, .lineTooLarge, .tooManyLogs)
+        answer(415, .unsupportedMediaType, .unsupportedEncoding)
+        answer(429, .rateLimited)
+        answer(500, .internalError)
+        answer(503, .brokerUnavailable, .confirmTimeout, .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog)
+        return table
+    }()
+}
+
+extension IngestError {
+    /// The HTTP status of this error's code.
+    public var httpStatus: HTTPResponse.Status { code.httpStatus }
+
+    /// What the `Retry-After` header says: the failure's own wait, else one second for a 503 (the broker
+    /// usually comes back within it), else nothing.
+    var retryAfterHeader: Int? { retryAfterSeconds ?? (httpStatus.code == 503 ? 1 : nil) }
+}
