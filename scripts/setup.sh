@@ -2,7 +2,8 @@
 # Installs what logpipe needs to build, run, test and benchmark on Debian/Ubuntu (as root), skipping what is
 # present: Debian's RabbitMQ server, the rabbitmq-c and libmongoc development files, pkg-config, and every
 # program the scripts and tests invoke (docker-compose validates the compose file, wrk drives the benchmarks,
-# python3-mockupdb is the MongoDB test double, amqp-tools publishes the chaos soak's hostile messages).
+# python3-mockupdb is the MongoDB test double, amqp-tools publishes the chaos soak's hostile messages, prometheus
+# and its promtool check and evaluate the alert rules, python3-matplotlib draws the benchmark plots).
 # Swift itself (6.x) must already be on PATH (or in /opt/swift/usr/bin).
 #
 #   bash scripts/setup.sh           Debian packages
@@ -16,7 +17,7 @@ cd "$(dirname "$0")/.."
 
 packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev zlib1g-dev
   python3-mockupdb python3-bson python3-pymongo python3-venv curl ca-certificates docker-compose wrk amqp-tools
-  protobuf-compiler libsnappy-dev syslog-ng-core syslog-ng-mod-http)
+  protobuf-compiler libsnappy-dev syslog-ng-core syslog-ng-mod-http prometheus python3-yaml python3-matplotlib)
 pypi_tools=("schemathesis==4.32.5")
 venv=.build/schemathesis-venv
 # The OpenTelemetry Python SDK and its OTLP/HTTP exporter: a real client of POST /v1/logs in the tests.

@@ -3,8 +3,9 @@
 # invoke is installed by setup.sh (scripts/check_tools.py), starts a private RabbitMQ node for the tests
 # (127.0.0.1:5702, data in /tmp/logpipe-broker-test), runs `swift test` (unit and integration), schemathesis
 # against the API (scripts/schemathesis.sh), the chaos soak (scripts/chaos.sh, 45 s per store), the cluster test
-# (scripts/cluster-test.sh: three private nodes, kill -9 of a queue leader and a rolling restart) and the fuzzers
-# (scripts/fuzz.sh, 20 s each), stops the node.
+# (scripts/cluster-test.sh: three private nodes, kill -9 of a queue leader and a rolling restart), the monitoring
+# test (scripts/prometheus-test.sh: a real Prometheus fires the DLQ alert) and the fuzzers (scripts/fuzz.sh, 20 s
+# each), stops the node. The alert rules' promtool tests (scripts/check-alerts.sh) run on every run.
 # Extra arguments go to `swift test` (e.g. --filter IntegrationTests).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,6 +18,8 @@ python3 scripts/check_tools.py --self-test
 python3 scripts/check_tools.py
 # C modules are imported only in the bridges' Raw/ folders.
 python3 scripts/check_c_imports.py
+# The Prometheus config, the alert rules and their promtool unit tests.
+bash scripts/check-alerts.sh
 export LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702}
 bash broker/rabbitmq.sh start
 # The MongoDB wire-protocol test double (python3-mockupdb; not a database) for the MongoDB store's tests.
@@ -55,5 +58,7 @@ if [ $# -eq 0 ]; then
   bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$((seed + 1))" --store mongo
   # A three-node RabbitMQ cluster with quorum queues: kill -9 of a queue leader, then a rolling restart, under load.
   bash scripts/cluster-test.sh --seconds-per-phase "${LOGPIPE_CLUSTER_PHASE_SECONDS:-12}"
+  # A real Prometheus scraping `logpipe serve` evaluates the alert rules: the DLQ alert fires when logs are parked.
+  bash scripts/prometheus-test.sh
   bash scripts/fuzz.sh --seconds "${LOGPIPE_FUZZ_SECONDS:-20}"
 fi

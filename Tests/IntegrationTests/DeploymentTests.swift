@@ -22,8 +22,11 @@ struct ComposeTests {
         #expect(status == 0, "\(text)")
         let root = try #require(try Yams.load(yaml: text) as? [String: Any])
         let services = try #require(root["services"] as? [String: [String: Any]])
-        #expect(Set(services.keys) == ["rabbitmq", "mongo", "api", "worker"])
+        #expect(Set(services.keys) == ["rabbitmq", "mongo", "api", "worker", "prometheus", "grafana"])
         for (name, service) in services { #expect(service["healthcheck"] != nil, "\(name) has no health check") }
+        // Prometheus and Grafana only with `--profile monitoring`; the pipeline itself in every profile.
+        for name in ["prometheus", "grafana"] { #expect(services[name]?["profiles"] as? [String] == ["monitoring"], "\(name)") }
+        for name in ["rabbitmq", "mongo", "api", "worker"] { #expect(services[name]?["profiles"] == nil, "\(name)") }
         #expect(services["worker"]?["ports"] == nil)
         #expect((services["rabbitmq"]?["image"] as? String)?.hasPrefix("rabbitmq:3.13-management") == true)
         #expect(services["mongo"]?["image"] as? String == "mongo:7")
@@ -32,6 +35,21 @@ struct ComposeTests {
         let volumes = (services["rabbitmq"]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
         #expect(volumes.contains { $0.contains("rabbitmq.conf") } && volumes.contains { $0.contains("enabled_plugins") })
         #expect(environment["LOGPIPE_QUEUE_TYPE"] as? String == "quorum")
+        // The monitoring profile mounts the rules, the scrape config, the dashboard and the provisioning, and each
+        // file it mounts exists.
+        for (name, expected) in [("prometheus", ["prometheus.yml", "alerts.yml"]), ("grafana", ["provisioning", "logpipe.json"])] {
+            let mounts = (services[name]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
+            for file in expected { #expect(mounts.contains { $0.contains(file) }, "\(name) mounts \(file)") }
+        }
+        for file in ["deploy/prometheus/prometheus.yml", "deploy/prometheus/alerts.yml", "deploy/grafana/logpipe.json",
+                     "deploy/grafana/provisioning/datasources/prometheus.yml", "deploy/grafana/provisioning/dashboards/logpipe.yml"] {
+            #expect(FileManager.default.fileExists(atPath: TestEnvironment.repositoryRoot.appendingPathComponent(file).path), "\(file)")
+        }
+        let datasource = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/provisioning/datasources/prometheus.yml"),
+                                    encoding: .utf8)
+        let dashboard = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/logpipe.json"), encoding: .utf8)
+        #expect(datasource.contains("uid: logpipe-prometheus") && dashboard.contains(#""uid": "logpipe-prometheus""#),
+                "the dashboard's panels name the provisioned data source")
         // The values compose passes are valid logpipe configuration.
         let strings = environment.compactMapValues { $0 as? String }
         #expect(throws: Never.self) { try LogPipeConfiguration(environment: strings) }
@@ -47,7 +65,7 @@ struct ComposeTests {
         #expect(status == 0, "\(text)")
         let config = try #require(try Yams.load(yaml: text) as? [String: Any])
         let services = try #require(config["services"] as? [String: [String: Any]])
-        #expect(Set(services.keys) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3", "mongo", "api", "worker"])
+        #expect(Set(services.keys) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3", "mongo", "api", "worker", "prometheus", "grafana"])
         var cookies = Set<String>()
         for node in ["rabbitmq", "rabbitmq-2", "rabbitmq-3"] {
             let environment = try #require(services[node]?["environment"] as? [String: Any])
@@ -64,6 +82,56 @@ struct ComposeTests {
             let strings = environment.compactMapValues { $0 as? String }
             let configuration = try LogPipeConfiguration(environment: strings)
             #expect(try configuration.amqpConfiguration(connectionName: "x").endpoints.map(\.host) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"])
+        }
+    }
+}
+
+/// The Grafana dashboard's structure (its queries are run by a real Prometheus in scripts/prometheus-test.sh).
+@Suite("Grafana dashboard")
+struct DashboardTests {
+    struct Dashboard: Decodable {
+        struct Panel: Decodable {
+            struct Position: Decodable { var h: Int, w: Int, x: Int, y: Int }
+            struct Source: Decodable { var type: String, uid: String }
+            struct Target: Decodable { var expr: String, refId: String, legendFormat: String? }
+            var id: Int
+            var type: String
+            var title: String
+            var gridPos: Position
+            var datasource: Source?
+            var targets: [Target]?
+        }
+        var uid: String
+        var title: String
+        var panels: [Panel]
+    }
+
+    @Test("unique panel ids, a grid of 24 columns without overlaps, every graph a query on the provisioned data source")
+    func structure() throws {
+        let data = try Data(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/logpipe.json"))
+        let dashboard = try JSONDecoder().decode(Dashboard.self, from: data)
+        #expect(dashboard.uid == "logpipe")
+        #expect(Set(dashboard.panels.map(\.id)).count == dashboard.panels.count)
+        var cells = Set<[Int]>()
+        for panel in dashboard.panels {
+            #expect(panel.gridPos.x >= 0 && panel.gridPos.x + panel.gridPos.w <= 24, "\(panel.title)")
+            for column in panel.gridPos.x..<(panel.gridPos.x + panel.gridPos.w) {
+                for row in panel.gridPos.y..<(panel.gridPos.y + panel.gridPos.h) {
+                    #expect(cells.insert([column, row]).inserted, "\(panel.title) overlaps another panel")
+                }
+            }
+            guard panel.type != "row" else { continue }
+            #expect(panel.datasource?.uid == "logpipe-prometheus", "\(panel.title)")
+            let targets = panel.targets ?? []
+            #expect(!targets.isEmpty, "\(panel.title) has no query")
+            #expect(Set(targets.map(\.refId)).count == targets.count, "\(panel.title)")
+        }
+        // What the operations kit promises to show.
+        let queries = dashboard.panels.flatMap { $0.targets ?? [] }.map(\.expr).joined(separator: "\n")
+        for metric in ["logpipe_ingest_accepted_logs_total", "logpipe_ingest_rejected_total", "logpipe_publish_confirm_seconds_bucket",
+                       "logpipe_queue_ready_messages", "logpipe_worker_deliveries_total", "logpipe_end_to_end_seconds_bucket",
+                       "logpipe_redactions_total", "topk(10", "process_resident_memory_bytes", "process_cpu_seconds_total"] {
+            #expect(queries.contains(metric), "no panel shows \(metric)")
         }
     }
 }

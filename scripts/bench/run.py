@@ -290,6 +290,9 @@ def main():
         json.dump(result, output, indent=2)
     print(table(rows, ceiling))
     print(f"\n(JSON: {args.output}; {os.cpu_count()} cores shared by the broker, the system under test and wrk)")
+    # The plots of this run, next to its JSON (scripts/bench/plot.py; Debian's python3-matplotlib).
+    subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench", "plot.py"), args.output,
+                    "--name", "scale-out" if args.scale_out else "bench"], check=False)
 
 
 if __name__ == "__main__":

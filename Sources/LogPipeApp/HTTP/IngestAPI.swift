@@ -131,6 +131,7 @@ public struct IngestAPI: Sendable {
             costs[input.tenantID, default: (0, 0)].bytes += input.text.utf8.count
         }
         if let wait = limiter.admit(costs) {
+            metrics?.rateLimited(tenants: costs.keys)
             throw IngestError(.rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
                               retryAfterSeconds: max(1, Int(wait.rounded(.up))))
         }

@@ -51,6 +51,13 @@ public struct LogPipeMetrics: Sendable {
         Counter(label: "logpipe_ingest_rejected_total", dimensions: [("code", code)], factory: factory).increment()
     }
 
+    /// A request refused 429: counted once for each tenant in it (the request is refused as a whole).
+    func rateLimited(tenants: some Sequence<TenantID>) {
+        for label in Set(tenants.map(tenantLabel)) {
+            Counter(label: "logpipe_ingest_rate_limited_total", dimensions: [("tenant", label)], factory: factory).increment()
+        }
+    }
+
     func confirmLatency(_ duration: Duration) {
         Timer(label: "logpipe_publish_confirm_seconds", factory: factory).recordNanoseconds(duration.nanoseconds)
     }
@@ -107,9 +114,20 @@ public struct LogPipeMetrics: Sendable {
         }
     }
 
+    /// The process's own figures at each scrape, from `/proc/self` (Prometheus's usual `process_*` names):
+    /// resident memory, CPU time, open file descriptors, start time.
+    private func recordProcess() {
+        guard let sample = ProcessSample.read() else { return }
+        Gauge(label: "process_resident_memory_bytes", factory: factory).record(sample.residentBytes)
+        Gauge(label: "process_cpu_seconds_total", factory: factory).record(sample.cpuSeconds)
+        Gauge(label: "process_open_fds", factory: factory).record(sample.openDescriptors)
+        Gauge(label: "process_start_time_seconds", factory: factory).record(sample.startTimeSeconds)
+    }
+
     /// The Prometheus text exposition of everything recorded.
     public func exposition() -> String {
         recordConnections()
+        recordProcess()
         var buffer: [UInt8] = []
         registry.emit(into: &buffer)
         return String(decoding: buffer, as: UTF8.self)
@@ -124,4 +142,28 @@ extension Duration {
 
 private final class WatchedConnections: Sendable {
     let list = Mutex<[AMQPConnection]>([])
+}
+
+/// One reading of `/proc/self/stat`, `/proc/self/fd` and `/proc/stat` (Linux).
+struct ProcessSample {
+    var residentBytes: Int
+    var cpuSeconds: Double
+    var openDescriptors: Int
+    var startTimeSeconds: Double
+
+    static func read() -> ProcessSample? {
+        guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return nil }
+        // Fields after the command name (which may hold spaces), numbered from 3 (state) as in proc(5).
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        func field(_ number: Int) -> Double? { fields.count > number - 3 ? Double(fields[number - 3]) : nil }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let page = Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard let utime = field(14), let stime = field(15), let start = field(22), let rss = field(24), ticks > 0 else { return nil }
+        let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8))?.split(separator: "\n")
+            .first { $0.hasPrefix("btime ") }.flatMap { Double($0.dropFirst(6)) } ?? 0
+        let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        return ProcessSample(residentBytes: Int(rss * page), cpuSeconds: (utime + stime) / ticks, openDescriptors: descriptors,
+                             startTimeSeconds: boot + start / ticks)
+    }
 }
