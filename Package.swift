@@ -3,14 +3,14 @@ import Foundation
 import PackageDescription
 
 let swiftSettings: [SwiftSetting] = [
-    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("ExistentialAny")
 ]
 
 let package = Package(
     name: "logpipe",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "logpipe", targets: ["logpipe"]),
+        .executable(name: "logpipe", targets: ["logpipe"])
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -212,7 +212,8 @@ if ProcessInfo.processInfo.environment["LOGPIPE_FUZZ"] == "1" {
     ]
     for (name, dependencies) in fuzzTargets {
         package.products.append(.executable(name: name, targets: [name]))
-        package.targets.append(.executableTarget(
-            name: name, dependencies: dependencies, path: "Fuzz/\(name)", swiftSettings: swiftSettings))
+        package.targets.append(
+            .executableTarget(
+                name: name, dependencies: dependencies, path: "Fuzz/\(name)", swiftSettings: swiftSettings))
     }
 }

@@ -18,6 +18,8 @@ python3 scripts/check_tools.py --self-test
 python3 scripts/check_tools.py
 # C modules are imported only in the bridges' Raw/ folders.
 python3 scripts/check_c_imports.py
+# The house format (.swift-format; `swift format -i -r Sources Tests` applies it): fails naming each file and line.
+git ls-files -z '*.swift' | grep -zv '/Generated/' | xargs -0 swift format lint --strict
 # The Prometheus config, the alert rules and their promtool unit tests.
 bash scripts/check-alerts.sh
 export LOGPIPE_BROKER_NAME=test LOGPIPE_BROKER_PORT=${LOGPIPE_TEST_BROKER_PORT:-5702}

@@ -6,8 +6,10 @@ public struct AMQPEndpoint: Sendable, Equatable {
     public var password: String
     public var virtualHost: String
 
-    public init(host: String = "127.0.0.1", port: Int = 5672, user: String = "guest", password: String = "guest",
-                virtualHost: String = "/") {
+    public init(
+        host: String = "127.0.0.1", port: Int = 5672, user: String = "guest", password: String = "guest",
+        virtualHost: String = "/"
+    ) {
         self.host = host
         self.port = port
         self.user = user
@@ -69,8 +71,10 @@ public struct AMQPConfiguration: Sendable, Equatable {
     /// A name the management UI shows for the connection.
     public var connectionName: String = "logpipe"
 
-    public init(host: String = "127.0.0.1", port: Int = 5672, user: String = "guest",
-                password: String = "guest", virtualHost: String = "/") {
+    public init(
+        host: String = "127.0.0.1", port: Int = 5672, user: String = "guest",
+        password: String = "guest", virtualHost: String = "/"
+    ) {
         endpoints = [AMQPEndpoint(host: host, port: port, user: user, password: password, virtualHost: virtualHost)]
     }
 

@@ -53,8 +53,10 @@ public final class AMQPConnection: Sendable {
         while !isConnected {
             guard ContinuousClock.now < deadline else {
                 if let lastError, lastError.code == .topologyMismatch { throw lastError }
-                throw AMQPError(.notConnected, "no connection to \(configuration.redactedURL) within \(timeout)"
-                                + (lastError.map { " (last error: \($0.reason))" } ?? ""))
+                throw AMQPError(
+                    .notConnected,
+                    "no connection to \(configuration.redactedURL) within \(timeout)"
+                        + (lastError.map { " (last error: \($0.reason))" } ?? ""))
             }
             try await Task.sleep(for: .milliseconds(20))
         }
@@ -66,15 +68,19 @@ public final class AMQPConnection: Sendable {
     ///
     /// Throws `nacked`, `unroutable` (mandatory and no queue matched), `confirmTimeout`, `connectionLost`
     /// (the outcome is unknown) or `notConnected` (nothing was sent).
-    public func publish(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,
-                        mandatory: Bool = true) async throws {
+    public func publish(
+        exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,
+        mandatory: Bool = true
+    ) async throws {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            loop.enqueue(ConnectionLoop.Command(
-                execute: { session in
-                    try session.publish(exchange: exchange, routingKey: routingKey, body: body,
-                                        properties: properties, mandatory: mandatory, continuation: continuation)
-                },
-                fail: { continuation.resume(throwing: $0) }, isWrite: true))
+            loop.enqueue(
+                ConnectionLoop.Command(
+                    execute: { session in
+                        try session.publish(
+                            exchange: exchange, routingKey: routingKey, body: body,
+                            properties: properties, mandatory: mandatory, continuation: continuation)
+                    },
+                    fail: { continuation.resume(throwing: $0) }, isWrite: true))
         }
     }
 
@@ -108,13 +114,15 @@ public final class AMQPConnection: Sendable {
                             // The last to arrive enqueues every publish, in order, with its own continuation.
                             guard let all = gate.arrive(index, continuation) else { return }
                             for (message, continuation) in zip(messages, all) {
-                                loop.enqueue(ConnectionLoop.Command(
-                                    execute: { session in
-                                        try session.publish(exchange: message.exchange, routingKey: message.routingKey, body: message.body,
-                                                            properties: message.properties, mandatory: message.mandatory,
-                                                            continuation: continuation)
-                                    },
-                                    fail: { continuation.resume(throwing: $0) }, isWrite: true))
+                                loop.enqueue(
+                                    ConnectionLoop.Command(
+                                        execute: { session in
+                                            try session.publish(
+                                                exchange: message.exchange, routingKey: message.routingKey, body: message.body,
+                                                properties: message.properties, mandatory: message.mandatory,
+                                                continuation: continuation)
+                                        },
+                                        fail: { continuation.resume(throwing: $0) }, isWrite: true))
                             }
                         }
                         return (index, nil)
@@ -168,8 +176,9 @@ public final class AMQPConnection: Sendable {
     /// broker). ``AMQPConsumer/cancel()`` ends it.
     public func consume(queue: String, prefetch: UInt16) -> AMQPConsumer {
         let id = loop.reserveConsumerID()
-        let consumer = AMQPConsumer(onCancel: { [loop] in loop.removeConsumer(id) },
-                                    onCancelAndWait: { [loop] in await loop.removeConsumerAndWait(id) })
+        let consumer = AMQPConsumer(
+            onCancel: { [loop] in loop.removeConsumer(id) },
+            onCancelAndWait: { [loop] in await loop.removeConsumerAndWait(id) })
         loop.addConsumer(id: id, queue: queue, prefetch: prefetch, consumer: consumer)
         return consumer
     }
@@ -186,27 +195,31 @@ public final class AMQPConnection: Sendable {
     public func nack(_ receipt: AMQPReceipt, multiple: Bool = false, requeue: Bool) async throws {
         try await perform(isWrite: true) { session in
             try session.checkCurrent(receipt)
-            try session.raw.nack(channel: receipt.channel, deliveryTag: receipt.deliveryTag, multiple: multiple,
-                                 requeue: requeue)
+            try session.raw.nack(
+                channel: receipt.channel, deliveryTag: receipt.deliveryTag, multiple: multiple,
+                requeue: requeue)
         }
     }
 
     /// Runs `body` on the connection thread with the live session and returns its result.
-    private func perform<Result: Sendable>(isWrite: Bool = false,
-                                           _ body: @escaping @Sendable (ConnectionLoop.Session) throws -> Result) async throws -> Result {
+    private func perform<Result: Sendable>(
+        isWrite: Bool = false,
+        _ body: @escaping @Sendable (ConnectionLoop.Session) throws -> Result
+    ) async throws -> Result {
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Result, any Error>) in
-            loop.enqueue(ConnectionLoop.Command(
-                execute: { session in
-                    do {
-                        continuation.resume(returning: try body(session))
-                    } catch let error as AMQPError {
-                        continuation.resume(throwing: error)
-                        if error.code == .connectionLost { throw error }
-                    } catch {
-                        continuation.resume(throwing: error)
-                    }
-                },
-                fail: { continuation.resume(throwing: $0) }, isWrite: isWrite))
+            loop.enqueue(
+                ConnectionLoop.Command(
+                    execute: { session in
+                        do {
+                            continuation.resume(returning: try body(session))
+                        } catch let error as AMQPError {
+                            continuation.resume(throwing: error)
+                            if error.code == .connectionLost { throw error }
+                        } catch {
+                            continuation.resume(throwing: error)
+                        }
+                    },
+                    fail: { continuation.resume(throwing: $0) }, isWrite: isWrite))
         }
     }
 }

@@ -32,9 +32,11 @@ public struct AMQPProperties: Sendable, Hashable {
     public var timestamp: UInt64?
     public var headers: [String: AMQPFieldValue]
 
-    public init(contentType: String? = nil, contentEncoding: String? = nil, deliveryMode: UInt8? = nil,
-                messageID: String? = nil, correlationID: String? = nil, timestamp: UInt64? = nil,
-                headers: [String: AMQPFieldValue] = [:]) {
+    public init(
+        contentType: String? = nil, contentEncoding: String? = nil, deliveryMode: UInt8? = nil,
+        messageID: String? = nil, correlationID: String? = nil, timestamp: UInt64? = nil,
+        headers: [String: AMQPFieldValue] = [:]
+    ) {
         self.contentType = contentType
         self.contentEncoding = contentEncoding
         self.deliveryMode = deliveryMode

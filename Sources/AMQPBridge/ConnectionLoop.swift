@@ -112,8 +112,9 @@ final class ConnectionLoop: @unchecked Sendable {
             }
             if exited { return }
             if fired {
-                logger.warning("AMQP write blocked past the confirm deadline (the broker is not reading); closing the connection",
-                               metadata: ["amqp.url": "\(configuration.redactedURL)"])
+                logger.warning(
+                    "AMQP write blocked past the confirm deadline (the broker is not reading); closing the connection",
+                    metadata: ["amqp.url": "\(configuration.redactedURL)"])
             }
             var none = pollfd()
             _ = poll(&none, 0, 100)  // a tick of the watchdog, not a synchronisation
@@ -148,9 +149,12 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         if rejected {
             let (closing, started) = shared.withLock { ($0.closing, $0.started) }
-            command.fail(closing ? AMQPError(.closed, "the connection was closed")
-                         : started ? AMQPError(.notConnected, "no connection to the broker (reconnecting)")
-                                   : AMQPError(.notConnected, "the connection was not started"))
+            command.fail(
+                closing
+                    ? AMQPError(.closed, "the connection was closed")
+                    : started
+                        ? AMQPError(.notConnected, "no connection to the broker (reconnecting)")
+                        : AMQPError(.notConnected, "the connection was not started"))
         } else if signal {
             wake.signal()
         }
@@ -252,8 +256,12 @@ final class ConnectionLoop: @unchecked Sendable {
                     state.lastError = nil
                 }
                 nextEndpoint = index
-                logger.info("AMQP connected", metadata: ["amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
-                                                          "amqp.generation": "\(generation)"])
+                logger.info(
+                    "AMQP connected",
+                    metadata: [
+                        "amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
+                        "amqp.generation": "\(generation)",
+                    ])
                 return true
             } catch {
                 session?.raw.destroy()
@@ -265,8 +273,12 @@ final class ConnectionLoop: @unchecked Sendable {
                     logger.error("AMQP topology refused by the broker", metadata: ["amqp.node": "\(endpoint.address)", "error": "\(failure)"])
                     break
                 }
-                logger.warning("AMQP connect failed", metadata: ["amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
-                                                                  "error": "\(failure)"])
+                logger.warning(
+                    "AMQP connect failed",
+                    metadata: [
+                        "amqp.url": "\(endpoint.redactedURL)", "amqp.node": "\(endpoint.address)",
+                        "error": "\(failure)",
+                    ])
             }
         }
         shared.withLock { $0.lastError = lastError }
@@ -320,8 +332,10 @@ final class ConnectionLoop: @unchecked Sendable {
         } else if let deadline = session.earliestConfirmDeadline {
             timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
         }
-        var descriptors = [pollfd(fd: session.raw.socketDescriptor, events: Int16(POLLIN), revents: 0),
-                           pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)]
+        var descriptors = [
+            pollfd(fd: session.raw.socketDescriptor, events: Int16(POLLIN), revents: 0),
+            pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0),
+        ]
         _ = poll(&descriptors, 2, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
         if descriptors[1].revents != 0 { wake.drain() }
         // Read what has arrived (bounded, so queued commands are not starved); always call in at least once
@@ -341,16 +355,20 @@ final class ConnectionLoop: @unchecked Sendable {
             } else {
                 // It arrived before the cancelled subscription's channel closed; closing it gave the message back
                 // to its queue (and a nack on the closed channel would be a connection error).
-                logger.debug("AMQP delivery on a closed consumer channel; the broker requeued it",
-                             metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
+                logger.debug(
+                    "AMQP delivery on a closed consumer channel; the broker requeued it",
+                    metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
             }
         case .confirm(let tag, let multiple, let acked):
             session.settle(tag: tag, multiple: multiple, acked: acked)
         case .returned(let messageID, let routingKey, let replyCode, let replyText):
             session.markReturned(messageID: messageID, routingKey: routingKey, replyCode: replyCode, replyText: replyText)
         case .channelClosed(let channel, let replyCode, let replyText):
-            logger.warning("AMQP channel closed by the broker", metadata: [
-                "amqp.channel": "\(channel)", "amqp.reply_code": "\(replyCode)", "amqp.reply_text": "\(replyText)"])
+            logger.warning(
+                "AMQP channel closed by the broker",
+                metadata: [
+                    "amqp.channel": "\(channel)", "amqp.reply_code": "\(replyCode)", "amqp.reply_text": "\(replyText)",
+                ])
             // Publishing without confirm mode is never acceptable, and a consumer channel reopened under the same
             // number would restart delivery tags, so receipts of the old one could ack the wrong messages: start
             // over on a new connection (a new generation makes every older receipt stale, consumers resubscribe).
@@ -404,8 +422,9 @@ final class ConnectionLoop: @unchecked Sendable {
         let used = Set(consumers.values.compactMap(\.channel))
         let channel = (3...UInt16.max).first { !used.contains($0) }!
         do {
-            try session.raw.consume(channel: channel, queue: consumer.queue, prefetch: consumer.prefetch,
-                                    tag: "\(configuration.connectionName)-\(id)")
+            try session.raw.consume(
+                channel: channel, queue: consumer.queue, prefetch: consumer.prefetch,
+                tag: "\(configuration.connectionName)-\(id)")
             consumers[id]?.channel = channel
         } catch let error as AMQPError where error.code == .serverException {
             // Tried again every second (resubscribeIfDue); readiness says the worker is not consuming meanwhile.
@@ -417,7 +436,8 @@ final class ConnectionLoop: @unchecked Sendable {
     /// connection (they received nothing, so no receipt of theirs can be confused with a later one's).
     private func resubscribeIfDue() {
         guard consumers.values.contains(where: { $0.channel == nil }),
-              ContinuousClock.now - lastResubscribe >= .seconds(1) else { return }
+            ContinuousClock.now - lastResubscribe >= .seconds(1)
+        else { return }
         lastResubscribe = ContinuousClock.now
         for id in consumers.keys.sorted() where consumers[id]?.channel == nil {
             do {
@@ -448,7 +468,9 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func tearDown(_ error: AMQPError) {
         guard let session else { return }
-        shared.withLock { $0.connected = false; $0.endpoint = nil }
+        shared.withLock {
+            $0.connected = false; $0.endpoint = nil
+        }
         nextEndpoint = (nextEndpoint + 1) % configuration.endpoints.count
         logger.warning("AMQP connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
         session.failAllConfirms(error.code == .closed ? error : AMQPError(.connectionLost, error.reason, replyCode: error.replyCode))
@@ -466,7 +488,9 @@ final class ConnectionLoop: @unchecked Sendable {
             session.raw.destroy(polite: true)
             self.session = nil
         }
-        shared.withLock { $0.connected = false; $0.endpoint = nil }
+        shared.withLock {
+            $0.connected = false; $0.endpoint = nil
+        }
         failQueued(AMQPError(.closed, "the connection was closed"))
         applyConsumerChanges()
         for consumer in consumers.values { consumer.sink.finish() }

@@ -25,17 +25,21 @@ extension ConnectionLoop {
             if watchDescriptor >= 0 { Glibc.close(watchDescriptor) }
         }
 
-        func publish(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,
-                     mandatory: Bool, continuation: CheckedContinuation<Void, any Error>) throws {
+        func publish(
+            exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,
+            mandatory: Bool, continuation: CheckedContinuation<Void, any Error>
+        ) throws {
             do {
-                try raw.publish(exchange: exchange, routingKey: routingKey, mandatory: mandatory,
-                                properties: properties, body: body)
+                try raw.publish(
+                    exchange: exchange, routingKey: routingKey, mandatory: mandatory,
+                    properties: properties, body: body)
             } catch let error as AMQPError {
                 continuation.resume(throwing: error)
                 throw error
             }
-            _ = confirms.add(continuation, deadline: .now + confirmTimeout, messageID: properties.messageID,
-                             routingKey: routingKey)
+            _ = confirms.add(
+                continuation, deadline: .now + confirmTimeout, messageID: properties.messageID,
+                routingKey: routingKey)
         }
 
         func settle(tag: UInt64, multiple: Bool, acked: Bool) {
@@ -46,8 +50,10 @@ extension ConnectionLoop {
                 case .nacked:
                     continuation.resume(throwing: AMQPError(.nacked, "the broker refused the message (basic.nack)"))
                 case .unroutable(let replyCode, let replyText):
-                    continuation.resume(throwing: AMQPError(.unroutable, "no queue is bound for the routing key (\(replyText))",
-                                                            replyCode: replyCode))
+                    continuation.resume(
+                        throwing: AMQPError(
+                            .unroutable, "no queue is bound for the routing key (\(replyText))",
+                            replyCode: replyCode))
                 }
             }
         }

@@ -4,7 +4,8 @@ import Foundation
 public enum DurationText {
     public static func parse<S: StringProtocol>(_ text: S) -> Duration? {
         let part = text.trimmingCharacters(in: .whitespaces)
-        let (number, unit): (Substring, Substring) = part.hasSuffix("ms")
+        let (number, unit): (Substring, Substring) =
+            part.hasSuffix("ms")
             ? (part.dropLast(2), "ms") : (part.dropLast(), part.suffix(1))
         guard let value = Int64(number), value > 0 else { return nil }
         let seconds: Int64

@@ -19,10 +19,11 @@ public struct IngestParser: Sendable {
     /// About how many bytes a log's text and attributes take stored: what the shippers' records are held to
     /// (``maxLogBytes``), since their shared attributes are copied into every record.
     public static func storedSize(text: String, attributes: [String: AttributeValue]) -> Int {
-        text.utf8.count + attributes.reduce(0) { total, pair in
-            if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
-            return total + pair.key.utf8.count + 24
-        }
+        text.utf8.count
+            + attributes.reduce(0) { total, pair in
+                if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
+                return total + pair.key.utf8.count + 24
+            }
     }
 
     public init(maxLogBytes: Int = 256 * 1024, maxBatchLogs: Int = 10_000) {
@@ -64,16 +65,20 @@ public struct IngestParser: Sendable {
     }
 
     /// Every piece of a batch as one log, or one `invalid_batch` error naming the bad pieces.
-    private func parseBatch(_ body: Data, _ pieces: [(number: Int, range: Range<Int>)], noun: (one: String, many: String),
-                            headerTenant: String?, defaultTenant: TenantID?) throws(IngestError) -> [LogInput] {
+    private func parseBatch(
+        _ body: Data, _ pieces: [(number: Int, range: Range<Int>)], noun: (one: String, many: String),
+        headerTenant: String?, defaultTenant: TenantID?
+    ) throws(IngestError) -> [LogInput] {
         var inputs: [LogInput] = []
         inputs.reserveCapacity(pieces.count)
         var errors: [IngestError.LineError] = []
         var bad = 0
         for piece in pieces {
             do throws(IngestError) {
-                inputs.append(try parseObject(body[body.startIndex + piece.range.lowerBound..<body.startIndex + piece.range.upperBound],
-                                              headerTenant: headerTenant, defaultTenant: defaultTenant))
+                inputs.append(
+                    try parseObject(
+                        body[body.startIndex + piece.range.lowerBound..<body.startIndex + piece.range.upperBound],
+                        headerTenant: headerTenant, defaultTenant: defaultTenant))
             } catch {
                 bad += 1
                 if errors.count < IngestError.maxLineErrors {
@@ -83,8 +88,9 @@ public struct IngestParser: Sendable {
         }
         guard errors.isEmpty else {
             let shown = errors.prefix(10).map { String($0.line) }.joined(separator: ", ")
-            throw IngestError(.invalidBatch, "\(bad) of \(pieces.count) \(noun.many) are invalid (\(noun.one) \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
-                              lineErrors: errors)
+            throw IngestError(
+                .invalidBatch, "\(bad) of \(pieces.count) \(noun.many) are invalid (\(noun.one) \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
+                lineErrors: errors)
         }
         return inputs
     }
@@ -179,14 +185,17 @@ public struct IngestParser: Sendable {
                 throw IngestError(.invalidAttributes, "attribute names must not hold control characters")
             }
         }
-        return LogInput(tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,
-                        level: object.level, source: object.source, attributes: object.attributes)
+        return LogInput(
+            tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,
+            level: object.level, source: object.source, attributes: object.attributes)
     }
 
     /// Parses a `text/plain` body: the body is the text, the tenant comes from `X-Tenant-ID` and the
     /// optional log id from `X-Log-ID`.
-    public func parseText(_ body: Data, headerTenant: String?, headerLogID: String?,
-                          defaultTenant: TenantID? = nil) throws(IngestError) -> LogInput {
+    public func parseText(
+        _ body: Data, headerTenant: String?, headerLogID: String?,
+        defaultTenant: TenantID? = nil
+    ) throws(IngestError) -> LogInput {
         let tenant = try resolveTenant(body: nil, header: headerTenant, default: defaultTenant)
         guard let text = String(validating: body, as: UTF8.self) else {
             throw IngestError(.invalidUTF8, "a text/plain body must be UTF-8")
@@ -284,7 +293,7 @@ private struct RawObject {
                 }
             }
             try scanner.expectEnd()
-        } catch where error == .type {
+        } catch  where error == .type {
             // Valid JSON that is not an object, or not JSON at all?
             var check = JSONScanner(bytes)
             do throws(JSONScanner.Failure) {
@@ -299,13 +308,18 @@ private struct RawObject {
         }
         if let first = unknown.sorted().first {
             let shown = first.utf8.count <= 64 && first.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "_") }
-            return .failure(IngestError(.unknownField, shown ? "unknown field '\(first)'; allowed: \(fields.sorted().joined(separator: ", "))"
-                                                            : "the object has an unknown field"))
+            return .failure(
+                IngestError(
+                    .unknownField,
+                    shown
+                        ? "unknown field '\(first)'; allowed: \(fields.sorted().joined(separator: ", "))"
+                        : "the object has an unknown field"))
         }
         if let field = fields.first(where: badFields.contains) {
-            return .failure(field == "attributes"
-                ? IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")
-                : IngestError(.invalidField, "field '\(field)' must be a string"))
+            return .failure(
+                field == "attributes"
+                    ? IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")
+                    : IngestError(.invalidField, "field '\(field)' must be a string"))
         }
         return .success(object)
     }

@@ -8,8 +8,10 @@ public struct LogInput: Sendable, Hashable {
     public var source: String?
     public var attributes: [String: AttributeValue]?
 
-    public init(tenantID: TenantID, logID: String? = nil, text: String, timestamp: String? = nil,
-                level: String? = nil, source: String? = nil, attributes: [String: AttributeValue]? = nil) {
+    public init(
+        tenantID: TenantID, logID: String? = nil, text: String, timestamp: String? = nil,
+        level: String? = nil, source: String? = nil, attributes: [String: AttributeValue]? = nil
+    ) {
         self.tenantID = tenantID
         self.logID = logID
         self.text = text
@@ -33,9 +35,10 @@ public struct LogInput: Sendable, Hashable {
     }
 
     func record(requestID: String, receivedAt: UnixTime, stamp: String, random: inout SplitMix64) -> LogRecord {
-        LogRecord(tenantID: tenantID, logID: logID ?? LogID.generate(millisecondsSinceEpoch: receivedAt.milliseconds, using: &random),
-                  text: text, receivedAt: stamp, requestID: requestID, timestamp: timestamp, level: level,
-                  source: source, attributes: attributes)
+        LogRecord(
+            tenantID: tenantID, logID: logID ?? LogID.generate(millisecondsSinceEpoch: receivedAt.milliseconds, using: &random),
+            text: text, receivedAt: stamp, requestID: requestID, timestamp: timestamp, level: level,
+            source: source, attributes: attributes)
     }
 }
 

@@ -11,8 +11,11 @@ public enum AttributeValue: Sendable, Hashable, Codable {
         if let value = try? container.decode(Int64.self) { self = .int(value); return }
         if let value = try? container.decode(Double.self) { self = .double(value); return }
         if let value = try? container.decode(String.self) { self = .string(value); return }
-        throw DecodingError.typeMismatch(AttributeValue.self, .init(codingPath: decoder.codingPath,
-            debugDescription: "an attribute must be a string, a number or a boolean"))
+        throw DecodingError.typeMismatch(
+            AttributeValue.self,
+            .init(
+                codingPath: decoder.codingPath,
+                debugDescription: "an attribute must be a string, a number or a boolean"))
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -42,9 +45,11 @@ public struct LogRecord: Sendable, Hashable, Codable {
     public var source: String?
     public var attributes: [String: AttributeValue]?
 
-    public init(tenantID: TenantID, logID: String, text: String, receivedAt: String, requestID: String,
-                timestamp: String? = nil, level: String? = nil, source: String? = nil,
-                attributes: [String: AttributeValue]? = nil) {
+    public init(
+        tenantID: TenantID, logID: String, text: String, receivedAt: String, requestID: String,
+        timestamp: String? = nil, level: String? = nil, source: String? = nil,
+        attributes: [String: AttributeValue]? = nil
+    ) {
         self.v = Self.schemaVersion
         self.tenantID = tenantID
         self.logID = logID

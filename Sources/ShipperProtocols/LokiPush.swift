@@ -47,10 +47,14 @@ public enum LokiPush {
             guard let labels = parseLabels(stream.labels) else {
                 throw IngestError(.invalidLoki, "a stream's labels are not a label set such as {job=\"api\"}")
             }
-            streams.append(Stream(labels: labels, entries: stream.entries.map { entry in
-                Entry(nanoseconds: entry.hasTimestamp ? nanoseconds(entry.timestamp) : nil,
-                      line: entry.line, metadata: entry.structuredMetadata.map { ($0.name, $0.value) })
-            }))
+            streams.append(
+                Stream(
+                    labels: labels,
+                    entries: stream.entries.map { entry in
+                        Entry(
+                            nanoseconds: entry.hasTimestamp ? nanoseconds(entry.timestamp) : nil,
+                            line: entry.line, metadata: entry.structuredMetadata.map { ($0.name, $0.value) })
+                    }))
         }
         return streams
     }
@@ -152,8 +156,10 @@ public enum LokiPush {
     }
 
     /// The logs of a push. `orgID` is `X-Scope-OrgID`; `headerTenant` is `X-Tenant-ID` (both given: equal).
-    public static func inputs(_ streams: [Stream], orgID: String?, headerTenant: String?, defaultTenant: TenantID?,
-                              parser: IngestParser) throws(IngestError) -> [LogInput] {
+    public static func inputs(
+        _ streams: [Stream], orgID: String?, headerTenant: String?, defaultTenant: TenantID?,
+        parser: IngestParser
+    ) throws(IngestError) -> [LogInput] {
         let tenant = try parser.resolveTenant(body: orgID, header: headerTenant, default: defaultTenant)
         var inputs: [LogInput] = []
         var errors: [IngestError.LineError] = []
@@ -175,8 +181,9 @@ public enum LokiPush {
         }
         guard errors.isEmpty else {
             let shown = errors.prefix(10).map { String($0.line) }.joined(separator: ", ")
-            throw IngestError(.invalidBatch, "\(bad) of \(number) entries are invalid (entry \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
-                              lineErrors: errors)
+            throw IngestError(
+                .invalidBatch, "\(bad) of \(number) entries are invalid (entry \(shown)\(bad > 10 ? ", …" : "")); nothing was accepted",
+                lineErrors: errors)
         }
         return inputs
     }
@@ -189,7 +196,8 @@ public enum LokiPush {
         var attributes: [String: AttributeValue] = [:]
         for (key, value) in entry.metadata + labels where attributes[key] == nil {
             guard IngestParser.isValidAttributeKey(key) else {
-                throw IngestError(.invalidAttributes, "label and metadata names must be 1–\(IngestParser.maxAttributeKeyBytes) bytes without control characters")
+                throw IngestError(
+                    .invalidAttributes, "label and metadata names must be 1–\(IngestParser.maxAttributeKeyBytes) bytes without control characters")
             }
             attributes[key] = .string(value)
         }
@@ -205,11 +213,14 @@ public enum LokiPush {
             for name in names { if case .string(let value)? = attributes[name], !value.isEmpty, value.utf8.count <= limit { return value } }
             return nil
         }
-        let timestamp = entry.nanoseconds.flatMap { $0 > 0 && $0 / 1_000_000 <= 253_402_300_799_999 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil }
-        return LogInput(tenantID: tenant, text: entry.line, timestamp: timestamp,
-                        level: first(["level", "severity", "detected_level"], limit: IngestParser.maxLevelBytes),
-                        source: first(["service_name", "job"], limit: IngestParser.maxSourceBytes),
-                        attributes: attributes.isEmpty ? nil : attributes)
+        let timestamp = entry.nanoseconds.flatMap {
+            $0 > 0 && $0 / 1_000_000 <= 253_402_300_799_999 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil
+        }
+        return LogInput(
+            tenantID: tenant, text: entry.line, timestamp: timestamp,
+            level: first(["level", "severity", "detected_level"], limit: IngestParser.maxLevelBytes),
+            source: first(["service_name", "job"], limit: IngestParser.maxSourceBytes),
+            attributes: attributes.isEmpty ? nil : attributes)
     }
 
     /// A Prometheus label set, `{job="api", env="prod"}` (escapes `\\`, `\"`, `\n` in values); nil when malformed.
@@ -226,8 +237,10 @@ public enum LokiPush {
             guard index < bytes.count else { return nil }
             if bytes[index] == UInt8(ascii: "}") { index += 1; break }
             let nameStart = index
-            while index < bytes.count, bytes[index] == UInt8(ascii: "_") || (bytes[index] | 0x20) &- 0x61 < 26
-                    || (index > nameStart && bytes[index] &- 0x30 < 10) { index += 1 }
+            while index < bytes.count,
+                bytes[index] == UInt8(ascii: "_") || (bytes[index] | 0x20) &- 0x61 < 26
+                    || (index > nameStart && bytes[index] &- 0x30 < 10)
+            { index += 1 }
             guard index > nameStart else { return nil }
             let name = String(decoding: bytes[nameStart..<index], as: UTF8.self)
             skipSpaces()

@@ -49,8 +49,10 @@ public enum OTLPLogs {
     }
 
     /// The mapping above. `fromJSON`: the request came as JSON, so its ids were read as base64 of hex text.
-    public static func inputs(_ request: Request, headerTenant: String?, defaultTenant: TenantID?, tenantAttribute: String,
-                              parser: IngestParser, fromJSON: Bool, allows: (TenantID) -> Bool = { _ in true }) -> Mapped {
+    public static func inputs(
+        _ request: Request, headerTenant: String?, defaultTenant: TenantID?, tenantAttribute: String,
+        parser: IngestParser, fromJSON: Bool, allows: (TenantID) -> Bool = { _ in true }
+    ) -> Mapped {
         var mapped = Mapped()
         func reject(_ error: IngestError, count: Int = 1) {
             mapped.rejected += count
@@ -79,8 +81,10 @@ public enum OTLPLogs {
                 if !scopeLogs.scope.version.isEmpty { scope.append(("otel.scope.version", .string(scopeLogs.scope.version))) }
                 for record in scopeLogs.logRecords {
                     do throws(IngestError) {
-                        mapped.inputs.append(try input(record, tenant: tenant, source: source, scope: scope, resource: resource,
-                                                       parser: parser, fromJSON: fromJSON))
+                        mapped.inputs.append(
+                            try input(
+                                record, tenant: tenant, source: source, scope: scope, resource: resource,
+                                parser: parser, fromJSON: fromJSON))
                     } catch {
                         reject(error)
                     }
@@ -98,8 +102,10 @@ public enum OTLPLogs {
         return try parser.resolveTenant(body: resource, header: nil)
     }
 
-    static func input(_ record: Logpipe_Otlp_LogRecord, tenant: TenantID, source: String?, scope: [(key: String, value: AttributeValue)],
-                      resource: [(key: String, value: AttributeValue)], parser: IngestParser, fromJSON: Bool) throws(IngestError) -> LogInput {
+    static func input(
+        _ record: Logpipe_Otlp_LogRecord, tenant: TenantID, source: String?, scope: [(key: String, value: AttributeValue)],
+        resource: [(key: String, value: AttributeValue)], parser: IngestParser, fromJSON: Bool
+    ) throws(IngestError) -> LogInput {
         let text = record.hasBody ? bodyText(record.body) : ""
         guard !text.isEmpty else { throw IngestError(.missingText, "a log record has no body") }
         guard text.utf8.count <= parser.maxLogBytes else {
@@ -121,13 +127,16 @@ public enum OTLPLogs {
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "a log record with its attributes is \(size) bytes; the limit is \(parser.maxLogBytes)")
         }
-        let level = record.severityText.isEmpty ? severityName(record.severityNumber)
+        let level =
+            record.severityText.isEmpty
+            ? severityName(record.severityNumber)
             : truncated(record.severityText, bytes: IngestParser.maxLevelBytes)
         let nanos = record.timeUnixNano != 0 ? record.timeUnixNano : record.observedTimeUnixNano
         // 64-bit nanoseconds reach the year 2554: always within RFC 3339's four-digit years.
         let timestamp = nanos == 0 ? nil : UnixTime(milliseconds: nanos / 1_000_000).rfc3339
-        return LogInput(tenantID: tenant, logID: logID, text: text, timestamp: timestamp, level: level, source: source,
-                        attributes: attributes.isEmpty ? nil : attributes)
+        return LogInput(
+            tenantID: tenant, logID: logID, text: text, timestamp: timestamp, level: level, source: source,
+            attributes: attributes.isEmpty ? nil : attributes)
     }
 
     /// The longest prefix of whole characters within `bytes` UTF-8 bytes.

@@ -14,7 +14,8 @@ struct LogPipeBench: AsyncParsableCommand {
 
     /// A minimal confirmed publisher: `inflight` persistent publishes always awaiting their confirm.
     struct PublishCeiling: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "publish-ceiling",
+        static let configuration = CommandConfiguration(
+            commandName: "publish-ceiling",
             abstract: "Persistent, confirmed publishes/s the broker takes from one connection with many in flight.")
         @Option var url: String
         @Option var queue = "bench.ceiling"
@@ -25,8 +26,9 @@ struct LogPipeBench: AsyncParsableCommand {
         func run() async throws {
             var logger = Logger(label: "bench")
             logger.logLevel = .error
-            let connection = AMQPConnection(configuration: try AMQPConfiguration(url: url),
-                                            topology: AMQPTopology(queues: [.init(name: queue)]), logger: logger)
+            let connection = AMQPConnection(
+                configuration: try AMQPConfiguration(url: url),
+                topology: AMQPTopology(queues: [.init(name: queue)]), logger: logger)
             connection.start()
             try await connection.waitUntilConnected(timeout: .seconds(10))
             _ = try await connection.purge(queue)
@@ -85,7 +87,8 @@ struct LogPipeBench: AsyncParsableCommand {
 
     /// Ingest → stored latency: `processed_at − received_at` over a sample of the stored logs (about 20,000 per tenant).
     struct EndToEnd: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(commandName: "e2e",
+        static let configuration = CommandConfiguration(
+            commandName: "e2e",
             abstract: "Print p50/p99 of processed_at − received_at (ms) over a logpipe SQLite store, as JSON.")
         @Option var sqlite: String
 

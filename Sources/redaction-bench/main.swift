@@ -45,20 +45,43 @@ struct Corpus {
             let ip = "\(number(1...223)).\(number(0...255)).\(number(0...255)).\(number(1...254))"
             let line: String
             switch number(0...13) {
-            case 0: line = "\(ts) INFO  [http-nio-8080-exec-\(number(1...32))] c.e.api.UserController - GET /api/v1/users/\(number(1000...99999)) 200 took \(number(1...900))ms"
-            case 1: line = "\(ip) - - [29/Nov/2026:10:\(10 + number(0...49)):00 +0000] \"GET /static/app.\(number(100...999)).js HTTP/1.1\" \(pick([200, 304, 404])) \(number(200...90000)) \"-\" \"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.6099.109\""
-            case 2: line = "{\"ts\":\"\(ts)\",\"level\":\"warn\",\"msg\":\"retrying upstream call\",\"attempt\":\(number(1...5)),\"request_id\":\"550e8400-e29b-41d4-a716-4466554\(number(10000...99999))\",\"latency_ms\":\(number(1...5000))}"
-            case 3: line = "\(ts) ERROR login failed for user \(pick(["alice", "bob", "carol", "dave"])).\(pick(["smith", "jones"]))@\(pick(["example.com", "corp.example.org", "mail.example.net"])) from \(ip)"
-            case 4: line = "\(ts) INFO  payment processed card=\(pick(["4111 1111 1111 1111", "5555555555554444", "3782 822463 10005"])) amount=$\(number(1...999)).\(number(10...99)) order=ORD-2026-\(number(100000...999999))"
-            case 5: line = "\(ts) DEBUG db query took \(number(1...3)).\(number(100...999))s rows=\(number(0...10000)) sha=d41d8cd98f00b204e9800998ecf8427e cache=\(pick(["hit", "miss"]))"
-            case 6: line = "\(ts) INFO  sms sent to \(pick(["+44 20 7946 0958", "(555) 123-4567", "+1 555 123 4567", "555-0199"])) status=delivered provider=twilio"
+            case 0:
+                line =
+                    "\(ts) INFO  [http-nio-8080-exec-\(number(1...32))] c.e.api.UserController - GET /api/v1/users/\(number(1000...99999)) 200 took \(number(1...900))ms"
+            case 1:
+                line =
+                    "\(ip) - - [29/Nov/2026:10:\(10 + number(0...49)):00 +0000] \"GET /static/app.\(number(100...999)).js HTTP/1.1\" \(pick([200, 304, 404])) \(number(200...90000)) \"-\" \"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0.6099.109\""
+            case 2:
+                line =
+                    "{\"ts\":\"\(ts)\",\"level\":\"warn\",\"msg\":\"retrying upstream call\",\"attempt\":\(number(1...5)),\"request_id\":\"550e8400-e29b-41d4-a716-4466554\(number(10000...99999))\",\"latency_ms\":\(number(1...5000))}"
+            case 3:
+                line =
+                    "\(ts) ERROR login failed for user \(pick(["alice", "bob", "carol", "dave"])).\(pick(["smith", "jones"]))@\(pick(["example.com", "corp.example.org", "mail.example.net"])) from \(ip)"
+            case 4:
+                line =
+                    "\(ts) INFO  payment processed card=\(pick(["4111 1111 1111 1111", "5555555555554444", "3782 822463 10005"])) amount=$\(number(1...999)).\(number(10...99)) order=ORD-2026-\(number(100000...999999))"
+            case 5:
+                line =
+                    "\(ts) DEBUG db query took \(number(1...3)).\(number(100...999))s rows=\(number(0...10000)) sha=d41d8cd98f00b204e9800998ecf8427e cache=\(pick(["hit", "miss"]))"
+            case 6:
+                line = "\(ts) INFO  sms sent to \(pick(["+44 20 7946 0958", "(555) 123-4567", "+1 555 123 4567", "555-0199"])) status=delivered provider=twilio"
             case 7: line = "\(ts) kernel: eth\(number(0...3)): link up, 1000 Mbps, full duplex, addr fe80::\(String(number(1...65535), radix: 16))%eth0"
-            case 8: line = "\(ts) INFO  worker-\(number(1...8)) processed batch \(number(1...99999)) of \(number(1...500)) logs in \(number(1...999))ms (\(number(1...99)).\(number(1...9)) MiB/s) version=2.\(number(0...20)).\(number(0...9))"
-            case 9: line = "\(ts) WARN  slow request method=POST path=/checkout status=\(pick([200, 201, 500, 503])) duration=\(number(1...30)).\(number(100...999))s bytes=\(number(100...2_000_000))"
+            case 8:
+                line =
+                    "\(ts) INFO  worker-\(number(1...8)) processed batch \(number(1...99999)) of \(number(1...500)) logs in \(number(1...999))ms (\(number(1...99)).\(number(1...9)) MiB/s) version=2.\(number(0...20)).\(number(0...9))"
+            case 9:
+                line =
+                    "\(ts) WARN  slow request method=POST path=/checkout status=\(pick([200, 201, 500, 503])) duration=\(number(1...30)).\(number(100...999))s bytes=\(number(100...2_000_000))"
             case 10: line = "\(ts) AUDIT user ssn=\(pick(["123-45-6789", "078-05-1120"])) verified by agent_\(number(1...99)) ticket #\(number(1000...9999))"
-            case 12: line = "\(ts) DEBUG outbound call headers={Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyIsImV4cCI6MTc2NDM3NDQwMH0.\(number(100000...999999))abcdefXYZ} upstream=billing"
-            case 13: line = "\(ts) INFO  connecting to \(pick(["postgres://app:s3cr3t@db.internal:5432/app", "amqp://guest:guest@rabbit:5672/", "redis://cache.internal:6379/0"])) pool=\(number(1...32))"
-            default: line = "\(ts) INFO  GC pause \(number(1...200))ms heap=\(number(100...4000))MB threads=\(number(10...400)) uptime=\(number(1...99))h\(number(1...59))m"
+            case 12:
+                line =
+                    "\(ts) DEBUG outbound call headers={Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ1c2VyLTEyMyIsImV4cCI6MTc2NDM3NDQwMH0.\(number(100000...999999))abcdefXYZ} upstream=billing"
+            case 13:
+                line =
+                    "\(ts) INFO  connecting to \(pick(["postgres://app:s3cr3t@db.internal:5432/app", "amqp://guest:guest@rabbit:5672/", "redis://cache.internal:6379/0"])) pool=\(number(1...32))"
+            default:
+                line =
+                    "\(ts) INFO  GC pause \(number(1...200))ms heap=\(number(100...4000))MB threads=\(number(10...400)) uptime=\(number(1...99))h\(number(1...59))m"
             }
             lines.append(line)
             total += line.utf8.count + 1
@@ -74,9 +97,15 @@ struct RegexRedactor {
         (#"\b\d{3}-\d{2}-\d{4}\b"#, "[REDACTED:SSN]"),
         (#"\b(?:\d[ -]?){12,18}\d\b"#, "[REDACTED:CREDIT_CARD]"),
         (#"\b(?:(?:25[0-5]|2[0-4]\d|1?\d?\d)\.){3}(?:25[0-5]|2[0-4]\d|1?\d?\d)\b"#, "[REDACTED:IP_ADDRESS]"),
-        (#"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?:%\w+)?"#, "[REDACTED:IP_ADDRESS]"),
+        (
+            #"(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]{1,4}|(?:[0-9A-Fa-f]{1,4}:){1,7}:(?:[0-9A-Fa-f]{1,4}(?::[0-9A-Fa-f]{1,4}){0,5})?(?:%\w+)?"#,
+            "[REDACTED:IP_ADDRESS]"
+        ),
         (#"(?:\+\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})[ .-]?\d{3}[ .-]\d{4}\b|\b\d{3}-\d{4}\b"#, "[REDACTED:PHONE]"),
-        (#"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*|(?<=://[^:/@\s]{1,64}:)[^@/\s]+(?=@)|(?<=Bearer )[A-Za-z0-9._~+/-]{8,}=*"#, "[REDACTED:SECRET]"),
+        (
+            #"\beyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]*|(?<=://[^:/@\s]{1,64}:)[^@/\s]+(?=@)|(?<=Bearer )[A-Za-z0-9._~+/-]{8,}=*"#,
+            "[REDACTED:SECRET]"
+        ),
     ].map { (try! NSRegularExpression(pattern: $0.0), $0.1) }
 
     func redact(_ text: String) -> String {
@@ -117,23 +146,23 @@ func seedPython(_ lines: [String], runs: Int) -> Double? {
     FileManager.default.createFile(atPath: corpus, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
     // The seed design's five regexes (../shared/bench/peer_seed.py), timed on the same corpus.
     let script = #"""
-    import re, sys, time, statistics
-    PII = [("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")),
-           ("SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
-           ("CREDIT_CARD", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
-           ("IP", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
-           ("PHONE", re.compile(r"(?:\+?\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})?[ .-]?\d{3}[ .-]\d{4}\b"))]
-    lines = open(sys.argv[1]).read().splitlines()
-    size = sum(len(l.encode()) + 1 for l in lines)
-    rates = []
-    for _ in range(int(sys.argv[2])):
-        t = time.perf_counter()
-        for line in lines:
-            for name, rx in PII:
-                line = rx.sub("[REDACTED_" + name + "]", line)
-        rates.append(size / 1048576 / (time.perf_counter() - t))
-    print(statistics.median(rates))
-    """#
+        import re, sys, time, statistics
+        PII = [("EMAIL", re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")),
+               ("SSN", re.compile(r"\b\d{3}-\d{2}-\d{4}\b")),
+               ("CREDIT_CARD", re.compile(r"\b(?:\d[ -]?){13,19}\b")),
+               ("IP", re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")),
+               ("PHONE", re.compile(r"(?:\+?\d{1,3}[ .-]?)?(?:\(\d{3}\)|\d{3})?[ .-]?\d{3}[ .-]\d{4}\b"))]
+        lines = open(sys.argv[1]).read().splitlines()
+        size = sum(len(l.encode()) + 1 for l in lines)
+        rates = []
+        for _ in range(int(sys.argv[2])):
+            t = time.perf_counter()
+            for line in lines:
+                for name, rx in PII:
+                    line = rx.sub("[REDACTED_" + name + "]", line)
+            rates.append(size / 1048576 / (time.perf_counter() - t))
+        print(statistics.median(rates))
+        """#
     let process = Process()
     process.executableURL = URL(fileURLWithPath: python)
     process.arguments = ["-c", script, corpus, String(runs)]
@@ -163,7 +192,8 @@ for unit in ["1", "@", "1.", "a@", "1:", "+1", "4111 ", "eyJaaaaaaaaaaaa.", "Bea
     hostile.append(("1 MiB of \"\(unit)\"", rate.mibPerSecond))
 }
 
-let cpu = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
+let cpu =
+    (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8))?.split(separator: "\n")
     .first { $0.hasPrefix("model name") }.map { String($0.split(separator: ":").last ?? "").trimmingCharacters(in: .whitespaces) } ?? "unknown"
 print("redaction benchmark — \(lines.count) lines, \(options.mebibytes) MiB, single thread, median of \(options.runs) runs")
 print("machine: \(ProcessInfo.processInfo.activeProcessorCount) cores, \(cpu)")
@@ -174,8 +204,9 @@ row("same rules as NSRegularExpression", regexRate.mibPerSecond)
 if let seed { row("seed design's Python regexes", seed) }
 for (name, rate) in hostile { row("engine, hostile: \(name)", rate) }
 print(String(repeating: "-", count: 64))
-print(String(format: "engine / regex: %.1f×", engine.mibPerSecond / regexRate.mibPerSecond)
-      + (seed.map { String(format: "   engine / seed Python: %.1f×", engine.mibPerSecond / $0) } ?? ""))
+print(
+    String(format: "engine / regex: %.1f×", engine.mibPerSecond / regexRate.mibPerSecond)
+        + (seed.map { String(format: "   engine / seed Python: %.1f×", engine.mibPerSecond / $0) } ?? ""))
 
 /// The figures as `--json` writes them.
 struct Report: Encodable {
@@ -196,9 +227,10 @@ struct Report: Encodable {
 }
 
 if let path = options.jsonPath {
-    let report = Report(lines: lines.count, mebibytes: options.mebibytes, runs: options.runs, cores: ProcessInfo.processInfo.activeProcessorCount,
-                        cpu: cpu, engineMiBs: engine.mibPerSecond, regexMiBs: regexRate.mibPerSecond, seedPythonMiBs: seed,
-                        hostileMiBs: Dictionary(hostile, uniquingKeysWith: { first, _ in first }))
+    let report = Report(
+        lines: lines.count, mebibytes: options.mebibytes, runs: options.runs, cores: ProcessInfo.processInfo.activeProcessorCount,
+        cpu: cpu, engineMiBs: engine.mibPerSecond, regexMiBs: regexRate.mibPerSecond, seedPythonMiBs: seed,
+        hostileMiBs: Dictionary(hostile, uniquingKeysWith: { first, _ in first }))
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     FileManager.default.createFile(atPath: path, contents: try encoder.encode(report))

@@ -34,10 +34,12 @@ struct AMQPConfigurationTests {
         #expect(!configuration.redactedURL.contains("pa") && !configuration.redactedURL.contains("p,b"))
     }
 
-    @Test("bad URLs are configuration errors", arguments: [
-        "http://h/", "amqps://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
-        "amqp://h/,", "amqp://h/,,amqp://g/", "amqp://h/,http://g/",
-    ])
+    @Test(
+        "bad URLs are configuration errors",
+        arguments: [
+            "http://h/", "amqps://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
+            "amqp://h/,", "amqp://h/,,amqp://g/", "amqp://h/,http://g/",
+        ])
     func invalid(_ url: String) {
         #expect(throws: AMQPError.self) { try AMQPConfiguration(url: url) }
     }

@@ -1,13 +1,15 @@
-@testable import AMQPBridge
 import Testing
+
+@testable import AMQPBridge
 
 /// The delivery buffer of a subscription, fed by hand as the connection thread feeds it.
 @Suite("AMQP consumer buffer")
 struct AMQPConsumerTests {
     static func delivery(_ tag: UInt64, generation: UInt64) -> AMQPDelivery {
-        AMQPDelivery(body: [], properties: AMQPProperties(messageID: "m-\(generation)-\(tag)"), exchange: "x", routingKey: "k",
-                     redelivered: false, deliveryTag: tag,
-                     receipt: AMQPReceipt(generation: generation, channel: 3, deliveryTag: tag))
+        AMQPDelivery(
+            body: [], properties: AMQPProperties(messageID: "m-\(generation)-\(tag)"), exchange: "x", routingKey: "k",
+            redelivered: false, deliveryTag: tag,
+            receipt: AMQPReceipt(generation: generation, channel: 3, deliveryTag: tag))
     }
 
     @Test("deliveries dropped by a reconnect while a batch lingers do not end the subscription: the next delivery is returned")

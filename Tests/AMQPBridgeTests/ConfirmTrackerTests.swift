@@ -1,5 +1,6 @@
-@testable import AMQPBridge
 import Testing
+
+@testable import AMQPBridge
 
 @Suite("Publisher confirm bookkeeping")
 struct ConfirmTrackerTests {

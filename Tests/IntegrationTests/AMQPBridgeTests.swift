@@ -11,21 +11,25 @@ struct AMQPBridgeIntegrationTests {
     @Test("a mandatory publish that matches no queue fails as unroutable; the connection stays usable")
     func unroutable() async throws {
         let name = TestEnvironment.uniqueNamespace("bridge")
-        let connection = try await connect(AMQPTopology(
-            exchanges: [.init(name: "\(name).x", type: "topic")], queues: [.init(name: "\(name).q")],
-            bindings: [.init(queue: "\(name).q", exchange: "\(name).x", routingKey: "bound")]))
+        let connection = try await connect(
+            AMQPTopology(
+                exchanges: [.init(name: "\(name).x", type: "topic")], queues: [.init(name: "\(name).q")],
+                bindings: [.init(queue: "\(name).q", exchange: "\(name).x", routingKey: "bound")]))
         var returned: AMQPError?
         do {
-            try await connection.publish(exchange: "\(name).x", routingKey: "unbound", body: Array("x".utf8),
-                                         properties: AMQPProperties(deliveryMode: 2, messageID: "m1"))
+            try await connection.publish(
+                exchange: "\(name).x", routingKey: "unbound", body: Array("x".utf8),
+                properties: AMQPProperties(deliveryMode: 2, messageID: "m1"))
         } catch let error as AMQPError {
             returned = error
         }
         // Not mandatory: the broker confirms and drops it.
-        try await connection.publish(exchange: "\(name).x", routingKey: "unbound", body: [1], properties: AMQPProperties(),
-                                     mandatory: false)
-        try await connection.publish(exchange: "\(name).x", routingKey: "bound", body: Array("kept".utf8),
-                                     properties: AMQPProperties(deliveryMode: 2, messageID: "m2"))
+        try await connection.publish(
+            exchange: "\(name).x", routingKey: "unbound", body: [1], properties: AMQPProperties(),
+            mandatory: false)
+        try await connection.publish(
+            exchange: "\(name).x", routingKey: "bound", body: Array("kept".utf8),
+            properties: AMQPProperties(deliveryMode: 2, messageID: "m2"))
         let status = try await connection.queueStatus("\(name).q")
         try await connection.deleteQueue("\(name).q")
         try await connection.deleteExchange("\(name).x")
@@ -56,8 +60,9 @@ struct AMQPBridgeIntegrationTests {
         let queue = TestEnvironment.uniqueNamespace("bridge")
         let connection = try await connect(AMQPTopology(queues: [.init(name: queue)]))
         for index in 0..<10 {
-            try await connection.publish(exchange: "", routingKey: queue, body: Array("m\(index)".utf8),
-                                         properties: AMQPProperties(deliveryMode: 2, messageID: "m\(index)"))
+            try await connection.publish(
+                exchange: "", routingKey: queue, body: Array("m\(index)".utf8),
+                properties: AMQPProperties(deliveryMode: 2, messageID: "m\(index)"))
         }
         var iterator = connection.consume(queue: queue, prefetch: 3).makeAsyncIterator()
         var received: [AMQPDelivery] = []
@@ -100,8 +105,9 @@ struct AMQPBridgeIntegrationTests {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for index in 0..<1000 {
                 group.addTask {
-                    try await connection.publish(exchange: "", routingKey: queue, body: Array(repeating: 0x61, count: 200),
-                                                 properties: AMQPProperties(deliveryMode: 2, messageID: "p\(index)"))
+                    try await connection.publish(
+                        exchange: "", routingKey: queue, body: Array(repeating: 0x61, count: 200),
+                        properties: AMQPProperties(deliveryMode: 2, messageID: "p\(index)"))
                 }
             }
             try await group.waitForAll()
@@ -125,8 +131,9 @@ struct AMQPBridgeIntegrationTests {
     func consumerBeforeConnect() async throws {
         let queue = TestEnvironment.uniqueNamespace("bridge")
         let publisher = try await connect(AMQPTopology(queues: [.init(name: queue)]))
-        let connection = AMQPConnection(configuration: try AMQPConfiguration(url: TestEnvironment.amqpURL),
-                                        topology: AMQPTopology(queues: [.init(name: queue)]), logger: TestEnvironment.logger)
+        let connection = AMQPConnection(
+            configuration: try AMQPConfiguration(url: TestEnvironment.amqpURL),
+            topology: AMQPTopology(queues: [.init(name: queue)]), logger: TestEnvironment.logger)
         let consumer = connection.consume(queue: queue, prefetch: 100)
         connection.start()
         try await connection.waitUntilConnected(timeout: .seconds(10))
@@ -163,4 +170,3 @@ struct AMQPBridgeIntegrationTests {
         #expect(delivery.properties.messageID == "big")
     }
 }
-

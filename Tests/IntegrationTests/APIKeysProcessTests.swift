@@ -1,18 +1,21 @@
 import Foundation
+import Glibc
+import LogPipeCore
+import Testing
+
+@testable import LogPipeApp
+
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
-import Glibc
-@testable import LogPipeApp
-import LogPipeCore
-import Testing
 
 /// `logpipe keys add` and SIGHUP reloading, with the `logpipe api` executable over real HTTP.
 @Suite("API keys in a running API", .timeLimit(.minutes(2)))
 struct APIKeysProcessTests {
     func post(port: Int, key: String?, tenant: String) async throws -> Int {
-        try await HTTP.postJSON(port: port, #"{"tenant_id":"\#(tenant)","text":"hello"}"#,
-                                headers: key.map { ["Authorization": "Bearer \($0)"] } ?? [:])
+        try await HTTP.postJSON(
+            port: port, #"{"tenant_id":"\#(tenant)","text":"hello"}"#,
+            headers: key.map { ["Authorization": "Bearer \($0)"] } ?? [:])
     }
 
     @Test("keys add prints a key once and appends only its hash; SIGHUP makes a running API accept it")
@@ -35,10 +38,12 @@ struct APIKeysProcessTests {
         #expect(refused.status != 0)
 
         let port = Int.random(in: 20_000...29_000)
-        let api = try WorkerProcess(["api", "--host", "127.0.0.1", "--port", "\(port)"], environment: [
-            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
-            "LOGPIPE_API_KEYS_FILE": keysFile,
-        ], logPath: directory + "/api.log")
+        let api = try WorkerProcess(
+            ["api", "--host", "127.0.0.1", "--port", "\(port)"],
+            environment: [
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_API_KEYS_FILE": keysFile,
+            ], logPath: directory + "/api.log")
         let up = try await TestEnvironment.eventually(timeout: .seconds(20)) {
             (try? await post(port: port, key: firstKey, tenant: "acme")) == 202
         }
@@ -80,9 +85,11 @@ struct APIKeysProcessTests {
         let directory = "/tmp/logpipe-keys-process-tests/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let port = Int.random(in: 20_000...29_000)
-        let api = try WorkerProcess(["api", "--host", "127.0.0.1", "--port", "\(port)"], environment: [
-            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
-        ], logPath: directory + "/api.log")
+        let api = try WorkerProcess(
+            ["api", "--host", "127.0.0.1", "--port", "\(port)"],
+            environment: [
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+            ], logPath: directory + "/api.log")
         let up = try await TestEnvironment.eventually(timeout: .seconds(20)) { (try? await post(port: port, key: nil, tenant: "acme")) == 202 }
         #expect(up)
         api.signal(SIGHUP)

@@ -19,8 +19,9 @@ func jsonObject(_ bytes: some Sequence<UInt8>) throws -> [String: Any] {
 @Suite("API → RabbitMQ", .timeLimit(.minutes(3)))
 struct APIToBrokerTests {
     func application(_ fixture: BrokerFixture) -> some ApplicationProtocol {
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-                            configuration: fixture.configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+            configuration: fixture.configuration)
         return Application(router: api.router())
     }
 
@@ -29,8 +30,13 @@ struct APIToBrokerTests {
         let fixture = try await BrokerFixture.start()
         let before = UInt64(Date().timeIntervalSince1970)
         let acceptedLogID: String? = try await application(fixture).test(.live) { client in
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json", requestIDHeader: "req-json-1"],
-                                     body: ByteBuffer(string: #"{"tenant_id":"acme","text":"user bob@example.com logged in","level":"info","source":"web","timestamp":"2026-11-29T10:00:00Z","attributes":{"port":443,"ok":true}}"#)) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "application/json", requestIDHeader: "req-json-1"],
+                body: ByteBuffer(
+                    string:
+                        #"{"tenant_id":"acme","text":"user bob@example.com logged in","level":"info","source":"web","timestamp":"2026-11-29T10:00:00Z","attributes":{"port":443,"ok":true}}"#
+                )
+            ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.headers[requestIDHeader] == "req-json-1")
                 return try jsonObject(response.body.readableBytesView)["log_id"] as? String
@@ -70,9 +76,11 @@ struct APIToBrokerTests {
     func textLogArrives() async throws {
         let fixture = try await BrokerFixture.start()
         try await application(fixture).test(.router) { client in
-            try await client.execute(uri: "/ingest", method: .post,
-                                     headers: [.contentType: "text/plain", tenantHeader: "beta-2", HTTPField.Name("X-Log-ID")!: "text-1"],
-                                     body: ByteBuffer(string: "disk full on /var")) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post,
+                headers: [.contentType: "text/plain", tenantHeader: "beta-2", HTTPField.Name("X-Log-ID")!: "text-1"],
+                body: ByteBuffer(string: "disk full on /var")
+            ) { response in
                 #expect(response.status == .accepted)
             }
         }
@@ -114,8 +122,10 @@ struct APIToBrokerTests {
                     #expect(response.status.code == status, "\(contentType) \(body)")
                 }
             }
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "text/plain", tenantHeader: "acme"],
-                                     body: ByteBuffer(string: "sentinel")) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "text/plain", tenantHeader: "acme"],
+                body: ByteBuffer(string: "sentinel")
+            ) { response in
                 #expect(response.status == .accepted)
             }
         }
@@ -137,8 +147,10 @@ struct APIToBrokerTests {
                     group.addTask {
                         for index in stride(from: worker, to: total, by: concurrency) {
                             let body = #"{"tenant_id":"t\#(index % 7)","text":"burst line \#(index)","log_id":"burst-\#(index)"}"#
-                            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                                     body: ByteBuffer(string: body)) { response in
+                            try await client.execute(
+                                uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                                body: ByteBuffer(string: body)
+                            ) { response in
                                 let logID = try jsonObject(response.body.readableBytesView)["log_id"] as? String
                                 tally.record(status: Int(response.status.code), logID: logID)
                             }
@@ -189,11 +201,14 @@ final class Tally: Sendable {
 @Suite("API → RabbitMQ failures", .timeLimit(.minutes(2)))
 struct APIPublishFailureTests {
     func post(_ fixture: BrokerFixture) async throws -> (status: Int, code: String?, retryAfter: String?) {
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-                            configuration: fixture.configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+            configuration: fixture.configuration)
         return try await Application(router: api.router()).test(.router) { client in
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                     body: ByteBuffer(string: #"{"tenant_id":"acme","text":"x"}"#)) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"tenant_id":"acme","text":"x"}"#)
+            ) { response in
                 let body = try jsonObject(response.body.readableBytesView)
                 return (Int(response.status.code), (body["error"] as? [String: Any])?["code"] as? String, response.headers[.retryAfter])
             }
@@ -205,15 +220,20 @@ struct APIPublishFailureTests {
         let fixture = try await BrokerFixture.start()
         let gate = WorkBacklogGate(limit: 5, maxWait: .milliseconds(300))
         let monitor = Task {
-            try await WorkBacklogMonitor(gate: gate, connection: fixture.connection, queues: [fixture.topology.workQueue],
-                                         interval: .milliseconds(20), logger: TestEnvironment.logger).run()
+            try await WorkBacklogMonitor(
+                gate: gate, connection: fixture.connection, queues: [fixture.topology.workQueue],
+                interval: .milliseconds(20), logger: TestEnvironment.logger
+            ).run()
         }
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, backlog: gate),
-                            configuration: fixture.configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, backlog: gate),
+            configuration: fixture.configuration)
         try await Application(router: api.router()).test(.router) { client in
             func post(_ index: Int) async throws -> (Int, String?) {
-                try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                         body: ByteBuffer(string: #"{"tenant_id":"acme","text":"line \#(index)"}"#)) { response in
+                try await client.execute(
+                    uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: #"{"tenant_id":"acme","text":"line \#(index)"}"#)
+                ) { response in
                     let error = try jsonObject(response.body.readableBytesView)["error"] as? [String: Any]
                     return (Int(response.status.code), error?["code"] as? String)
                 }

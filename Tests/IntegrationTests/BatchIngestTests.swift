@@ -3,11 +3,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import LogPipeApp
 import LogPipeCore
-import TestSupport
 import Synchronization
+import TestSupport
 import Testing
+
+@testable import LogPipeApp
 
 /// NDJSON batches through the real broker to the store, the confirm backlog bound, and every response checked
 /// against openapi.yaml.
@@ -28,20 +29,24 @@ struct BatchIngestTests {
         if gzipped { headers[.contentEncoding] = "gzip" }
         return try await client.execute(uri: "/ingest", method: .post, headers: headers, body: ByteBuffer(bytes: body)) { response in
             let data = Data(response.body.readableBytesView)
-            let problems = try spec.get().problems(method: "POST", path: "/ingest", status: Int(response.status.code),
-                                                   headers: response.headers, body: data)
+            let problems = try spec.get().problems(
+                method: "POST", path: "/ingest", status: Int(response.status.code),
+                headers: response.headers, body: data)
             #expect(problems.isEmpty, "\(problems)")
             let json = (try? JSONSerialization.jsonObject(with: data) as? [String: Any]) ?? [:]
-            return Answer(status: Int(response.status.code), code: (json["error"] as? [String: Any])?["code"] as? String,
-                          accepted: json["accepted"] as? Int, tenantIDs: json["tenant_ids"] as? [String])
+            return Answer(
+                status: Int(response.status.code), code: (json["error"] as? [String: Any])?["code"] as? String,
+                accepted: json["accepted"] as? Int, tenantIDs: json["tenant_ids"] as? [String])
         }
     }
 
     static func ndjson(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator: "\n").utf8) }
 
     /// The API (real publisher) and a worker into a counting store.
-    func withPipeline(limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true, maxInFlightBytes: Int? = nil,
-                      bodyTimeout: Duration? = nil, _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void) async throws {
+    func withPipeline(
+        limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true, maxInFlightBytes: Int? = nil,
+        bodyTimeout: Duration? = nil, _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void
+    ) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
         let running = worker ? try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy) : nil
@@ -49,8 +54,9 @@ struct BatchIngestTests {
         configuration.maxBatchLogs = 10_000
         if let maxInFlightBytes { configuration.maxInFlightBytes = maxInFlightBytes }
         if let bodyTimeout { configuration.bodyTimeout = bodyTimeout }
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
-                            configuration: configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
+            configuration: configuration)
         do {
             try await Application(router: api.router()).test(.router) { client in try await body(fixture, client, store) }
         } catch {
@@ -62,7 +68,9 @@ struct BatchIngestTests {
         await fixture.tearDown()
     }
 
-    @Test("a gzipped batch of 2,500 logs for three tenants travels in bounded chunks and every log is stored once, redacted; sending it again stores nothing twice")
+    @Test(
+        "a gzipped batch of 2,500 logs for three tenants travels in bounded chunks and every log is stored once, redacted; sending it again stores nothing twice"
+    )
     func batchEndToEnd() async throws {
         var limits = AMQPLogPublisher.Limits()
         limits.chunkLogs = 400
@@ -98,7 +106,9 @@ struct BatchIngestTests {
         }
     }
 
-    @Test("a JSON array (Fluent Bit's and Vector's http body) is a batch: gzipped, two tenants, every log stored once, redacted; a bad element rejects the whole array")
+    @Test(
+        "a JSON array (Fluent Bit's and Vector's http body) is a batch: gzipped, two tenants, every log stored once, redacted; a bad element rejects the whole array"
+    )
     func jsonArrayBatch() async throws {
         try await withPipeline { _, client, store in
             let objects = (0..<300).map { index in
@@ -152,9 +162,10 @@ struct BatchIngestTests {
         try await withPipeline { fixture, client, store in
             // A queue that refuses every message, bound to beta's routing key only: the broker nacks beta's chunk.
             let refusing = "\(fixture.topology.namespace).refusing"
-            try await fixture.connection.declare(AMQPTopology(
-                queues: [.init(name: refusing, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])],
-                bindings: [.init(queue: refusing, exchange: fixture.topology.ingestExchange, routingKey: "tenant.beta")]))
+            try await fixture.connection.declare(
+                AMQPTopology(
+                    queues: [.init(name: refusing, arguments: ["x-max-length": .int(0), "x-overflow": .string("reject-publish")])],
+                    bindings: [.init(queue: refusing, exchange: fixture.topology.ingestExchange, routingKey: "tenant.beta")]))
             let lines = (0..<10).map { #"{"tenant_id":"\#($0 % 2 == 0 ? "alpha" : "beta")","log_id":"p-\#($0)","text":"line \#($0)"}"# }
             let refused = try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines))
             #expect(refused.status == 503 && refused.code == "broker_rejected")
@@ -206,8 +217,9 @@ struct BatchIngestTests {
             let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
                 for index in 0..<300 {
                     group.addTask {
-                        try await Self.post(client, contentType: "application/json",
-                                            body: Array(#"{"tenant_id":"acme","text":"burst \#(index)"}"#.utf8))
+                        try await Self.post(
+                            client, contentType: "application/json",
+                            body: Array(#"{"tenant_id":"acme","text":"burst \#(index)"}"#.utf8))
                     }
                 }
                 return try await group.reduce(into: [Answer]()) { $0.append($1) }

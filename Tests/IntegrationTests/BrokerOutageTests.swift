@@ -26,8 +26,10 @@ struct BrokerOutageTests {
     }
 
     func post(_ client: some TestClientProtocol, _ text: String) async throws -> (status: Int, code: String?, retryAfter: String?) {
-        try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "text/plain", tenantHeader: "acme"],
-                                 body: ByteBuffer(string: text)) { response in
+        try await client.execute(
+            uri: "/ingest", method: .post, headers: [.contentType: "text/plain", tenantHeader: "acme"],
+            body: ByteBuffer(string: text)
+        ) { response in
             let body = try jsonObject(response.body.readableBytesView)
             return (Int(response.status.code), (body["error"] as? [String: Any])?["code"] as? String, response.headers[.retryAfter])
         }
@@ -48,8 +50,11 @@ struct BrokerOutageTests {
         let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
         connection.start()
         try await connection.waitUntilConnected(timeout: .seconds(15))
-        let app = Application(router: IngestAPI(publisher: AMQPLogPublisher(connection: connection, topology: topology),
-                                                 configuration: configuration).router())
+        let app = Application(
+            router: IngestAPI(
+                publisher: AMQPLogPublisher(connection: connection, topology: topology),
+                configuration: configuration
+            ).router())
         try await app.test(.router) { client in
             #expect(try await post(client, "before the crash").status == 202)
             #expect(try await readiness(client) == 200)
@@ -122,8 +127,9 @@ struct StalledBrokerTests {
         configuration.confirmTimeout = .seconds(1)
         configuration.maxReconnectDelay = .milliseconds(500)
         let queue = "stall.q"
-        let connection = AMQPConnection(configuration: configuration, topology: AMQPTopology(queues: [.init(name: queue)]),
-                                        logger: TestEnvironment.logger)
+        let connection = AMQPConnection(
+            configuration: configuration, topology: AMQPTopology(queues: [.init(name: queue)]),
+            logger: TestEnvironment.logger)
         connection.start()
         do {
             try await connection.waitUntilConnected(timeout: .seconds(15))
@@ -134,8 +140,10 @@ struct StalledBrokerTests {
                 for index in 0..<48 {
                     group.addTask {
                         let start = ContinuousClock.now
-                        let confirmed = (try? await connection.publish(exchange: "", routingKey: queue, body: body,
-                                                                       properties: AMQPProperties(deliveryMode: 2, messageID: "s\(index)"))) != nil
+                        let confirmed =
+                            (try? await connection.publish(
+                                exchange: "", routingKey: queue, body: body,
+                                properties: AMQPProperties(deliveryMode: 2, messageID: "s\(index)"))) != nil
                         return (ContinuousClock.now - start, confirmed)
                     }
                 }

@@ -1,8 +1,9 @@
-@testable import AMQPBridge
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import AMQPBridge
+@testable import LogPipeApp
 
 /// Consumers across reconnects and broker-side cancels: no stale delivery is handed out after a reconnect,
 /// a cancelled subscription comes back by itself, and readiness says when the worker is not consuming.
@@ -17,8 +18,9 @@ struct ConsumerRecoveryTests {
         let queue = TestEnvironment.uniqueNamespace("recover")
         let connection = try await connect(AMQPTopology(queues: [.init(name: queue)]))
         for index in 0..<10 {
-            try await connection.publish(exchange: "", routingKey: queue, body: Array("m\(index)".utf8),
-                                         properties: AMQPProperties(deliveryMode: 2, messageID: "m\(index)"))
+            try await connection.publish(
+                exchange: "", routingKey: queue, body: Array("m\(index)".utf8),
+                properties: AMQPProperties(deliveryMode: 2, messageID: "m\(index)"))
         }
         let consumer = connection.consume(queue: queue, prefetch: 10)
         let buffered = try await TestEnvironment.eventually { consumer.bufferedCount == 10 }
@@ -52,9 +54,10 @@ struct ConsumerRecoveryTests {
         let fixture = try await BrokerFixture.start()
         let store = try WorkerTests.temporaryStore()
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
-        try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                             body: WorkerIsolationTests.body(tenant: "acme", logID: "before"),
-                                             properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
+        try await fixture.connection.publish(
+            exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+            body: WorkerIsolationTests.body(tenant: "acme", logID: "before"),
+            properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
         let first = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 1 }
         #expect(first)
         try await fixture.connection.deleteQueue(fixture.topology.workQueue)
@@ -64,9 +67,10 @@ struct ConsumerRecoveryTests {
             return (try? await fixture.connection.queueStatus(fixture.topology.workQueue).consumerCount) == 1
         }
         #expect(back)
-        try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                             body: WorkerIsolationTests.body(tenant: "acme", logID: "after"),
-                                             properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
+        try await fixture.connection.publish(
+            exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+            body: WorkerIsolationTests.body(tenant: "acme", logID: "after"),
+            properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
         let second = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
         #expect(second)
         await worker.stop()

@@ -1,13 +1,15 @@
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import Synchronization
 import Testing
 import Yams
+
+@testable import LogPipeApp
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// The compose file as Debian's docker-compose reads it (no Docker engine here: the file is validated and
 /// inspected, not run).
@@ -41,15 +43,19 @@ struct ComposeTests {
             let mounts = (services[name]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
             for file in expected { #expect(mounts.contains { $0.contains(file) }, "\(name) mounts \(file)") }
         }
-        for file in ["deploy/prometheus/prometheus.yml", "deploy/prometheus/alerts.yml", "deploy/grafana/logpipe.json",
-                     "deploy/grafana/provisioning/datasources/prometheus.yml", "deploy/grafana/provisioning/dashboards/logpipe.yml"] {
+        for file in [
+            "deploy/prometheus/prometheus.yml", "deploy/prometheus/alerts.yml", "deploy/grafana/logpipe.json",
+            "deploy/grafana/provisioning/datasources/prometheus.yml", "deploy/grafana/provisioning/dashboards/logpipe.yml",
+        ] {
             #expect(FileManager.default.fileExists(atPath: TestEnvironment.repositoryRoot.appendingPathComponent(file).path), "\(file)")
         }
-        let datasource = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/provisioning/datasources/prometheus.yml"),
-                                    encoding: .utf8)
+        let datasource = try String(
+            contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/provisioning/datasources/prometheus.yml"),
+            encoding: .utf8)
         let dashboard = try String(contentsOf: TestEnvironment.repositoryRoot.appendingPathComponent("deploy/grafana/logpipe.json"), encoding: .utf8)
-        #expect(datasource.contains("uid: logpipe-prometheus") && dashboard.contains(#""uid": "logpipe-prometheus""#),
-                "the dashboard's panels name the provisioned data source")
+        #expect(
+            datasource.contains("uid: logpipe-prometheus") && dashboard.contains(#""uid": "logpipe-prometheus""#),
+            "the dashboard's panels name the provisioned data source")
         // The values compose passes are valid logpipe configuration.
         let strings = environment.compactMapValues { $0 as? String }
         #expect(throws: Never.self) { try LogPipeConfiguration(environment: strings) }
@@ -59,8 +65,9 @@ struct ComposeTests {
     func clusterComposeValidates() throws {
         let output = "/tmp/logpipe-compose-cluster-config.yml"
         let root = TestEnvironment.repositoryRoot
-        let status = PrivateBroker.system("docker-compose -f '\(root.appendingPathComponent("docker-compose.yml").path)' "
-                                          + "-f '\(root.appendingPathComponent("docker-compose.cluster.yml").path)' config > '\(output)' 2>&1")
+        let status = PrivateBroker.system(
+            "docker-compose -f '\(root.appendingPathComponent("docker-compose.yml").path)' "
+                + "-f '\(root.appendingPathComponent("docker-compose.cluster.yml").path)' config > '\(output)' 2>&1")
         let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
         #expect(status == 0, "\(text)")
         let config = try #require(try Yams.load(yaml: text) as? [String: Any])
@@ -128,9 +135,11 @@ struct DashboardTests {
         }
         // What the operations kit promises to show.
         let queries = dashboard.panels.flatMap { $0.targets ?? [] }.map(\.expr).joined(separator: "\n")
-        for metric in ["logpipe_ingest_accepted_logs_total", "logpipe_ingest_rejected_total", "logpipe_publish_confirm_seconds_bucket",
-                       "logpipe_queue_ready_messages", "logpipe_worker_deliveries_total", "logpipe_end_to_end_seconds_bucket",
-                       "logpipe_redactions_total", "topk(10", "process_resident_memory_bytes", "process_cpu_seconds_total"] {
+        for metric in [
+            "logpipe_ingest_accepted_logs_total", "logpipe_ingest_rejected_total", "logpipe_publish_confirm_seconds_bucket",
+            "logpipe_queue_ready_messages", "logpipe_worker_deliveries_total", "logpipe_end_to_end_seconds_bucket",
+            "logpipe_redactions_total", "topk(10", "process_resident_memory_bytes", "process_cpu_seconds_total",
+        ] {
             #expect(queries.contains(metric), "no panel shows \(metric)")
         }
     }
@@ -160,8 +169,9 @@ struct GracefulShutdownTests {
             "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
             "LOGPIPE_SQLITE_PATH": directory + "/logs.sqlite", "LOGPIPE_SHUTDOWN_TIMEOUT_S": "20", "LOGPIPE_WORKER_HTTP_PORT": "0",
         ]
-        let serve = try WorkerProcess(["serve", "--host", "127.0.0.1", "--port", "\(port)"], environment: environment,
-                                      logPath: directory + "/serve.log")
+        let serve = try WorkerProcess(
+            ["serve", "--host", "127.0.0.1", "--port", "\(port)"], environment: environment,
+            logPath: directory + "/serve.log")
         let up = try await TestEnvironment.eventually(timeout: .seconds(20)) {
             (try? await post(port: port, logID: "warm-up")) == 202
         }

@@ -24,4 +24,3 @@ struct EnvironmentGuardTests {
         #expect(try pool.command(database: "admin", #"{"buildInfo": 1}"#).contains("test-double"))
     }
 }
-

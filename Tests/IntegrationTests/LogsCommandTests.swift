@@ -1,8 +1,9 @@
 import Foundation
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import LogPipeApp
 
 /// `logpipe logs tail`: filters, `--since`, and `--follow` as a user runs them (the built executable).
 @Suite("logpipe logs tail")
@@ -10,8 +11,9 @@ struct LogsCommandTests {
     static let acme = TenantID("acme")!
 
     static func log(_ id: String, receivedAt: UnixTime, level: String = "info", text: String = "hello") -> StoredLog {
-        StoredLog(logID: id, tenantID: acme, text: text, redactions: [:], receivedAt: receivedAt.rfc3339,
-                  processedAt: receivedAt.rfc3339, requestID: "r", level: level)
+        StoredLog(
+            logID: id, tenantID: acme, text: text, redactions: [:], receivedAt: receivedAt.rfc3339,
+            processedAt: receivedAt.rfc3339, requestID: "r", level: level)
     }
 
     static func store() throws -> (SQLiteLogStore, String) {
@@ -28,8 +30,9 @@ struct LogsCommandTests {
     /// Runs `logpipe logs …` to completion; returns its exit status and standard output.
     static func run(_ arguments: [String]) async throws -> (Int32, String) {
         let output = "/tmp/logpipe-logs-tests/\(UUID().uuidString).out"
-        let process = try WorkerProcess(["logs"] + arguments, environment: ["LOGPIPE_MONGO_URI": ""], logPath: output,
-                                        errorPath: output + ".err")
+        let process = try WorkerProcess(
+            ["logs"] + arguments, environment: ["LOGPIPE_MONGO_URI": ""], logPath: output,
+            errorPath: output + ".err")
         let status = await process.wait()
         return (status, (try? String(contentsOfFile: output, encoding: .utf8)) ?? "")
     }
@@ -61,9 +64,12 @@ struct LogsCommandTests {
         func at(_ seconds: Int) -> UnixTime { UnixTime(milliseconds: start.milliseconds - 100_000 + UInt64(seconds) * 1000) }
         _ = try await store.write((1...5).map { Self.log("before-\($0)", receivedAt: at($0)) })
         let output = "/tmp/logpipe-logs-tests/\(UUID().uuidString).out"
-        let process = try WorkerProcess(["logs", "tail", "--tenant", "acme", "--sqlite-path", path, "--limit", "2", "--follow",
-                                         "--interval", "0.1"], environment: ["LOGPIPE_MONGO_URI": ""], logPath: output,
-                                        errorPath: output + ".err")
+        let process = try WorkerProcess(
+            [
+                "logs", "tail", "--tenant", "acme", "--sqlite-path", path, "--limit", "2", "--follow",
+                "--interval", "0.1",
+            ], environment: ["LOGPIPE_MONGO_URI": ""], logPath: output,
+            errorPath: output + ".err")
         defer { process.signal(SIGKILL) }
         func printed() -> [String] { Self.ids((try? String(contentsOfFile: output, encoding: .utf8)) ?? "") }
         #expect(try await TestEnvironment.eventually { printed() == ["before-4", "before-5"] }, "\(printed())")
@@ -132,11 +138,13 @@ struct RetentionProcessTests {
         _ = try await store.write((0..<30).map { log("old-\($0)", acme, old) } + [log("recent", acme, recent), log("kept", audit, old)])
         let tenants = path + ".tenants.json"
         try Data(#"{"audit": {"retention": "forever"}}"#.utf8).write(to: URL(fileURLWithPath: tenants))
-        let worker = try WorkerProcess(["worker"], environment: [
-            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
-            "LOGPIPE_SQLITE_PATH": path, "LOGPIPE_MONGO_URI": "", "LOG_LEVEL": "info", "LOGPIPE_WORKER_HTTP_PORT": "0",
-            "LOGPIPE_RETENTION": "1d", "LOGPIPE_RETENTION_SWEEP_S": "0.2", "LOGPIPE_TENANTS_FILE": tenants,
-        ], logPath: path + ".worker.log")
+        let worker = try WorkerProcess(
+            ["worker"],
+            environment: [
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_SQLITE_PATH": path, "LOGPIPE_MONGO_URI": "", "LOG_LEVEL": "info", "LOGPIPE_WORKER_HTTP_PORT": "0",
+                "LOGPIPE_RETENTION": "1d", "LOGPIPE_RETENTION_SWEEP_S": "0.2", "LOGPIPE_TENANTS_FILE": tenants,
+            ], logPath: path + ".worker.log")
         defer { worker.signal(SIGKILL) }
         let swept = try await TestEnvironment.eventually(timeout: .seconds(30)) { try await store.count(tenant: acme) == 1 }
         #expect(swept)

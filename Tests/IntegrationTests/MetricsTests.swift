@@ -3,9 +3,10 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import LogPipeApp
 
 /// `/metrics` after a known workload through the real broker: every number is the one the workload implies.
 @Suite("Metrics", .timeLimit(.minutes(2)))
@@ -23,22 +24,27 @@ struct MetricsTests {
         let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
         let metrics = LogPipeMetrics(labelledTenants: ["acme"])
         let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-metrics-tests/\(UUID().uuidString).sqlite"), failing: false)
-        let worker = try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy, prefetch: 500,
-                                                   batchSize: 500, metrics: metrics)
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-                            configuration: fixture.configuration, metrics: metrics)
+        let worker = try await RunningWorker.start(
+            fixture, store: store, policy: RetryAndDLQTests.policy, prefetch: 500,
+            batchSize: 500, metrics: metrics)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+            configuration: fixture.configuration, metrics: metrics)
         try await Application(router: api.router()).test(.router) { client in
             func post(_ body: String) async throws -> Int {
-                try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                         body: ByteBuffer(string: body)) { Int($0.status.code) }
+                try await client.execute(
+                    uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                    body: ByteBuffer(string: body)
+                ) { Int($0.status.code) }
             }
             for index in 0..<5 { #expect(try await post(#"{"tenant_id":"acme","log_id":"m-\#(index)","text":"mail a\#(index)@example.com"}"#) == 202) }
             for index in 0..<3 { #expect(try await post(#"{"tenant_id":"beta","log_id":"n-\#(index)","text":"ip 10.0.0.\#(index)"}"#) == 202) }
             #expect(try await post(#"{"tenant_id":"acme","log_id":"m-0","text":"again"}"#) == 202)
             #expect(try await post(#"{"tenant_id":"acme"}"#) == 400)
             #expect(try await post("{") == 400)
-            try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                                 body: Array("poison".utf8), properties: AMQPProperties(deliveryMode: 2))
+            try await fixture.connection.publish(
+                exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+                body: Array("poison".utf8), properties: AMQPProperties(deliveryMode: 2))
 
             let settled = try await TestEnvironment.eventually(timeout: .seconds(15)) {
                 let text = metrics.exposition()

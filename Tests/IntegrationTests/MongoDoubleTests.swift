@@ -61,12 +61,14 @@ struct MongoDoubleTests {
         try connected.get()
         _ = try pool.command(database: db, #"{"logpipeDouble": 1, "failWrites": 1, "mode": "hangup", "after": 1}"#)
         #expect(throws: MongoError.self) {
-            try split.insertMany(database: db, collection: "c",
-                                 documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
+            try split.insertMany(
+                database: db, collection: "c",
+                documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
         }
         #expect(try pool.count(database: db, collection: "c") == 2)
-        let again = try split.insertMany(database: db, collection: "c",
-                                         documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
+        let again = try split.insertMany(
+            database: db, collection: "c",
+            documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
         #expect(again.inserted == 2 && again.writeErrors.count == 2)
     }
 }

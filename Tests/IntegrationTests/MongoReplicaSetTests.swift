@@ -1,23 +1,27 @@
 import Foundation
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import MongoBridge
 import Testing
+
+@testable import LogPipeApp
 
 /// A MongoDB replica set changing its primary, played by the MongoDB wire-protocol test double (not MongoDB):
 /// writes refused with the step-down codes are retried and stored once; readiness wants a writable primary.
 @Suite("MongoDB replica-set step-down (test double)", .timeLimit(.minutes(3)))
 struct MongoReplicaSetTests {
-    @Test("writes refused while the primary changes (PrimarySteppedDown, InterruptedDueToReplStateChange, NotWritablePrimary) are retried: every log stored once, none parked",
-          arguments: [189, 11602, 10107])
+    @Test(
+        "writes refused while the primary changes (PrimarySteppedDown, InterruptedDueToReplStateChange, NotWritablePrimary) are retried: every log stored once, none parked",
+        arguments: [189, 11602, 10107])
     func stepDownDuringWrites(_ code: Int) async throws {
         let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "rs\(UInt32.random(in: 0...UInt32.max))")
         _ = try store.pool.command(database: store.database, #"{"logpipeDouble": 1, "failWrites": 3, "code": \#(code)}"#)
         // The store names the failure; the worker retries it through the tiers.
-        let log = StoredLog(record: LogRecord(tenantID: TenantID("acme")!, logID: "probe", text: "x", receivedAt: "2026-12-01T10:00:00.000Z",
-                                              requestID: "r"), redactor: RedactionPolicy().redactor(for: TenantID("acme")!),
-                            processedAtStamp: "2026-12-01T10:00:00.000Z")
+        let log = StoredLog(
+            record: LogRecord(
+                tenantID: TenantID("acme")!, logID: "probe", text: "x", receivedAt: "2026-12-01T10:00:00.000Z",
+                requestID: "r"), redactor: RedactionPolicy().redactor(for: TenantID("acme")!),
+            processedAtStamp: "2026-12-01T10:00:00.000Z")
         do {
             _ = try await store.write([log])
             Issue.record("the injected step-down did not fail the write")
@@ -44,8 +48,9 @@ struct MongoReplicaSetTests {
         let directory = "/tmp/logpipe-rs-tests/\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/mongo_double.py").path
-        let double = try WorkerProcess([script, "--port", "0", "--ready-file", "\(directory)/port"], environment: [:],
-                                       logPath: "\(directory)/double.log", executable: "/usr/bin/python3")
+        let double = try WorkerProcess(
+            [script, "--port", "0", "--ready-file", "\(directory)/port"], environment: [:],
+            logPath: "\(directory)/double.log", executable: "/usr/bin/python3")
         defer { double.signal(SIGKILL) }
         func readPort() -> Int? {
             Int(((try? String(contentsOfFile: "\(directory)/port", encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines))
@@ -61,9 +66,11 @@ struct MongoReplicaSetTests {
         _ = try store.pool.command(database: "ready", #"{"logpipeDouble": 1, "notPrimary": true}"#)
         let detail = await check.probe()
         #expect(detail?.contains("not a writable primary of replica set rs0") == true, "\(detail ?? "ready")")
-        let log = StoredLog(record: LogRecord(tenantID: TenantID("acme")!, logID: "p-1", text: "x", receivedAt: "2026-12-01T10:00:00.000Z",
-                                              requestID: "r"), redactor: RedactionPolicy().redactor(for: TenantID("acme")!),
-                            processedAtStamp: "2026-12-01T10:00:00.000Z")
+        let log = StoredLog(
+            record: LogRecord(
+                tenantID: TenantID("acme")!, logID: "p-1", text: "x", receivedAt: "2026-12-01T10:00:00.000Z",
+                requestID: "r"), redactor: RedactionPolicy().redactor(for: TenantID("acme")!),
+            processedAtStamp: "2026-12-01T10:00:00.000Z")
         do {
             _ = try await store.write([log])
             Issue.record("a write to a stepped-down server succeeded")

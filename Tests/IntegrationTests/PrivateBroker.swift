@@ -21,7 +21,8 @@ struct PrivateBroker {
     private func script(_ command: String) async throws {
         let logPath = "/tmp/logpipe-test-broker-\(name).log"
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("broker/rabbitmq.sh").path
-        let line = "LOGPIPE_BROKER_NAME=\(name) LOGPIPE_BROKER_PORT=\(port) LOGPIPE_BROKER_PLUGINS=none "
+        let line =
+            "LOGPIPE_BROKER_NAME=\(name) LOGPIPE_BROKER_PORT=\(port) LOGPIPE_BROKER_PLUGINS=none "
             + "'\(script)' \(command) > '\(logPath)' 2>&1"
         let status: Int32 = await withCheckedContinuation { continuation in
             let thread = Thread { continuation.resume(returning: Self.system(line)) }

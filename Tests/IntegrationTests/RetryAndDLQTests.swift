@@ -1,9 +1,10 @@
 import AMQPBridge
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Synchronization
 import Testing
+
+@testable import LogPipeApp
 
 /// A store that can be switched between failing (transiently) and working, and remembers when each log
 /// was tried and how often it was written.
@@ -49,18 +50,22 @@ struct RetryAndDLQTests {
         try await fixture.connection.publish(
             exchange: fixture.topology.ingestExchange, routingKey: record.tenantID.routingKey,
             body: Array(try JSONEncoder().encode(record)),
-            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID,
-                                       correlationID: record.requestID, headers: [MessageHeader.tenant: .string(record.tenantID.rawValue)]))
+            properties: AMQPProperties(
+                contentType: "application/json", deliveryMode: 2, messageID: record.logID,
+                correlationID: record.requestID, headers: [MessageHeader.tenant: .string(record.tenantID.rawValue)]))
     }
 
     /// Puts a message straight into the DLQ as the worker parks one.
     static func park(_ record: LogRecord, reason: String, _ fixture: BrokerFixture) async throws {
         try await fixture.connection.publish(
             exchange: "", routingKey: fixture.topology.deadLetterQueue, body: Array(try JSONEncoder().encode(record)),
-            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID, headers: [
-                MessageHeader.tenant: .string(record.tenantID.rawValue), MessageHeader.error: .string(reason),
-                MessageHeader.attempt: .int(3), MessageHeader.failedAt: .string(UnixTime.now.rfc3339),
-                MessageHeader.routingKey: .string(record.tenantID.routingKey)]))
+            properties: AMQPProperties(
+                contentType: "application/json", deliveryMode: 2, messageID: record.logID,
+                headers: [
+                    MessageHeader.tenant: .string(record.tenantID.rawValue), MessageHeader.error: .string(reason),
+                    MessageHeader.attempt: .int(3), MessageHeader.failedAt: .string(UnixTime.now.rfc3339),
+                    MessageHeader.routingKey: .string(record.tenantID.routingKey),
+                ]))
     }
 
     /// The message ids in a queue, in order, taken without changing it (basic.get, then requeue all).
@@ -70,8 +75,9 @@ struct RetryAndDLQTests {
         return try await dlq.peek(ParkedFilter(), limit: 10_000).map { $0.logID ?? "?" }
     }
 
-    @Test("transient failures climb the tiers with their delays, park after the last attempt with the headers, and replay stores each once",
-          .serialized, arguments: [(QueueType.classic, 1), (.quorum, 1), (.quorum, 3)])
+    @Test(
+        "transient failures climb the tiers with their delays, park after the last attempt with the headers, and replay stores each once",
+        .serialized, arguments: [(QueueType.classic, 1), (.quorum, 1), (.quorum, 3)])
     func tiersThenParkThenReplay(_ queueType: QueueType, _ shards: Int) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy, queueType: queueType, workShards: shards)
         let store = SwitchableStore(try Self.temporaryStore(), failing: true)
@@ -121,17 +127,20 @@ struct RetryAndDLQTests {
         await fixture.tearDown()
     }
 
-    @Test("poison messages are parked on first sight with their reason; the store never sees them", arguments: [
-        ("not json", "undecodable"),
-        (#"{"v":1,"tenant_id":"Not A Tenant!","log_id":"x","text":"t","received_at":"2026-11-29T10:00:00Z","request_id":"r"}"#, "invalid_tenant"),
-        (#"{"v":99,"tenant_id":"acme","log_id":"x","text":"t","received_at":"2026-11-29T10:00:00Z","request_id":"r"}"#, "unknown_schema"),
-    ])
+    @Test(
+        "poison messages are parked on first sight with their reason; the store never sees them",
+        arguments: [
+            ("not json", "undecodable"),
+            (#"{"v":1,"tenant_id":"Not A Tenant!","log_id":"x","text":"t","received_at":"2026-11-29T10:00:00Z","request_id":"r"}"#, "invalid_tenant"),
+            (#"{"v":99,"tenant_id":"acme","log_id":"x","text":"t","received_at":"2026-11-29T10:00:00Z","request_id":"r"}"#, "unknown_schema"),
+        ])
     func poison(_ body: String, _ reason: String) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
         let store = SwitchableStore(try Self.temporaryStore(), failing: false)
         let worker = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
-        try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                             body: Array(body.utf8), properties: AMQPProperties(deliveryMode: 2, messageID: "poison"))
+        try await fixture.connection.publish(
+            exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+            body: Array(body.utf8), properties: AMQPProperties(deliveryMode: 2, messageID: "poison"))
         try await Self.publish(Self.record("acme", "good"), fixture)
         let done = try await TestEnvironment.eventually {
             let parked = try await fixture.readyCount(fixture.topology.deadLetterQueue)
@@ -243,14 +252,17 @@ struct RetryAndDLQTests {
     func crashBetweenCopyAndAck() async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
         let store = SwitchableStore(try Self.temporaryStore(), failing: true)
-        let doomed = AMQPConnection(configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-doomed"),
-                                    topology: fixture.topology.declarations, logger: TestEnvironment.logger)
+        let doomed = AMQPConnection(
+            configuration: try fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-doomed"),
+            topology: fixture.topology.declarations, logger: TestEnvironment.logger)
         let crashed = Mutex(false)
-        let first = try await RunningWorker.start(fixture, store: store, policy: Self.policy, afterMovingBeforeAck: {
-            // The copy is confirmed in the retry queue; the worker dies before it acks the original.
-            crashed.withLock { $0 = true }
-            await doomed.close()
-        }, connection: doomed)
+        let first = try await RunningWorker.start(
+            fixture, store: store, policy: Self.policy,
+            afterMovingBeforeAck: {
+                // The copy is confirmed in the retry queue; the worker dies before it acks the original.
+                crashed.withLock { $0 = true }
+                await doomed.close()
+            }, connection: doomed)
         try await Self.publish(Self.record("acme", "c-1"), fixture)
         let didCrash = try await TestEnvironment.eventually { crashed.withLock { $0 } }
         #expect(didCrash)
@@ -313,7 +325,9 @@ enum CommandRun {
         try FileManager.default.createDirectory(atPath: "/tmp/logpipe-dlq-tests", withIntermediateDirectories: true)
         let process = try WorkerProcess(arguments, environment: environment, logPath: path + ".out", errorPath: path + ".err")
         let status = await process.wait()
-        return (status, (try? String(contentsOfFile: path + ".out", encoding: .utf8)) ?? "",
-                (try? String(contentsOfFile: path + ".err", encoding: .utf8)) ?? "")
+        return (
+            status, (try? String(contentsOfFile: path + ".out", encoding: .utf8)) ?? "",
+            (try? String(contentsOfFile: path + ".err", encoding: .utf8)) ?? ""
+        )
     }
 }

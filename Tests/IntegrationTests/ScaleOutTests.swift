@@ -1,9 +1,10 @@
 import AMQPBridge
 import Foundation
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import LogPipeApp
 
 /// Quorum queues, broker URL lists and work shards against the real broker (the test node; a private node
 /// for the failover). The three-node cluster tests (kill -9 of a queue leader, rolling restart) are
@@ -125,11 +126,14 @@ struct ScaleOutTests {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         var workers: [WorkerProcess] = []
         for index in 0..<2 {
-            workers.append(try WorkerProcess(["worker"], environment: [
-                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
-                "LOGPIPE_WORK_SHARDS": "4", "LOGPIPE_SQLITE_PATH": "\(directory)/\(index).sqlite",
-                "LOGPIPE_PREFETCH": "20", "LOGPIPE_BATCH_SIZE": "20", "LOGPIPE_WORKER_HTTP_PORT": "0", "LOG_LEVEL": "warning",
-            ], logPath: "\(directory)/\(index).log"))
+            workers.append(
+                try WorkerProcess(
+                    ["worker"],
+                    environment: [
+                        "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                        "LOGPIPE_WORK_SHARDS": "4", "LOGPIPE_SQLITE_PATH": "\(directory)/\(index).sqlite",
+                        "LOGPIPE_PREFETCH": "20", "LOGPIPE_BATCH_SIZE": "20", "LOGPIPE_WORKER_HTTP_PORT": "0", "LOG_LEVEL": "warning",
+                    ], logPath: "\(directory)/\(index).log"))
         }
         // Both subscribed to every shard before the bulk of the load arrives.
         let subscribed = try await TestEnvironment.eventually(timeout: .seconds(30)) {

@@ -4,13 +4,14 @@ import Glibc
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import LogPipeApp
 import LogPipeCore
 import ShipperProtocols
 import SnappyBridge
 import SwiftProtobuf
 import TestSupport
 import Testing
+
+@testable import LogPipeApp
 
 /// The shippers' endpoints end to end (API → RabbitMQ → worker → SQLite), with a real client where one runs
 /// here: the OpenTelemetry Python SDK's OTLP/HTTP exporter.
@@ -21,8 +22,9 @@ struct ShipperTests {
         let fixture = try await BrokerFixture.start()
         let store = try SQLiteLogStore(path: "/tmp/logpipe-shipper-tests/\(UUID().uuidString).sqlite")
         let worker = try await RunningWorker.start(fixture, store: store, policy: RetryPolicy())
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-                            configuration: fixture.configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+            configuration: fixture.configuration)
         do {
             try await Application(router: api.router()).test(.live) { client in try await body(client, store) }
         } catch {
@@ -46,8 +48,10 @@ struct ShipperTests {
             let port = try #require(client.port)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: python)
-            process.arguments = [TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Clients/otel_send.py").path,
-                                 "http://127.0.0.1:\(port)/v1/logs", "120", "acme"]
+            process.arguments = [
+                TestEnvironment.repositoryRoot.appendingPathComponent("Tests/Clients/otel_send.py").path,
+                "http://127.0.0.1:\(port)/v1/logs", "120", "acme",
+            ]
             let output = Pipe()
             process.standardOutput = output
             process.standardError = output
@@ -110,15 +114,19 @@ struct ShipperTests {
             var push = Logpipe_Loki_PushRequest()
             push.streams = [stream]
             let protobuf = SnappyBlock.compress(Array(try push.serializedData()))
-            try await client.execute(uri: "/loki/api/v1/push", method: .post,
-                                     headers: [.contentType: "application/x-protobuf", ShipperTests.orgID: "acme"],
-                                     body: ByteBuffer(bytes: protobuf)) { response in
+            try await client.execute(
+                uri: "/loki/api/v1/push", method: .post,
+                headers: [.contentType: "application/x-protobuf", ShipperTests.orgID: "acme"],
+                body: ByteBuffer(bytes: protobuf)
+            ) { response in
                 #expect(response.status == .noContent)
             }
             let json = #"{"streams":[{"stream":{"app":"worker"},"values":[["1764590401000000000","mail bob@example.com"]]}]}"#
-            try await client.execute(uri: "/loki/api/v1/push", method: .post,
-                                     headers: [.contentType: "application/json", .contentEncoding: "gzip", ShipperTests.orgID: "acme"],
-                                     body: ByteBuffer(bytes: gzip(Array(json.utf8)))) { response in
+            try await client.execute(
+                uri: "/loki/api/v1/push", method: .post,
+                headers: [.contentType: "application/json", .contentEncoding: "gzip", ShipperTests.orgID: "acme"],
+                body: ByteBuffer(bytes: gzip(Array(json.utf8)))
+            ) { response in
                 #expect(response.status == .noContent)
             }
             #expect(try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 2 })
@@ -129,18 +137,24 @@ struct ShipperTests {
             #expect(nginx.source == "nginx")
             #expect(nginx.timestamp == "2025-12-01T12:00:00.000Z")
             let bad = #"{"streams":[{"stream":{"app":"worker"},"values":[["1","kept?"],["2",""]]}]}"#
-            try await client.execute(uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json", ShipperTests.orgID: "acme"],
-                                     body: ByteBuffer(string: bad)) { response in
+            try await client.execute(
+                uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json", ShipperTests.orgID: "acme"],
+                body: ByteBuffer(string: bad)
+            ) { response in
                 #expect(response.status == .badRequest)
             }
-            try await client.execute(uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json"],
-                                     body: ByteBuffer(string: json)) { response in
+            try await client.execute(
+                uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: json)
+            ) { response in
                 #expect(response.status == .badRequest, "no tenant")
             }
             // Nothing of the bad push was published: a later push is stored, the good entry of the bad one never.
             let later = #"{"streams":[{"stream":{"app":"worker"},"values":[["3","sentinel"]]}]}"#
-            try await client.execute(uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json", ShipperTests.orgID: "acme"],
-                                     body: ByteBuffer(string: later)) { response in #expect(response.status == .noContent) }
+            try await client.execute(
+                uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json", ShipperTests.orgID: "acme"],
+                body: ByteBuffer(string: later)
+            ) { response in #expect(response.status == .noContent) }
             #expect(try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 3 })
             #expect(try await store.find(tenant: Self.acme, LogQuery(contains: "kept?", limit: 5)).isEmpty)
         }
@@ -172,8 +186,10 @@ struct ShipperTests {
             try Data(config.utf8).write(to: URL(fileURLWithPath: directory + "/syslog-ng.conf"))
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/sbin/syslog-ng")
-            process.arguments = ["-F", "-f", directory + "/syslog-ng.conf", "--persist-file=\(directory)/syslog-ng.persist",
-                                 "--pidfile=\(directory)/syslog-ng.pid", "--control=\(directory)/syslog-ng.ctl", "--no-caps"]
+            process.arguments = [
+                "-F", "-f", directory + "/syslog-ng.conf", "--persist-file=\(directory)/syslog-ng.persist",
+                "--pidfile=\(directory)/syslog-ng.pid", "--control=\(directory)/syslog-ng.ctl", "--no-caps",
+            ]
             process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
             let errors = Pipe()
             process.standardError = errors

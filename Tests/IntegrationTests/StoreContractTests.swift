@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
-@testable import LogPipeApp
 import LogPipeCore
 import MongoBridge
 import Testing
+
+@testable import LogPipeApp
 
 /// The behaviour every `LogStore` must have, run against SQLite and against the MongoDB wire-protocol test
 /// double (through the real libmongoc driver).
@@ -28,11 +29,14 @@ struct StoreContractTests {
     static let acme = TenantID("acme")!
     static let beta = TenantID("beta-2")!
 
-    func log(_ id: String, _ tenant: TenantID = acme, text: String = "hello", redactions: [String: Int] = [:],
-             receivedAt: String = "2026-11-29T10:00:00.000Z", level: String = "info") -> StoredLog {
-        StoredLog(logID: id, tenantID: tenant, text: text, redactions: redactions, receivedAt: receivedAt,
-                  processedAt: "2026-11-29T10:00:01.000Z", requestID: "req-\(id)", timestamp: "2026-11-29T09:59:59.250Z",
-                  level: level, source: "web", attributes: ["port": .int(443), "ok": .bool(true), "ratio": .double(0.5), "user": .string("u1")])
+    func log(
+        _ id: String, _ tenant: TenantID = acme, text: String = "hello", redactions: [String: Int] = [:],
+        receivedAt: String = "2026-11-29T10:00:00.000Z", level: String = "info"
+    ) -> StoredLog {
+        StoredLog(
+            logID: id, tenantID: tenant, text: text, redactions: redactions, receivedAt: receivedAt,
+            processedAt: "2026-11-29T10:00:01.000Z", requestID: "req-\(id)", timestamp: "2026-11-29T09:59:59.250Z",
+            level: level, source: "web", attributes: ["port": .int(443), "ok": .bool(true), "ratio": .double(0.5), "user": .string("u1")])
     }
 
     @Test("a written log reads back exactly", arguments: Kind.allCases)
@@ -61,8 +65,10 @@ struct StoreContractTests {
     func extendedJSONLookalikes(_ kind: Kind) async throws {
         let store = try kind.make()
         var original = log("ej-1")
-        original.attributes = ["$numberLong": .string("5"), "$oid": .string("x"), "a.b": .int(1), "$date": .int(7),
-                               "json": .string(#"{"$oid":"x"}"#), "ratio": .double(0.25)]
+        original.attributes = [
+            "$numberLong": .string("5"), "$oid": .string("x"), "a.b": .int(1), "$date": .int(7),
+            "json": .string(#"{"$oid":"x"}"#), "ratio": .double(0.25),
+        ]
         let other = log("ej-2")
         #expect(try await store.write([original, other]) == StoreWriteResult(stored: 2, duplicates: 0))
         #expect(try await store.get(tenant: Self.acme, logID: "ej-1") == original)
@@ -240,8 +246,10 @@ struct StoreContractTests {
         }
         #expect(indexes.contains("acme.received_at"))
         let plan = try await queue.read { db in
-            try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN SELECT log_id FROM \"acme\" WHERE received_at >= '2026' ORDER BY received_at DESC, rowid DESC LIMIT 5")
-                .map { $0["detail"] as String? ?? "" }.joined(separator: " | ")
+            try Row.fetchAll(
+                db, sql: "EXPLAIN QUERY PLAN SELECT log_id FROM \"acme\" WHERE received_at >= '2026' ORDER BY received_at DESC, rowid DESC LIMIT 5"
+            )
+            .map { $0["detail"] as String? ?? "" }.joined(separator: " | ")
         }
         #expect(plan.contains("acme.received_at"), "plan: \(plan)")
         #expect(try await store.tenants() == [Self.acme], "an index is not a tenant")
@@ -254,8 +262,10 @@ struct StoreContractTests {
         // 25 logs of acme 40 days old, 3 of a day old; beta-2 keeps 7 days; audit keeps everything.
         _ = try await store.write((0..<25).map { log("old-\($0)", receivedAt: "2026-10-22T12:00:\($0 < 10 ? "0" : "")\($0).000Z") })
         _ = try await store.write((0..<3).map { log("new-\($0)", receivedAt: "2026-11-30T12:00:0\($0).000Z") })
-        _ = try await store.write([log("b-old", Self.beta, receivedAt: "2026-11-20T00:00:00.000Z"),
-                                   log("b-new", Self.beta, receivedAt: "2026-11-30T00:00:00.000Z")])
+        _ = try await store.write([
+            log("b-old", Self.beta, receivedAt: "2026-11-20T00:00:00.000Z"),
+            log("b-new", Self.beta, receivedAt: "2026-11-30T00:00:00.000Z"),
+        ])
         let audit = TenantID("audit")!
         _ = try await store.write([log("a-old", audit, receivedAt: "2020-01-01T00:00:00.000Z")])
         let overrides: [TenantID: Duration?] = [Self.beta: .seconds(7 * 86_400), audit: nil as Duration?]

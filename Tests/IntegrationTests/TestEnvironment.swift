@@ -1,9 +1,10 @@
 import AMQPBridge
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Logging
 import Testing
+
+@testable import LogPipeApp
 
 /// Where the integration tests find their broker: `scripts/test.sh` starts a private RabbitMQ node and
 /// exports `LOGPIPE_TEST_AMQP_URL`. Without it every integration test fails (none is skipped).
@@ -26,7 +27,6 @@ enum TestEnvironment {
             return uri
         }
     }
-
 
     /// A missing piece of the integration environment, with what to do about it.
     struct Missing: Error, CustomStringConvertible { var description: String }
@@ -57,8 +57,10 @@ enum TestEnvironment {
     }
 
     /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
-    static func eventually(timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
-                           _ condition: () async throws -> Bool) async rethrows -> Bool {
+    static func eventually(
+        timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
+        _ condition: () async throws -> Bool
+    ) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
             if try await condition() { return true }
@@ -86,9 +88,11 @@ struct BrokerFixture {
     let topology: Topology
     let configuration: LogPipeConfiguration
 
-    static func start(url: String? = nil, confirmTimeout: Duration = .seconds(5),
-                      retryPolicy: RetryPolicy = RetryPolicy(), queueType: QueueType = .classic, workShards: Int = 1,
-                      deliveryLimit: Int = 20) async throws -> BrokerFixture {
+    static func start(
+        url: String? = nil, confirmTimeout: Duration = .seconds(5),
+        retryPolicy: RetryPolicy = RetryPolicy(), queueType: QueueType = .classic, workShards: Int = 1,
+        deliveryLimit: Int = 20
+    ) async throws -> BrokerFixture {
         var configuration = LogPipeConfiguration()
         configuration.amqpURL = try url ?? TestEnvironment.amqpURL
         configuration.namespace = TestEnvironment.uniqueNamespace()
@@ -115,12 +119,15 @@ struct BrokerFixture {
             for worker in 0..<50 {
                 group.addTask {
                     for index in stride(from: worker, to: count, by: 50) {
-                        let record = LogRecord(tenantID: TenantID(tenant)!, logID: "\(prefix)-\(index)", text: "crash test line \(index) bob@example.com",
-                                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-\(index)")
-                        try await connection.publish(exchange: exchange, routingKey: "tenant.\(tenant)",
-                                                     body: Array(try JSONEncoder().encode(record)),
-                                                     properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID,
-                                                                                headers: [MessageHeader.tenant: .string(tenant)]))
+                        let record = LogRecord(
+                            tenantID: TenantID(tenant)!, logID: "\(prefix)-\(index)", text: "crash test line \(index) bob@example.com",
+                            receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-\(index)")
+                        try await connection.publish(
+                            exchange: exchange, routingKey: "tenant.\(tenant)",
+                            body: Array(try JSONEncoder().encode(record)),
+                            properties: AMQPProperties(
+                                contentType: "application/json", deliveryMode: 2, messageID: record.logID,
+                                headers: [MessageHeader.tenant: .string(tenant)]))
                     }
                 }
             }
@@ -157,13 +164,17 @@ struct RunningWorker {
     let connection: AMQPConnection
     let task: Task<Void, any Error>
 
-    static func start(_ fixture: BrokerFixture, store: any LogStore, policy: RetryPolicy, prefetch: Int = 50, batchSize: Int = 20,
-                      storeBackoff: Duration = .milliseconds(10), metrics: LogPipeMetrics? = nil,
-                      afterMovingBeforeAck: (@Sendable () async -> Void)? = nil,
-                      connection: AMQPConnection? = nil) async throws -> RunningWorker {
-        let connection = try connection ?? AMQPConnection(
-            configuration: fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
-            topology: fixture.topology.declarations, logger: TestEnvironment.logger)
+    static func start(
+        _ fixture: BrokerFixture, store: any LogStore, policy: RetryPolicy, prefetch: Int = 50, batchSize: Int = 20,
+        storeBackoff: Duration = .milliseconds(10), metrics: LogPipeMetrics? = nil,
+        afterMovingBeforeAck: (@Sendable () async -> Void)? = nil,
+        connection: AMQPConnection? = nil
+    ) async throws -> RunningWorker {
+        let connection =
+            try connection
+            ?? AMQPConnection(
+                configuration: fixture.configuration.amqpConfiguration(connectionName: "logpipe-test-worker"),
+                topology: fixture.topology.declarations, logger: TestEnvironment.logger)
         connection.start()
         try await connection.waitUntilConnected(timeout: .seconds(10))
         var configuration = LogWorker.Configuration()
@@ -175,8 +186,9 @@ struct RunningWorker {
         configuration.retryPolicy = policy
         configuration.queueDepthInterval = .milliseconds(100)
         configuration.afterMovingBeforeAck = afterMovingBeforeAck
-        let worker = LogWorker(connection: connection, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
-                               configuration: configuration, logger: TestEnvironment.logger, metrics: metrics)
+        let worker = LogWorker(
+            connection: connection, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
+            configuration: configuration, logger: TestEnvironment.logger, metrics: metrics)
         return RunningWorker(connection: connection, task: Task { try await worker.run() })
     }
 

@@ -1,9 +1,10 @@
 import AMQPBridge
 import Foundation
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import LogPipeApp
 
 /// The `logpipe worker` executable killed and stopped under load, against the real broker and a SQLite file.
 @Suite("Worker process crash and shutdown", .serialized, .timeLimit(.minutes(5)))
@@ -18,8 +19,16 @@ struct WorkerCrashTests {
     }
 
     func environment(_ fixture: BrokerFixture, sqlite: String, extra: [String: String] = [:]) -> [String: String] {
-        ["LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
-         "LOGPIPE_SQLITE_PATH": sqlite, "LOG_LEVEL": "warning"].merging(extra) { $1 }
+        [
+            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+            "LOGPIPE_SQLITE_PATH": sqlite, "LOG_LEVEL": "warning",
+        ].merging(extra) { $1 }
+    }
+
+    /// A worker process slowed down to `secondsPerCharacter` of simulated work, so a signal lands mid-batch.
+    func slowWorker(_ fixture: BrokerFixture, sqlite: String, secondsPerCharacter: String, prefetch: Int, log: String) throws -> WorkerProcess {
+        let extra = ["PROCESSING_TIME_PER_CHAR": secondsPerCharacter, "LOGPIPE_BATCH_SIZE": "100", "LOGPIPE_PREFETCH": "\(prefetch)"]
+        return try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: extra), logPath: sqlite + log)
     }
 
     @Test("a worker killed with SIGKILL in the middle of 5,000 logs and started again leaves exactly 5,000 stored and an empty queue")
@@ -29,9 +38,7 @@ struct WorkerCrashTests {
         #expect(try await fixture.readyCount(fixture.topology.workQueue) == 5000)
 
         // Slowed down (about 1.5 ms per log) so the kill lands mid-stream.
-        let first = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: [
-            "PROCESSING_TIME_PER_CHAR": "0.00004", "LOGPIPE_BATCH_SIZE": "100", "LOGPIPE_PREFETCH": "200"]),
-                                      logPath: sqlite + ".worker1.log")
+        let first = try slowWorker(fixture, sqlite: sqlite, secondsPerCharacter: "0.00004", prefetch: 200, log: ".worker1.log")
         let started = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 500 }
         first.signal(SIGKILL)
         #expect(await first.wait() == 128 + SIGKILL)
@@ -59,9 +66,7 @@ struct WorkerCrashTests {
         let acme = TenantID("acme")!
 
         // About 0.4 s per batch of 100: a batch is always in progress.
-        let worker = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite, extra: [
-            "PROCESSING_TIME_PER_CHAR": "0.0001", "LOGPIPE_BATCH_SIZE": "100", "LOGPIPE_PREFETCH": "300"]),
-                                       logPath: sqlite + ".worker.log")
+        let worker = try slowWorker(fixture, sqlite: sqlite, secondsPerCharacter: "0.0001", prefetch: 300, log: ".worker.log")
         let running = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 100 }
         #expect(running)
         let atSignal = try await store.count(tenant: acme)

@@ -1,9 +1,10 @@
 import AMQPBridge
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Synchronization
 import Testing
+
+@testable import LogPipeApp
 
 /// A store that refuses, as `refusal` decides, every write holding certain logs (as SQLite refused
 /// `CREATE TABLE "sqlite_x"`), and otherwise delegates.
@@ -53,13 +54,16 @@ struct WorkerIsolationTests {
 
     /// Publishes the messages as the API would (routing key and `x-tenant-id` header), or with `routedAs` /
     /// `header` overriding them, so that all of them sit in the work queue before the worker starts.
-    static func publish(_ fixture: BrokerFixture, _ body: [UInt8], routedAs tenant: String, header: String? = nil,
-                        count: Int = 1) async throws {
+    static func publish(
+        _ fixture: BrokerFixture, _ body: [UInt8], routedAs tenant: String, header: String? = nil,
+        count: Int = 1
+    ) async throws {
         var properties = AMQPProperties(deliveryMode: 2)
         properties.headers[MessageHeader.tenant] = .string(header ?? tenant)
         if count > 1 { properties.headers["logpipe-count"] = .int(Int64(count)) }
-        try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.\(tenant)",
-                                             body: body, properties: properties)
+        try await fixture.connection.publish(
+            exchange: fixture.topology.ingestExchange, routingKey: "tenant.\(tenant)",
+            body: body, properties: properties)
     }
 
     static func parkedReasons(_ fixture: BrokerFixture, count: Int) async throws -> [String] {
@@ -158,8 +162,9 @@ struct WorkerIsolationTests {
             var properties = AMQPProperties(deliveryMode: 2)
             properties.headers[MessageHeader.tenant] = .string("acme")
             properties.headers["logpipe-count"] = .int(Int64.max - Int64(index))
-            try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                                 body: Self.body(tenant: "acme", logID: "c-\(index)"), properties: properties)
+            try await fixture.connection.publish(
+                exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+                body: Self.body(tenant: "acme", logID: "c-\(index)"), properties: properties)
         }
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }

@@ -8,7 +8,8 @@ final class WorkerProcess: Sendable {
     /// The built `logpipe` (`swift build --build-tests` builds it; `LOGPIPE_TEST_BINARY` overrides).
     static var binary: String {
         get throws {
-            let path = ProcessInfo.processInfo.environment["LOGPIPE_TEST_BINARY"]
+            let path =
+                ProcessInfo.processInfo.environment["LOGPIPE_TEST_BINARY"]
                 ?? TestEnvironment.repositoryRoot.appendingPathComponent(".build/debug/logpipe").path
             guard FileManager.default.isExecutableFile(atPath: path) else {
                 throw TestEnvironment.Missing(description: "no logpipe executable at \(path): run `swift build --build-tests` first")
@@ -19,8 +20,10 @@ final class WorkerProcess: Sendable {
 
     /// Starts `logpipe <arguments>` (or `executable <arguments>`) with the test's environment plus `environment`; output goes to `logPath`
     /// (standard error too, unless `errorPath` is given).
-    init(_ arguments: [String], environment: [String: String], logPath: String, errorPath: String? = nil,
-         executable: String? = nil) throws {
+    init(
+        _ arguments: [String], environment: [String: String], logPath: String, errorPath: String? = nil,
+        executable: String? = nil
+    ) throws {
         var merged = ProcessInfo.processInfo.environment
         for (key, value) in environment { merged[key] = value }
         let binary = try executable ?? Self.binary

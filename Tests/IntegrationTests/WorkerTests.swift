@@ -3,11 +3,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import LogPipeApp
 import LogPipeCore
 import MongoBridge
 import Synchronization
 import Testing
+
+@testable import LogPipeApp
 
 /// A store that fails its first `failures` writes, then delegates (a store outage that heals).
 final class FlakyStore: WrappingStore {
@@ -43,12 +44,15 @@ struct WorkerTests {
     }
 
     /// Runs `body` with the API's test client while a worker consumes into `store`.
-    func withPipeline(store: any LogStore, retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
-                      _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void) async throws {
+    func withPipeline(
+        store: any LogStore, retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
+        _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void
+    ) async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: retryPolicy)
         let worker = try await RunningWorker.start(fixture, store: store, policy: retryPolicy, storeBackoff: .milliseconds(50))
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-                            configuration: fixture.configuration)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
+            configuration: fixture.configuration)
         do {
             try await Application(router: api.router()).test(.router) { client in try await body(fixture, client) }
         } catch {
@@ -61,8 +65,10 @@ struct WorkerTests {
     }
 
     func post(_ client: any TestClientProtocol, _ json: String) async throws -> Int {
-        try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                 body: ByteBuffer(string: json)) { Int($0.status.code) }
+        try await client.execute(
+            uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+            body: ByteBuffer(string: json)
+        ) { Int($0.status.code) }
     }
 
     @Test("logs of three tenants end up in three tables, redacted, each exactly once, and the queue drains")
@@ -71,7 +77,9 @@ struct WorkerTests {
         try await withPipeline(store: store) { fixture, client in
             for index in 0..<30 {
                 let tenant = ["alpha", "beta", "gamma"][index % 3]
-                #expect(try await post(client, #"{"tenant_id":"\#(tenant)","log_id":"l-\#(index)","text":"user\#(index)@example.com from 10.0.0.\#(index)"}"#) == 202)
+                #expect(
+                    try await post(client, #"{"tenant_id":"\#(tenant)","log_id":"l-\#(index)","text":"user\#(index)@example.com from 10.0.0.\#(index)"}"#)
+                        == 202)
             }
             let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
                 var total = 0
@@ -90,11 +98,14 @@ struct WorkerTests {
         }
     }
 
-    @Test("issue 14's example: source and every attribute value are stored masked and counted, secrets whole; on MongoDB with BSON dates",
-          arguments: ["sqlite", "mongoTestDouble"])
+    @Test(
+        "issue 14's example: source and every attribute value are stored masked and counted, secrets whole; on MongoDB with BSON dates",
+        arguments: ["sqlite", "mongoTestDouble"])
     func everyFieldRedacted(_ kind: String) async throws {
         let database = "w\(UInt32.random(in: 0...UInt32.max))"
-        let store: any LogStore = kind == "sqlite" ? try Self.temporaryStore()
+        let store: any LogStore =
+            kind == "sqlite"
+            ? try Self.temporaryStore()
             : try MongoLogStore(uri: TestEnvironment.mongoURI, database: database)
         try await withPipeline(store: store) { _, client in
             let body = #"""
@@ -109,11 +120,12 @@ struct WorkerTests {
             #expect(stored)
             let log = try #require(try await store.get(tenant: TenantID("acme")!, logID: "attr-1"))
             #expect(log.source == "[REDACTED:EMAIL]")
-            #expect(log.attributes == [
-                "user_email": .string("[REDACTED:EMAIL]"), "client_ip": .string("[REDACTED:IP_ADDRESS]"),
-                "card": .string("[REDACTED:CREDIT_CARD]"), "password": .string("[REDACTED:SECRET]"), "retries": .int(3),
-                "cached": .bool(false), "auth": .string("Authorization: Bearer [REDACTED:SECRET]"),
-            ])
+            #expect(
+                log.attributes == [
+                    "user_email": .string("[REDACTED:EMAIL]"), "client_ip": .string("[REDACTED:IP_ADDRESS]"),
+                    "card": .string("[REDACTED:CREDIT_CARD]"), "password": .string("[REDACTED:SECRET]"), "retries": .int(3),
+                    "cached": .bool(false), "auth": .string("Authorization: Bearer [REDACTED:SECRET]"),
+                ])
             #expect(log.redactions == ["EMAIL": 2, "IP_ADDRESS": 1, "CREDIT_CARD": 1, "SECRET": 2])
             #expect(log.timestamp == "2026-12-01T10:00:00.000Z", "normalised to UTC milliseconds")
             if let mongo = store as? MongoLogStore {
@@ -165,8 +177,9 @@ struct WorkerTests {
         let store = try Self.temporaryStore()
         try await withPipeline(store: store) { fixture, client in
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"before","text":"ok"}"#) == 202)
-            try await fixture.connection.publish(exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
-                                                 body: Array("not json".utf8), properties: AMQPProperties(deliveryMode: 2))
+            try await fixture.connection.publish(
+                exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
+                body: Array("not json".utf8), properties: AMQPProperties(deliveryMode: 2))
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"after","text":"ok"}"#) == 202)
             let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
             #expect(parked)
@@ -192,4 +205,3 @@ struct WorkerTests {
         }
     }
 }
-

@@ -1,6 +1,7 @@
-@testable import LogPipeApp
 import TestSupport
 import Testing
+
+@testable import LogPipeApp
 
 /// The API's bound on request bodies in work: shares are granted in arrival order and given back.
 @Suite("Body budget (bounded memory under overload)")

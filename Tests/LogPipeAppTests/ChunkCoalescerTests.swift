@@ -1,8 +1,9 @@
-@testable import LogPipeApp
 import LogPipeCore
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import LogPipeApp
 
 /// The grouping logic of ``ChunkCoalescer`` with a recording `send` whose confirms the test releases by hand
 /// (the end-to-end path through RabbitMQ is covered by the integration suites).
@@ -45,8 +46,9 @@ struct ChunkCoalescerTests {
     }
 
     static func item(_ id: String, tenant: String = "acme") -> ChunkCoalescer.Item {
-        let record = LogRecord(tenantID: TenantID(tenant)!, logID: id, text: "text of \(id)",
-                               receivedAt: "2026-11-29T00:00:00.000Z", requestID: "req-\(id)")
+        let record = LogRecord(
+            tenantID: TenantID(tenant)!, logID: id, text: "text of \(id)",
+            receivedAt: "2026-11-29T00:00:00.000Z", requestID: "req-\(id)")
         return ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
     }
 

@@ -1,8 +1,9 @@
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Logging
 import Testing
+
+@testable import LogPipeApp
 
 @Suite("Configuration from the environment")
 struct ConfigurationTests {
@@ -64,16 +65,18 @@ struct ConfigurationTests {
         #expect(try LogPipeConfiguration(environment: ["LOGPIPE_HTTP_PORT": "", "LOGPIPE_MONGO_URI": ""]) == LogPipeConfiguration())
     }
 
-    @Test("invalid values name the variable and never echo a secret", arguments: [
-        ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
-        ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
-        ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
-        ("LOGPIPE_MONGO_WRITE_CONCERN", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "1e300"), ("LOGPIPE_HTTP_IDLE_TIMEOUT_S", "-3"),
-        ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"), ("LOGPIPE_RETENTION", "a month"),
-        ("LOGPIPE_RETENTION", "0d"), ("LOGPIPE_RETENTION", "500ms"), ("LOGPIPE_RETENTION_SWEEP_S", "0"),
-        ("LOGPIPE_QUEUE_TYPE", "mirrored"), ("LOGPIPE_WORK_SHARDS", "0"), ("LOGPIPE_WORK_SHARDS", "257"), ("LOGPIPE_DELIVERY_LIMIT", "0"),
-        ("LOGPIPE_CONSUME_SHARDS", "0,x"), ("LOGPIPE_CONSUME_SHARDS", "1"), ("LOGPIPE_AMQP_URL", "amqp://u:hunter2@h/,"),
-    ])
+    @Test(
+        "invalid values name the variable and never echo a secret",
+        arguments: [
+            ("LOGPIPE_HTTP_PORT", "eighty"), ("LOGPIPE_HTTP_PORT", "70000"), ("LOGPIPE_PREFETCH", "0"),
+            ("LOG_LEVEL", "loud"), ("LOGPIPE_NAMESPACE", "a b"), ("LOGPIPE_AMQP_URL", "http://u:hunter2@h/"),
+            ("LOGPIPE_CONFIRM_TIMEOUT_MS", "-1"), ("LOGPIPE_RETRY_DELAYS", "soon"), ("LOGPIPE_MAX_ATTEMPTS", "0"),
+            ("LOGPIPE_MONGO_WRITE_CONCERN", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "0"), ("LOGPIPE_BODY_TIMEOUT_S", "1e300"), ("LOGPIPE_HTTP_IDLE_TIMEOUT_S", "-3"),
+            ("LOGPIPE_COALESCE_IN_FLIGHT", "-1"), ("LOGPIPE_MAX_INFLIGHT_BYTES", "12"), ("LOGPIPE_RETENTION", "a month"),
+            ("LOGPIPE_RETENTION", "0d"), ("LOGPIPE_RETENTION", "500ms"), ("LOGPIPE_RETENTION_SWEEP_S", "0"),
+            ("LOGPIPE_QUEUE_TYPE", "mirrored"), ("LOGPIPE_WORK_SHARDS", "0"), ("LOGPIPE_WORK_SHARDS", "257"), ("LOGPIPE_DELIVERY_LIMIT", "0"),
+            ("LOGPIPE_CONSUME_SHARDS", "0,x"), ("LOGPIPE_CONSUME_SHARDS", "1"), ("LOGPIPE_AMQP_URL", "amqp://u:hunter2@h/,"),
+        ])
     func invalid(_ variable: String, _ value: String) {
         do {
             _ = try LogPipeConfiguration(environment: [variable: value])
@@ -88,7 +91,8 @@ struct ConfigurationTests {
     func scaleOut() throws {
         let configuration = try LogPipeConfiguration(environment: [
             "LOGPIPE_QUEUE_TYPE": "Quorum", "LOGPIPE_WORK_SHARDS": "4", "LOGPIPE_CONSUME_SHARDS": "3, 1", "LOGPIPE_DELIVERY_LIMIT": "9",
-            "LOGPIPE_AMQP_URL": "amqp://a:b@n1:5672/,amqp://a:b@n2:5672/", "LOGPIPE_NAMESPACE": "lp"])
+            "LOGPIPE_AMQP_URL": "amqp://a:b@n1:5672/,amqp://a:b@n2:5672/", "LOGPIPE_NAMESPACE": "lp",
+        ])
         #expect(configuration.topology.queueType == .quorum && configuration.topology.workShards == 4)
         #expect(configuration.topology.deliveryLimit == 9)
         #expect(configuration.consumedQueues == ["lp.work.1", "lp.work.3"])
@@ -139,11 +143,12 @@ struct ConfigurationTests {
         let read = Set(source.matches(of: /"((?:LOGPIPE_[A-Z0-9_]+)|LOG_LEVEL|PROCESSING_TIME_PER_CHAR)"/).map { String($0.output.1) })
         #expect(read.count > 40)
         // The names in the first cell of each table row (a row may name several: `A`, `B`).
-        let rows = Set(docs.split(separator: "\n").filter { $0.hasPrefix("| `") }.flatMap { line in
-            line.split(separator: "|", omittingEmptySubsequences: true).first.map { cell in
-                cell.matches(of: /`([A-Z0-9_]+)`/).map { String($0.output.1) }
-            } ?? []
-        })
+        let rows = Set(
+            docs.split(separator: "\n").filter { $0.hasPrefix("| `") }.flatMap { line in
+                line.split(separator: "|", omittingEmptySubsequences: true).first.map { cell in
+                    cell.matches(of: /`([A-Z0-9_]+)`/).map { String($0.output.1) }
+                } ?? []
+            })
         #expect(read.subtracting(rows).isEmpty, "not in docs/configuration.md: \(read.subtracting(rows).sorted())")
     }
 }

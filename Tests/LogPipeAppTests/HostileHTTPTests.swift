@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import LogPipeApp
 import LogPipeCore
 import Logging
@@ -18,8 +18,10 @@ struct HostileHTTPTests {
     /// of the tests (answers then took over 5 s on a cold CI run).
     static let patience = Duration.seconds(30)
 
-    func withServer(bodyTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(30),
-                    _ body: @escaping @Sendable (Int, RecordingPublisher) async throws -> Void) async throws {
+    func withServer(
+        bodyTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(30),
+        _ body: @escaping @Sendable (Int, RecordingPublisher) async throws -> Void
+    ) async throws {
         let publisher = RecordingPublisher()
         var configuration = LogPipeConfiguration()
         configuration.httpHost = "127.0.0.1"
@@ -37,7 +39,8 @@ struct HostileHTTPTests {
     /// A normal single-log POST on a fresh connection: its status.
     static func post(_ port: Int) async throws -> Int? {
         let socket = try RawSocket(port: port)
-        try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(singleLog.utf8.count)\r\n\r\n\(singleLog)")
+        try await socket.send(
+            "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(singleLog.utf8.count)\r\n\r\n\(singleLog)")
         return await socket.readResponse(timeout: Self.patience).status
     }
 
@@ -45,8 +48,9 @@ struct HostileHTTPTests {
     func hugeGzipContentLength() async throws {
         try await withServer { port, _ in
             let socket = try RawSocket(port: port)
-            try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
-                            + "Content-Length: 4611686018427387904\r\n\r\nabc")
+            try await socket.send(
+                "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
+                    + "Content-Length: 4611686018427387904\r\n\r\nabc")
             let response = await socket.readResponse(timeout: Self.patience)
             #expect(response.status == 413, "\(response.text)")
             #expect(response.text.contains("request_too_large"))
@@ -58,9 +62,11 @@ struct HostileHTTPTests {
     @Test("malformed, negative, duplicate and conflicting Content-Length: a 4xx or a closed connection, never a crash")
     func contentLengthVariants() async throws {
         try await withServer { port, _ in
-            let variants = ["Content-Length: -1", "Content-Length: 99999999999999999999999999", "Content-Length: 12abc",
-                            "Content-Length: 5\r\nContent-Length: 7", "Content-Length: 5\r\nContent-Length: 5",
-                            "Content-Length: 9223372036854775807", "Content-Length: 0x10", "Content-Length:", "Transfer-Encoding: chunked\r\nContent-Length: 5"]
+            let variants = [
+                "Content-Length: -1", "Content-Length: 99999999999999999999999999", "Content-Length: 12abc",
+                "Content-Length: 5\r\nContent-Length: 7", "Content-Length: 5\r\nContent-Length: 5",
+                "Content-Length: 9223372036854775807", "Content-Length: 0x10", "Content-Length:", "Transfer-Encoding: chunked\r\nContent-Length: 5",
+            ]
             for variant in variants {
                 let socket = try RawSocket(port: port)
                 try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\(variant)\r\n\r\nhello")
@@ -140,7 +146,8 @@ struct HostileHTTPTests {
     func pipelined() async throws {
         try await withServer { port, publisher in
             let socket = try RawSocket(port: port)
-            let request = "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.singleLog.utf8.count)\r\n\r\n\(Self.singleLog)"
+            let request =
+                "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.singleLog.utf8.count)\r\n\r\n\(Self.singleLog)"
             try await socket.send(String(repeating: request, count: 5) + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             let text = await socket.read(timeout: Self.patience) { $0.components(separatedBy: "HTTP/1.1 ").count == 7 }.text
             #expect(text.components(separatedBy: "HTTP/1.1 202").count == 6, "\(text.prefix(300))")
@@ -178,8 +185,10 @@ struct HostileHTTPTests {
         try await withServer { port, _ in
             var idle: [RawSocket] = []
             for _ in 0..<1000 { idle.append(try RawSocket(port: port)) }
-            for _ in 0..<20 { let status = try await Self.post(port)
-            #expect(status == 202) }
+            for _ in 0..<20 {
+                let status = try await Self.post(port)
+                #expect(status == 202)
+            }
             withExtendedLifetime(idle) {}
         }
     }

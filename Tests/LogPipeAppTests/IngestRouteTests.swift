@@ -1,7 +1,7 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-import HTTPTypes
 import LogPipeApp
 import LogPipeCore
 import Synchronization
@@ -76,8 +76,10 @@ struct IngestRouteTests {
     func acceptedJSON() async throws {
         let publisher = RecordingPublisher()
         try await app(publisher).test(.router) { client in
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json", HTTPField.Name("X-Request-ID")!: "req-42"],
-                                     body: ByteBuffer(string: #"{"tenant_id":"acme","text":"hello","log_id":"l-1"}"#)) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "application/json", HTTPField.Name("X-Request-ID")!: "req-42"],
+                body: ByteBuffer(string: #"{"tenant_id":"acme","text":"hello","log_id":"l-1"}"#)
+            ) { response in
                 #expect(response.status == .accepted)
                 #expect(response.headers[HTTPField.Name("X-Request-ID")!] == "req-42")
                 #expect(response.headers[.contentType] == "application/json")
@@ -96,8 +98,10 @@ struct IngestRouteTests {
     func acceptedText() async throws {
         let publisher = RecordingPublisher()
         try await app(publisher).test(.router) { client in
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "text/plain; charset=utf-8", HTTPField.Name("X-Tenant-ID")!: "acme"],
-                                     body: ByteBuffer(string: "plain line")) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "text/plain; charset=utf-8", HTTPField.Name("X-Tenant-ID")!: "acme"],
+                body: ByteBuffer(string: "plain line")
+            ) { response in
                 #expect(response.status == .accepted)
                 let body = try decode(response.body)
                 let logID = try #require(body["log_id"] as? String)
@@ -111,27 +115,29 @@ struct IngestRouteTests {
         #expect(record.tenantID.rawValue == "acme")
     }
 
-    @Test("invalid requests get the right status and code and publish nothing", arguments: [
-        ("application/json", nil, "{not json", 400, "invalid_json"),
-        ("application/json", nil, #"{"tenant_id":"../x","text":"x"}"#, 400, "invalid_tenant_id"),
-        ("application/json", nil, #"{"tenant_id":"a.b","text":"x"}"#, 400, "invalid_tenant_id"),
-        ("application/json", nil, #"{"tenant_id":"$x","text":"x"}"#, 400, "invalid_tenant_id"),
-        ("application/json", nil, #"{"tenant_id":"A","text":"x"}"#, 400, "invalid_tenant_id"),
-        ("application/json", nil, #"{"tenant_id":"sqlite_x","text":"x"}"#, 400, "reserved_tenant"),
-        ("application/json", nil, #"{"tenant_id":"acme","text":"x","attributes":{"a\u0000b":"v"}}"#, 400, "invalid_attributes"),
-        ("text/plain", "sqlite_master", "hello", 400, "reserved_tenant"),
-        ("application/x-ndjson", nil, "{\"tenant_id\":\"acme\",\"text\":\"x\"}\n{\"tenant_id\":\"sqlite_x\",\"text\":\"x\"}", 400, "invalid_batch"),
-        ("application/json", nil, #"{"tenant_id":"\#(String(repeating: "a", count: 65))","text":"x"}"#, 400, "invalid_tenant_id"),
-        ("application/json", "other", #"{"tenant_id":"acme","text":"x"}"#, 400, "tenant_mismatch"),
-        ("application/json", nil, #"{"tenant_id":"acme"}"#, 400, "missing_text"),
-        ("application/json", nil, #"{"tenant_id":"acme","text":""}"#, 400, "missing_text"),
-        ("text/plain", "acme", "", 400, "missing_text"),
-        ("text/plain", nil, "hello", 400, "missing_tenant_id"),
-        ("text/plain", "A", "hello", 400, "invalid_tenant_id"),
-        ("application/xml", "acme", "<log/>", 415, "unsupported_media_type"),
-        ("text/plain; charset=latin1", "acme", "x", 415, "unsupported_media_type"),
-        ("application/json", nil, #"{"tenant_id":"acme","text":"\#(String(repeating: "y", count: 1025))"}"#, 413, "log_too_large"),
-    ] as [(String, String?, String, Int, String)])
+    @Test(
+        "invalid requests get the right status and code and publish nothing",
+        arguments: [
+            ("application/json", nil, "{not json", 400, "invalid_json"),
+            ("application/json", nil, #"{"tenant_id":"../x","text":"x"}"#, 400, "invalid_tenant_id"),
+            ("application/json", nil, #"{"tenant_id":"a.b","text":"x"}"#, 400, "invalid_tenant_id"),
+            ("application/json", nil, #"{"tenant_id":"$x","text":"x"}"#, 400, "invalid_tenant_id"),
+            ("application/json", nil, #"{"tenant_id":"A","text":"x"}"#, 400, "invalid_tenant_id"),
+            ("application/json", nil, #"{"tenant_id":"sqlite_x","text":"x"}"#, 400, "reserved_tenant"),
+            ("application/json", nil, #"{"tenant_id":"acme","text":"x","attributes":{"a\u0000b":"v"}}"#, 400, "invalid_attributes"),
+            ("text/plain", "sqlite_master", "hello", 400, "reserved_tenant"),
+            ("application/x-ndjson", nil, "{\"tenant_id\":\"acme\",\"text\":\"x\"}\n{\"tenant_id\":\"sqlite_x\",\"text\":\"x\"}", 400, "invalid_batch"),
+            ("application/json", nil, #"{"tenant_id":"\#(String(repeating: "a", count: 65))","text":"x"}"#, 400, "invalid_tenant_id"),
+            ("application/json", "other", #"{"tenant_id":"acme","text":"x"}"#, 400, "tenant_mismatch"),
+            ("application/json", nil, #"{"tenant_id":"acme"}"#, 400, "missing_text"),
+            ("application/json", nil, #"{"tenant_id":"acme","text":""}"#, 400, "missing_text"),
+            ("text/plain", "acme", "", 400, "missing_text"),
+            ("text/plain", nil, "hello", 400, "missing_tenant_id"),
+            ("text/plain", "A", "hello", 400, "invalid_tenant_id"),
+            ("application/xml", "acme", "<log/>", 415, "unsupported_media_type"),
+            ("text/plain; charset=latin1", "acme", "x", 415, "unsupported_media_type"),
+            ("application/json", nil, #"{"tenant_id":"acme","text":"\#(String(repeating: "y", count: 1025))"}"#, 413, "log_too_large"),
+        ] as [(String, String?, String, Int, String)])
     func rejected(_ contentType: String, _ tenant: String?, _ body: String, _ status: Int, _ code: String) async throws {
         let publisher = RecordingPublisher()
         try await app(publisher).test(.router) { client in
@@ -155,8 +161,10 @@ struct IngestRouteTests {
             try await client.execute(uri: "/ingest", method: .post, body: ByteBuffer(string: "x")) { response in
                 #expect(response.status.code == 415)
             }
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "text/plain", HTTPField.Name("X-Tenant-ID")!: "acme"],
-                                     body: ByteBuffer(string: String(repeating: "z", count: 101))) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "text/plain", HTTPField.Name("X-Tenant-ID")!: "acme"],
+                body: ByteBuffer(string: String(repeating: "z", count: 101))
+            ) { response in
                 #expect(response.status.code == 413)
                 let json = try decode(response.body)
                 #expect(errorCode(json) == "request_too_large")
@@ -169,8 +177,10 @@ struct IngestRouteTests {
     func brokerFailure() async throws {
         let publisher = RecordingPublisher(failure: IngestError(.confirmTimeout, "no confirm"))
         try await app(publisher).test(.router) { client in
-            try await client.execute(uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
-                                     body: ByteBuffer(string: #"{"tenant_id":"acme","text":"x"}"#)) { response in
+            try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
+                body: ByteBuffer(string: #"{"tenant_id":"acme","text":"x"}"#)
+            ) { response in
                 #expect(response.status == .serviceUnavailable)
                 #expect(response.headers[.retryAfter] == "1")
                 let json = try decode(response.body)

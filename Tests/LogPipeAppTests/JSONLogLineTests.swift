@@ -1,7 +1,8 @@
 import Foundation
-@testable import LogPipeApp
 import Logging
 import Testing
+
+@testable import LogPipeApp
 
 /// `LOGPIPE_LOG_FORMAT=json` lines, written with the hand-written JSON writer.
 @Suite("JSON log lines")

@@ -2,11 +2,12 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
-@testable import LogPipeApp
 import LogPipeCore
 import TestSupport
 import Testing
 import ZlibBridge
+
+@testable import LogPipeApp
 
 /// One response, checked against openapi.yaml as it is taken.
 struct CheckedResponse {
@@ -32,8 +33,10 @@ struct ProductionAPITests {
         }
     }
 
-    func withAPI(_ setup: Setup = Setup(), publisher: RecordingPublisher = RecordingPublisher(),
-                 _ body: @Sendable (Client) async throws -> Void) async throws {
+    func withAPI(
+        _ setup: Setup = Setup(), publisher: RecordingPublisher = RecordingPublisher(),
+        _ body: @Sendable (Client) async throws -> Void
+    ) async throws {
         let api = IngestAPI(publisher: publisher, configuration: setup.configuration, keys: setup.keys, rateLimits: setup.rateLimits)
         try await Application(router: api.router()).test(.router) { client in try await body(Client(client: client)) }
     }
@@ -42,15 +45,20 @@ struct ProductionAPITests {
     struct Client {
         let client: any TestClientProtocol
 
-        func send(_ method: HTTPRequest.Method = .post, _ path: String = "/ingest", headers: HTTPFields = [:],
-                  body: [UInt8] = [], sourceLocation: SourceLocation = #_sourceLocation) async throws -> CheckedResponse {
-            let response = try await client.execute(uri: path, method: method, headers: headers,
-                                                    body: body.isEmpty ? nil : ByteBuffer(bytes: body)) {
+        func send(
+            _ method: HTTPRequest.Method = .post, _ path: String = "/ingest", headers: HTTPFields = [:],
+            body: [UInt8] = [], sourceLocation: SourceLocation = #_sourceLocation
+        ) async throws -> CheckedResponse {
+            let response = try await client.execute(
+                uri: path, method: method, headers: headers,
+                body: body.isEmpty ? nil : ByteBuffer(bytes: body)
+            ) {
                 CheckedResponse(status: Int($0.status.code), headers: $0.headers, body: Data($0.body.readableBytesView))
             }
             let spec = try ProductionAPITests.spec.get()
-            let problems = spec.problems(method: method.rawValue, path: path, status: response.status,
-                                         headers: response.headers, body: response.body)
+            let problems = spec.problems(
+                method: method.rawValue, path: path, status: response.status,
+                headers: response.headers, body: response.body)
             #expect(problems.isEmpty, "\(problems)", sourceLocation: sourceLocation)
             return response
         }
@@ -144,11 +152,13 @@ struct ProductionAPITests {
     func gzipAccepted() async throws {
         let publisher = RecordingPublisher()
         try await withAPI(publisher: publisher) { client in
-            let json = try await client.send(headers: [.contentType: "application/json", .contentEncoding: "gzip"],
-                                             body: gzip(Array(#"{"tenant_id":"alpha","text":"zipped json"}"#.utf8)))
+            let json = try await client.send(
+                headers: [.contentType: "application/json", .contentEncoding: "gzip"],
+                body: gzip(Array(#"{"tenant_id":"alpha","text":"zipped json"}"#.utf8)))
             #expect(json.status == 202)
-            let text = try await client.send(headers: [.contentType: "text/plain", .contentEncoding: "GZIP", APIResponses.tenantHeader: "alpha"],
-                                             body: gzip(Array("zipped text".utf8)))
+            let text = try await client.send(
+                headers: [.contentType: "text/plain", .contentEncoding: "GZIP", APIResponses.tenantHeader: "alpha"],
+                body: gzip(Array("zipped text".utf8)))
             #expect(text.status == 202)
             let batch = try await client.ndjson([#"{"tenant_id":"alpha","text":"zipped line"}"#], gzipped: true)
             #expect(batch.status == 202)
@@ -229,8 +239,9 @@ struct ProductionAPITests {
             #expect(basic.status == 401)
             let other = try await client.json(#"{"tenant_id":"beta","text":"x"}"#, headers: [.authorization: "Bearer \(keys["acme"]!)"])
             #expect(other.status == 403 && other.code == "tenant_not_allowed")
-            let batch = try await client.ndjson([#"{"tenant_id":"acme","text":"x"}"#, #"{"tenant_id":"gamma","text":"y"}"#],
-                                                headers: [.authorization: "Bearer \(keys["pair"]!)"])
+            let batch = try await client.ndjson(
+                [#"{"tenant_id":"acme","text":"x"}"#, #"{"tenant_id":"gamma","text":"y"}"#],
+                headers: [.authorization: "Bearer \(keys["pair"]!)"])
             #expect(batch.status == 403)
         }
         #expect(publisher.records.isEmpty)
@@ -241,13 +252,15 @@ struct ProductionAPITests {
         let (setup, _, keys) = try keysSetup()
         let publisher = RecordingPublisher()
         try await withAPI(setup, publisher: publisher) { client in
-            let implied = try await client.send(headers: [.contentType: "text/plain", .authorization: "Bearer \(keys["acme"]!)"],
-                                                body: Array("no tenant given".utf8))
+            let implied = try await client.send(
+                headers: [.contentType: "text/plain", .authorization: "Bearer \(keys["acme"]!)"],
+                body: Array("no tenant given".utf8))
             #expect(implied.status == 202 && implied.json["tenant_id"] as? String == "acme")
             let pairNoTenant = try await client.json(#"{"text":"x"}"#, headers: [.authorization: "Bearer \(keys["pair"]!)"])
             #expect(pairNoTenant.code == "missing_tenant_id")
-            let pair = try await client.ndjson([#"{"tenant_id":"acme","text":"x"}"#, #"{"tenant_id":"beta","text":"y"}"#],
-                                               headers: [.authorization: "bearer \(keys["pair"]!)"])
+            let pair = try await client.ndjson(
+                [#"{"tenant_id":"acme","text":"x"}"#, #"{"tenant_id":"beta","text":"y"}"#],
+                headers: [.authorization: "bearer \(keys["pair"]!)"])
             #expect(pair.status == 202)
             let admin = try await client.json(#"{"tenant_id":"zeta","text":"x"}"#, headers: [.authorization: "Bearer \(keys["admin"]!)"])
             #expect(admin.status == 202)
@@ -260,7 +273,9 @@ struct ProductionAPITests {
         let (setup, _, keys) = try keysSetup()
         let publisher = RecordingPublisher()
         try await withAPI(setup, publisher: publisher) { client in
-            let otlp = Array(#"{"resourceLogs":[{"resource":{"attributes":[{"key":"tenant.id","value":{"stringValue":"beta"}}]},"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#.utf8)
+            let otlp = Array(
+                #"{"resourceLogs":[{"resource":{"attributes":[{"key":"tenant.id","value":{"stringValue":"beta"}}]},"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#
+                    .utf8)
             let loki = Array(#"{"streams":[{"stream":{"a":"b"},"values":[["1","line"]]}]}"#.utf8)
             let json: HTTPFields = [.contentType: "application/json"]
             #expect(try await client.send(.post, "/v1/logs", headers: json, body: otlp).status == 401)
@@ -302,10 +317,12 @@ struct ProductionAPITests {
         #expect(store.current.lookup(newKey) != nil)
     }
 
-    @Test("keys files: errors name the line, never its content", arguments: [
-        ("sha256:abc acme", "line 1"), ("\n\nmd5:00 acme", "line 3"),
-        ("sha256:\(String(repeating: "a", count: 64)) Not_A_Tenant", "line 1"), ("sha256:\(String(repeating: "a", count: 64))", "line 1"),
-    ])
+    @Test(
+        "keys files: errors name the line, never its content",
+        arguments: [
+            ("sha256:abc acme", "line 1"), ("\n\nmd5:00 acme", "line 3"),
+            ("sha256:\(String(repeating: "a", count: 64)) Not_A_Tenant", "line 1"), ("sha256:\(String(repeating: "a", count: 64))", "line 1"),
+        ])
     func keysFileErrors(_ text: String, _ expected: String) {
         #expect {
             _ = try APIKeyTable.parse(text)

@@ -1,7 +1,8 @@
 import Glibc
-@testable import LogPipeApp
 import LogPipeCore
 import Testing
+
+@testable import LogPipeApp
 
 @Suite("logpipe redact (the stdin → stdout filter)")
 struct RedactFilterTests {
@@ -55,12 +56,17 @@ struct RedactFilterTests {
 
     @Test("--json: every string at any depth is redacted, secret keys are masked whole, numbers and booleans kept; other lines are text")
     func jsonLines() throws {
-        let input = #"{"text":"login ok","source":"bob@example.com","attributes":{"client_ip":"10.1.2.3","password":"hunter2","n":5,"x":1.50,"ok":true,"none":null,"tags":["a@example.com"],"path":"a\/b \"q\"\u00e9"}}"# + "\nnot json 10.0.0.1\n"
+        let input =
+            #"{"text":"login ok","source":"bob@example.com","attributes":{"client_ip":"10.1.2.3","password":"hunter2","n":5,"x":1.50,"ok":true,"none":null,"tags":["a@example.com"],"path":"a\/b \"q\"\u00e9"}}"#
+            + "\nnot json 10.0.0.1\n"
         let (output, counts) = filter(input, json: true)
         let lines = output.split(separator: "\n", omittingEmptySubsequences: false)
         #expect(lines.count == 3)
         // Members in their order, numbers as written (1.50 stays 1.50), strings re-escaped as the workers write them.
-        #expect(lines[0] == #"{"text":"login ok","source":"[REDACTED:EMAIL]","attributes":{"client_ip":"[REDACTED:IP_ADDRESS]","password":"[REDACTED:SECRET]","n":5,"x":1.50,"ok":true,"none":null,"tags":["[REDACTED:EMAIL]"],"path":"a/b \"q\"é"}}"#)
+        #expect(
+            lines[0]
+                == #"{"text":"login ok","source":"[REDACTED:EMAIL]","attributes":{"client_ip":"[REDACTED:IP_ADDRESS]","password":"[REDACTED:SECRET]","n":5,"x":1.50,"ok":true,"none":null,"tags":["[REDACTED:EMAIL]"],"path":"a/b \"q\"é"}}"#
+        )
         #expect(lines[1] == "not json [REDACTED:IP_ADDRESS]")
         #expect(counts == ["EMAIL": 2, "IP_ADDRESS": 2, "SECRET": 1])
     }

@@ -1,13 +1,16 @@
 import AMQPBridge
-@testable import LogPipeApp
 import Testing
+
+@testable import LogPipeApp
 
 @Suite("Topology")
 struct TopologyTests {
-    @Test("delays name their retry queue in the largest whole unit", arguments: [
-        (Duration.seconds(1), "1s"), (.seconds(10), "10s"), (.seconds(60), "1m"), (.seconds(600), "10m"),
-        (.seconds(7200), "2h"), (.milliseconds(250), "250ms"), (.milliseconds(1500), "1500ms"),
-    ])
+    @Test(
+        "delays name their retry queue in the largest whole unit",
+        arguments: [
+            (Duration.seconds(1), "1s"), (.seconds(10), "10s"), (.seconds(60), "1m"), (.seconds(600), "10m"),
+            (.seconds(7200), "2h"), (.milliseconds(250), "250ms"), (.milliseconds(1500), "1500ms"),
+        ])
     func labels(_ delay: Duration, _ label: String) {
         #expect(Topology.label(delay) == label)
     }
@@ -19,9 +22,10 @@ struct TopologyTests {
         #expect(topology.retryQueue(tier: 2) == "lp.retry.1m")
         let declared = topology.declarations.queues.first { $0.name == "lp.retry.10s" }
         #expect(declared?.durable == true)
-        #expect(declared?.arguments == [
-            "x-message-ttl": .int(10_000), "x-dead-letter-exchange": .string(""), "x-dead-letter-routing-key": .string("lp.work"),
-        ])
+        #expect(
+            declared?.arguments == [
+                "x-message-ttl": .int(10_000), "x-dead-letter-exchange": .string(""), "x-dead-letter-routing-key": .string("lp.work"),
+            ])
         #expect(topology.declarations.queues.map(\.name) == ["lp.work", "lp.dlq", "lp.retry.1s", "lp.retry.10s", "lp.retry.1m", "lp.retry.10m"])
         #expect(topology.table.contains("lp.retry.10m") && topology.table.contains("x-message-ttl=600000"))
     }
@@ -48,15 +52,17 @@ struct TopologyTests {
         let topology = Topology(namespace: "lp", retryDelays: [.seconds(1), .seconds(10)], queueType: .quorum, deliveryLimit: 7)
         let queues = Dictionary(uniqueKeysWithValues: topology.declarations.queues.map { ($0.name, $0.arguments) })
         #expect(queues.values.allSatisfy { $0["x-queue-type"] == .string("quorum") })
-        #expect(queues["lp.work"] == [
-            "x-queue-type": .string("quorum"), "x-dead-letter-exchange": .string("lp.dlx"), "x-delivery-limit": .int(7),
-            "x-dead-letter-strategy": .string("at-least-once"), "x-overflow": .string("reject-publish"),
-        ])
-        #expect(queues["lp.retry.10s"] == [
-            "x-queue-type": .string("quorum"), "x-message-ttl": .int(10_000), "x-dead-letter-exchange": .string(""),
-            "x-dead-letter-routing-key": .string("lp.work"), "x-dead-letter-strategy": .string("at-least-once"),
-            "x-overflow": .string("reject-publish"),
-        ])
+        #expect(
+            queues["lp.work"] == [
+                "x-queue-type": .string("quorum"), "x-dead-letter-exchange": .string("lp.dlx"), "x-delivery-limit": .int(7),
+                "x-dead-letter-strategy": .string("at-least-once"), "x-overflow": .string("reject-publish"),
+            ])
+        #expect(
+            queues["lp.retry.10s"] == [
+                "x-queue-type": .string("quorum"), "x-message-ttl": .int(10_000), "x-dead-letter-exchange": .string(""),
+                "x-dead-letter-routing-key": .string("lp.work"), "x-dead-letter-strategy": .string("at-least-once"),
+                "x-overflow": .string("reject-publish"),
+            ])
         #expect(queues["lp.dlq"] == ["x-queue-type": .string("quorum")])
         #expect(topology.table.contains("x-delivery-limit=7") && topology.table.contains("quorum"))
     }

@@ -1,7 +1,8 @@
-@testable import LogPipeApp
 import LogPipeCore
 import TestSupport
 import Testing
+
+@testable import LogPipeApp
 
 /// Pacing the API to the workers: the gate closes above its bound, opens at three quarters of it, and a
 /// publish that waits longer than `maxWait` is refused with `broker_backlog`.

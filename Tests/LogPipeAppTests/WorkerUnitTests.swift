@@ -1,12 +1,13 @@
-@testable import AMQPBridge
 import Foundation
-@testable import LogPipeApp
 import LogPipeCore
 import Logging
 import ServiceLifecycleTestKit
 import Synchronization
 import TestSupport
 import Testing
+
+@testable import AMQPBridge
+@testable import LogPipeApp
 
 /// The worker against in-memory fakes of its broker channel and its store: batching, settling, isolation and
 /// shutdown, without a broker (the integration suites run the same paths against RabbitMQ).
@@ -49,9 +50,11 @@ struct WorkerUnitTests {
         func publish(exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties, mandatory: Bool) async throws {
             if refusedQueues.withLock({ $0.contains(routingKey) }) { throw AMQPError(.nacked, "refused by the fake") }
             log.withLock {
-                $0.published.append(Published(routingKey: routingKey, messageID: properties.messageID,
-                                              attempt: properties.headers[MessageHeader.attempt]?.intValue,
-                                              reason: properties.headers[MessageHeader.error]?.stringValue))
+                $0.published.append(
+                    Published(
+                        routingKey: routingKey, messageID: properties.messageID,
+                        attempt: properties.headers[MessageHeader.attempt]?.intValue,
+                        reason: properties.headers[MessageHeader.error]?.stringValue))
             }
         }
 
@@ -101,13 +104,16 @@ struct WorkerUnitTests {
     static let topology = Topology(namespace: "unit", retryDelays: [.seconds(1), .seconds(10)])
 
     static func delivery(_ tag: UInt64, tenant: String = "acme", text: String = "mail bob@example.com") -> AMQPDelivery {
-        let record = LogRecord(tenantID: TenantID(tenant)!, logID: "\(tenant)-\(tag)", text: text, receivedAt: "2026-12-01T10:00:00.000Z",
-                               requestID: "r-\(tag)")
-        return AMQPDelivery(body: Array(try! JSONEncoder().encode(record)),
-                            properties: AMQPProperties(contentType: "application/json", deliveryMode: 2, messageID: record.logID,
-                                                       headers: [MessageHeader.tenant: .string(tenant)]),
-                            exchange: "unit.ingest", routingKey: "tenant.\(tenant)", redelivered: false, deliveryTag: tag,
-                            receipt: AMQPReceipt(generation: 1, channel: 3, deliveryTag: tag))
+        let record = LogRecord(
+            tenantID: TenantID(tenant)!, logID: "\(tenant)-\(tag)", text: text, receivedAt: "2026-12-01T10:00:00.000Z",
+            requestID: "r-\(tag)")
+        return AMQPDelivery(
+            body: Array(try! JSONEncoder().encode(record)),
+            properties: AMQPProperties(
+                contentType: "application/json", deliveryMode: 2, messageID: record.logID,
+                headers: [MessageHeader.tenant: .string(tenant)]),
+            exchange: "unit.ingest", routingKey: "tenant.\(tenant)", redelivered: false, deliveryTag: tag,
+            receipt: AMQPReceipt(generation: 1, channel: 3, deliveryTag: tag))
     }
 
     static func worker(_ channel: FakeChannel, _ store: MemoryStore) -> LogWorker {
@@ -116,13 +122,16 @@ struct WorkerUnitTests {
         configuration.flushInterval = .milliseconds(20)
         configuration.storeBackoff = .milliseconds(1)
         configuration.maxStoreBackoff = .milliseconds(2)
-        return LogWorker(connection: channel, topology: topology, store: store, redaction: RedactionPolicy(), configuration: configuration,
-                         logger: Logger(label: "worker-unit-tests"))
+        return LogWorker(
+            connection: channel, topology: topology, store: store, redaction: RedactionPolicy(), configuration: configuration,
+            logger: Logger(label: "worker-unit-tests"))
     }
 
     /// Runs the worker, feeds `deliveries` at once, waits until `settled` holds, then ends the subscription.
-    static func run(_ deliveries: [AMQPDelivery], channel: FakeChannel, store: MemoryStore,
-                    until settled: @escaping @Sendable () -> Bool) async throws {
+    static func run(
+        _ deliveries: [AMQPDelivery], channel: FakeChannel, store: MemoryStore,
+        until settled: @escaping @Sendable () -> Bool
+    ) async throws {
         let worker = Self.worker(channel, store)
         let running = Task { try await worker.run() }
         let subscription = try await channel.subscription()
@@ -176,12 +185,13 @@ struct WorkerUnitTests {
         let channel = FakeChannel(), store = MemoryStore()
         var mismatched = Self.delivery(2)
         mismatched.routingKey = "tenant.beta"
-        let garbage = AMQPDelivery(body: Array("not json".utf8), properties: AMQPProperties(messageID: "junk"), exchange: "unit.ingest",
-                                   routingKey: "tenant.acme", redelivered: false, deliveryTag: 1,
-                                   receipt: AMQPReceipt(generation: 1, channel: 3, deliveryTag: 1))
+        let garbage = AMQPDelivery(
+            body: Array("not json".utf8), properties: AMQPProperties(messageID: "junk"), exchange: "unit.ingest",
+            routingKey: "tenant.acme", redelivered: false, deliveryTag: 1,
+            receipt: AMQPReceipt(generation: 1, channel: 3, deliveryTag: 1))
         try await Self.run([garbage, mismatched], channel: channel, store: store) { channel.log.withLock { $0.acks.count == 1 } }
         #expect(store.writes.withLock { $0 } == 0)
-        #expect(channel.log.withLock { $0.published.map(\.reason) } .sorted { ($0 ?? "") < ($1 ?? "") } == ["tenant_mismatch", "undecodable"])
+        #expect(channel.log.withLock { $0.published.map(\.reason) }.sorted { ($0 ?? "") < ($1 ?? "") } == ["tenant_mismatch", "undecodable"])
     }
 
     @Test("a copy the broker does not confirm: that delivery goes back to the queue (nack, requeue), the others are acked one by one")

@@ -5,32 +5,39 @@ import Testing
 /// Every stored string is redacted, and attributes whose key names a secret lose their whole value (docs/redaction.md).
 @Suite("Redaction of every field")
 struct FieldRedactionTests {
-    static func record(text: String = "login ok", level: String? = nil, source: String? = nil,
-                       attributes: [String: AttributeValue]? = nil, tenant: String = "acme") -> LogRecord {
-        LogRecord(tenantID: TenantID(tenant)!, logID: "attr-1", text: text, receivedAt: "2026-12-01T10:00:00.000Z",
-                  requestID: "r1", level: level, source: source, attributes: attributes)
+    static func record(
+        text: String = "login ok", level: String? = nil, source: String? = nil,
+        attributes: [String: AttributeValue]? = nil, tenant: String = "acme"
+    ) -> LogRecord {
+        LogRecord(
+            tenantID: TenantID(tenant)!, logID: "attr-1", text: text, receivedAt: "2026-12-01T10:00:00.000Z",
+            requestID: "r1", level: level, source: source, attributes: attributes)
     }
 
     @Test("the issue's example: source and every attribute value masked and counted")
     func issueExample() {
-        let record = Self.record(source: "bob@example.com", attributes: [
-            "user_email": .string("jane.doe@example.com"), "client_ip": .string("10.1.2.3"),
-            "card": .string("4111 1111 1111 1111"),
-        ])
+        let record = Self.record(
+            source: "bob@example.com",
+            attributes: [
+                "user_email": .string("jane.doe@example.com"), "client_ip": .string("10.1.2.3"),
+                "card": .string("4111 1111 1111 1111"),
+            ])
         let stored = StoredLog(record: record, redactor: Redactor(), processedAtStamp: "2026-12-01T10:00:01.000Z")
         #expect(stored.text == "login ok")
         #expect(stored.source == "[REDACTED:EMAIL]")
-        #expect(stored.attributes == [
-            "user_email": .string("[REDACTED:EMAIL]"), "client_ip": .string("[REDACTED:IP_ADDRESS]"),
-            "card": .string("[REDACTED:CREDIT_CARD]"),
-        ])
+        #expect(
+            stored.attributes == [
+                "user_email": .string("[REDACTED:EMAIL]"), "client_ip": .string("[REDACTED:IP_ADDRESS]"),
+                "card": .string("[REDACTED:CREDIT_CARD]"),
+            ])
         #expect(stored.redactions == ["EMAIL": 2, "IP_ADDRESS": 1, "CREDIT_CARD": 1])
     }
 
     @Test("text, level and source counts add up with the attributes'")
     func countsOverAllFields() {
-        let record = Self.record(text: "call 555-123-4567 from 10.0.0.1", level: "warn 10.0.0.2", source: "host 10.0.0.3",
-                                 attributes: ["note": .string("mail a@example.com"), "n": .int(5551234567)])
+        let record = Self.record(
+            text: "call 555-123-4567 from 10.0.0.1", level: "warn 10.0.0.2", source: "host 10.0.0.3",
+            attributes: ["note": .string("mail a@example.com"), "n": .int(5551234567)])
         let stored = StoredLog(record: record, redactor: Redactor(), processedAtStamp: "2026-12-01T10:00:01.000Z")
         #expect(stored.text == "call [REDACTED:PHONE] from [REDACTED:IP_ADDRESS]")
         #expect(stored.level == "warn [REDACTED:IP_ADDRESS]")
@@ -58,13 +65,15 @@ struct FieldRedactionTests {
         #expect(stored.redactions == ["SECRET": 8])
     }
 
-    @Test("key words: separators, camel case and acronyms; a pattern must end where a word ends", arguments: [
-        ("password", true), ("userPassword", true), ("USER_PASSWORD", true), ("HTTPAuthorization", true),
-        ("http.request.header.authorization", true), ("x-auth-token", true), ("accesstoken", true), ("apikey", true),
-        ("api_key_id", true), ("client_secret", true), ("sessionid", true), ("private-key", true),
-        ("tokens_used", false), ("passwords_reset_count", false), ("keyboard", false), ("api", false), ("author", false),
-        ("secretary", false), ("", false), ("ü_password", true), ("password2", true), ("dbPassword1", true), ("oauth2token", true),
-    ])
+    @Test(
+        "key words: separators, camel case and acronyms; a pattern must end where a word ends",
+        arguments: [
+            ("password", true), ("userPassword", true), ("USER_PASSWORD", true), ("HTTPAuthorization", true),
+            ("http.request.header.authorization", true), ("x-auth-token", true), ("accesstoken", true), ("apikey", true),
+            ("api_key_id", true), ("client_secret", true), ("sessionid", true), ("private-key", true),
+            ("tokens_used", false), ("passwords_reset_count", false), ("keyboard", false), ("api", false), ("author", false),
+            ("secretary", false), ("", false), ("ü_password", true), ("password2", true), ("dbPassword1", true), ("oauth2token", true),
+        ])
     func keyMatching(_ key: String, _ expected: Bool) {
         #expect(SecretKeys.default.matches(key) == expected, "\(key)")
     }

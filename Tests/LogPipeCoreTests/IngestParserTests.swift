@@ -12,10 +12,11 @@ struct IngestParserTests {
 
     @Test("a full JSON log keeps every field")
     func fullObject() throws {
-        let input = try json(#"""
-        {"tenant_id":"acme","text":"hello","log_id":"l-1","timestamp":"2026-11-29T10:00:00Z","level":"info",
-         "source":"web-1","attributes":{"user":"u1","n":3,"ratio":0.5,"ok":true}}
-        """#)
+        let input = try json(
+            #"""
+            {"tenant_id":"acme","text":"hello","log_id":"l-1","timestamp":"2026-11-29T10:00:00Z","level":"info",
+             "source":"web-1","attributes":{"user":"u1","n":3,"ratio":0.5,"ok":true}}
+            """#)
         #expect(input.tenantID.rawValue == "acme")
         #expect(input.text == "hello")
         #expect(input.logID == "l-1")
@@ -34,32 +35,34 @@ struct IngestParserTests {
         }
     }
 
-    @Test("invalid JSON bodies get their own error codes", arguments: [
-        (#"{"text":"#, "invalid_json"),
-        ("", "invalid_json"),
-        ("[1,2]", "invalid_body"),
-        ("\"text\"", "invalid_body"),
-        (#"{"text":"x"}"#, "missing_tenant_id"),
-        (#"{"tenant_id":"acme"}"#, "missing_text"),
-        (#"{"tenant_id":"acme","text":""}"#, "missing_text"),
-        (#"{"tenant_id":"acme","text":null}"#, "missing_text"),
-        (#"{"tenant_id":"acme","text":5}"#, "invalid_field"),
-        (#"{"tenant_id":"acme","text":"x","extra":1}"#, "unknown_field"),
-        (#"{"tenant_id":"../x","text":"x"}"#, "invalid_tenant_id"),
-        (#"{"tenant_id":"a.b","text":"x"}"#, "invalid_tenant_id"),
-        (#"{"tenant_id":"$x","text":"x"}"#, "invalid_tenant_id"),
-        (#"{"tenant_id":"A","text":"x"}"#, "invalid_tenant_id"),
-        (#"{"tenant_id":7,"text":"x"}"#, "invalid_field"),
-        (#"{"tenant_id":"acme","text":"x","log_id":"a b"}"#, "invalid_log_id"),
-        (#"{"tenant_id":"acme","text":"x","log_id":""}"#, "invalid_log_id"),
-        (#"{"tenant_id":"acme","text":"x","timestamp":"yesterday"}"#, "invalid_timestamp"),
-        (#"{"tenant_id":"acme","text":"x","level":""}"#, "invalid_field"),
-        (#"{"tenant_id":"acme","text":"x","attributes":{"a":{"b":1}}}"#, "invalid_attributes"),
-        (#"{"tenant_id":"acme","text":"x","attributes":{"a":[1]}}"#, "invalid_attributes"),
-        (#"{"tenant_id":"acme","text":"x","attributes":{"a":null}}"#, "invalid_attributes"),
-        (#"{"tenant_id":"acme","text":"x","attributes":[]}"#, "invalid_attributes"),
-        (#"{"tenant_id":"acme","text":"\#(String(repeating: "y", count: 65))"}"#, "log_too_large"),
-    ])
+    @Test(
+        "invalid JSON bodies get their own error codes",
+        arguments: [
+            (#"{"text":"#, "invalid_json"),
+            ("", "invalid_json"),
+            ("[1,2]", "invalid_body"),
+            ("\"text\"", "invalid_body"),
+            (#"{"text":"x"}"#, "missing_tenant_id"),
+            (#"{"tenant_id":"acme"}"#, "missing_text"),
+            (#"{"tenant_id":"acme","text":""}"#, "missing_text"),
+            (#"{"tenant_id":"acme","text":null}"#, "missing_text"),
+            (#"{"tenant_id":"acme","text":5}"#, "invalid_field"),
+            (#"{"tenant_id":"acme","text":"x","extra":1}"#, "unknown_field"),
+            (#"{"tenant_id":"../x","text":"x"}"#, "invalid_tenant_id"),
+            (#"{"tenant_id":"a.b","text":"x"}"#, "invalid_tenant_id"),
+            (#"{"tenant_id":"$x","text":"x"}"#, "invalid_tenant_id"),
+            (#"{"tenant_id":"A","text":"x"}"#, "invalid_tenant_id"),
+            (#"{"tenant_id":7,"text":"x"}"#, "invalid_field"),
+            (#"{"tenant_id":"acme","text":"x","log_id":"a b"}"#, "invalid_log_id"),
+            (#"{"tenant_id":"acme","text":"x","log_id":""}"#, "invalid_log_id"),
+            (#"{"tenant_id":"acme","text":"x","timestamp":"yesterday"}"#, "invalid_timestamp"),
+            (#"{"tenant_id":"acme","text":"x","level":""}"#, "invalid_field"),
+            (#"{"tenant_id":"acme","text":"x","attributes":{"a":{"b":1}}}"#, "invalid_attributes"),
+            (#"{"tenant_id":"acme","text":"x","attributes":{"a":[1]}}"#, "invalid_attributes"),
+            (#"{"tenant_id":"acme","text":"x","attributes":{"a":null}}"#, "invalid_attributes"),
+            (#"{"tenant_id":"acme","text":"x","attributes":[]}"#, "invalid_attributes"),
+            (#"{"tenant_id":"acme","text":"\#(String(repeating: "y", count: 65))"}"#, "log_too_large"),
+        ])
     func rejected(_ body: String, _ code: String) {
         do {
             _ = try json(body)
@@ -146,12 +149,14 @@ struct JSONArrayBatchTests {
         }
     }
 
-    @Test("limits and malformed arrays", arguments: [
-        ("[]", "empty_batch"), ("[", "invalid_json"), (#"[{"tenant_id":"a","text":"x"},]"#, "invalid_json"),
-        (#"[{"tenant_id":"a","text":"x"}] x"#, "invalid_json"),
-        (#"[{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"}]"#, "too_many_logs"),
-        (#"[{"tenant_id":"a","text":""# + String(repeating: "x", count: 80) + #""}]"#, "line_too_large"),
-    ])
+    @Test(
+        "limits and malformed arrays",
+        arguments: [
+            ("[]", "empty_batch"), ("[", "invalid_json"), (#"[{"tenant_id":"a","text":"x"},]"#, "invalid_json"),
+            (#"[{"tenant_id":"a","text":"x"}] x"#, "invalid_json"),
+            (#"[{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"},{"tenant_id":"a","text":"x"}]"#, "too_many_logs"),
+            (#"[{"tenant_id":"a","text":""# + String(repeating: "x", count: 80) + #""}]"#, "line_too_large"),
+        ])
     func limits(_ body: String, _ code: String) {
         do {
             _ = try parse(body)

@@ -11,9 +11,10 @@ struct JSONFastPathTests {
     ]
 
     static func record(_ text: String, full: Bool) -> LogRecord {
-        LogRecord(tenantID: TenantID("acme")!, logID: "id-1", text: text, receivedAt: "2026-11-29T10:00:00.123Z", requestID: "r-1",
-                  timestamp: full ? "2026-11-29T09:59:59Z" : nil, level: full ? "warn \"x\"" : nil, source: full ? "web/1" : nil,
-                  attributes: full ? ["n": .int(-42), "big": .int(Int64.max), "r": .double(0.25), "ok": .bool(false), "s": .string("a\"b\n")] : nil)
+        LogRecord(
+            tenantID: TenantID("acme")!, logID: "id-1", text: text, receivedAt: "2026-11-29T10:00:00.123Z", requestID: "r-1",
+            timestamp: full ? "2026-11-29T09:59:59Z" : nil, level: full ? "warn \"x\"" : nil, source: full ? "web/1" : nil,
+            attributes: full ? ["n": .int(-42), "big": .int(Int64.max), "r": .double(0.25), "ok": .bool(false), "s": .string("a\"b\n")] : nil)
     }
 
     @Test("records written by hand read back identically, by the scanner and by Foundation", arguments: texts, [false, true])
@@ -33,18 +34,20 @@ struct JSONFastPathTests {
         #expect(try WorkBody.parse(WorkBody.batch(records.map(\.jsonBytes))) == records)
     }
 
-    @Test("bodies that are not usable logs get their reason", arguments: [
-        ("not json", WorkBody.DecodeFailure.undecodable), ("", .undecodable), ("[1]", .undecodable), ("{}", .unknownSchema),
-        (#"{"v":2,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .unknownSchema),
-        (#"{"v":"1","tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .undecodable),
-        (#"{"v":1,"tenant_id":"Bad!","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .invalidTenant),
-        (#"{"v":1,"tenant_id":"a","text":"t","received_at":"x","request_id":"r"}"#, .undecodable),
-        (#"{"v":1,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"} trailing"#, .undecodable),
-        (#"{"v":1,"batch":[]}"#, .unknownSchema),
-        (#"{"v":1,"batch":[{"v":1,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"},{"v":1}]}"#, .undecodable),
-        (#"{"v":1,"tenant_id":"a","log_id":"l","text":"bad \u12","received_at":"x","request_id":"r"}"#, .undecodable),
-        (#"{"v":1,"tenant_id":"a","log_id":"l","text":"lone \ud800","received_at":"x","request_id":"r"}"#, .undecodable),
-    ])
+    @Test(
+        "bodies that are not usable logs get their reason",
+        arguments: [
+            ("not json", WorkBody.DecodeFailure.undecodable), ("", .undecodable), ("[1]", .undecodable), ("{}", .unknownSchema),
+            (#"{"v":2,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .unknownSchema),
+            (#"{"v":"1","tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .undecodable),
+            (#"{"v":1,"tenant_id":"Bad!","log_id":"l","text":"t","received_at":"x","request_id":"r"}"#, .invalidTenant),
+            (#"{"v":1,"tenant_id":"a","text":"t","received_at":"x","request_id":"r"}"#, .undecodable),
+            (#"{"v":1,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"} trailing"#, .undecodable),
+            (#"{"v":1,"batch":[]}"#, .unknownSchema),
+            (#"{"v":1,"batch":[{"v":1,"tenant_id":"a","log_id":"l","text":"t","received_at":"x","request_id":"r"},{"v":1}]}"#, .undecodable),
+            (#"{"v":1,"tenant_id":"a","log_id":"l","text":"bad \u12","received_at":"x","request_id":"r"}"#, .undecodable),
+            (#"{"v":1,"tenant_id":"a","log_id":"l","text":"lone \ud800","received_at":"x","request_id":"r"}"#, .undecodable),
+        ])
     func failures(_ body: String, _ expected: WorkBody.DecodeFailure) {
         #expect(throws: expected) { try WorkBody.parse(Array(body.utf8)) }
     }
@@ -57,17 +60,21 @@ struct JSONFastPathTests {
         #expect(records.first?.level == nil)
     }
 
-    @Test("the scanner refuses what RFC 8259 refuses", arguments: [
-        "01", "1.", ".5", "+1", "1e", "-", "tru", "nul", #""\x""#, "\"a\u{01}\"", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "{a:1}",
-        String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
-    ])
+    @Test(
+        "the scanner refuses what RFC 8259 refuses",
+        arguments: [
+            "01", "1.", ".5", "+1", "1e", "-", "tru", "nul", #""\x""#, "\"a\u{01}\"", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "{a:1}",
+            String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
+        ])
     func strict(_ text: String) {
         #expect(Self.scan(text) == .syntax)
     }
 
-    @Test("the scanner takes what RFC 8259 allows", arguments: [
-        "0", "-0.5e+10", "1E3", "true", "null", #" "\"\\\/\b\f\n\r\t\u0041" "#, " [ ] ", "{}", #"{"a":[{},[],"",0]}"#,
-    ])
+    @Test(
+        "the scanner takes what RFC 8259 allows",
+        arguments: [
+            "0", "-0.5e+10", "1E3", "true", "null", #" "\"\\\/\b\f\n\r\t\u0041" "#, " [ ] ", "{}", #"{"a":[{},[],"",0]}"#,
+        ])
     func accepts(_ text: String) {
         #expect(Self.scan(text) == nil)
     }
@@ -96,7 +103,9 @@ struct StampTests {
         #expect(UnixTime(stamp: time.rfc3339) == time)
     }
 
-    @Test("anything else is not a stamp", arguments: ["", "2026-11-29T10:00:00Z", "2026-13-01T00:00:00.000Z", "2026-11-29 10:00:00.000Z", "2026-11-29T10:00:00.000+01:00"])
+    @Test(
+        "anything else is not a stamp",
+        arguments: ["", "2026-11-29T10:00:00Z", "2026-13-01T00:00:00.000Z", "2026-11-29 10:00:00.000Z", "2026-11-29T10:00:00.000+01:00"])
     func rejects(_ text: String) {
         #expect(UnixTime(stamp: text) == nil)
     }

@@ -3,11 +3,13 @@ import Testing
 
 @Suite("Log ids")
 struct LogIDTests {
-    @Test("client log ids", arguments: [
-        ("a", true), ("A.b_c:d-9", true), (String(repeating: "x", count: 128), true),
-        ("", false), (String(repeating: "x", count: 129), false), ("a b", false), ("a/b", false),
-        ("é", false), ("a$", false), ("{}", false),
-    ])
+    @Test(
+        "client log ids",
+        arguments: [
+            ("a", true), ("A.b_c:d-9", true), (String(repeating: "x", count: 128), true),
+            ("", false), (String(repeating: "x", count: 129), false), ("a b", false), ("a/b", false),
+            ("é", false), ("a$", false), ("{}", false),
+        ])
     func validity(_ value: String, _ valid: Bool) {
         #expect(LogID.isValid(value) == valid)
     }

@@ -72,21 +72,24 @@ enum RedactionCases {
     }
 
     static let cards: [Positive] = {
-        var values = ["4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "4012888888881881",
-                      "4222222222222", "5555555555554444", "5105105105105100", "2221000000000009", "378282246310005",
-                      "371449635398431", "3782 822463 10005", "6011111111111117", "6011000990139424",
-                      "3530111333300000", "3566002020360505", "30569309025904", "38520000023237", "36227206271667",
-                      "6200000000000005"]
+        var values = [
+            "4111111111111111", "4111 1111 1111 1111", "4111-1111-1111-1111", "4012888888881881",
+            "4222222222222", "5555555555554444", "5105105105105100", "2221000000000009", "378282246310005",
+            "371449635398431", "3782 822463 10005", "6011111111111117", "6011000990139424",
+            "3530111333300000", "3566002020360505", "30569309025904", "38520000023237", "36227206271667",
+            "6200000000000005",
+        ]
         for (index, issuer) in cardPrefixes.enumerated() {
             let number = card(issuer.prefix, issuer.length, seed: index)
             values.append(number)
             // Printed groupings: 4-4-4-4(-3) for 16 and 19 digits, 4-6-5 for 15, 4-6-4 for 14.
-            let sizes = switch issuer.length {
-            case 15: [4, 6, 5]
-            case 14: [4, 6, 4]
-            case 13: [4, 4, 5]
-            default: [4, 4, 4, 4, 3]
-            }
+            let sizes =
+                switch issuer.length {
+                case 15: [4, 6, 5]
+                case 14: [4, 6, 4]
+                case 13: [4, 4, 5]
+                default: [4, 4, 4, 4, 3]
+                }
             values.append(grouped(number, " ", sizes))
             values.append(grouped(number, "-", sizes))
         }
@@ -108,7 +111,9 @@ enum RedactionCases {
 
     /// Credentials; where the mask covers only the credential, `redacted` shows what is kept.
     static let secrets: [Positive] = [
-        Positive("eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c", .secret),
+        Positive(
+            "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c",
+            .secret),
         Positive("eyJhbGciOiJub25lIn0.eyJzdWIiOiJib2IifQ.", .secret),
         Positive("Bearer 8f14e45fceea167a5a36dedd4bea2543", .secret, redacted: "Bearer [REDACTED:SECRET]"),
         Positive("Authorization: Bearer abcDEF123456ghiJKL789", .secret, redacted: "Authorization: Bearer [REDACTED:SECRET]"),
@@ -124,7 +129,9 @@ enum RedactionCases {
         Positive("-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA7V0k3Jq\nZ9q+xw==\n-----END RSA PRIVATE KEY-----", .secret),
         Positive("-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----", .secret),
         Positive("-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----", .secret),
-        Positive("-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\nMIIC+w==\n-----END ENCRYPTED PRIVATE KEY-----", .secret),
+        Positive(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,3F17F5316E2BAC89\nMIIC+w==\n-----END ENCRYPTED PRIVATE KEY-----",
+            .secret),
         Positive("AKIAIOSFODNN7EXAMPLE", .secret), Positive("ASIAY34FZKBOKMUTVV7A", .secret),
         Positive("ghp_1234567890abcdefghijklmnopqrstuvwxyz", .secret),
         Positive("gho_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", .secret),

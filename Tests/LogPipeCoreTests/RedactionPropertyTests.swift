@@ -12,9 +12,11 @@ struct RedactionPropertyTests {
         }
     }
 
-    static let fillers = ["GET", "/api/v1/orders", "status=200", "took", "12ms", "user", "login", "failed", "for",
-                          "request_id=abc123", "level=info", "2026-11-29T10:00:00Z", "ok", "retry", "v2.3.1", "bytes=1024",
-                          "—", "naïve", "x86_64", "sha=d41d8cd98f00b204e9800998ecf8427e", "port", ":443", "done."]
+    static let fillers = [
+        "GET", "/api/v1/orders", "status=200", "took", "12ms", "user", "login", "failed", "for",
+        "request_id=abc123", "level=info", "2026-11-29T10:00:00Z", "ok", "retry", "v2.3.1", "bytes=1024",
+        "—", "naïve", "x86_64", "sha=d41d8cd98f00b204e9800998ecf8427e", "port", ":443", "done.",
+    ]
 
     /// A line of fillers and PII values separated by spaces, with the values it holds.
     static func line(_ generator: inout Generator) -> (String, [RedactionCases.Positive]) {
@@ -52,10 +54,12 @@ struct RedactionPropertyTests {
         }
     }
 
-    @Test("hostile 1 MiB lines are handled in linear time and left intact", .timeLimit(.minutes(1)), arguments: [
-        "1", "@", "1.", "a@", "1:", "a:", "+1", "1-", "(5", "4", "ff", "1 ", ".@", "a.b@c.",
-        "eyJ", "eyJaaaaaaaaaaaa.", "Bearer ", "Basic ", "a://b:c@", "-----BEGIN PRIVATE KEY-----", "-----", "ghp_", "s",
-    ])
+    @Test(
+        "hostile 1 MiB lines are handled in linear time and left intact", .timeLimit(.minutes(1)),
+        arguments: [
+            "1", "@", "1.", "a@", "1:", "a:", "+1", "1-", "(5", "4", "ff", "1 ", ".@", "a.b@c.",
+            "eyJ", "eyJaaaaaaaaaaaa.", "Bearer ", "Basic ", "a://b:c@", "-----BEGIN PRIVATE KEY-----", "-----", "ghp_", "s",
+        ])
     func hostile(_ unit: String) {
         let text = String(repeating: unit, count: (1 << 20) / unit.utf8.count)
         let result = Redactor().redact(text)

@@ -14,8 +14,9 @@ struct RedactorTests {
 
     static let positiveCases: [Case] = RedactionCases.positives.flatMap { positive in
         RedactionCases.contexts.map { context in
-            Case(input: context.replacingAll("{}", positive.value), expected: context.replacingAll("{}", positive.redacted),
-                 type: positive.type)
+            Case(
+                input: context.replacingAll("{}", positive.value), expected: context.replacingAll("{}", positive.redacted),
+                type: positive.type)
         }
     }
 
@@ -42,20 +43,24 @@ struct RedactorTests {
         #expect(result.counts.isEmpty)
     }
 
-    @Test("inputs fuzz-redactor found: redacting the output again changes nothing", arguments: [
-        "ipv6 fe80::1::0%ethf0 a", "fe80::1%e0O80::1%ethSubstrin1.2.3 port",
-        "ipv6 fe80::1%e0O80::1%ethSubstrin1.2.3 portT10:00:00Z v1.ptionalt oha\u{1B}d ::fff\u{0}\u{0}1 price $012.50",
-        "pv3 fe80::hfZc0.Zc1.1@\u{FFFD}.StriMnoer 11",
-    ])
+    @Test(
+        "inputs fuzz-redactor found: redacting the output again changes nothing",
+        arguments: [
+            "ipv6 fe80::1::0%ethf0 a", "fe80::1%e0O80::1%ethSubstrin1.2.3 port",
+            "ipv6 fe80::1%e0O80::1%ethSubstrin1.2.3 portT10:00:00Z v1.ptionalt oha\u{1B}d ::fff\u{0}\u{0}1 price $012.50",
+            "pv3 fe80::hfZc0.Zc1.1@\u{FFFD}.StriMnoer 11",
+        ])
     func idempotentOnFuzzFindings(_ input: String) {
         let once = Self.redactor.redact(input)
         #expect(Self.redactor.redact(once.text).text == once.text)
     }
 
-    @Test("PII right after a '::' chain is still found (a skip of the whole chain let these through, found in review)", arguments: [
-        ("cc::4111111111111111", "cc::[REDACTED:CREDIT_CARD]"), ("::4111111111111111", "::[REDACTED:CREDIT_CARD]"),
-        ("deadbeef::10.0.0.1 x", "[REDACTED:IP_ADDRESS] x"), ("ab::123-45-6789", "ab::[REDACTED:SSN]"),
-    ])
+    @Test(
+        "PII right after a '::' chain is still found (a skip of the whole chain let these through, found in review)",
+        arguments: [
+            ("cc::4111111111111111", "cc::[REDACTED:CREDIT_CARD]"), ("::4111111111111111", "::[REDACTED:CREDIT_CARD]"),
+            ("deadbeef::10.0.0.1 x", "[REDACTED:IP_ADDRESS] x"), ("ab::123-45-6789", "ab::[REDACTED:SSN]"),
+        ])
     func piiAfterColons(_ input: String, _ expected: String) {
         let once = Self.redactor.redact(input)
         #expect(!once.counts.isEmpty, "\(input) came out as \(once.text)")
@@ -71,7 +76,10 @@ struct RedactorTests {
     func mixedLine() {
         let line = "user alice@example.com from 10.0.0.1 paid with 4111 1111 1111 1111, ssn 123-45-6789, call +44 20 7946 0958 or 555-0199"
         let result = Self.redactor.redact(line)
-        #expect(result.text == "user [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS] paid with [REDACTED:CREDIT_CARD], ssn [REDACTED:SSN], call [REDACTED:PHONE] or [REDACTED:PHONE]")
+        #expect(
+            result.text
+                == "user [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS] paid with [REDACTED:CREDIT_CARD], ssn [REDACTED:SSN], call [REDACTED:PHONE] or [REDACTED:PHONE]"
+        )
         #expect(result.counts == ["EMAIL": 1, "IP_ADDRESS": 1, "CREDIT_CARD": 1, "SSN": 1, "PHONE": 2])
     }
 
@@ -105,8 +113,9 @@ extension String {
 struct StoredLogTests {
     @Test("a stored log carries the redacted text and the counts, never the raw text")
     func redactedDocument() {
-        let record = LogRecord(tenantID: TenantID("acme")!, logID: "l-1", text: "mail bob@example.com from 10.0.0.1",
-                               receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-1", level: "info")
+        let record = LogRecord(
+            tenantID: TenantID("acme")!, logID: "l-1", text: "mail bob@example.com from 10.0.0.1",
+            receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-1", level: "info")
         let stored = StoredLog(record: record, redactor: Redactor(), processedAt: UnixTime(milliseconds: 0))
         #expect(stored.text == "mail [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS]")
         #expect(stored.redactions == ["EMAIL": 1, "IP_ADDRESS": 1])

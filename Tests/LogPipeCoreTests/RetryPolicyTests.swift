@@ -12,15 +12,17 @@ struct RetryPolicyTests {
         #expect(policy.decide(.permanent(reason: "undecodable"), attempt: 1) == .park(reason: "undecodable"))
     }
 
-    @Test("transient failures climb the tiers and park with their reason when attempts run out", arguments: [
-        (1, RetryPolicy.Decision.retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
-        (2, .retry(tier: 1, delay: .seconds(10), nextAttempt: 3)),
-        (3, .retry(tier: 2, delay: .seconds(60), nextAttempt: 4)),
-        (4, .retry(tier: 3, delay: .seconds(600), nextAttempt: 5)),
-        (5, .park(reason: "store_unreachable")),
-        (9, .park(reason: "store_unreachable")),
-        (0, .retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
-    ])
+    @Test(
+        "transient failures climb the tiers and park with their reason when attempts run out",
+        arguments: [
+            (1, RetryPolicy.Decision.retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
+            (2, .retry(tier: 1, delay: .seconds(10), nextAttempt: 3)),
+            (3, .retry(tier: 2, delay: .seconds(60), nextAttempt: 4)),
+            (4, .retry(tier: 3, delay: .seconds(600), nextAttempt: 5)),
+            (5, .park(reason: "store_unreachable")),
+            (9, .park(reason: "store_unreachable")),
+            (0, .retry(tier: 0, delay: .seconds(1), nextAttempt: 2)),
+        ])
     func tiers(_ attempt: Int, _ expected: RetryPolicy.Decision) {
         #expect(policy.decide(.transient(reason: "store_unreachable"), attempt: attempt) == expected)
     }
@@ -32,11 +34,13 @@ struct RetryPolicyTests {
         #expect(short.decide(.transient(reason: "x"), attempt: 4) == .park(reason: "x"))
     }
 
-    @Test("delay lists parse with ms, s, m and h", arguments: [
-        ("1s,10s,60s,10m", [Duration.seconds(1), .seconds(10), .seconds(60), .seconds(600)] as [Duration]?),
-        ("250ms, 2h", [.milliseconds(250), .seconds(7200)]),
-        ("", nil), ("1x", nil), ("0s", nil), ("-1s", nil), ("s", nil), ("1s,,2s", [.seconds(1), .seconds(2)]),
-    ])
+    @Test(
+        "delay lists parse with ms, s, m and h",
+        arguments: [
+            ("1s,10s,60s,10m", [Duration.seconds(1), .seconds(10), .seconds(60), .seconds(600)] as [Duration]?),
+            ("250ms, 2h", [.milliseconds(250), .seconds(7200)]),
+            ("", nil), ("1x", nil), ("0s", nil), ("-1s", nil), ("s", nil), ("1s,,2s", [.seconds(1), .seconds(2)]),
+        ])
     func parsing(_ text: String, _ expected: [Duration]?) {
         #expect(RetryPolicy.parseDelays(text) == expected)
     }

@@ -4,9 +4,11 @@ import Testing
 /// The pool through the real libmongoc driver, without a server (the store tests use the test double).
 @Suite("MongoDB client pool")
 struct MongoClientPoolTests {
-    @Test("an invalid connection string is a clear error that does not echo it", arguments: [
-        "notmongo://user:hunter2@h/", "mongodb://user:hunter2@", "", "mongodb://h:99999999/",
-    ])
+    @Test(
+        "an invalid connection string is a clear error that does not echo it",
+        arguments: [
+            "notmongo://user:hunter2@h/", "mongodb://user:hunter2@", "", "mongodb://h:99999999/",
+        ])
     func invalidURI(_ uri: String) {
         do {
             _ = try MongoClientPool(uri: uri)

@@ -1,9 +1,10 @@
 import Foundation
 import LogPipeCore
-@testable import ShipperProtocols
 import SnappyBridge
 import SwiftProtobuf
 import Testing
+
+@testable import ShipperProtocols
 
 @Suite("OTLP/HTTP logs mapping")
 struct OTLPMappingTests {
@@ -114,18 +115,23 @@ struct OTLPMappingTests {
         #expect(mapped.firstError?.code == .missingText)
 
         let noTenant = request([record(text("a"))], tenant: nil)
-        #expect(OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
-            .firstError?.code == .missingTenantID)
-        #expect(OTLPLogs.inputs(noTenant, headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
-            .inputs.first?.tenantID.rawValue == "beta")
-        #expect(OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: TenantID("keyed"), tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
-            .inputs.first?.tenantID.rawValue == "keyed")
-        let mismatch = OTLPLogs.inputs(request([record(text("a"))]), headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id",
-                                       parser: parser, fromJSON: false)
+        #expect(
+            OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+                .firstError?.code == .missingTenantID)
+        #expect(
+            OTLPLogs.inputs(noTenant, headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+                .inputs.first?.tenantID.rawValue == "beta")
+        #expect(
+            OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: TenantID("keyed"), tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+                .inputs.first?.tenantID.rawValue == "keyed")
+        let mismatch = OTLPLogs.inputs(
+            request([record(text("a"))]), headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id",
+            parser: parser, fromJSON: false)
         #expect(mismatch.inputs.isEmpty)
         #expect(mismatch.firstError?.code == .tenantMismatch)
-        let custom = OTLPLogs.inputs(request([record(text("a"))]), headerTenant: nil, defaultTenant: nil, tenantAttribute: "k8s.namespace.name",
-                                     parser: parser, fromJSON: false)
+        let custom = OTLPLogs.inputs(
+            request([record(text("a"))]), headerTenant: nil, defaultTenant: nil, tenantAttribute: "k8s.namespace.name",
+            parser: parser, fromJSON: false)
         #expect(custom.firstError?.code == .missingTenantID, "only the configured attribute names the tenant")
     }
 
@@ -147,8 +153,9 @@ struct OTLPMappingTests {
     func tenantOrder() {
         let fromResource = request([record(text("a"))], tenant: "payments")
         func tenant(header: String?, key: String?, allows: @escaping (TenantID) -> Bool = { _ in true }) -> OTLPLogs.Mapped {
-            OTLPLogs.inputs(fromResource, headerTenant: header, defaultTenant: key.flatMap(TenantID.init), tenantAttribute: "tenant.id",
-                            parser: parser, fromJSON: false, allows: allows)
+            OTLPLogs.inputs(
+                fromResource, headerTenant: header, defaultTenant: key.flatMap(TenantID.init), tenantAttribute: "tenant.id",
+                parser: parser, fromJSON: false, allows: allows)
         }
         #expect(tenant(header: nil, key: "acme").inputs.first?.tenantID.rawValue == "acme")
         #expect(tenant(header: nil, key: nil).inputs.first?.tenantID.rawValue == "payments")
@@ -184,7 +191,8 @@ struct LokiMappingTests {
 
     @Test("the Loki documentation's JSON push: labels become attributes, the line the text, nanoseconds the timestamp")
     func json() throws {
-        let body = #"{"streams":[{"stream":{"label":"value","level":"warn","service_name":"api"},"values":[["1570818238000000000","fizzbuzz"],["1570818239000000000","second",{"trace_id":"abc"}]]}]}"#
+        let body =
+            #"{"streams":[{"stream":{"label":"value","level":"warn","service_name":"api"},"values":[["1570818238000000000","fizzbuzz"],["1570818239000000000","second",{"trace_id":"abc"}]]}]}"#
         let streams = try LokiPush.decode(json: Data(body.utf8))
         let logs = try LokiPush.inputs(streams, orgID: "acme", headerTenant: nil, defaultTenant: nil, parser: parser)
         #expect(logs.map(\.text) == ["fizzbuzz", "second"])
@@ -196,22 +204,24 @@ struct LokiMappingTests {
         #expect(logs.allSatisfy { $0.tenantID.rawValue == "acme" })
     }
 
-    @Test("JSON that is not a push: invalid_json when it is not JSON, invalid_loki naming what is wrong in its shape", arguments: [
-        ("not json", "invalid_json", "not valid JSON"),
-        (#"{"streams":[{"values":[["1","a"]]}]} trailing"#, "invalid_json", "not valid JSON"),
-        (#"{"streams":[{"stream":{},"values":[["1","a"]]}],"x":[1,"#, "invalid_json", "not valid JSON"),
-        (#"[]"#, "invalid_loki", "the body must be"),
-        (#"{}"#, "invalid_loki", "the body must be"),
-        (#"{"streams":{}}"#, "invalid_loki", "the body must be"),
-        (#"{"streams":[{"stream":{"a":"b"}}]}"#, "invalid_loki", "the body must be"),
-        (#"{"streams":[{"stream":{"a":1},"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
-        (#"{"streams":[{"stream":null,"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
-        (#"{"streams":[{"values":[["1"]]}]}"#, "invalid_loki", "each value must be"),
-        (#"{"streams":[{"values":[[1,"a"]]}]}"#, "invalid_loki", "each value must be"),
-        (#"{"streams":[{"values":[["1","a",{},"x"]]}]}"#, "invalid_loki", "each value must be"),
-        (#"{"streams":[{"values":[["1","a",{"k":2}]]}]}"#, "invalid_loki", "structured metadata must be strings"),
-        (#"{"streams":[{"values":[["-5","a"]]}]}"#, "invalid_loki", "Unix nanoseconds"),
-    ])
+    @Test(
+        "JSON that is not a push: invalid_json when it is not JSON, invalid_loki naming what is wrong in its shape",
+        arguments: [
+            ("not json", "invalid_json", "not valid JSON"),
+            (#"{"streams":[{"values":[["1","a"]]}]} trailing"#, "invalid_json", "not valid JSON"),
+            (#"{"streams":[{"stream":{},"values":[["1","a"]]}],"x":[1,"#, "invalid_json", "not valid JSON"),
+            (#"[]"#, "invalid_loki", "the body must be"),
+            (#"{}"#, "invalid_loki", "the body must be"),
+            (#"{"streams":{}}"#, "invalid_loki", "the body must be"),
+            (#"{"streams":[{"stream":{"a":"b"}}]}"#, "invalid_loki", "the body must be"),
+            (#"{"streams":[{"stream":{"a":1},"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
+            (#"{"streams":[{"stream":null,"values":[]}]}"#, "invalid_loki", "stream labels must be strings"),
+            (#"{"streams":[{"values":[["1"]]}]}"#, "invalid_loki", "each value must be"),
+            (#"{"streams":[{"values":[[1,"a"]]}]}"#, "invalid_loki", "each value must be"),
+            (#"{"streams":[{"values":[["1","a",{},"x"]]}]}"#, "invalid_loki", "each value must be"),
+            (#"{"streams":[{"values":[["1","a",{"k":2}]]}]}"#, "invalid_loki", "structured metadata must be strings"),
+            (#"{"streams":[{"values":[["-5","a"]]}]}"#, "invalid_loki", "Unix nanoseconds"),
+        ])
     func jsonShapes(_ body: String, _ code: String, _ message: String) {
         do {
             _ = try LokiPush.decode(json: Data(body.utf8))
@@ -254,8 +264,11 @@ struct LokiMappingTests {
         #expect(logs[0].text == "from promtail")
         #expect(logs[0].timestamp == "2019-10-11T18:23:58.500Z")
         #expect(logs[0].source == "varlogs")
-        #expect(logs[0].attributes == ["job": .string("varlogs"), "filename": .string("/var/log/syslog"), "pod": .string("web-1"),
-                                       "msg": .string(#"a "quoted" \ value"#)])
+        #expect(
+            logs[0].attributes == [
+                "job": .string("varlogs"), "filename": .string("/var/log/syslog"), "pod": .string("web-1"),
+                "msg": .string(#"a "quoted" \ value"#),
+            ])
     }
 
     @Test("a bad entry rejects the whole push, listing it; snappy that is corrupt or too large is refused")
@@ -298,10 +311,12 @@ struct LokiMappingTests {
         #expect(LokiPush.nanoseconds(timestamp) == 1_000_000_005)
     }
 
-    @Test("label sets", arguments: [
-        (#"{}"#, 0), (#"{a="b"}"#, 1), (#" { a = "b" , c="d" } "#, 2), (#"{a="b",}"#, 1), (#"{a=b}"#, -1), (#"{a="b""#, -1),
-        (#"a="b""#, -1), (#"{1a="b"}"#, -1), (#"{a="b"} x"#, -1), (#"{a="\n"}"#, 1),
-    ])
+    @Test(
+        "label sets",
+        arguments: [
+            (#"{}"#, 0), (#"{a="b"}"#, 1), (#" { a = "b" , c="d" } "#, 2), (#"{a="b",}"#, 1), (#"{a=b}"#, -1), (#"{a="b""#, -1),
+            (#"a="b""#, -1), (#"{1a="b"}"#, -1), (#"{a="b"} x"#, -1), (#"{a="\n"}"#, 1),
+        ])
     func labels(_ text: String, _ count: Int) {
         let parsed = LokiPush.parseLabels(text)
         if count < 0 { #expect(parsed == nil, "\(text)") } else { #expect(parsed?.count == count, "\(text)") }

@@ -43,8 +43,9 @@ public struct OpenAPIDocument: @unchecked Sendable {
             return validate(value, against: ["$ref": "#/components/schemas/Error"], at: "\(method) \(path) \(status) body")
         }
         guard let responses = operation["responses"] as? [String: Any],
-              let declared = responses[String(status)] ?? responses["default"],
-              let response = resolve(declared) as? [String: Any] else {
+            let declared = responses[String(status)] ?? responses["default"],
+            let response = resolve(declared) as? [String: Any]
+        else {
             return ["\(method) \(path): status \(status) is not documented"]
         }
         var problems: [String] = []

@@ -83,7 +83,8 @@ public final class RawSocket: @unchecked Sendable {
     static func responseLength(_ text: String) -> Int? {
         guard let end = text.range(of: "\r\n\r\n") else { return nil }
         let head = text[..<end.lowerBound].lowercased()
-        let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
+        let length =
+            head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
         let bodyBytes = text[end.upperBound...].utf8.count
         return bodyBytes >= length ? text.distance(from: text.startIndex, to: end.upperBound) + length : nil

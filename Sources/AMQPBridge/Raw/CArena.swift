@@ -138,9 +138,10 @@ extension AMQPProperties {
         case UInt8(ascii: "F"): .table(decode(value.value.table))
         case UInt8(ascii: "A"):
             // `x-death` is an array of tables (why and where a message was dead-lettered).
-            .array(value.value.array.entries.map { entries in
-                (0..<Int(max(0, value.value.array.num_entries))).map { decode(entries[$0]) }
-            } ?? [])
+            .array(
+                value.value.array.entries.map { entries in
+                    (0..<Int(max(0, value.value.array.num_entries))).map { decode(entries[$0]) }
+                } ?? [])
         default: .other(kind: value.kind)
         }
     }

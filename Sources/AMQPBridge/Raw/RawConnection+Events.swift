@@ -75,13 +75,15 @@ extension RawConnection {
         partials[channel] = nil
         switch partial.kind {
         case .deliver(let exchange, let routingKey, let deliveryTag, let redelivered):
-            return .delivery(AMQPDelivery(
-                body: partial.body, properties: partial.properties, exchange: exchange, routingKey: routingKey,
-                redelivered: redelivered, deliveryTag: deliveryTag,
-                receipt: AMQPReceipt(generation: generation, channel: channel, deliveryTag: deliveryTag)))
+            return .delivery(
+                AMQPDelivery(
+                    body: partial.body, properties: partial.properties, exchange: exchange, routingKey: routingKey,
+                    redelivered: redelivered, deliveryTag: deliveryTag,
+                    receipt: AMQPReceipt(generation: generation, channel: channel, deliveryTag: deliveryTag)))
         case .returned(let routingKey, let replyCode, let replyText):
-            return .returned(messageID: partial.properties.messageID, routingKey: routingKey, replyCode: replyCode,
-                             replyText: replyText)
+            return .returned(
+                messageID: partial.properties.messageID, routingKey: routingKey, replyCode: replyCode,
+                replyText: replyText)
         }
     }
 
@@ -89,14 +91,16 @@ extension RawConnection {
         switch method.id {
         case Method.basicDeliver:
             let deliver = method.decoded.assumingMemoryBound(to: amqp_basic_deliver_t.self).pointee
-            partials[channel] = PartialContent(kind: .deliver(
-                exchange: deliver.exchange.string, routingKey: deliver.routing_key.string,
-                deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0))
+            partials[channel] = PartialContent(
+                kind: .deliver(
+                    exchange: deliver.exchange.string, routingKey: deliver.routing_key.string,
+                    deliveryTag: deliver.delivery_tag, redelivered: deliver.redelivered != 0))
             return nil
         case Method.basicReturn:
             let returned = method.decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
-            partials[channel] = PartialContent(kind: .returned(
-                routingKey: returned.routing_key.string, replyCode: returned.reply_code, replyText: returned.reply_text.string))
+            partials[channel] = PartialContent(
+                kind: .returned(
+                    routingKey: returned.routing_key.string, replyCode: returned.reply_code, replyText: returned.reply_text.string))
             return nil
         case Method.basicAck:
             let ack = method.decoded.assumingMemoryBound(to: amqp_basic_ack_t.self).pointee

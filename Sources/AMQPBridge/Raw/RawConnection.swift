@@ -49,14 +49,19 @@ final class RawConnection {
         // about resource alarms (so the API answers 503 instead of waiting for confirms that cannot come), and
         // `consumer_cancel_notify` about subscriptions it ends (queue deleted, its node lost), which are resumed.
         let capabilities: [String: AMQPFieldValue] = ["connection.blocked": .bool(true), "consumer_cancel_notify": .bool(true)]
-        var properties = arena.table(["connection_name": .string(configuration.connectionName),
-                                      "product": .string("logpipe"), "capabilities": .table(capabilities)])
-        let reply = logpipe_amqp_login_plain(state, endpoint.virtualHost, 2047, 131_072,
-                                             Int32(configuration.heartbeatSeconds), &properties,
-                                             endpoint.user, endpoint.password)
+        var properties = arena.table([
+            "connection_name": .string(configuration.connectionName),
+            "product": .string("logpipe"), "capabilities": .table(capabilities),
+        ])
+        let reply = logpipe_amqp_login_plain(
+            state, endpoint.virtualHost, 2047, 131_072,
+            Int32(configuration.heartbeatSeconds), &properties,
+            endpoint.user, endpoint.password)
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
             // Never include the password; the user and vhost help an operator.
-            throw AMQPError(.connectFailed, "login as '\(endpoint.user)' to vhost '\(endpoint.virtualHost)' on \(endpoint.address) refused or failed: \(Self.replyText(reply))")
+            throw AMQPError(
+                .connectFailed,
+                "login as '\(endpoint.user)' to vhost '\(endpoint.virtualHost)' on \(endpoint.address) refused or failed: \(Self.replyText(reply))")
         }
         var rpcTimeout = timeval(configuration.rpcTimeout)
         _ = amqp_set_rpc_timeout(state, &rpcTimeout)
@@ -106,15 +111,18 @@ final class RawConnection {
     // MARK: - Publishing
 
     /// Writes one `basic.publish` (method, header and body frames) to the socket.
-    func publish(exchange: String, routingKey: String, mandatory: Bool, properties: AMQPProperties,
-                 body: [UInt8]) throws {
+    func publish(
+        exchange: String, routingKey: String, mandatory: Bool, properties: AMQPProperties,
+        body: [UInt8]
+    ) throws {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         var props = arena.properties(properties)
         let status = body.withUnsafeBytes { buffer in
             let bytes = amqp_bytes_t(len: buffer.count, bytes: UnsafeMutableRawPointer(mutating: buffer.baseAddress))
-            return amqp_basic_publish(state, Self.publishChannel, arena.bytes(exchange), arena.bytes(routingKey),
-                                      mandatory ? 1 : 0, 0, &props, bytes)
+            return amqp_basic_publish(
+                state, Self.publishChannel, arena.bytes(exchange), arena.bytes(routingKey),
+                mandatory ? 1 : 0, 0, &props, bytes)
         }
         guard status == AMQP_STATUS_OK.rawValue else {
             throw AMQPError(.connectionLost, "publish failed: \(Self.statusText(status))")
@@ -128,15 +136,17 @@ final class RawConnection {
         let arena = CArena()
         defer { withExtendedLifetime(arena) {} }
         for exchange in topology.exchanges {
-            amqp_exchange_declare(state, Self.rpcChannel, arena.bytes(exchange.name), arena.bytes(exchange.type),
-                                  0, exchange.durable ? 1 : 0, 0, 0, arena.table(exchange.arguments))
+            amqp_exchange_declare(
+                state, Self.rpcChannel, arena.bytes(exchange.name), arena.bytes(exchange.type),
+                0, exchange.durable ? 1 : 0, 0, 0, arena.table(exchange.arguments))
             try mismatchExplained(exchange: exchange.name) {
                 try check(amqp_get_rpc_reply(state), "exchange.declare \(exchange.name)", channel: Self.rpcChannel)
             }
         }
         for queue in topology.queues {
-            amqp_queue_declare(state, Self.rpcChannel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, 0, 0,
-                               arena.table(queue.arguments))
+            amqp_queue_declare(
+                state, Self.rpcChannel, arena.bytes(queue.name), 0, queue.durable ? 1 : 0, 0, 0,
+                arena.table(queue.arguments))
             try mismatchExplained(queue: queue.name) {
                 try check(amqp_get_rpc_reply(state), "queue.declare \(queue.name)", channel: Self.rpcChannel)
             }
@@ -144,12 +154,14 @@ final class RawConnection {
         for binding in topology.bindings {
             switch binding.destination {
             case .queue(let queue):
-                amqp_queue_bind(state, Self.rpcChannel, arena.bytes(queue), arena.bytes(binding.exchange),
-                                arena.bytes(binding.routingKey), amqp_empty_table)
+                amqp_queue_bind(
+                    state, Self.rpcChannel, arena.bytes(queue), arena.bytes(binding.exchange),
+                    arena.bytes(binding.routingKey), amqp_empty_table)
                 try check(amqp_get_rpc_reply(state), "queue.bind \(queue)", channel: Self.rpcChannel)
             case .exchange(let exchange):
-                amqp_exchange_bind(state, Self.rpcChannel, arena.bytes(exchange), arena.bytes(binding.exchange),
-                                   arena.bytes(binding.routingKey), amqp_empty_table)
+                amqp_exchange_bind(
+                    state, Self.rpcChannel, arena.bytes(exchange), arena.bytes(binding.exchange),
+                    arena.bytes(binding.routingKey), amqp_empty_table)
                 try check(amqp_get_rpc_reply(state), "exchange.bind \(exchange)", channel: Self.rpcChannel)
             }
         }
@@ -161,13 +173,14 @@ final class RawConnection {
         do {
             try body()
         } catch let error as AMQPError where error.code == .serverException && error.replyCode == 406 {
-            let remedy = if let queue {
-                "a queue's type and arguments cannot change once it exists: move its messages elsewhere and delete it "
-                    + "(rabbitmqctl delete_queue \(queue)) so that it is declared anew, or configure the arguments it has"
-            } else {
-                "an exchange's type and arguments cannot change once it exists: delete it (rabbitmqadmin delete exchange "
-                    + "name=\(exchange ?? "")) so that it is declared anew, or configure what it has"
-            }
+            let remedy =
+                if let queue {
+                    "a queue's type and arguments cannot change once it exists: move its messages elsewhere and delete it "
+                        + "(rabbitmqctl delete_queue \(queue)) so that it is declared anew, or configure the arguments it has"
+                } else {
+                    "an exchange's type and arguments cannot change once it exists: delete it (rabbitmqadmin delete exchange "
+                        + "name=\(exchange ?? "")) so that it is declared anew, or configure what it has"
+                }
             throw AMQPError(.topologyMismatch, "\(error.reason); \(remedy)", replyCode: 406)
         }
     }
@@ -215,7 +228,7 @@ final class RawConnection {
         let reply = amqp_basic_get(state, Self.rpcChannel, arena.bytes(queue), 0)
         try check(reply, "basic.get \(queue)", channel: Self.rpcChannel)
         guard reply.reply.id == Method.basicGetOK,
-              let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
+            let ok = reply.reply.decoded?.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
         else { return nil }
         var message = amqp_message_t()
         try check(amqp_read_message(state, Self.rpcChannel, &message, 0), "basic.get content", channel: Self.rpcChannel)
@@ -292,7 +305,9 @@ final class RawConnection {
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             if reply.reply.id == Method.connectionClose, let close = reply.reply.decoded?.assumingMemoryBound(to: amqp_connection_close_t.self).pointee {
                 "\(close.reply_code) \(close.reply_text.string)"
-            } else { "server exception \(reply.reply.id)" }
+            } else {
+                "server exception \(reply.reply.id)"
+            }
         default: "no reply"
         }
     }

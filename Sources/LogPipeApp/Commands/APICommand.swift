@@ -17,9 +17,12 @@ struct APICommand: AsyncParsableCommand {
         http.apply(to: &configuration)
         let runtime = Runtime(configuration: configuration, label: "logpipe.api")
         let publisher = try runtime.connection("logpipe-api")
-        runtime.logger.info("logpipe api starting", metadata: [
-            "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
-            "namespace": "\(configuration.namespace)"])
+        runtime.logger.info(
+            "logpipe api starting",
+            metadata: [
+                "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
+                "namespace": "\(configuration.namespace)",
+            ])
         try await runtime.run([AMQPConnectionService(connection: publisher)] + runtime.apiServices(publisher: publisher))
     }
 }
@@ -37,12 +40,16 @@ struct WorkerCommand: AsyncParsableCommand {
         let consumer = try runtime.connection("logpipe-worker")
         let store = try runtime.store()
         let worker = try runtime.worker(connection: consumer, store: store)
-        runtime.logger.info("logpipe worker starting", metadata: [
-            "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
-            "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)",
-            "http.port": "\(configuration.workerHTTPPort)"])
-        try await runtime.run([AMQPConnectionService(connection: consumer), worker] + (try runtime.storeServices(store))
-                              + runtime.opsServices(consumer: consumer, store: store))
+        runtime.logger.info(
+            "logpipe worker starting",
+            metadata: [
+                "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
+                "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)",
+                "http.port": "\(configuration.workerHTTPPort)",
+            ])
+        try await runtime.run(
+            [AMQPConnectionService(connection: consumer), worker] + (try runtime.storeServices(store))
+                + runtime.opsServices(consumer: consumer, store: store))
     }
 }
 
@@ -62,13 +69,17 @@ struct ServeCommand: AsyncParsableCommand {
         let consumer = try runtime.connection("logpipe-worker")
         let store = try runtime.store()
         let worker = try runtime.worker(connection: consumer, store: store)
-        runtime.logger.info("logpipe serve starting", metadata: [
-            "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
-            "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)"])
+        runtime.logger.info(
+            "logpipe serve starting",
+            metadata: [
+                "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
+                "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)",
+            ])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
-        try await runtime.run([AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker]
-                              + (try runtime.storeServices(store))
-                              + runtime.apiServices(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)]))
+        try await runtime.run(
+            [AMQPConnectionService(connection: publisher), AMQPConnectionService(connection: consumer), worker]
+                + (try runtime.storeServices(store))
+                + runtime.apiServices(publisher: publisher, extraChecks: [.consumer(consumer), .store(store)]))
     }
 }
 

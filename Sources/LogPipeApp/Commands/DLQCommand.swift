@@ -19,8 +19,9 @@ struct DLQCommand: AsyncParsableCommand {
         /// Connects, runs `body` with the DLQ, and closes the connection.
         func withDLQ<T>(_ body: (DeadLetterQueue) async throws -> T) async throws -> T {
             let configuration = try common.configuration()
-            let runtime = Runtime(configuration: configuration,
-                                  logger: LogSetup.makeLogger(label: "logpipe.dlq", level: max(configuration.logLevel, .warning)))
+            let runtime = Runtime(
+                configuration: configuration,
+                logger: LogSetup.makeLogger(label: "logpipe.dlq", level: max(configuration.logLevel, .warning)))
             let connection = try runtime.connection("logpipe-dlq")
             connection.start()
             do {
@@ -97,8 +98,9 @@ struct DLQCommand: AsyncParsableCommand {
             }
             for message in messages {
                 let line = PeekLine(message, redaction: redaction)
-                print("#\(line.position)  log_id=\(line.logID ?? "-")  tenant=\(line.tenant ?? "-")  reason=\(line.reason)  "
-                      + "attempt=\(line.attempt)  parked=\(line.failedAt ?? "-")  bytes=\(line.bytes)")
+                print(
+                    "#\(line.position)  log_id=\(line.logID ?? "-")  tenant=\(line.tenant ?? "-")  reason=\(line.reason)  "
+                        + "attempt=\(line.attempt)  parked=\(line.failedAt ?? "-")  bytes=\(line.bytes)")
                 print("    " + (line.text ?? "(body is not a logpipe message)"))
             }
         }
@@ -107,7 +109,9 @@ struct DLQCommand: AsyncParsableCommand {
     struct Replay: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Send matching parked messages back to the ingest exchange (original routing key and log_id, attempts reset).",
-            discussion: "Each message leaves the DLQ only after the broker confirmed its copy; the others stay parked in order. The store keeps one document per log_id, so replaying twice stores nothing twice.")
+            discussion:
+                "Each message leaves the DLQ only after the broker confirmed its copy; the others stay parked in order. The store keeps one document per log_id, so replaying twice stores nothing twice."
+        )
         @OptionGroup var options: Options
         @OptionGroup var filter: FilterOptions
         @Option(help: "Replay at most this many messages (default: all that match).")
@@ -126,13 +130,15 @@ struct DLQCommand: AsyncParsableCommand {
             if options.json {
                 print(try DLQCommand.json(ReplayLine(report, dryRun: dryRun)))
             } else if dryRun {
-                print("would replay \(report.matched.count - report.notReplayable) message(s)"
-                      + (report.notReplayable > 0 ? "; \(report.notReplayable) cannot be replayed (no tenant routing key)" : ""))
+                print(
+                    "would replay \(report.matched.count - report.notReplayable) message(s)"
+                        + (report.notReplayable > 0 ? "; \(report.notReplayable) cannot be replayed (no tenant routing key)" : ""))
                 for logID in report.matched { print("  \(logID ?? "(no log_id)")") }
             } else {
-                print("replayed \(report.replayed) message(s)"
-                      + (report.notReplayable > 0 ? "; \(report.notReplayable) left parked (no tenant routing key)" : "")
-                      + (report.failed > 0 ? "; \(report.failed) left parked (the broker did not confirm the copy)" : ""))
+                print(
+                    "replayed \(report.replayed) message(s)"
+                        + (report.notReplayable > 0 ? "; \(report.notReplayable) left parked (no tenant routing key)" : "")
+                        + (report.failed > 0 ? "; \(report.failed) left parked (the broker did not confirm the copy)" : ""))
             }
             if report.failed > 0 { throw ExitCode.failure }
         }
@@ -148,7 +154,8 @@ struct DLQCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard yes else {
-                FileHandle.standardError.write(Data("Error: purge deletes parked logs for good; add --yes to confirm (see `logpipe dlq stats` and `peek` first)\n".utf8))
+                FileHandle.standardError.write(
+                    Data("Error: purge deletes parked logs for good; add --yes to confirm (see `logpipe dlq stats` and `peek` first)\n".utf8))
                 throw ExitCode(2)
             }
             let removed = try await options.withDLQ { try await $0.purge(filter.filter) }

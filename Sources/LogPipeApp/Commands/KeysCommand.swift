@@ -48,11 +48,13 @@ struct KeysCommand: AsyncParsableCommand {
             let (key, line) = APIKeyTable.newKey(tenants: grant, note: (note ?? "added") + " " + UnixTime.now.rfc3339)
             try Self.append(line + "\n", to: path)
             print(key)
-            FileHandle.standardError.write(Data("""
-                The key above is shown once; logpipe keeps only its hash (appended to \(path)).
-                Running APIs accept it after SIGHUP. Send it as: Authorization: Bearer <key>
+            FileHandle.standardError.write(
+                Data(
+                    """
+                    The key above is shown once; logpipe keeps only its hash (appended to \(path)).
+                    Running APIs accept it after SIGHUP. Send it as: Authorization: Bearer <key>
 
-                """.utf8))
+                    """.utf8))
         }
 
         /// Appends to the file, creating it readable by its owner only.

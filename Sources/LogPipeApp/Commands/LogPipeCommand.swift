@@ -1,4 +1,5 @@
 import ArgumentParser
+
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,8 +9,10 @@ public struct LogPipeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "logpipe",
         abstract: "Multi-tenant log ingestion: HTTP API → RabbitMQ → redaction → per-tenant store.",
-        subcommands: [ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, DLQCommand.self, KeysCommand.self, LogsCommand.self,
-                      RedactCommand.self])
+        subcommands: [
+            ServeCommand.self, APICommand.self, WorkerCommand.self, TopologyCommand.self, DLQCommand.self, KeysCommand.self, LogsCommand.self,
+            RedactCommand.self,
+        ])
 
     public init() {}
 }

@@ -31,7 +31,8 @@ struct RedactCommand: ParsableCommand {
     func run() throws {
         let path = rules ?? ProcessInfo.processInfo.environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let environment = ProcessInfo.processInfo.environment
-        let secretKeys = environment["LOGPIPE_SECRET_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
+        let secretKeys =
+            environment["LOGPIPE_SECRET_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
             .map { SecretKeys(patterns: $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) } ?? .default
         let policy = try RedactionRules.load(path: path).with(secretKeys: secretKeys)
         var tenantID: TenantID?
@@ -92,8 +93,10 @@ extension RedactFilter {
 
     /// Copies the value at the scanner to `output`, redacted; `key` is the member (or the array's member) it
     /// belongs to. A secret key's scalar value is masked whole; its objects and arrays are walked.
-    private func copy(_ scanner: inout JSONScanner, key: String?, from bytes: UnsafeRawBufferPointer, into output: inout [UInt8],
-                      counts: inout [String: Int]) throws(JSONScanner.Failure) {
+    private func copy(
+        _ scanner: inout JSONScanner, key: String?, from bytes: UnsafeRawBufferPointer, into output: inout [UInt8],
+        counts: inout [String: Int]
+    ) throws(JSONScanner.Failure) {
         let first = scanner.peek()
         let isContainer = first == UInt8(ascii: "{") || first == UInt8(ascii: "[")
         if let key, !isContainer, redactor.secretKeys.matches(key) {

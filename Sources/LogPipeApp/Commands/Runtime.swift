@@ -15,8 +15,9 @@ struct Runtime {
 
     /// The configuration with its process-wide logger (bootstrapped once, at the configured level and format).
     init(configuration: LogPipeConfiguration, label: String) {
-        self.init(configuration: configuration,
-                  logger: LogSetup.makeLogger(label: label, level: configuration.logLevel, format: configuration.logFormat))
+        self.init(
+            configuration: configuration,
+            logger: LogSetup.makeLogger(label: label, level: configuration.logLevel, format: configuration.logFormat))
     }
 
     init(configuration: LogPipeConfiguration, logger: Logger) {
@@ -28,8 +29,9 @@ struct Runtime {
     /// Runs the services until SIGTERM or SIGINT; they start in order and stop in reverse, within
     /// `LOGPIPE_SHUTDOWN_TIMEOUT_S` (then whatever is left is cancelled: unacked messages return to the queue).
     func run(_ services: [any Service]) async throws {
-        var group = ServiceGroupConfiguration(services: services.map { .init(service: $0) },
-                                              gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        var group = ServiceGroupConfiguration(
+            services: services.map { .init(service: $0) },
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownTimeout
         try await ServiceGroup(configuration: group).run()
     }
@@ -38,8 +40,9 @@ struct Runtime {
 
     /// A broker connection that declares the topology after every connect; `/metrics` says which node it is on.
     func connection(_ name: String) throws -> AMQPConnection {
-        let connection = AMQPConnection(configuration: try configuration.amqpConfiguration(connectionName: name),
-                                        topology: topology.declarations, logger: logger)
+        let connection = AMQPConnection(
+            configuration: try configuration.amqpConfiguration(connectionName: name),
+            topology: topology.declarations, logger: logger)
         metrics.watch(connection)
         return connection
     }
@@ -48,8 +51,9 @@ struct Runtime {
     func store() throws -> any LogStore {
         do {
             if let uri = configuration.mongoURI {
-                return try MongoLogStore(uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern,
-                                         retention: try retention())
+                return try MongoLogStore(
+                    uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern,
+                    retention: try retention())
             }
             return try SQLiteLogStore(path: configuration.sqlitePath)
         } catch let error as CommandFailure {
@@ -90,19 +94,22 @@ struct Runtime {
     }
 
     func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
-        LogWorker(connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
-                  configuration: configuration.workerConfiguration, logger: logger, metrics: metrics,
-                  queues: configuration.consumedQueues)
+        LogWorker(
+            connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
+            configuration: configuration.workerConfiguration, logger: logger, metrics: metrics,
+            queues: configuration.consumedQueues)
     }
 
     /// `logpipe worker`'s health, readiness and metrics server, unless its port is 0.
     func opsServices(consumer: AMQPConnection, store: any LogStore) -> [any Service] {
         guard configuration.workerHTTPPort != 0 else { return [] }
         let ops = OpsAPI(checks: [.consumer(consumer), .store(store)], metrics: metrics)
-        return [Application(
-            router: ops.router(),
-            configuration: .init(address: .hostname(configuration.httpHost, port: configuration.workerHTTPPort), serverName: "logpipe-worker"),
-            logger: logger)]
+        return [
+            Application(
+                router: ops.router(),
+                configuration: .init(address: .hostname(configuration.httpHost, port: configuration.workerHTTPPort), serverName: "logpipe-worker"),
+                logger: logger)
+        ]
     }
 
     /// The HTTP application and what it needs beside it (the API keys' SIGHUP reloader, when keys are on).
@@ -113,11 +120,13 @@ struct Runtime {
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = configuration.maxPendingConfirms
         limits.coalesceInFlight = configuration.coalesceInFlight
-        let backlog = configuration.maxWorkBacklog > 0
+        let backlog =
+            configuration.maxWorkBacklog > 0
             ? WorkBacklogGate(limit: configuration.maxWorkBacklog, maxWait: configuration.confirmTimeout) : nil
-        let api = IngestAPI(publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
-                            configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
-                            metrics: metrics)
+        let api = IngestAPI(
+            publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
+            configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
+            metrics: metrics)
         let application = api.application(configuration: configuration, logger: logger)
         var services: [any Service] = [application]
         if let backlog {

@@ -216,8 +216,9 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             throw ConfigurationError(variable: "LOGPIPE_NAMESPACE", message: "must be 1–64 characters of a-z A-Z 0-9 _ - .")
         }
         if let consumeShards, let outside = consumeShards.first(where: { !(0..<workShards).contains($0) }) {
-            throw ConfigurationError(variable: "LOGPIPE_CONSUME_SHARDS",
-                                     message: "names shard \(outside), but LOGPIPE_WORK_SHARDS=\(workShards) has shards 0 to \(workShards - 1)")
+            throw ConfigurationError(
+                variable: "LOGPIPE_CONSUME_SHARDS",
+                message: "names shard \(outside), but LOGPIPE_WORK_SHARDS=\(workShards) has shards 0 to \(workShards - 1)")
         }
         do {
             _ = try AMQPConfiguration(url: amqpURL)
@@ -228,8 +229,9 @@ public struct LogPipeConfiguration: Sendable, Equatable {
 
     /// The broker topology this configuration declares.
     public var topology: Topology {
-        Topology(namespace: namespace, retryDelays: retryPolicy.delays, queueType: queueType, workShards: workShards,
-                 deliveryLimit: deliveryLimit)
+        Topology(
+            namespace: namespace, retryDelays: retryPolicy.delays, queueType: queueType, workShards: workShards,
+            deliveryLimit: deliveryLimit)
     }
 
     /// The work queues this process's worker consumes.

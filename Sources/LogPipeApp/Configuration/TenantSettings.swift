@@ -23,7 +23,8 @@ public struct TenantSettings: Sendable, Equatable {
         } catch {
             // A value that is not an object of settings names its tenant; anything else is the file's shape.
             if case .typeMismatch(_, let context) = error as? DecodingError, let name = context.codingPath.first?.stringValue,
-               context.codingPath.count == 1 {
+                context.codingPath.count == 1
+            {
                 throw failure("has an entry \"\(name.prefix(64))\" that is not a tenant id with an object of settings")
             }
             throw failure("must be a JSON object of tenant ids to settings")

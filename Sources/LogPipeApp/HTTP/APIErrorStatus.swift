@@ -28,11 +28,12 @@ extension IngestError.Code {
     public static let internalError = Self("internal_error")
 
     /// Every code the API can answer with.
-    public static let api: [Self] = domain + [
-        .invalidGzip, .invalidOTLP, .unsupportedMediaType, .unsupportedEncoding, .requestTimeout, .missingAPIKey,
-        .invalidAPIKey, .rateLimited, .notFound, .methodNotAllowed, .brokerUnavailable, .confirmTimeout,
-        .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog, .internalError,
-    ]
+    public static let api: [Self] =
+        domain + [
+            .invalidGzip, .invalidOTLP, .unsupportedMediaType, .unsupportedEncoding, .requestTimeout, .missingAPIKey,
+            .invalidAPIKey, .rateLimited, .notFound, .methodNotAllowed, .brokerUnavailable, .confirmTimeout,
+            .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog, .internalError,
+        ]
 
     /// The status this code is answered with; a test checks that every code in ``api`` has one.
     public var httpStatus: HTTPResponse.Status {
@@ -42,9 +43,10 @@ extension IngestError.Code {
     static let statuses: [String: Int] = {
         var table: [String: Int] = [:]
         func answer(_ status: Int, _ codes: Self...) { for code in codes { table[code.rawValue] = status } }
-        answer(400, .invalidJSON, .invalidBody, .unknownField, .invalidField, .missingText, .missingTenantID,
-               .invalidTenantID, .reservedTenant, .tenantMismatch, .invalidLogID, .invalidTimestamp, .invalidAttributes,
-               .invalidUTF8, .invalidBatch, .emptyBatch, .invalidLoki, .invalidGzip, .invalidOTLP)
+        answer(
+            400, .invalidJSON, .invalidBody, .unknownField, .invalidField, .missingText, .missingTenantID,
+            .invalidTenantID, .reservedTenant, .tenantMismatch, .invalidLogID, .invalidTimestamp, .invalidAttributes,
+            .invalidUTF8, .invalidBatch, .emptyBatch, .invalidLoki, .invalidGzip, .invalidOTLP)
         answer(401, .missingAPIKey, .invalidAPIKey)
         answer(403, .tenantNotAllowed)
         answer(404, .notFound)

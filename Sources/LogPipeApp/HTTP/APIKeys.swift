@@ -149,13 +149,15 @@ public final class APIKeyStore: Sendable {
             throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE", message: "cannot read \(path)")
         }
         guard text.hasSuffix("\n") else {
-            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE",
-                                     message: "the file does not end with a newline (still being written?); replace it atomically with mv")
+            throw ConfigurationError(
+                variable: "LOGPIPE_API_KEYS_FILE",
+                message: "the file does not end with a newline (still being written?); replace it atomically with mv")
         }
         let fresh = try APIKeyTable.parse(text)
         guard !fresh.entries.isEmpty else {
-            throw ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE",
-                                     message: "the file has no keys; to refuse every request, stop the API instead")
+            throw ConfigurationError(
+                variable: "LOGPIPE_API_KEYS_FILE",
+                message: "the file has no keys; to refuse every request, stop the API instead")
         }
         table.withLock { $0 = fresh }
         return fresh.entries.count

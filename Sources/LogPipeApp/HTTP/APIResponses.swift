@@ -10,8 +10,10 @@ enum APIResponses {
     static let logIDHeader = HTTPField.Name("X-Log-ID")!
 
     /// A JSON body from a `Codable` value, keys sorted (the bodies of health, readiness and errors).
-    static func json(_ status: HTTPResponse.Status, _ body: some Encodable, requestID: String,
-                     extraHeaders: HTTPFields = [:]) -> Response {
+    static func json(
+        _ status: HTTPResponse.Status, _ body: some Encodable, requestID: String,
+        extraHeaders: HTTPFields = [:]
+    ) -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = (try? encoder.encode(body)) ?? Data()
@@ -103,8 +105,9 @@ enum APIResponses {
     }
 
     private static func raw(_ status: HTTPResponse.Status, _ body: [UInt8], requestID: String) -> Response {
-        Response(status: status, headers: [.contentType: "application/json", requestIDHeader: requestID],
-                 body: .init(byteBuffer: ByteBuffer(bytes: body)))
+        Response(
+            status: status, headers: [.contentType: "application/json", requestIDHeader: requestID],
+            body: .init(byteBuffer: ByteBuffer(bytes: body)))
     }
 
     static func error(_ error: IngestError, requestID: String) -> Response {
@@ -112,8 +115,9 @@ enum APIResponses {
         if let seconds = error.retryAfterHeader { extra[.retryAfter] = String(seconds) }
         if error.httpStatus == .unauthorized { extra[.wwwAuthenticate] = #"Bearer realm="logpipe""# }
         let lines = error.lineErrors.map { ErrorBody.Line(line: $0.line, code: $0.code.rawValue, message: $0.message) }
-        let body = ErrorBody(error: .init(code: error.code.rawValue, message: error.message, lines: lines.isEmpty ? nil : lines),
-                             requestID: requestID)
+        let body = ErrorBody(
+            error: .init(code: error.code.rawValue, message: error.message, lines: lines.isEmpty ? nil : lines),
+            requestID: requestID)
         return json(error.httpStatus, body, requestID: requestID, extraHeaders: extra)
     }
 }

@@ -26,8 +26,10 @@ public struct IngestAPI: Sendable {
     /// The OTLP resource attribute that names the tenant (`LOGPIPE_OTLP_TENANT_ATTRIBUTE`).
     let otlpTenantAttribute: String
 
-    public init(publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = [],
-                keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil) {
+    public init(
+        publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = [],
+        keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil
+    ) {
         self.metrics = metrics
         self.publisher = publisher
         self.parser = IngestParser(maxLogBytes: configuration.maxLogBytes, maxBatchLogs: configuration.maxBatchLogs)
@@ -90,29 +92,42 @@ public struct IngestAPI: Sendable {
             case .json:
                 (inputs, isBatch) = try parser.parseJSONBody(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)
             case .text:
-                inputs = [try parser.parseText(body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader].flatMap { $0.isEmpty ? nil : $0 },
-                                               defaultTenant: grant?.onlyTenant)]
+                inputs = [
+                    try parser.parseText(
+                        body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader].flatMap { $0.isEmpty ? nil : $0 },
+                        defaultTenant: grant?.onlyTenant)
+                ]
             case .ndjson:
                 inputs = try parser.parseNDJSON(body, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant)
                 isBatch = true
             }
-            let records = try await accept(inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: isBatch,
-                                           endpoint: "ingest")
+            let records = try await accept(
+                inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: isBatch,
+                endpoint: "ingest")
             if isBatch {
-                context.logger.debug("batch accepted", metadata: [
-                    "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)"])
+                context.logger.debug(
+                    "batch accepted",
+                    metadata: [
+                        "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)",
+                    ])
                 return APIResponses.accepted(batch: records, requestID: requestID)
             }
             let record = records[0]
-            context.logger.debug("log accepted", metadata: [
-                "request.id": "\(requestID)", "tenant.id": "\(record.tenantID)", "log.id": "\(record.logID)",
-                "log.bytes": "\(record.text.utf8.count)"])
+            context.logger.debug(
+                "log accepted",
+                metadata: [
+                    "request.id": "\(requestID)", "tenant.id": "\(record.tenantID)", "log.id": "\(record.logID)",
+                    "log.bytes": "\(record.text.utf8.count)",
+                ])
             return APIResponses.accepted(record)
         } catch {
             metrics?.rejected(code: error.code.rawValue)
             let level: Logger.Level = error.httpStatus.code >= 500 ? .warning : .debug
-            context.logger.log(level: level, "ingest rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
+            context.logger.log(
+                level: level, "ingest rejected",
+                metadata: [
+                    "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)",
+                ])
             return APIResponses.error(error, requestID: requestID)
         }
     }
@@ -120,8 +135,10 @@ public struct IngestAPI: Sendable {
     /// What every endpoint does once it has valid logs: the key's tenants, the rate limits, the records (one
     /// receive time, log ids), and the publish, which returns once the broker confirmed every message (a
     /// single log alone, or batch chunks). Counted per tenant and endpoint.
-    func accept(_ inputs: [LogInput], grant: APIKeyTable.Entry?, requestID: String, receivedAt: UnixTime, asBatch: Bool,
-                endpoint: String) async throws(IngestError) -> [LogRecord] {
+    func accept(
+        _ inputs: [LogInput], grant: APIKeyTable.Entry?, requestID: String, receivedAt: UnixTime, asBatch: Bool,
+        endpoint: String
+    ) async throws(IngestError) -> [LogRecord] {
         var costs: [TenantID: (logs: Int, bytes: Int)] = [:]
         for input in inputs {
             if let grant, !grant.allows(input.tenantID) {
@@ -132,8 +149,9 @@ public struct IngestAPI: Sendable {
         }
         if let wait = limiter.admit(costs) {
             metrics?.rateLimited(tenants: costs.keys)
-            throw IngestError(.rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
-                              retryAfterSeconds: max(1, Int(wait.rounded(.up))))
+            throw IngestError(
+                .rateLimited, "the tenant is over its ingestion rate; retry after the Retry-After seconds",
+                retryAfterSeconds: max(1, Int(wait.rounded(.up))))
         }
         let records = LogInput.records(inputs, requestID: requestID, receivedAt: receivedAt)
         let publishStart = ContinuousClock.now
@@ -196,7 +214,8 @@ public struct IngestAPI: Sendable {
             group.addTask { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
             group.addTask {
                 do { try await Task.sleep(for: timeout) } catch { return nil }  // cancelled: the body came first
-                return .failure(IngestError(.requestTimeout, "the request body did not arrive within \(Topology.label(timeout)); send the whole body without pausing"))
+                return .failure(
+                    IngestError(.requestTimeout, "the request body did not arrive within \(Topology.label(timeout)); send the whole body without pausing"))
             }
             var outcome: Result<Data, IngestError>?
             for await value in group {
@@ -299,12 +318,13 @@ struct JSONErrorMiddleware: RouterMiddleware {
             // The router answers an unsupported method on a known path with 404; that is a 405 with `Allow`.
             let methods = allowed.methods(for: request.uri.path)
             let status = error.status == .notFound && methods != nil ? .methodNotAllowed : error.status
-            let ingestError = switch status {
-            case .notFound: IngestError(.notFound, "no such route; see GET /openapi.yaml")
-            case .methodNotAllowed: IngestError(.methodNotAllowed, "this route does not accept that method")
-            case .contentTooLarge: IngestError(.requestTooLarge, "the request body is too large")
-            default: IngestError(.internalError, "the request could not be handled")
-            }
+            let ingestError =
+                switch status {
+                case .notFound: IngestError(.notFound, "no such route; see GET /openapi.yaml")
+                case .methodNotAllowed: IngestError(.methodNotAllowed, "this route does not accept that method")
+                case .contentTooLarge: IngestError(.requestTooLarge, "the request body is too large")
+                default: IngestError(.internalError, "the request could not be handled")
+                }
             var response = APIResponses.error(ingestError, requestID: request.requestID)
             if status == .methodNotAllowed, let methods {
                 response.headers[.allow] = methods

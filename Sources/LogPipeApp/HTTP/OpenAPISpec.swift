@@ -16,10 +16,12 @@ enum OpenAPISpec {
 
     static func response(requestID: String) -> Response {
         guard let text else {
-            return APIResponses.error(.init(.notFound, "the OpenAPI document is not installed next to the executable"),
-                                      requestID: requestID)
+            return APIResponses.error(
+                .init(.notFound, "the OpenAPI document is not installed next to the executable"),
+                requestID: requestID)
         }
-        return Response(status: .ok, headers: [.contentType: "application/yaml", APIResponses.requestIDHeader: requestID],
-                        body: .init(byteBuffer: ByteBuffer(string: text)))
+        return Response(
+            status: .ok, headers: [.contentType: "application/yaml", APIResponses.requestIDHeader: requestID],
+            body: .init(byteBuffer: ByteBuffer(string: text)))
     }
 }

@@ -22,32 +22,44 @@ extension IngestAPI {
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
             guard let export = json ? OTLPLogs.decode(json: body) : OTLPLogs.decode(protobuf: body) else {
-                throw IngestError(.invalidOTLP, json ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
-                                                     : "the body is not a protobuf OTLP ExportLogsServiceRequest")
+                throw IngestError(
+                    .invalidOTLP,
+                    json
+                        ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
+                        : "the body is not a protobuf OTLP ExportLogsServiceRequest")
             }
             guard OTLPLogs.recordCount(export) <= parser.maxBatchLogs else {
                 throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
             }
             let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
-            let mapped = OTLPLogs.inputs(export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
-                                         tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json,
-                                         allows: { tenant in grant?.allows(tenant) ?? true })
+            let mapped = OTLPLogs.inputs(
+                export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
+                tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json,
+                allows: { tenant in grant?.allows(tenant) ?? true })
             if mapped.inputs.isEmpty {
                 // Nothing to take: an empty request is a success (exporters send them), records that all fail are not.
                 if let error = mapped.firstError { throw error }
                 return Self.otlpResponse(rejected: 0, message: nil, json: json, requestID: requestID)
             }
-            let records = try await accept(mapped.inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
-                                           endpoint: "otlp")
-            context.logger.debug("otlp logs accepted", metadata: [
-                "request.id": "\(requestID)", "batch.logs": "\(records.count)", "otlp.rejected": "\(mapped.rejected)",
-                "request.bytes": "\(body.count)"])
-            return Self.otlpResponse(rejected: mapped.rejected, message: mapped.firstError.map { "\($0.code): \($0.message)" },
-                                     json: json, requestID: requestID)
+            let records = try await accept(
+                mapped.inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
+                endpoint: "otlp")
+            context.logger.debug(
+                "otlp logs accepted",
+                metadata: [
+                    "request.id": "\(requestID)", "batch.logs": "\(records.count)", "otlp.rejected": "\(mapped.rejected)",
+                    "request.bytes": "\(body.count)",
+                ])
+            return Self.otlpResponse(
+                rejected: mapped.rejected, message: mapped.firstError.map { "\($0.code): \($0.message)" },
+                json: json, requestID: requestID)
         } catch {
             metrics?.rejected(code: error.code.rawValue)
-            context.logger.log(level: error.httpStatus.code >= 500 ? .warning : .debug, "otlp logs rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
+            context.logger.log(
+                level: error.httpStatus.code >= 500 ? .warning : .debug, "otlp logs rejected",
+                metadata: [
+                    "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)",
+                ])
             return APIResponses.error(error, requestID: requestID)
         }
     }
@@ -98,19 +110,27 @@ extension IngestAPI {
                 streams = try LokiPush.decode(snappyProtobuf: body, limit: maxRequestBytes)
             }
             func header(_ name: HTTPField.Name) -> String? { request.headers[name].flatMap { $0.isEmpty ? nil : $0 } }
-            let inputs = try LokiPush.inputs(streams, orgID: header(Self.scopeOrgIDHeader), headerTenant: header(APIResponses.tenantHeader),
-                                             defaultTenant: grant?.onlyTenant, parser: parser)
+            let inputs = try LokiPush.inputs(
+                streams, orgID: header(Self.scopeOrgIDHeader), headerTenant: header(APIResponses.tenantHeader),
+                defaultTenant: grant?.onlyTenant, parser: parser)
             if !inputs.isEmpty {
-                let records = try await accept(inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
-                                               endpoint: "loki")
-                context.logger.debug("loki push accepted", metadata: [
-                    "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)"])
+                let records = try await accept(
+                    inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
+                    endpoint: "loki")
+                context.logger.debug(
+                    "loki push accepted",
+                    metadata: [
+                        "request.id": "\(requestID)", "batch.logs": "\(records.count)", "request.bytes": "\(body.count)",
+                    ])
             }
             return Response(status: .noContent, headers: [APIResponses.requestIDHeader: requestID])
         } catch {
             metrics?.rejected(code: error.code.rawValue)
-            context.logger.log(level: error.httpStatus.code >= 500 ? .warning : .debug, "loki push rejected", metadata: [
-                "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
+            context.logger.log(
+                level: error.httpStatus.code >= 500 ? .warning : .debug, "loki push rejected",
+                metadata: [
+                    "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)",
+                ])
             return APIResponses.error(error, requestID: requestID)
         }
     }

@@ -19,8 +19,9 @@ public struct RateLimits: Sendable, Equatable {
 
         /// The fields of `override` that are set, over these.
         func merged(with override: Limit) -> Limit {
-            Limit(rate: override.rate ?? rate, burst: override.burst ?? burst,
-                  bytesRate: override.bytesRate ?? bytesRate, bytesBurst: override.bytesBurst ?? bytesBurst)
+            Limit(
+                rate: override.rate ?? rate, burst: override.burst ?? burst,
+                bytesRate: override.bytesRate ?? bytesRate, bytesBurst: override.bytesBurst ?? bytesBurst)
         }
 
         var isUnlimited: Bool { rate == nil && bytesRate == nil }
@@ -47,12 +48,14 @@ public struct RateLimits: Sendable, Equatable {
 
     /// Parses the overrides file; every number must be positive.
     public static func parseOverrides(_ data: Data) throws(ConfigurationError) -> [String: Limit] {
-        let error = ConfigurationError(variable: "LOGPIPE_TENANTS_FILE",
-                                       message: #"must be a JSON object of tenant ids to {"rate", "burst", "bytes_rate", "bytes_burst"} with positive numbers"#)
+        let error = ConfigurationError(
+            variable: "LOGPIPE_TENANTS_FILE",
+            message: #"must be a JSON object of tenant ids to {"rate", "burst", "bytes_rate", "bytes_burst"} with positive numbers"#)
         guard let overrides = try? JSONDecoder().decode([String: Limit].self, from: data) else { throw error }
         for (tenant, limit) in overrides {
             guard TenantID(tenant) != nil,
-                  [limit.rate, limit.burst, limit.bytesRate, limit.bytesBurst].allSatisfy({ ($0 ?? 1) > 0 }) else { throw error }
+                [limit.rate, limit.burst, limit.bytesRate, limit.bytesBurst].allSatisfy({ ($0 ?? 1) > 0 })
+            else { throw error }
         }
         return overrides
     }
@@ -84,8 +87,9 @@ final class TenantRateLimiter: Sendable {
             var wait = 0.0
             for (tenant, cost) in costs {
                 var entry = table[tenant] ?? makeBuckets(tenant, now: now)
-                wait = max(wait, entry.logs?.wait(for: Double(cost.logs), now: now) ?? 0,
-                           entry.bytes?.wait(for: Double(cost.bytes), now: now) ?? 0)
+                wait = max(
+                    wait, entry.logs?.wait(for: Double(cost.logs), now: now) ?? 0,
+                    entry.bytes?.wait(for: Double(cost.bytes), now: now) ?? 0)
                 table[tenant] = entry
             }
             guard wait == 0 else { return wait }

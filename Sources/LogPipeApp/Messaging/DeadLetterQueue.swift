@@ -155,13 +155,15 @@ public struct DeadLetterQueue: Sendable {
         var ackedReceipts = Set<AMQPReceipt>()
         func flush() async throws {
             // In queue order: replayed logs reach the work queue in the order they were parked.
-            let failures = await connection.publishInOrder(window.map { message in
-                var properties = message.delivery.properties
-                properties.deliveryMode = 2
-                for header in MessageHeader.bookkeeping { properties.headers[header] = nil }
-                return AMQPConnection.OutgoingMessage(exchange: topology.ingestExchange, routingKey: message.routingKey ?? "",
-                                                      body: message.delivery.body, properties: properties)
-            })
+            let failures = await connection.publishInOrder(
+                window.map { message in
+                    var properties = message.delivery.properties
+                    properties.deliveryMode = 2
+                    for header in MessageHeader.bookkeeping { properties.headers[header] = nil }
+                    return AMQPConnection.OutgoingMessage(
+                        exchange: topology.ingestExchange, routingKey: message.routingKey ?? "",
+                        body: message.delivery.body, properties: properties)
+                })
             let outcomes = zip(window, failures).map { ($0.delivery.receipt, $1 == nil) }
             window.removeAll(keepingCapacity: true)
             for (receipt, confirmed) in outcomes {
@@ -206,10 +208,12 @@ public struct DeadLetterQueue: Sendable {
 
     /// Visits the messages parked when the scan starts, in order, until `until` says stop; acks the ones
     /// `visit` takes, then requeues everything else in place. Returns how many were expected and visited.
-    private func scan(until done: () -> Bool = { false },
-                      _ visit: (ParkedMessage) async throws -> Verdict,
-                      beforeRequeue: () async throws -> Void = {},
-                      acked: () -> Set<AMQPReceipt> = { [] }) async throws -> (expected: Int, visited: Int) {
+    private func scan(
+        until done: () -> Bool = { false },
+        _ visit: (ParkedMessage) async throws -> Verdict,
+        beforeRequeue: () async throws -> Void = {},
+        acked: () -> Set<AMQPReceipt> = { [] }
+    ) async throws -> (expected: Int, visited: Int) {
         let status = try await connection.queueStatus(topology.deadLetterQueue)
         let expected = Int(status.messageCount)
         guard expected > 0, !done() else { return (expected, 0) }
@@ -248,7 +252,8 @@ public struct DeadLetterQueue: Sendable {
         let kept = expected - settled.count
         let deadline = ContinuousClock.now + idleTimeout
         while ContinuousClock.now < deadline, let now = try? await connection.queueStatus(topology.deadLetterQueue),
-              now.consumerCount > status.consumerCount || Int(now.messageCount) < kept {
+            now.consumerCount > status.consumerCount || Int(now.messageCount) < kept
+        {
             try? await Task.sleep(for: .milliseconds(20))
         }
         return (expected, visited)

@@ -50,16 +50,19 @@ public struct AMQPLogPublisher: LogPublisher {
         self.sender = sender
         self.limits = limits
         self.backlog = backlog
-        coalescer = limits.coalesceInFlight < 1 ? nil : ChunkCoalescer(
-            inFlight: limits.coalesceInFlight, chunkLogs: limits.chunkLogs, chunkBytes: limits.chunkBytes
-        ) { tenant, items in
-            do throws(IngestError) {
-                try await sender.send(items, tenant: tenant)
-                return nil
-            } catch {
-                return error
+        coalescer =
+            limits.coalesceInFlight < 1
+            ? nil
+            : ChunkCoalescer(
+                inFlight: limits.coalesceInFlight, chunkLogs: limits.chunkLogs, chunkBytes: limits.chunkBytes
+            ) { tenant, items in
+                do throws(IngestError) {
+                    try await sender.send(items, tenant: tenant)
+                    return nil
+                } catch {
+                    return error
+                }
             }
-        }
     }
 
     public func publish(_ record: LogRecord) async throws(IngestError) {
@@ -117,7 +120,8 @@ public struct AMQPLogPublisher: LogPublisher {
                 open.append((Chunk(tenant: record.tenantID, items: []), 0))
             }
             if !open[slot].chunk.items.isEmpty,
-               open[slot].chunk.items.count >= limits.chunkLogs || open[slot].bytes + item.encoded.count > limits.chunkBytes {
+                open[slot].chunk.items.count >= limits.chunkLogs || open[slot].bytes + item.encoded.count > limits.chunkBytes
+            {
                 chunks.append(open[slot].chunk)
                 open[slot] = (Chunk(tenant: record.tenantID, items: []), 0)
             }
@@ -162,8 +166,9 @@ public struct AMQPLogPublisher: LogPublisher {
             if items.count == 1 {
                 try await send(items[0].encoded, tenant: tenant, messageID: first.logID, requestID: first.requestID)
             } else {
-                try await send(WorkBody.batch(items.map(\.encoded)), tenant: tenant, messageID: "\(first.logID)+\(items.count - 1)",
-                               requestID: first.requestID, count: items.count)
+                try await send(
+                    WorkBody.batch(items.map(\.encoded)), tenant: tenant, messageID: "\(first.logID)+\(items.count - 1)",
+                    requestID: first.requestID, count: items.count)
             }
         }
 
@@ -176,8 +181,9 @@ public struct AMQPLogPublisher: LogPublisher {
             pending.add(1)
             defer { pending.add(-1) }
             do {
-                try await connection.publish(exchange: topology.ingestExchange, routingKey: tenant.routingKey,
-                                             body: body, properties: properties, mandatory: true)
+                try await connection.publish(
+                    exchange: topology.ingestExchange, routingKey: tenant.routingKey,
+                    body: body, properties: properties, mandatory: true)
             } catch let error as AMQPError {
                 throw AMQPLogPublisher.ingestError(for: error)
             } catch {

@@ -17,8 +17,10 @@ public enum MessageHeader {
 
     /// What the broker adds when it dead-letters a message (TTL expiry of a retry tier, the delivery limit of a
     /// quorum queue) or redelivers it from a quorum queue. Copies leave them behind: a copy starts a new history.
-    static let broker: Set<String> = ["x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
-                                      "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count"]
+    static let broker: Set<String> = [
+        "x-death", "x-first-death-exchange", "x-first-death-queue", "x-first-death-reason",
+        "x-last-death-exchange", "x-last-death-queue", "x-last-death-reason", "x-delivery-count",
+    ]
     /// Headers the pipeline adds along the way; a replay removes them so the log starts afresh.
     static let bookkeeping: Set<String> = broker.union([attempt, error, failedAt, routingKey])
 
@@ -68,7 +70,8 @@ struct MessageMover: Sendable {
         properties.headers[MessageHeader.error] = .string(reason)
         properties.headers[MessageHeader.failedAt] = .string(UnixTime.now.rfc3339)
         properties.headers[MessageHeader.routingKey] = .string(delivery.originalRoutingKey)
-        try await connection.publish(exchange: "", routingKey: queue, body: delivery.body, properties: properties,
-                                     mandatory: true)
+        try await connection.publish(
+            exchange: "", routingKey: queue, body: delivery.body, properties: properties,
+            mandatory: true)
     }
 }

@@ -21,8 +21,10 @@ public struct Topology: Sendable, Equatable {
     /// that crashes every worker that takes it) to the DLQ with reason `delivery_limit`.
     public let deliveryLimit: Int
 
-    public init(namespace: String, retryDelays: [Duration] = RetryPolicy().delays, queueType: QueueType = .classic,
-                workShards: Int = 1, deliveryLimit: Int = 20) {
+    public init(
+        namespace: String, retryDelays: [Duration] = RetryPolicy().delays, queueType: QueueType = .classic,
+        workShards: Int = 1, deliveryLimit: Int = 20
+    ) {
         precondition(workShards >= 1 && deliveryLimit >= 1)
         self.namespace = namespace
         self.retryDelays = retryDelays
@@ -71,15 +73,16 @@ public struct Topology: Sendable, Equatable {
 
     /// Namespaces are 1–64 characters of `[A-Za-z0-9_.-]`.
     public static func isValidNamespace(_ value: String) -> Bool {
-        (1...64).contains(value.utf8.count) && value.utf8.allSatisfy { byte in
-            switch byte {
-            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-                 UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
-                true
-            default:
-                false
+        (1...64).contains(value.utf8.count)
+            && value.utf8.allSatisfy { byte in
+                switch byte {
+                case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                    UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"), UInt8(ascii: "."):
+                    true
+                default:
+                    false
+                }
             }
-        }
     }
 
     /// What every process declares at start-up (idempotent).
@@ -169,12 +172,18 @@ public struct Topology: Sendable, Equatable {
             return "; holds a copy for its delay, then dead-letters it back to the work queues"
         }
         var rows = declared.exchanges.map { exchange in
-            ("exchange", exchange.name, ([exchange.type, "durable", describe(exchange.arguments)].filter { !$0.isEmpty }.joined(separator: ", "))
-                + bound(.exchange(exchange.name)) + role(exchange.name))
+            (
+                "exchange", exchange.name,
+                ([exchange.type, "durable", describe(exchange.arguments)].filter { !$0.isEmpty }.joined(separator: ", "))
+                    + bound(.exchange(exchange.name)) + role(exchange.name)
+            )
         }
         rows += declared.queues.map { queue in
-            ("queue", queue.name, (["durable", describe(queue.arguments)].filter { !$0.isEmpty }.joined(separator: ", "))
-                + bound(.queue(queue.name)) + role(queue.name))
+            (
+                "queue", queue.name,
+                (["durable", describe(queue.arguments)].filter { !$0.isEmpty }.joined(separator: ", "))
+                    + bound(.queue(queue.name)) + role(queue.name)
+            )
         }
         let kindWidth = rows.map(\.0.count).max()!
         let nameWidth = rows.map(\.1.count).max()!

@@ -52,8 +52,9 @@ public final class WorkBacklogGate: Sendable {
             if open { continuation.resume(returning: true) }
         }
         if !admitted {
-            throw IngestError(.brokerBacklog, "the workers are behind (the work queue is over its backlog bound); retry later",
-                              retryAfterSeconds: 1)
+            throw IngestError(
+                .brokerBacklog, "the workers are behind (the work queue is over its backlog bound); retry later",
+                retryAfterSeconds: 1)
         }
     }
 
@@ -118,8 +119,11 @@ public struct WorkBacklogMonitor: Service {
             if let ready = await readyMessages() {
                 if gate.update(readyMessages: ready) {
                     if gate.isClosed {
-                        logger.warning("ingest paused: the work queue is over its backlog bound", metadata: [
-                            "amqp.queues": "\(queues.count)", "queue.ready": "\(ready)", "queue.limit": "\(gate.limit)"])
+                        logger.warning(
+                            "ingest paused: the work queue is over its backlog bound",
+                            metadata: [
+                                "amqp.queues": "\(queues.count)", "queue.ready": "\(ready)", "queue.limit": "\(gate.limit)",
+                            ])
                     } else {
                         logger.info("ingest resumed", metadata: ["amqp.queues": "\(queues.count)", "queue.ready": "\(ready)"])
                     }

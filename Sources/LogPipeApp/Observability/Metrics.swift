@@ -20,9 +20,11 @@ public struct LogPipeMetrics: Sendable {
     public init(labelledTenants: Set<String> = [], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
         var factory = PrometheusMetricsFactory(registry: registry)
-        let latency: [Duration] = [.microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
-                                   .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
-                                   .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60)]
+        let latency: [Duration] = [
+            .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10),
+            .milliseconds(25), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+            .milliseconds(500), .seconds(1), .seconds(2), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
         factory.defaultDurationHistogramBuckets = latency
         factory.valueHistogramBuckets["logpipe_worker_batch_logs"] = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000]
         self.factory = factory
@@ -36,8 +38,10 @@ public struct LogPipeMetrics: Sendable {
     // MARK: - API
 
     func request(method: String, route: String, status: Int) {
-        Counter(label: "logpipe_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
-                factory: factory).increment()
+        Counter(
+            label: "logpipe_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
+            factory: factory
+        ).increment()
     }
 
     /// Accepted logs and text bytes per tenant and endpoint (`ingest`, `otlp`, `loki`).
@@ -107,9 +111,11 @@ public struct LogPipeMetrics: Sendable {
         for connection in connections.list.withLock({ $0 }) {
             let current = connection.endpoint?.address
             for endpoint in connection.configuration.endpoints {
-                Gauge(label: "logpipe_amqp_connected",
-                      dimensions: [("connection", connection.configuration.connectionName), ("node", endpoint.address)], factory: factory)
-                    .record(endpoint.address == current ? 1 : 0)
+                Gauge(
+                    label: "logpipe_amqp_connected",
+                    dimensions: [("connection", connection.configuration.connectionName), ("node", endpoint.address)], factory: factory
+                )
+                .record(endpoint.address == current ? 1 : 0)
             }
         }
     }
@@ -153,17 +159,20 @@ struct ProcessSample {
 
     static func read() -> ProcessSample? {
         guard let stat = try? String(contentsOfFile: "/proc/self/stat", encoding: .utf8),
-              let close = stat.lastIndex(of: ")") else { return nil }
+            let close = stat.lastIndex(of: ")")
+        else { return nil }
         // Fields after the command name (which may hold spaces), numbered from 3 (state) as in proc(5).
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         func field(_ number: Int) -> Double? { fields.count > number - 3 ? Double(fields[number - 3]) : nil }
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
         let page = Double(sysconf(Int32(_SC_PAGESIZE)))
         guard let utime = field(14), let stime = field(15), let start = field(22), let rss = field(24), ticks > 0 else { return nil }
-        let boot = (try? String(contentsOfFile: "/proc/stat", encoding: .utf8))?.split(separator: "\n")
+        let boot =
+            (try? String(contentsOfFile: "/proc/stat", encoding: .utf8))?.split(separator: "\n")
             .first { $0.hasPrefix("btime ") }.flatMap { Double($0.dropFirst(6)) } ?? 0
         let descriptors = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
-        return ProcessSample(residentBytes: Int(rss * page), cpuSeconds: (utime + stime) / ticks, openDescriptors: descriptors,
-                             startTimeSeconds: boot + start / ticks)
+        return ProcessSample(
+            residentBytes: Int(rss * page), cpuSeconds: (utime + stime) / ticks, openDescriptors: descriptors,
+            startTimeSeconds: boot + start / ticks)
     }
 }

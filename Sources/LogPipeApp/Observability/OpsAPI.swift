@@ -19,8 +19,9 @@ struct OpsAPI: Sendable {
 extension LogPipeMetrics {
     /// `GET /metrics`: the Prometheus text format.
     func response() -> Response {
-        Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                 body: .init(byteBuffer: ByteBuffer(string: exposition())))
+        Response(
+            status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(string: exposition())))
     }
 }
 
@@ -35,8 +36,9 @@ struct RequestMetricsMiddleware: RouterMiddleware {
             metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unknown", status: Int(response.status.code))
             return response
         } catch {
-            metrics.request(method: request.method.rawValue, route: context.endpointPath ?? "unknown",
-                            status: Int((error as? any HTTPResponseError)?.status.code ?? 500))
+            metrics.request(
+                method: request.method.rawValue, route: context.endpointPath ?? "unknown",
+                status: Int((error as? any HTTPResponseError)?.status.code ?? 500))
             throw error
         }
     }

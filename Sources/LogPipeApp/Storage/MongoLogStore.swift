@@ -56,8 +56,9 @@ public final class MongoLogStore: LogStore {
                 // then count as duplicates. Server messages may quote document contents: only the code is kept.
                 let permanent = Self.permanentWriteErrorCodes.contains(other.code)
                 let primaryChange = MongoError.primaryChangeCodes.contains(UInt32(clamping: other.code))
-                throw StoreError(transient: !permanent, reason: permanent ? "store_rejected" : primaryChange ? "store_not_primary" : "store_write_failed",
-                                 "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s)")
+                throw StoreError(
+                    transient: !permanent, reason: permanent ? "store_rejected" : primaryChange ? "store_not_primary" : "store_write_failed",
+                    "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s)")
             }
             result.stored += outcome.inserted
             result.duplicates += duplicates
@@ -79,14 +80,18 @@ public final class MongoLogStore: LogStore {
         if let level = log.level { fields.append(BSONField("level", .string(level))) }
         if let source = log.source { fields.append(BSONField("source", .string(source))) }
         if let attributes = log.attributes {
-            fields.append(BSONField("attributes", .document(attributes.sorted { $0.key < $1.key }.map { key, value in
-                switch value {
-                case .string(let text): BSONField(key, .string(text))
-                case .int(let number): BSONField(key, .int64(number))
-                case .double(let number): BSONField(key, .double(number))
-                case .bool(let flag): BSONField(key, .bool(flag))
-                }
-            })))
+            fields.append(
+                BSONField(
+                    "attributes",
+                    .document(
+                        attributes.sorted { $0.key < $1.key }.map { key, value in
+                            switch value {
+                            case .string(let text): BSONField(key, .string(text))
+                            case .int(let number): BSONField(key, .int64(number))
+                            case .double(let number): BSONField(key, .double(number))
+                            case .bool(let flag): BSONField(key, .bool(flag))
+                            }
+                        })))
         }
         return fields
     }
@@ -126,10 +131,11 @@ public final class MongoLogStore: LogStore {
             }
             attributes = decoded
         }
-        return StoredLog(logID: logID, tenantID: tenant, text: text, redactions: redactions,
-                         receivedAt: string("received_at") ?? "", processedAt: string("processed_at") ?? "",
-                         requestID: string("request_id") ?? "", timestamp: string("timestamp"), level: string("level"),
-                         source: string("source"), attributes: attributes)
+        return StoredLog(
+            logID: logID, tenantID: tenant, text: text, redactions: redactions,
+            receivedAt: string("received_at") ?? "", processedAt: string("processed_at") ?? "",
+            requestID: string("request_id") ?? "", timestamp: string("timestamp"), level: string("level"),
+            source: string("source"), attributes: attributes)
     }
 
     public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {
@@ -179,8 +185,11 @@ public final class MongoLogStore: LogStore {
         } catch {
             // The server refused to change the index (a role without collMod or dropIndex, a foreign index of the same
             // name): the logs are stored all the same, and the next start of a worker tries again.
-            logger.warning("received_at index of a tenant not brought in line with the retention; writes go on", metadata: [
-                "tenant.id": "\(tenant)", "error": "\((error as? MongoError)?.description.prefix(200) ?? "\(type(of: error))")"])
+            logger.warning(
+                "received_at index of a tenant not brought in line with the retention; writes go on",
+                metadata: [
+                    "tenant.id": "\(tenant)", "error": "\((error as? MongoError)?.description.prefix(200) ?? "\(type(of: error))")",
+                ])
         }
         indexed.withLock { _ = $0.insert(tenant) }
     }
@@ -197,8 +206,12 @@ public final class MongoLogStore: LogStore {
                 var spec = [BSONField("key", key), BSONField("name", .string(indexName))]
                 if let ttlSeconds { spec.append(BSONField("expireAfterSeconds", .int64(ttlSeconds))) }
                 do {
-                    _ = try pool.command(database: database, [BSONField("createIndexes", .string(collection)),
-                                                              BSONField("indexes", .array([.document(spec)]))])
+                    _ = try pool.command(
+                        database: database,
+                        [
+                            BSONField("createIndexes", .string(collection)),
+                            BSONField("indexes", .array([.document(spec)])),
+                        ])
                     return
                 } catch let error as MongoError where error.serverCode == 85 || error.serverCode == 86 {
                     continue  // another worker created it with other options meanwhile: look again
@@ -208,9 +221,16 @@ public final class MongoLogStore: LogStore {
             if current == ttlSeconds { return }
             if let ttlSeconds {
                 do {
-                    _ = try pool.command(database: database, [BSONField("collMod", .string(collection)), BSONField("index", .document([
-                        BSONField("keyPattern", key), BSONField("expireAfterSeconds", .int64(ttlSeconds)),
-                    ]))])
+                    _ = try pool.command(
+                        database: database,
+                        [
+                            BSONField("collMod", .string(collection)),
+                            BSONField(
+                                "index",
+                                .document([
+                                    BSONField("keyPattern", key), BSONField("expireAfterSeconds", .int64(ttlSeconds)),
+                                ])),
+                        ])
                     return
                 } catch let error as MongoError where error.code == .server {
                     // MongoDB before 5.1 cannot make a plain index a TTL index in place, and a role may lack collMod:

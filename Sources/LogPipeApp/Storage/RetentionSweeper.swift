@@ -1,5 +1,5 @@
-import Logging
 import LogPipeCore
+import Logging
 import ServiceLifecycle
 
 /// Deletes expired rows from the SQLite store at an interval (MongoDB does it itself, with TTL indexes).
@@ -11,8 +11,12 @@ struct RetentionSweeper: Service {
     let logger: Logger
 
     func run() async throws {
-        logger.info("retention on", metadata: ["retention.default": "\(retention.period.map(Topology.label) ?? "forever")",
-                                                "retention.overrides": "\(retention.overrides.count)"])
+        logger.info(
+            "retention on",
+            metadata: [
+                "retention.default": "\(retention.period.map(Topology.label) ?? "forever")",
+                "retention.overrides": "\(retention.overrides.count)",
+            ])
         // The sleep ends early when shutdown begins (the task is cancelled then), and a sweep in progress
         // finishes its current small batch.
         try? await cancelWhenGracefulShutdown {

@@ -87,7 +87,8 @@ public final class SQLiteLogStore: LogStore {
         let bound = values
         let limit = query.limit
         let direction = query.oldestFirst ? "ASC" : "DESC"
-        let sql = "SELECT \(Self.columns) FROM \(Self.table(tenant))"
+        let sql =
+            "SELECT \(Self.columns) FROM \(Self.table(tenant))"
             + (conditions.isEmpty ? "" : " WHERE " + conditions.joined(separator: " AND "))
             + " ORDER BY received_at \(direction), rowid \(direction) LIMIT ?"
         return try await read(tenant) { db in
@@ -159,8 +160,11 @@ public final class SQLiteLogStore: LogStore {
         do {
             return try await queue.read { db in
                 // Asked of SQLite itself, not GRDB's schema cache: another process (a worker) may have created it.
-                guard try Bool.fetchOne(db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                                        arguments: [tenant.rawValue]) != nil else { return nil }
+                guard
+                    try Bool.fetchOne(
+                        db, sql: "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        arguments: [tenant.rawValue]) != nil
+                else { return nil }
                 return try body(db)
             }
         } catch {
@@ -179,12 +183,13 @@ public final class SQLiteLogStore: LogStore {
     }
 
     static func createTable(_ tenant: TenantID, _ db: Database) throws {
-        try db.execute(sql: """
-            CREATE TABLE IF NOT EXISTS \(table(tenant)) (
-                log_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, text TEXT NOT NULL, redactions TEXT NOT NULL,
-                received_at TEXT NOT NULL, processed_at TEXT NOT NULL, request_id TEXT NOT NULL,
-                timestamp TEXT, level TEXT, source TEXT, attributes TEXT)
-            """)
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS \(table(tenant)) (
+                    log_id TEXT PRIMARY KEY, tenant_id TEXT NOT NULL, text TEXT NOT NULL, redactions TEXT NOT NULL,
+                    received_at TEXT NOT NULL, processed_at TEXT NOT NULL, request_id TEXT NOT NULL,
+                    timestamp TEXT, level TEXT, source TEXT, attributes TEXT)
+                """)
         try createIndex(tenant, db)
     }
 

@@ -54,8 +54,10 @@ public struct LogWorker: Service {
     let queues: [String]
 
     /// `queues` defaults to every work queue of the topology.
-    public init(connection: any WorkChannel, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
-                configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil, queues: [String]? = nil) {
+    public init(
+        connection: any WorkChannel, topology: Topology, store: any LogStore, redaction: RedactionPolicy,
+        configuration: Configuration, logger: Logger, metrics: LogPipeMetrics? = nil, queues: [String]? = nil
+    ) {
         self.metrics = metrics
         self.queues = queues ?? topology.workQueues
         precondition(!self.queues.isEmpty, "a worker consumes at least one queue")
@@ -206,14 +208,21 @@ public struct LogWorker: Service {
             metrics?.storeWrite(ContinuousClock.now - writeStart, succeeded: failures.isEmpty)
             let failedLogs = Set(failures.keys)
             recordStored(failedLogs.isEmpty ? logs : logs.indices.filter { !failedLogs.contains($0) }.map { logs[$0] }, result)
-            logger.debug("batch stored", metadata: [
-                "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)",
-                "store.failed": "\(failures.count)"])
+            logger.debug(
+                "batch stored",
+                metadata: [
+                    "batch.size": "\(batch.count)", "store.stored": "\(result.stored)", "store.duplicates": "\(result.duplicates)",
+                    "store.failed": "\(failures.count)",
+                ])
             if logger.logLevel <= .debug {
                 // One line per log, so that a log can be followed from the API's line (same request.id) to here.
                 for (index, log) in logs.enumerated() where !failedLogs.contains(index) {
-                    logger.debug("log stored", metadata: ["request.id": "\(log.requestID)", "log.id": "\(log.logID)",
-                                                         "tenant.id": "\(log.tenantID)", "log.bytes": "\(log.text.utf8.count)"])
+                    logger.debug(
+                        "log stored",
+                        metadata: [
+                            "request.id": "\(log.requestID)", "log.id": "\(log.logID)",
+                            "tenant.id": "\(log.tenantID)", "log.bytes": "\(log.text.utf8.count)",
+                        ])
                 }
             }
             // A message whose logs failed goes to the retry tiers (transient) or the DLQ (permanent) as a whole;
@@ -230,9 +239,12 @@ public struct LogWorker: Service {
             }
             if !failures.isEmpty {
                 let example = failures.values.first!
-                logger.warning("store write failed for some logs; their messages go to the retry tiers or the DLQ", metadata: [
-                    "batch.size": "\(batch.count)", "store.failed": "\(failures.count)", "error.reason": "\(example.reason)",
-                    "error": "\(example.message)"])
+                logger.warning(
+                    "store write failed for some logs; their messages go to the retry tiers or the DLQ",
+                    metadata: [
+                        "batch.size": "\(batch.count)", "store.failed": "\(failures.count)", "error.reason": "\(example.reason)",
+                        "error": "\(example.message)",
+                    ])
             }
         }
         let moveFailed = await move(batch, outcomes)
@@ -306,15 +318,21 @@ public struct LogWorker: Service {
                         case .park(let reason):
                             try await mover.park(delivery, reason: reason)
                             metrics?.deliveries("parked", count: Self.logCount(delivery))
-                            logger.warning("message parked in the DLQ", metadata: [
-                                "log.id": "\(delivery.properties.messageID ?? "-")", "amqp.delivery_tag": "\(delivery.deliveryTag)",
-                                "message.bytes": "\(delivery.body.count)", "error.reason": "\(reason)",
-                                "logpipe.attempt": "\(delivery.attempt)"])
+                            logger.warning(
+                                "message parked in the DLQ",
+                                metadata: [
+                                    "log.id": "\(delivery.properties.messageID ?? "-")", "amqp.delivery_tag": "\(delivery.deliveryTag)",
+                                    "message.bytes": "\(delivery.body.count)", "error.reason": "\(reason)",
+                                    "logpipe.attempt": "\(delivery.attempt)",
+                                ])
                         }
                         return nil
                     } catch {
-                        logger.warning("could not move a message; it goes back to the work queue", metadata: [
-                            "amqp.delivery_tag": "\(delivery.deliveryTag)", "error": "\(error)"])
+                        logger.warning(
+                            "could not move a message; it goes back to the work queue",
+                            metadata: [
+                                "amqp.delivery_tag": "\(delivery.deliveryTag)", "error": "\(error)",
+                            ])
                         return index
                     }
                 }
@@ -353,8 +371,11 @@ public struct LogWorker: Service {
             }
         }
         if unsettled > 0 {
-            logger.warning("some deliveries could not be settled; the broker redelivers them", metadata: [
-                "batch.size": "\(batch.count)", "amqp.unsettled": "\(unsettled)"])
+            logger.warning(
+                "some deliveries could not be settled; the broker redelivers them",
+                metadata: [
+                    "batch.size": "\(batch.count)", "amqp.unsettled": "\(unsettled)",
+                ])
         }
     }
 }

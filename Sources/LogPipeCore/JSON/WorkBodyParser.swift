@@ -97,8 +97,9 @@ extension WorkBody {
             guard let tenantID else { throw .undecodable }
             guard let tenant = TenantID(tenantID) else { throw .invalidTenant }
             guard let logID, let text, let receivedAt, let requestID else { throw .undecodable }
-            return LogRecord(tenantID: tenant, logID: logID, text: text, receivedAt: receivedAt, requestID: requestID,
-                             timestamp: timestamp, level: level, source: source, attributes: attributes)
+            return LogRecord(
+                tenantID: tenant, logID: logID, text: text, receivedAt: receivedAt, requestID: requestID,
+                timestamp: timestamp, level: level, source: source, attributes: attributes)
         }
     }
 }

@@ -30,7 +30,10 @@ struct ByteClass {
             if isDigit || isLetter || c == UInt8(ascii: "_") || c >= 0x80 { flags |= word }
             if c == UInt8(ascii: "+") || c == UInt8(ascii: "(") || c == UInt8(ascii: ":") { flags |= trigger }
             if c == UInt8(ascii: ".") || c == UInt8(ascii: "_") || c == UInt8(ascii: "%") || c == UInt8(ascii: "+")
-                || c == UInt8(ascii: "-") { flags |= emailLocal }
+                || c == UInt8(ascii: "-")
+            {
+                flags |= emailLocal
+            }
             if c == UInt8(ascii: "-") { flags |= domain }
             if c == UInt8(ascii: "g") || c == UInt8(ascii: "r") || c == UInt8(ascii: "s") || c == UInt8(ascii: "x") { flags |= trigger }
             if c == UInt8(ascii: "@") || c == UInt8(ascii: "-") { flags |= special }

@@ -13,7 +13,8 @@ public struct CustomRedactionRule: Sendable, Hashable {
     /// not match the empty string.
     public init(name: String, pattern: String) throws(RedactionRuleError) {
         guard (1...32).contains(name.utf8.count), let first = name.utf8.first, (65...90).contains(first),
-              name.utf8.allSatisfy({ (65...90).contains($0) || (48...57).contains($0) || $0 == 95 }) else {
+            name.utf8.allSatisfy({ (65...90).contains($0) || (48...57).contains($0) || $0 == 95 })
+        else {
             throw RedactionRuleError(rule: name, message: "a rule name must be 1–32 characters of A-Z 0-9 _ starting with a letter")
         }
         if PIIType(rawValue: name) != nil {

@@ -44,7 +44,8 @@ extension PIIScanner {
             lastLabelStart = labelStart
             if labels >= 2, isTopLevelDomain(lastLabelStart, index) { end = index }
             guard index + 1 < bytes.count, bytes[index] == UInt8(ascii: "."),
-                  flags(bytes[index + 1]) & ByteClass.domain != 0 else { break }
+                flags(bytes[index + 1]) & ByteClass.domain != 0
+            else { break }
             index += 1
         }
         guard let end, end == index, isEndBoundary(end), at(end) != UInt8(ascii: "_") else { return nil }

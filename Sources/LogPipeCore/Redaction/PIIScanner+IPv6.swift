@@ -44,7 +44,8 @@ extension PIIScanner {
         if at(index) == UInt8(ascii: "%") {
             var zoneEnd = index + 1
             while zoneEnd - index <= 32, zoneEnd < bytes.count,
-                  flags(bytes[zoneEnd]) & ByteClass.word != 0 || bytes[zoneEnd] == UInt8(ascii: ".") { zoneEnd += 1 }
+                flags(bytes[zoneEnd]) & ByteClass.word != 0 || bytes[zoneEnd] == UInt8(ascii: ".")
+            { zoneEnd += 1 }
             if zoneEnd > index + 1 { index = zoneEnd }
         }
         return isEndBoundary(index) ? index : nil

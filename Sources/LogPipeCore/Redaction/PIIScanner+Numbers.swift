@@ -26,7 +26,8 @@ extension PIIScanner {
             if groups > 1, length < 3 { break }  // a short group only ends a number
             let next = at(index)
             guard next == UInt8(ascii: " ") || next == UInt8(ascii: "-"), separator == 0 || separator == next,
-                  isDigit(index + 1) else { break }
+                isDigit(index + 1)
+            else { break }
             separator = next
             index += 1
         }
@@ -40,7 +41,8 @@ extension PIIScanner {
         var candidate = groups - 1
         while candidate >= 0, totals[candidate] >= 13 {
             if candidate != sixteen,
-               let end = cardCandidate(start, ends[candidate], totals[candidate], groups: candidate + 1, pattern: pattern, of: groups) {
+                let end = cardCandidate(start, ends[candidate], totals[candidate], groups: candidate + 1, pattern: pattern, of: groups)
+            {
                 return end
             }
             candidate -= 1
@@ -98,15 +100,15 @@ extension PIIScanner {
     /// Issuer prefixes and lengths: Visa, Mastercard (51–55, 2221–2720), Amex, Discover, JCB, Diners, UnionPay.
     static func isIssuer(prefix6: Int, length: Int) -> Bool {
         let p2 = prefix6 / 10_000, p3 = prefix6 / 1000, p4 = prefix6 / 100
-        if prefix6 / 100_000 == 4 { return length == 13 || length == 16 || length == 19 }           // Visa
-        if (51...55).contains(p2) || (2221...2720).contains(p4) { return length == 16 }              // Mastercard
-        if p2 == 34 || p2 == 37 { return length == 15 }                                              // Amex
+        if prefix6 / 100_000 == 4 { return length == 13 || length == 16 || length == 19 }  // Visa
+        if (51...55).contains(p2) || (2221...2720).contains(p4) { return length == 16 }  // Mastercard
+        if p2 == 34 || p2 == 37 { return length == 15 }  // Amex
         if p4 == 6011 || (644...649).contains(p3) || p2 == 65 || (622_126...622_925).contains(prefix6) {
-            return (16...19).contains(length)                                                         // Discover
+            return (16...19).contains(length)  // Discover
         }
-        if (3528...3589).contains(p4) { return (16...19).contains(length) }                          // JCB
-        if (300...305).contains(p3) || p2 == 36 || p2 == 38 || p2 == 39 { return (14...19).contains(length) } // Diners
-        if p2 == 62 || p2 == 81 { return (16...19).contains(length) }                                // UnionPay
+        if (3528...3589).contains(p4) { return (16...19).contains(length) }  // JCB
+        if (300...305).contains(p3) || p2 == 36 || p2 == 38 || p2 == 39 { return (14...19).contains(length) }  // Diners
+        if p2 == 62 || p2 == 81 { return (16...19).contains(length) }  // UnionPay
         return false
     }
 
@@ -115,7 +117,7 @@ extension PIIScanner {
     /// `AAA-GG-SSSS`: area not 000, 666 or 9xx; group not 00; serial not 0000.
     func matchSSN(_ start: Int) -> Int? {
         guard let area = number(start, 3), at(start + 3) == UInt8(ascii: "-"), let group = number(start + 4, 2),
-              at(start + 6) == UInt8(ascii: "-"), let serial = number(start + 7, 4), isEndBoundary(start + 11)
+            at(start + 6) == UInt8(ascii: "-"), let serial = number(start + 7, 4), isEndBoundary(start + 11)
         else { return nil }
         guard area != 0, area != 666, area < 900, group != 0, serial != 0 else { return nil }
         return start + 11
@@ -166,12 +168,16 @@ extension PIIScanner {
         if first == UInt8(ascii: "1"), !isDigit(start + 1) {
             let separator = at(start + 1)
             if separator == UInt8(ascii: "-") || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "."),
-               let end = matchNorthAmerican(start + 2) { return end }
+                let end = matchNorthAmerican(start + 2)
+            {
+                return end
+            }
         }
         if let end = matchNorthAmerican(start) { return end }
         // 555-0199: exchange and line only, dash only.
         if let exchange = number(start, 3), exchange >= 200, at(start + 3) == UInt8(ascii: "-"),
-           number(start + 4, 4) != nil, isEndBoundary(start + 8) {
+            number(start + 4, 4) != nil, isEndBoundary(start + 8)
+        {
             return start + 8
         }
         return nil
@@ -235,8 +241,12 @@ extension PIIScanner {
             let next = at(index)
             guard next == UInt8(ascii: " ") || next == UInt8(ascii: "-") || next == UInt8(ascii: "."), isDigit(index + 1)
             else { break }
-            if digits >= 8, matchCard(index + 1) != nil || matchSSN(index + 1) != nil || matchIPv4(index + 1) != nil
-                || matchPhone(index + 1) != nil || matchIPv6(index + 1) != nil { break }
+            if digits >= 8,
+                matchCard(index + 1) != nil || matchSSN(index + 1) != nil || matchIPv4(index + 1) != nil
+                    || matchPhone(index + 1) != nil || matchIPv6(index + 1) != nil
+            {
+                break
+            }
             index += 1
         }
         return lastGoodEnd

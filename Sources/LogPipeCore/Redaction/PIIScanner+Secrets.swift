@@ -139,14 +139,17 @@ extension PIIScanner {
             return end - i - 11 >= 22 && endsToken(end) ? end : nil
         }
         guard has("gh", at: i), [UInt8(ascii: "p"), UInt8(ascii: "o"), UInt8(ascii: "u"), UInt8(ascii: "s"), UInt8(ascii: "r")].contains(at(i + 2)),
-              at(i + 3) == UInt8(ascii: "_") else { return nil }
+            at(i + 3) == UInt8(ascii: "_")
+        else { return nil }
         let end = run(from: i + 4) { isASCIIAlnum($0) }
         return end - i - 4 >= 36 && endsToken(end) ? end : nil
     }
 
     func matchSlackToken(_ i: Int) -> Int? {
-        guard has("xox", at: i), [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "p"), UInt8(ascii: "o"), UInt8(ascii: "s"), UInt8(ascii: "r")].contains(at(i + 3)),
-              at(i + 4) == UInt8(ascii: "-") else { return nil }
+        guard has("xox", at: i),
+            [UInt8(ascii: "a"), UInt8(ascii: "b"), UInt8(ascii: "p"), UInt8(ascii: "o"), UInt8(ascii: "s"), UInt8(ascii: "r")].contains(at(i + 3)),
+            at(i + 4) == UInt8(ascii: "-")
+        else { return nil }
         let end = run(from: i + 5) { isASCIIAlnum($0) || $0 == UInt8(ascii: "-") }
         return end - i - 5 >= 10 && endsToken(end) ? end : nil
     }
@@ -164,10 +167,12 @@ extension PIIScanner {
         var index = headerEnd
         while index < bytes.count {
             let byte = bytes[index]
-            guard isASCIIAlnum(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=")
+            guard
+                isASCIIAlnum(byte) || byte == UInt8(ascii: "+") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: "=")
                     || byte == UInt8(ascii: ":") || byte == UInt8(ascii: ",") || byte == UInt8(ascii: " ")
                     || byte == UInt8(ascii: "\t") || byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n")
-                    || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "-") else { break }
+                    || byte == UInt8(ascii: "\\") || byte == UInt8(ascii: "-")
+            else { break }
             if byte == UInt8(ascii: "-"), has("-----", at: index) { break }
             index += 1
         }
@@ -200,7 +205,8 @@ extension PIIScanner {
         var start = at
         while start > 0, at - start < 256, isUserinfo(bytes[start - 1]) { start -= 1 }
         guard start >= 4, bytes[start - 1] == UInt8(ascii: "/"), bytes[start - 2] == UInt8(ascii: "/"),
-              bytes[start - 3] == UInt8(ascii: ":") else { return nil }
+            bytes[start - 3] == UInt8(ascii: ":")
+        else { return nil }
         // RFC 3986 scheme: a letter, then letters, digits, + - . (`s3`, `mongodb+srv`); at most 32 looked at.
         var schemeStart = start - 3
         while schemeStart > 0, start - 3 - schemeStart < 32 {

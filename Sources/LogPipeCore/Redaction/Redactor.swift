@@ -119,8 +119,10 @@ public struct Redactor: Sendable {
 
     /// Copies unmatched text, applying the custom rules to it: each rule sees only text that no built-in
     /// type and no earlier rule has masked.
-    private func appendSegment(_ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to output: inout [UInt8],
-                               counts: inout [String: Int]) {
+    private func appendSegment(
+        _ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to output: inout [UInt8],
+        counts: inout [String: Int]
+    ) {
         guard !range.isEmpty else { return }
         let segment = UnsafeBufferPointer(rebasing: input[range])
         guard !customRules.isEmpty else {

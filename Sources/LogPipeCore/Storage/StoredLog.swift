@@ -15,9 +15,11 @@ public struct StoredLog: Sendable, Hashable, Codable {
     public var source: String?
     public var attributes: [String: AttributeValue]?
 
-    public init(logID: String, tenantID: TenantID, text: String, redactions: [String: Int], receivedAt: String,
-                processedAt: String, requestID: String, timestamp: String? = nil, level: String? = nil,
-                source: String? = nil, attributes: [String: AttributeValue]? = nil) {
+    public init(
+        logID: String, tenantID: TenantID, text: String, redactions: [String: Int], receivedAt: String,
+        processedAt: String, requestID: String, timestamp: String? = nil, level: String? = nil,
+        source: String? = nil, attributes: [String: AttributeValue]? = nil
+    ) {
         self.logID = logID
         self.tenantID = tenantID
         self.text = text
@@ -39,10 +41,11 @@ public struct StoredLog: Sendable, Hashable, Codable {
     /// With the processing time already rendered (a batch shares one).
     public init(record: LogRecord, redactor: Redactor, processedAtStamp: String) {
         let redacted = redactor.redact(fields: record)
-        self.init(logID: record.logID, tenantID: record.tenantID, text: redacted.text, redactions: redacted.counts,
-                  receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: record.requestID,
-                  timestamp: record.timestamp.map(Self.canonicalTime), level: redacted.level, source: redacted.source,
-                  attributes: redacted.attributes)
+        self.init(
+            logID: record.logID, tenantID: record.tenantID, text: redacted.text, redactions: redacted.counts,
+            receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: record.requestID,
+            timestamp: record.timestamp.map(Self.canonicalTime), level: redacted.level, source: redacted.source,
+            attributes: redacted.attributes)
     }
 
     /// An RFC 3339 time in the stores' one sortable form (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, milliseconds), so

@@ -35,14 +35,18 @@ extension MongoClientPool {
         }
     }
 
-    private func insertMany(database: String, collection: String, count: Int, writeConcern: String,
-                            document: (Int) throws -> BSONDocument) throws -> MongoInsertResult {
+    private func insertMany(
+        database: String, collection: String, count: Int, writeConcern: String,
+        document: (Int) throws -> BSONDocument
+    ) throws -> MongoInsertResult {
         try withClient { client in
             let handle = mongoc_client_get_collection(client, database, collection)!
             defer { mongoc_collection_destroy(handle) }
             let w: BSONValue = Int32(writeConcern).map { .int32($0) } ?? .string(writeConcern)  // libmongoc wants an int32
-            let options = try BSONDocument(fields: [BSONField("ordered", .bool(false)),
-                                                    BSONField("writeConcern", .document([BSONField("w", w)]))])
+            let options = try BSONDocument(fields: [
+                BSONField("ordered", .bool(false)),
+                BSONField("writeConcern", .document([BSONField("w", w)])),
+            ])
             let bulk = mongoc_collection_create_bulk_operation_with_opts(handle, options.pointer)!
             defer { mongoc_bulk_operation_destroy(bulk) }
             var error = bson_error_t()
@@ -55,8 +59,9 @@ extension MongoClientPool {
             // The reply decoded field by field (no JSON in between).
             let parsed = reply.fields
             let writeErrors = Self.documents(parsed["writeErrors"]).map { entry in
-                MongoInsertResult.WriteError(index: entry["index"]?.integer.map(Int.init) ?? -1, code: entry["code"]?.integer.map(Int.init) ?? 0,
-                                             message: Self.safeMessage(entry["errmsg"]?.text ?? ""))
+                MongoInsertResult.WriteError(
+                    index: entry["index"]?.integer.map(Int.init) ?? -1, code: entry["code"]?.integer.map(Int.init) ?? 0,
+                    message: Self.safeMessage(entry["errmsg"]?.text ?? ""))
             }
             // Only duplicate keys are expected failures. libmongoc splits large bulks and stops at a failing part:
             // a reply can hold E11000 errors of one part while another part failed at the network, so the
@@ -68,8 +73,9 @@ extension MongoClientPool {
                 throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(count) documents")
             }
             if let concern = Self.documents(parsed["writeConcernErrors"]).first {
-                throw MongoError(.server, "write concern error: \(Self.safeMessage(concern["errmsg"]?.text ?? ""))",
-                                 serverCode: concern["code"]?.integer.flatMap { UInt32(exactly: $0) })
+                throw MongoError(
+                    .server, "write concern error: \(Self.safeMessage(concern["errmsg"]?.text ?? ""))",
+                    serverCode: concern["code"]?.integer.flatMap { UInt32(exactly: $0) })
             }
             return MongoInsertResult(inserted: inserted, writeErrors: writeErrors)
         }

@@ -57,8 +57,10 @@ public final class MongoClientPool: @unchecked Sendable {
         let writable = reply["isWritablePrimary"] ?? reply["ismaster"]
         guard case .bool(true)? = writable else {
             let setName = reply["setName"].flatMap { if case .string(let name) = $0 { name } else { nil } }
-            throw MongoError(.notWritablePrimary, "the server answers but is not a writable primary"
-                             + (setName.map { " of replica set \($0) (an election in progress, or a secondary)" } ?? ""))
+            throw MongoError(
+                .notWritablePrimary,
+                "the server answers but is not a writable primary"
+                    + (setName.map { " of replica set \($0) (an election in progress, or a secondary)" } ?? ""))
         }
     }
 

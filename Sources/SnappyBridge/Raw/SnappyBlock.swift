@@ -39,8 +39,9 @@ public enum SnappyBlock {
         var output = [UInt8](repeating: 0, count: max(1, length))
         let status = bytes.withUnsafeBytes { input in
             output.withUnsafeMutableBytes { buffer in
-                snappy_compress(input.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
-                                buffer.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
+                snappy_compress(
+                    input.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count,
+                    buffer.baseAddress!.assumingMemoryBound(to: CChar.self), &length)
             }
         }
         precondition(status == SNAPPY_OK, "snappy_compress cannot fail with a large enough output")

@@ -12,9 +12,11 @@ extension SQLiteLogStore {
     /// Runs the insert for one log; true when a row was added, false when the `log_id` was already there.
     static func insert(_ log: StoredLog, with statement: SQLiteStatement, _ db: Database) throws -> Bool {
         sqlite3_reset(statement)
-        let values: [String?] = [log.logID, log.tenantID.rawValue, log.text, countsJSON(log.redactions), log.receivedAt,
-                                 log.processedAt, log.requestID, log.timestamp, log.level, log.source,
-                                 log.attributes.map(attributesJSON)]
+        let values: [String?] = [
+            log.logID, log.tenantID.rawValue, log.text, countsJSON(log.redactions), log.receivedAt,
+            log.processedAt, log.requestID, log.timestamp, log.level, log.source,
+            log.attributes.map(attributesJSON),
+        ]
         for (offset, value) in values.enumerated() {
             let index = Int32(offset + 1)
             let code: Int32
@@ -55,12 +57,13 @@ extension SQLiteLogStore {
             guard code == SQLITE_ROW else {
                 throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
-            logs.append(StoredLog(
-                logID: text(0) ?? "", tenantID: tenant, text: text(1) ?? "",
-                redactions: try decoder.decode([String: Int].self, from: Data((text(2) ?? "{}").utf8)),
-                receivedAt: text(3) ?? "", processedAt: text(4) ?? "", requestID: text(5) ?? "",
-                timestamp: text(6), level: text(7), source: text(8),
-                attributes: try text(9).map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) }))
+            logs.append(
+                StoredLog(
+                    logID: text(0) ?? "", tenantID: tenant, text: text(1) ?? "",
+                    redactions: try decoder.decode([String: Int].self, from: Data((text(2) ?? "{}").utf8)),
+                    receivedAt: text(3) ?? "", processedAt: text(4) ?? "", requestID: text(5) ?? "",
+                    timestamp: text(6), level: text(7), source: text(8),
+                    attributes: try text(9).map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) }))
         }
         sqlite3_reset(handle)
         return logs
