@@ -169,6 +169,9 @@ scrape_configs:
                                               ["data"]["result"][0]["value"][1]) >= accepted, 60)
         check(not firing("LogpipeDLQGrowing"), "no DLQ alert while nothing is parked")
 
+        # The empty DLQ must have been scraped first: "growing" is a change between samples.
+        wait_for("a scrape of the empty DLQ", lambda: prometheus("/api/v1/query", query=f'logpipe_queue_ready_messages{{queue="{NAMESPACE}.dlq"}} == 0')
+                 ["data"]["result"], 60)
         # Poison: a body that is not a log, and a log routed for another tenant than it names.
         for body in ("not json", json.dumps({"v": 1, "tenant_id": "beta", "log_id": "poison-1", "text": "x",
                                              "received_at": "2026-12-01T00:00:00Z", "request_id": "r"})):
