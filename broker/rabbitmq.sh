@@ -19,6 +19,10 @@
 #   LOGPIPE_BROKER_COOKIE   Erlang cookie to use (the nodes of a cluster share one; broker/cluster.sh sets it)
 #   LOGPIPE_BROKER_PLUGINS  "management" (UI + Prometheus, default) or "none" (boots faster); both enable the
 #                           consistent-hash exchange (LOGPIPE_WORK_SHARDS)
+#   LOGPIPE_BROKER_TLS_PORT a TLS (amqps) listener on this port too, with LOGPIPE_BROKER_TLS_DIR holding ca.pem,
+#                           server.pem and server-key.pem (scripts/make-test-certs.sh writes such a directory);
+#                           LOGPIPE_BROKER_TLS_PEER=required refuses clients without a certificate from that CA
+#                           (fail_if_no_peer_cert), "optional" (default) checks one only when given
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -69,6 +73,19 @@ write_config() {
     echo "## appended by broker/rabbitmq.sh for the private node $node"
     echo "listeners.tcp.default = 127.0.0.1:$port"
     echo "loopback_users.guest = true"
+    if [ -n "${LOGPIPE_BROKER_TLS_PORT:-}" ]; then
+      local tls_dir=${LOGPIPE_BROKER_TLS_DIR:?LOGPIPE_BROKER_TLS_DIR must name the directory of ca.pem, server.pem, server-key.pem}
+      echo "listeners.ssl.default = 127.0.0.1:$LOGPIPE_BROKER_TLS_PORT"
+      echo "ssl_options.cacertfile = $tls_dir/ca.pem"
+      echo "ssl_options.certfile = $tls_dir/server.pem"
+      echo "ssl_options.keyfile = $tls_dir/server-key.pem"
+      echo "ssl_options.verify = verify_peer"
+      if [ "${LOGPIPE_BROKER_TLS_PEER:-optional}" = required ]; then
+        echo "ssl_options.fail_if_no_peer_cert = true"
+      else
+        echo "ssl_options.fail_if_no_peer_cert = false"
+      fi
+    fi
     if [ "$plugins" != none ]; then
       echo "management.tcp.ip = 127.0.0.1"
       echo "management.tcp.port = $mgmt_port"

@@ -1,20 +1,23 @@
-/// One broker node to connect to: where it listens and how to log in.
+/// One broker node to connect to: where it listens, whether over TLS (`amqps://`), and how to log in.
 public struct AMQPEndpoint: Sendable, Equatable {
     public var host: String
     public var port: Int
     public var user: String
     public var password: String
     public var virtualHost: String
+    /// TLS (`amqps://`): the broker's certificate and host name are verified as ``AMQPTLSOptions`` says.
+    public var tls: Bool
 
     public init(
         host: String = "127.0.0.1", port: Int = 5672, user: String = "guest", password: String = "guest",
-        virtualHost: String = "/"
+        virtualHost: String = "/", tls: Bool = false
     ) {
         self.host = host
         self.port = port
         self.user = user
         self.password = password
         self.virtualHost = virtualHost
+        self.tls = tls
     }
 
     /// `host:port`, the name readiness and metrics give the node (no credentials).
@@ -23,7 +26,29 @@ public struct AMQPEndpoint: Sendable, Equatable {
     /// The URL without the password, safe to log.
     public var redactedURL: String {
         let vhost = virtualHost == "/" ? "" : virtualHost.replacingAll("/", with: "%2F")
-        return "amqp://\(user)@\(address)/\(vhost)"
+        return "\(tls ? "amqps" : "amqp")://\(user)@\(address)/\(vhost)"
+    }
+}
+
+/// How `amqps://` endpoints are secured. Verification is on by default: the broker's certificate must chain to
+/// `caFile` (else to the system trust store) and name the host of the URL.
+public struct AMQPTLSOptions: Sendable, Equatable {
+    /// PEM file of the certificate authorities to trust; nil = ``systemTrustStore``.
+    public var caFile: String?
+    /// PEM client certificate (chain) and its private key, for brokers that require one (mutual TLS).
+    public var certificateFile: String?
+    public var keyFile: String?
+    /// False skips both the chain and the host-name checks (an explicit, logged opt-out).
+    public var verify = true
+
+    /// Debian's and Ubuntu's bundle of the system's trusted authorities (package ca-certificates).
+    public static let systemTrustStore = "/etc/ssl/certs/ca-certificates.crt"
+
+    public init(caFile: String? = nil, certificateFile: String? = nil, keyFile: String? = nil, verify: Bool = true) {
+        self.caFile = caFile
+        self.certificateFile = certificateFile
+        self.keyFile = keyFile
+        self.verify = verify
     }
 }
 
@@ -70,6 +95,8 @@ public struct AMQPConfiguration: Sendable, Equatable {
     public var topologyRetryDelay: Duration = .seconds(30)
     /// A name the management UI shows for the connection.
     public var connectionName: String = "logpipe"
+    /// Certificates and verification for the `amqps://` endpoints.
+    public var tls = AMQPTLSOptions()
 
     public init(
         host: String = "127.0.0.1", port: Int = 5672, user: String = "guest",
@@ -99,13 +126,13 @@ public struct AMQPConfiguration: Sendable, Equatable {
 }
 
 extension AMQPEndpoint {
-    /// Parses one `amqp://` URL (see ``AMQPConfiguration/init(url:)``).
+    /// Parses one `amqp://` or `amqps://` URL (see ``AMQPConfiguration/init(url:)``); amqps's default port is 5671.
     public init(url: String) throws {
-        let prefix = "amqp://"
-        guard url.lowercased().hasPrefix(prefix) else {
-            throw AMQPError(.invalidConfiguration, "the AMQP URL must start with amqp:// (amqps is not supported)")
+        let scheme = url.lowercased().hasPrefix("amqps://") ? "amqps://" : "amqp://"
+        guard url.lowercased().hasPrefix(scheme) else {
+            throw AMQPError(.invalidConfiguration, "the AMQP URL must start with amqp:// or amqps:// (TLS)")
         }
-        var rest = Substring(url.dropFirst(prefix.count))
+        var rest = Substring(url.dropFirst(scheme.count))
         var path: Substring?
         if let slash = rest.firstIndex(of: "/") {
             path = rest[rest.index(after: slash)...]
@@ -116,7 +143,7 @@ extension AMQPEndpoint {
             userInfo = rest[..<at]
             rest = rest[rest.index(after: at)...]
         }
-        self.init()
+        self.init(port: scheme == "amqps://" ? 5671 : 5672, tls: scheme == "amqps://")
         if let userInfo {
             let parts = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
             user = try Self.percentDecoded(parts[0])

@@ -16,6 +16,9 @@ public struct AMQPError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let closed = Code("closed")
         /// Opening the TCP socket, the AMQP handshake or the login failed.
         public static let connectFailed = Code("connect_failed")
+        /// The TLS handshake or certificate verification with an `amqps://` endpoint failed, or the certificate
+        /// files could not be loaded; never retried over plain TCP.
+        public static let tlsFailed = Code("tls_failed")
         /// The broker answered `basic.nack` for a published message.
         public static let nacked = Code("nacked")
         /// A `mandatory` message could not be routed to any queue (`basic.return`).

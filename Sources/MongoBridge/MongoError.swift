@@ -9,6 +9,10 @@ public struct MongoError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let invalidURI = Code("invalid_uri")
         /// No suitable server answered within `serverSelectionTimeoutMS`, or the connection failed.
         public static let unreachable = Code("unreachable")
+        /// The TLS handshake with the server failed (its certificate, `tlsCAFile`, or a server without TLS).
+        public static let tlsFailed = Code("tls_failed")
+        /// The server refused the credentials of the URI (user, password, `authSource`, mechanism).
+        public static let authenticationFailed = Code("authentication_failed")
         /// The server answers but does not take writes (a secondary, or a primary that stepped down).
         public static let notWritablePrimary = Code("not_writable_primary")
         /// The server answered with an error (command failure, write error, write concern error).

@@ -34,10 +34,21 @@ struct AMQPConfigurationTests {
         #expect(!configuration.redactedURL.contains("pa") && !configuration.redactedURL.contains("p,b"))
     }
 
+    @Test("amqps:// is TLS on port 5671 unless the URL says otherwise, in lists beside amqp:// too; the redacted URL keeps the scheme")
+    func amqps() throws {
+        let configuration = try AMQPConfiguration(url: "amqps://u:secret@broker.example.com/prod,AMQPS://u:secret@b2:5999,amqp://local")
+        #expect(configuration.endpoints.map(\.tls) == [true, true, false])
+        #expect(configuration.endpoints.map(\.port) == [5671, 5999, 5672])
+        #expect(configuration.endpoints[0].virtualHost == "prod")
+        #expect(configuration.redactedURL == "amqps://u@broker.example.com:5671/prod,amqps://u@b2:5999/,amqp://guest@local:5672/")
+        #expect(!configuration.redactedURL.contains("secret"))
+        #expect(configuration.tls.verify && configuration.tls.caFile == nil)
+    }
+
     @Test(
         "bad URLs are configuration errors",
         arguments: [
-            "http://h/", "amqps://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
+            "http://h/", "amqpss://h/", "amqp://h:0/", "amqp://h:99999/", "amqp://h:x/", "amqp://u:%zz@h/",
             "amqp://h/,", "amqp://h/,,amqp://g/", "amqp://h/,http://g/",
         ])
     func invalid(_ url: String) {

@@ -33,7 +33,14 @@ struct ComposeTests {
         #expect((services["rabbitmq"]?["image"] as? String)?.hasPrefix("rabbitmq:3.13-management") == true)
         #expect(services["mongo"]?["image"] as? String == "mongo:7")
         let environment = try #require(services["worker"]?["environment"] as? [String: Any])
-        #expect(environment["LOGPIPE_MONGO_URI"] != nil && environment["LOGPIPE_AMQP_URL"] != nil)
+        // Credentials come as Docker secrets through *_FILE, never as plain variables (docker inspect shows those).
+        #expect(environment["LOGPIPE_MONGO_URI_FILE"] as? String == "/run/secrets/logpipe_mongo_uri")
+        #expect(environment["LOGPIPE_AMQP_URL_FILE"] as? String == "/run/secrets/logpipe_amqp_url")
+        #expect(environment["LOGPIPE_MONGO_URI"] == nil && environment["LOGPIPE_AMQP_URL"] == nil)
+        for service in ["api", "worker"] {
+            let secrets = (services[service]?["secrets"] as? [Any])?.map { "\($0)" } ?? []
+            #expect(secrets.contains { $0.contains("logpipe_amqp_url") } && secrets.contains { $0.contains("logpipe_mongo_uri") }, "\(service)")
+        }
         let volumes = (services["rabbitmq"]?["volumes"] as? [Any])?.map { "\($0)" } ?? []
         #expect(volumes.contains { $0.contains("rabbitmq.conf") } && volumes.contains { $0.contains("enabled_plugins") })
         #expect(environment["LOGPIPE_QUEUE_TYPE"] as? String == "quorum")
@@ -56,9 +63,18 @@ struct ComposeTests {
         #expect(
             datasource.contains("uid: logpipe-prometheus") && dashboard.contains(#""uid": "logpipe-prometheus""#),
             "the dashboard's panels name the provisioned data source")
-        // The values compose passes are valid logpipe configuration.
-        let strings = environment.compactMapValues { $0 as? String }
-        #expect(throws: Never.self) { try LogPipeConfiguration(environment: strings) }
+        // The values compose passes are valid logpipe configuration, the secrets read from their files.
+        let configuration = try LogPipeConfiguration(environment: Self.withSecretFiles(environment, root))
+        #expect(configuration.amqpURL.hasPrefix("amqp://logpipe:") && configuration.mongoURI?.hasPrefix("mongodb://mongo:") == true)
+    }
+
+    /// The service's environment with each `/run/secrets/<name>` path replaced by the file compose mounts there.
+    static func withSecretFiles(_ environment: [String: Any], _ config: [String: Any]) -> [String: String] {
+        let secrets = (config["secrets"] as? [String: [String: Any]]) ?? [:]
+        return environment.compactMapValues { $0 as? String }.mapValues { value in
+            guard value.hasPrefix("/run/secrets/"), let file = secrets[String(value.dropFirst("/run/secrets/".count))]?["file"] as? String else { return value }
+            return file
+        }
     }
 
     @Test("the cluster file: three RabbitMQ nodes sharing a cookie and discovering each other; api and workers list all three")
@@ -86,8 +102,7 @@ struct ComposeTests {
         for node in ["rabbitmq", "rabbitmq-2", "rabbitmq-3"] { #expect(formation.contains("= rabbit@\(node)\n")) }
         for service in ["api", "worker"] {
             let environment = try #require(services[service]?["environment"] as? [String: Any])
-            let strings = environment.compactMapValues { $0 as? String }
-            let configuration = try LogPipeConfiguration(environment: strings)
+            let configuration = try LogPipeConfiguration(environment: Self.withSecretFiles(environment, config))
             #expect(try configuration.amqpConfiguration(connectionName: "x").endpoints.map(\.host) == ["rabbitmq", "rabbitmq-2", "rabbitmq-3"])
         }
     }

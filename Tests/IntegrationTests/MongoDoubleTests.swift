@@ -1,3 +1,4 @@
+import Foundation
 import MongoBridge
 import Testing
 
@@ -70,5 +71,29 @@ struct MongoDoubleTests {
             database: db, collection: "c",
             documents: [#"{"_id": "d1"}"#, #"{"_id": "d2"}"#, #"{"_id": "d3"}"#, #"{"_id": "d4"}"#], writeConcern: "1")
         #expect(again.inserted == 2 && again.writeErrors.count == 2)
+    }
+
+    @Test("URI options reach libmongoc: tls=true against the double's plain port fails as tls_failed, credentials it cannot check as authentication_failed")
+    func tlsAndAuthNamed() throws {
+        let base = try TestEnvironment.mongoURI
+        // The handshake must time out before server selection gives up, or the driver reports only the latter.
+        let host = try #require(base.split(separator: "/").dropFirst().first)
+        let tls = try MongoClientPool(
+            uri: "mongodb://\(host)/?directConnection=true&tls=true&tlsCAFile=/etc/ssl/certs/ca-certificates.crt"
+                + "&connectTimeoutMS=500&serverSelectionTimeoutMS=4000")
+        #expect {
+            try tls.ping()
+        } throws: { error in
+            print("tls=true against a plain server: \(error)")
+            return (error as? MongoError)?.code == .tlsFailed
+        }
+        let credentials = try MongoClientPool(uri: base.replacingOccurrences(of: "mongodb://", with: "mongodb://app:s3cret@") + "&authSource=admin")
+        do {
+            try credentials.ping()
+            Issue.record("the double accepted credentials it cannot check")
+        } catch let error as MongoError {
+            #expect(error.code == .authenticationFailed, "\(error)")
+            #expect(!error.description.contains("s3cret"))
+        }
     }
 }

@@ -6,6 +6,8 @@ import Glibc
 struct PrivateBroker {
     let name: String
     let port: Int
+    /// More of broker/rabbitmq.sh's variables (e.g. a TLS listener).
+    var environment: [String: String] = [:]
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
 
@@ -21,8 +23,9 @@ struct PrivateBroker {
     private func script(_ command: String) async throws {
         let logPath = "/tmp/logpipe-test-broker-\(name).log"
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("broker/rabbitmq.sh").path
+        let extra = environment.sorted { $0.key < $1.key }.map { "\($0.key)='\($0.value)' " }.joined()
         let line =
-            "LOGPIPE_BROKER_NAME=\(name) LOGPIPE_BROKER_PORT=\(port) LOGPIPE_BROKER_PLUGINS=none "
+            "LOGPIPE_BROKER_NAME=\(name) LOGPIPE_BROKER_PORT=\(port) LOGPIPE_BROKER_PLUGINS=none \(extra)"
             + "'\(script)' \(command) > '\(logPath)' 2>&1"
         let status: Int32 = await withCheckedContinuation { continuation in
             let thread = Thread { continuation.resume(returning: Self.system(line)) }

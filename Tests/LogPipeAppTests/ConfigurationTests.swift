@@ -1,3 +1,4 @@
+import AMQPBridge
 import Foundation
 import LogPipeCore
 import Logging
@@ -116,6 +117,81 @@ struct ConfigurationTests {
         #expect(throws: ConfigurationError.self) {
             try LogPipeConfiguration(environment: ["LOGPIPE_TENANTS_FILE": "/a.json", "LOGPIPE_TENANT_LIMITS_FILE": "/b.json"])
         }
+    }
+
+    @Test(
+        "every variable may come from <NAME>_FILE: the file's content, one trailing newline trimmed; both at once, or a missing file, is an error that shows no content"
+    )
+    func secretsFromFiles() throws {
+        let directory = "/tmp/logpipe-config-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let url = directory + "/amqp_url", mongo = directory + "/mongo_uri", keys = directory + "/keys_path"
+        try Data("amqps://logpipe:s3cret@broker:5671/\n".utf8).write(to: URL(fileURLWithPath: url))
+        try Data("mongodb://app:pw@db/?tls=true".utf8).write(to: URL(fileURLWithPath: mongo))
+        try Data("/etc/logpipe/keys\n".utf8).write(to: URL(fileURLWithPath: keys))
+        let configuration = try LogPipeConfiguration(environment: [
+            "LOGPIPE_AMQP_URL_FILE": url, "LOGPIPE_MONGO_URI_FILE": mongo, "LOGPIPE_API_KEYS_FILE_FILE": keys,
+        ])
+        #expect(configuration.amqpURL == "amqps://logpipe:s3cret@broker:5671/")
+        #expect(configuration.mongoURI == "mongodb://app:pw@db/?tls=true")
+        #expect(configuration.apiKeysFile == "/etc/logpipe/keys", "a variable that names a file has a _FILE form too")
+        do {
+            _ = try LogPipeConfiguration(environment: ["LOGPIPE_AMQP_URL_FILE": url, "LOGPIPE_AMQP_URL": "amqp://x"])
+            Issue.record("both accepted")
+        } catch {
+            #expect(error.variable == "LOGPIPE_AMQP_URL_FILE" && error.message.contains("both"))
+        }
+        do {
+            _ = try LogPipeConfiguration(environment: ["LOGPIPE_MONGO_URI_FILE": directory + "/missing"])
+            Issue.record("a missing file accepted")
+        } catch {
+            #expect(error.message.contains("cannot be read"))
+        }
+        // A bad value read from a file is reported by the variable, never with the file's content.
+        try Data("amqp://u:s3cret@h:99999/".utf8).write(to: URL(fileURLWithPath: url))
+        do {
+            _ = try LogPipeConfiguration(environment: ["LOGPIPE_AMQP_URL_FILE": url])
+            Issue.record("a bad URL accepted")
+        } catch {
+            #expect(!error.description.contains("s3cret"))
+        }
+    }
+
+    @Test("TLS settings: the CA, the client certificate with its key (both or neither), verification as an explicit opt-out, and HTTPS files")
+    func tlsSettings() throws {
+        let directory = "/tmp/logpipe-config-tests-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let pem = directory + "/x.pem"
+        try Data("not checked here".utf8).write(to: URL(fileURLWithPath: pem))
+        let configuration = try LogPipeConfiguration(environment: [
+            "LOGPIPE_AMQP_URL": "amqps://u:p@broker/", "LOGPIPE_AMQP_CA_FILE": pem, "LOGPIPE_AMQP_CERT_FILE": pem, "LOGPIPE_AMQP_KEY_FILE": pem,
+            "LOGPIPE_AMQP_TLS_VERIFY": "false", "LOGPIPE_HTTP_TLS_CERT_FILE": pem, "LOGPIPE_HTTP_TLS_KEY_FILE": pem,
+        ])
+        let amqp = try configuration.amqpConfiguration(connectionName: "x")
+        #expect(amqp.tls == AMQPTLSOptions(caFile: pem, certificateFile: pem, keyFile: pem, verify: false))
+        #expect(configuration.httpTLSCertificateFile == pem && configuration.httpTLSKeyFile == pem)
+        #expect(try LogPipeConfiguration(environment: [:]).amqpTLS.verify)
+        for bad: [String: String] in [
+            ["LOGPIPE_AMQP_CERT_FILE": pem], ["LOGPIPE_AMQP_KEY_FILE": pem], ["LOGPIPE_AMQP_CA_FILE": directory + "/none.pem"],
+            ["LOGPIPE_AMQP_TLS_VERIFY": "maybe"], ["LOGPIPE_HTTP_TLS_CERT_FILE": pem],
+        ] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try LogPipeConfiguration(environment: bad) }
+        }
+    }
+
+    @Test("the list of variables that may come from files is exactly what the configuration reads")
+    func variableList() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let source = try String(contentsOf: root.appendingPathComponent("Sources/LogPipeApp/Configuration/LogPipeConfiguration.swift"), encoding: .utf8)
+        // The names passed to value(...), integer(...), positive(...), seconds(...) in init(environment:).
+        let body = source[source.range(of: "public init(environment:")!.lowerBound..<source.range(of: "/// Every variable the configuration reads")!.lowerBound]
+        let read = Set(body.matches(of: /"((?:LOGPIPE_[A-Z0-9_]+)|LOG_LEVEL|PROCESSING_TIME_PER_CHAR)"/).map { String($0.output.1) })
+        #expect(
+            read == LogPipeConfiguration.variables,
+            "missing from the list: \(read.subtracting(LogPipeConfiguration.variables).sorted()); listed but not read: \(LogPipeConfiguration.variables.subtracting(read).sorted())"
+        )
     }
 
     @Test("the tenants file: retention (a duration or forever) and secret_keys per tenant, beside the rate limits")

@@ -34,12 +34,16 @@ final class RawConnection {
     deinit { destroy() }
 
     private func connect(_ configuration: AMQPConfiguration, _ endpoint: AMQPEndpoint) throws {
-        guard let socket = amqp_tcp_socket_new(state) else {
+        let socket = endpoint.tls ? try tlsSocket(configuration.tls) : amqp_tcp_socket_new(state)
+        guard let socket else {
             throw AMQPError(.library, "amqp_tcp_socket_new failed")
         }
         var timeout = timeval(configuration.connectTimeout)
         let status = amqp_socket_open_noblock(socket, endpoint.host, Int32(endpoint.port), &timeout)
         guard status == AMQP_STATUS_OK.rawValue else {
+            if endpoint.tls, Self.isTLSFailure(status) {
+                throw AMQPError(.tlsFailed, "TLS to \(endpoint.address) failed: \(Self.statusText(status))\(Self.tlsHint(status, configuration.tls))")
+            }
             throw AMQPError(.connectFailed, "cannot reach \(endpoint.address): \(Self.statusText(status))")
         }
         _ = amqp_set_handshake_timeout(state, &timeout)
@@ -68,6 +72,49 @@ final class RawConnection {
         try openChannel(Self.publishChannel)
         amqp_confirm_select(state, Self.publishChannel)
         try check(amqp_get_rpc_reply(state), "confirm.select")
+    }
+
+    /// An OpenSSL socket (rabbitmq-c's): the trusted authorities, the client certificate if any, and peer and
+    /// host-name verification unless turned off. Its reads and writes block like the plain socket's, on this
+    /// connection's own thread.
+    private func tlsSocket(_ options: AMQPTLSOptions) throws -> OpaquePointer? {
+        guard let socket = amqp_ssl_socket_new(state) else {
+            throw AMQPError(.library, "amqp_ssl_socket_new failed")
+        }
+        let authorities = options.caFile ?? AMQPTLSOptions.systemTrustStore
+        if options.verify || options.caFile != nil {
+            guard amqp_ssl_socket_set_cacert(socket, authorities) == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(.tlsFailed, "cannot load the certificate authorities from \(authorities) (PEM expected; set LOGPIPE_AMQP_CA_FILE)")
+            }
+        }
+        if let certificate = options.certificateFile, let key = options.keyFile {
+            guard amqp_ssl_socket_set_key(socket, certificate, key) == AMQP_STATUS_OK.rawValue else {
+                throw AMQPError(.tlsFailed, "cannot load the client certificate \(certificate) with its key \(key) (PEM, and the key must match)")
+            }
+        }
+        amqp_ssl_socket_set_verify_peer(socket, options.verify ? 1 : 0)
+        amqp_ssl_socket_set_verify_hostname(socket, options.verify ? 1 : 0)
+        return socket
+    }
+
+    static func isTLSFailure(_ status: Int32) -> Bool {
+        [
+            AMQP_STATUS_SSL_ERROR, AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED, AMQP_STATUS_SSL_PEER_VERIFY_FAILED,
+            AMQP_STATUS_SSL_CONNECTION_FAILED,
+        ].map(\.rawValue).contains(status)
+    }
+
+    /// What to check, for the failures an operator can fix.
+    static func tlsHint(_ status: Int32, _ options: AMQPTLSOptions) -> String {
+        switch status {
+        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
+            " (the broker's certificate does not chain to \(options.caFile ?? "the system trust store"): set LOGPIPE_AMQP_CA_FILE to its CA)"
+        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+            " (the broker's certificate does not name this host: connect with a name it holds)"
+        case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue:
+            " (the handshake failed: not a TLS port, no common protocol, or the broker wants a client certificate: LOGPIPE_AMQP_CERT_FILE and LOGPIPE_AMQP_KEY_FILE)"
+        default: ""
+        }
     }
 
     /// Closes the connection politely if it is still healthy, then frees it. Idempotent.

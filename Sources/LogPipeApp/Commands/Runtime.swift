@@ -40,9 +40,13 @@ struct Runtime {
 
     /// A broker connection that declares the topology after every connect; `/metrics` says which node it is on.
     func connection(_ name: String) throws -> AMQPConnection {
-        let connection = AMQPConnection(
-            configuration: try configuration.amqpConfiguration(connectionName: name),
-            topology: topology.declarations, logger: logger)
+        let amqp = try configuration.amqpConfiguration(connectionName: name)
+        if !amqp.tls.verify, amqp.endpoints.contains(where: \.tls) {
+            logger.warning(
+                "TLS certificate verification is off (LOGPIPE_AMQP_TLS_VERIFY=false): the broker's identity is not checked",
+                metadata: ["amqp.connection": "\(name)"])
+        }
+        let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: logger)
         metrics.watch(connection)
         return connection
     }
@@ -127,15 +131,24 @@ struct Runtime {
             publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
             metrics: metrics)
-        let application = api.application(configuration: configuration, logger: logger)
+        let certificates = try configuration.httpTLSCertificateFile.map { certificate throws(ConfigurationError) in
+            try TLSCertificateStore(certificateFile: certificate, keyFile: configuration.httpTLSKeyFile ?? "")
+        }
+        let application = api.application(configuration: configuration, logger: logger, tls: certificates)
         var services: [any Service] = [application]
+        var reloads: [HangupReloader.Action] = []
         if let backlog {
             services.append(WorkBacklogMonitor(gate: backlog, connection: publisher, queues: topology.workQueues, logger: logger))
         }
         if let keys {
             logger.info("API keys required", metadata: ["keys.count": "\(keys.current.entries.count)"])
-            services.append(APIKeyReloader(store: keys, logger: logger))
+            reloads.append(.init(name: "API keys") { "\(try keys.reload()) keys" })
         }
+        if let certificates {
+            logger.info("HTTPS only", metadata: ["tls.certificate_file": "\(certificates.certificateFile)"])
+            reloads.append(.init(name: "HTTPS certificate") { "\(try certificates.reload()) certificates in the chain" })
+        }
+        if !reloads.isEmpty { services.append(HangupReloader(actions: reloads, logger: logger)) }
         return services
     }
 }

@@ -1,4 +1,5 @@
 import AMQPBridge
+import Foundation
 import LogPipeCore
 import Logging
 
@@ -6,6 +7,9 @@ import Logging
 /// is the one place that reads environment variables, and command-line flags are applied on top.
 public struct LogPipeConfiguration: Sendable, Equatable {
     public var amqpURL = "amqp://guest:guest@127.0.0.1:5672/"
+    /// Certificates and verification for `amqps://` URLs (`LOGPIPE_AMQP_CA_FILE`, `…_CERT_FILE`, `…_KEY_FILE`,
+    /// `LOGPIPE_AMQP_TLS_VERIFY`).
+    public var amqpTLS = AMQPTLSOptions()
     /// Prefix of every exchange and queue name, so deployments and tests can share a broker.
     public var namespace = "logpipe"
     /// `classic` (default) or `quorum` queues (`LOGPIPE_QUEUE_TYPE`).
@@ -70,6 +74,9 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var logFormat = LogFormat.text
     /// Tenants that get their own label in metrics; all others count as `other`.
     public var metricsTenants: Set<String> = []
+    /// HTTPS for the API (`LOGPIPE_HTTP_TLS_CERT_FILE`, `LOGPIPE_HTTP_TLS_KEY_FILE`: PEM); nil = plain HTTP.
+    public var httpTLSCertificateFile: String?
+    public var httpTLSKeyFile: String?
     /// The worker's health/readiness/metrics port (`logpipe worker`; 0 = none).
     public var workerHTTPPort = 8001
     /// How long SIGTERM may take: in-flight requests, the current batch, then the connections.
@@ -81,9 +88,11 @@ public struct LogPipeConfiguration: Sendable, Equatable {
 
     public init() {}
 
-    /// Reads the `LOGPIPE_*` variables (and `LOG_LEVEL`); unset or empty variables keep the defaults.
+    /// Reads the `LOGPIPE_*` variables (and `LOG_LEVEL`); unset or empty variables keep the defaults. Each may
+    /// instead be given as `<NAME>_FILE`, the path of a file holding the value (Docker and Kubernetes secrets).
     public init(environment: [String: String]) throws(ConfigurationError) {
         self.init()
+        let environment = try Self.resolvingFiles(environment)
         func value(_ name: String) -> String? {
             guard let value = environment[name], !value.isEmpty else { return nil }
             return value
@@ -96,6 +105,15 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             return number
         }
         if let url = value("LOGPIPE_AMQP_URL") { amqpURL = url }
+        amqpTLS.caFile = value("LOGPIPE_AMQP_CA_FILE")
+        amqpTLS.certificateFile = value("LOGPIPE_AMQP_CERT_FILE")
+        amqpTLS.keyFile = value("LOGPIPE_AMQP_KEY_FILE")
+        if let text = value("LOGPIPE_AMQP_TLS_VERIFY") {
+            guard let verify = Self.boolean(text) else {
+                throw ConfigurationError(variable: "LOGPIPE_AMQP_TLS_VERIFY", message: "must be true or false")
+            }
+            amqpTLS.verify = verify
+        }
         if let namespace = value("LOGPIPE_NAMESPACE") { self.namespace = namespace }
         if let text = value("LOGPIPE_QUEUE_TYPE") {
             guard let type = QueueType(rawValue: text.lowercased()) else {
@@ -114,6 +132,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             consumeShards = shards.sorted()
         }
         if let host = value("LOGPIPE_HTTP_HOST") { httpHost = host }
+        httpTLSCertificateFile = value("LOGPIPE_HTTP_TLS_CERT_FILE")
+        httpTLSKeyFile = value("LOGPIPE_HTTP_TLS_KEY_FILE")
         if let port = try integer("LOGPIPE_HTTP_PORT", 0...65535) { httpPort = port }
         if let bytes = try integer("LOGPIPE_MAX_LOG_BYTES", 1...(64 << 20)) { maxLogBytes = bytes }
         if let bytes = try integer("LOGPIPE_MAX_REQUEST_BYTES", 1...(1 << 30)) { maxRequestBytes = bytes }
@@ -210,6 +230,53 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         try validate()
     }
 
+    /// Every variable the configuration reads: what `<NAME>_FILE` may stand for (a test checks the list against
+    /// the names read above and docs/configuration.md).
+    public static let variables: Set<String> = [
+        "LOGPIPE_AMQP_URL", "LOGPIPE_AMQP_CA_FILE", "LOGPIPE_AMQP_CERT_FILE", "LOGPIPE_AMQP_KEY_FILE", "LOGPIPE_AMQP_TLS_VERIFY",
+        "LOGPIPE_NAMESPACE", "LOGPIPE_QUEUE_TYPE", "LOGPIPE_WORK_SHARDS", "LOGPIPE_DELIVERY_LIMIT", "LOGPIPE_CONSUME_SHARDS",
+        "LOGPIPE_HTTP_HOST", "LOGPIPE_HTTP_PORT", "LOGPIPE_MAX_LOG_BYTES", "LOGPIPE_MAX_REQUEST_BYTES", "LOGPIPE_MAX_BATCH_LOGS",
+        "LOGPIPE_MAX_WORK_BACKLOG", "LOGPIPE_MAX_INFLIGHT_BYTES", "LOGPIPE_MAX_PENDING_CONFIRMS", "LOGPIPE_COALESCE_IN_FLIGHT",
+        "LOGPIPE_API_KEYS_FILE", "LOGPIPE_TENANTS_FILE", "LOGPIPE_TENANT_LIMITS_FILE", "LOGPIPE_RETENTION",
+        "LOGPIPE_OTLP_TENANT_ATTRIBUTE", "LOGPIPE_SECRET_KEYS", "LOGPIPE_TENANT_RATE", "LOGPIPE_TENANT_BURST",
+        "LOGPIPE_TENANT_BYTES_RATE", "LOGPIPE_TENANT_BYTES_BURST", "LOGPIPE_CONFIRM_TIMEOUT_MS", "LOGPIPE_AMQP_HEARTBEAT",
+        "LOGPIPE_PREFETCH", "LOGPIPE_BATCH_SIZE", "LOGPIPE_FLUSH_MS", "PROCESSING_TIME_PER_CHAR", "LOGPIPE_REDACTION_RULES_FILE",
+        "LOGPIPE_RETRY_DELAYS", "LOGPIPE_MAX_ATTEMPTS", "LOGPIPE_MONGO_URI", "LOGPIPE_MONGO_DB", "LOGPIPE_MONGO_WRITE_CONCERN",
+        "LOGPIPE_SQLITE_PATH", "LOGPIPE_LOG_FORMAT", "LOGPIPE_METRICS_TENANTS", "LOGPIPE_WORKER_HTTP_PORT",
+        "LOGPIPE_SHUTDOWN_TIMEOUT_S", "LOGPIPE_BODY_TIMEOUT_S", "LOGPIPE_HTTP_IDLE_TIMEOUT_S", "LOGPIPE_RETENTION_SWEEP_S",
+        "LOGPIPE_HTTP_TLS_CERT_FILE", "LOGPIPE_HTTP_TLS_KEY_FILE", "LOG_LEVEL",
+    ]
+
+    /// The environment with every `<NAME>_FILE` of a known variable replaced by `<NAME>` = the file's content
+    /// (one trailing newline trimmed). Setting both, or naming a file that cannot be read, is an error that
+    /// names the variables and the path, never the content.
+    static func resolvingFiles(_ environment: [String: String]) throws(ConfigurationError) -> [String: String] {
+        var resolved = environment
+        for (key, path) in environment where key.hasSuffix("_FILE") && !path.isEmpty {
+            let name = String(key.dropLast("_FILE".count))
+            guard variables.contains(name) else { continue }
+            if let direct = environment[name], !direct.isEmpty {
+                throw ConfigurationError(variable: key, message: "and \(name) are both set: give the value one way")
+            }
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw ConfigurationError(variable: key, message: "names \(path), which cannot be read")
+            }
+            var text = String(decoding: data, as: UTF8.self)
+            if text.hasSuffix("\r\n") { text.removeLast() } else if text.hasSuffix("\n") { text.removeLast() }
+            resolved[name] = text
+            resolved[key] = nil
+        }
+        return resolved
+    }
+
+    static func boolean(_ text: String) -> Bool? {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": true
+        case "false", "0", "no", "off": false
+        default: nil
+        }
+    }
+
     /// Checks values that flags may also have set.
     public func validate() throws(ConfigurationError) {
         guard Topology.isValidNamespace(namespace) else {
@@ -224,6 +291,25 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             _ = try AMQPConfiguration(url: amqpURL)
         } catch {
             throw ConfigurationError(variable: "LOGPIPE_AMQP_URL", message: "\((error as? AMQPError)?.reason ?? "is invalid")")
+        }
+        guard (amqpTLS.certificateFile == nil) == (amqpTLS.keyFile == nil) else {
+            throw ConfigurationError(
+                variable: amqpTLS.certificateFile == nil ? "LOGPIPE_AMQP_CERT_FILE" : "LOGPIPE_AMQP_KEY_FILE",
+                message: "must be set too: a client certificate needs its key (LOGPIPE_AMQP_CERT_FILE and LOGPIPE_AMQP_KEY_FILE)")
+        }
+        for (variable, path) in [
+            ("LOGPIPE_AMQP_CA_FILE", amqpTLS.caFile), ("LOGPIPE_AMQP_CERT_FILE", amqpTLS.certificateFile),
+            ("LOGPIPE_AMQP_KEY_FILE", amqpTLS.keyFile), ("LOGPIPE_HTTP_TLS_CERT_FILE", httpTLSCertificateFile),
+            ("LOGPIPE_HTTP_TLS_KEY_FILE", httpTLSKeyFile),
+        ] {
+            if let path, !FileManager.default.isReadableFile(atPath: path) {
+                throw ConfigurationError(variable: variable, message: "names \(path), which cannot be read")
+            }
+        }
+        guard (httpTLSCertificateFile == nil) == (httpTLSKeyFile == nil) else {
+            throw ConfigurationError(
+                variable: httpTLSCertificateFile == nil ? "LOGPIPE_HTTP_TLS_CERT_FILE" : "LOGPIPE_HTTP_TLS_KEY_FILE",
+                message: "must be set too: HTTPS needs a certificate and its key")
         }
     }
 
@@ -263,6 +349,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         configuration.confirmTimeout = confirmTimeout
         configuration.heartbeatSeconds = heartbeatSeconds
         configuration.connectionName = connectionName
+        configuration.tls = amqpTLS
         return configuration
     }
 }

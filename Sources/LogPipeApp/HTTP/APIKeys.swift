@@ -164,19 +164,28 @@ public final class APIKeyStore: Sendable {
     }
 }
 
-/// Reloads the keys file on SIGHUP.
-struct APIKeyReloader: Service {
-    let store: APIKeyStore
+/// Reloads what the API reads from files (the API keys, the HTTPS certificate) on SIGHUP, each on its own: one
+/// that fails to load keeps its previous contents in force and is logged.
+struct HangupReloader: Service {
+    struct Action: Sendable {
+        var name: String
+        /// Loads the file again; returns what to log (counts, never contents).
+        var reload: @Sendable () throws -> String
+    }
+
+    let actions: [Action]
     let logger: Logger
 
     func run() async throws {
         let signals = await UnixSignalsSequence(trapping: .sighup)
         for await _ in signals.cancelOnGracefulShutdown() {
-            do {
-                let count = try store.reload()
-                logger.info("API keys reloaded", metadata: ["keys.count": "\(count)"])
-            } catch {
-                logger.error("API keys file not reloaded; the previous keys stay in force", metadata: ["error": "\(error)"])
+            for action in actions {
+                do {
+                    let summary = try action.reload()
+                    logger.info("\(action.name) reloaded", metadata: ["reload.summary": "\(summary)"])
+                } catch {
+                    logger.error("\(action.name) file not reloaded; the previous contents stay in force", metadata: ["error": "\(error)"])
+                }
             }
         }
     }

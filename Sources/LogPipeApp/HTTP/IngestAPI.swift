@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import HummingbirdCore
 import LogPipeCore
 import Logging
 import NIOCore
@@ -44,12 +45,13 @@ public struct IngestAPI: Sendable {
 
     /// The HTTP server on `configuration`'s address. Idle keep-alive connections, and connections that stall
     /// between or inside requests, are closed after `httpIdleTimeout`; header sizes and counts keep NIO's
-    /// decoder limits (a request past them gets 400 and its connection is closed).
-    public func application(configuration: LogPipeConfiguration, logger: Logger) -> some ApplicationProtocol {
+    /// decoder limits (a request past them gets 400 and its connection is closed). With `tls`, HTTPS only.
+    public func application(configuration: LogPipeConfiguration, logger: Logger, tls: TLSCertificateStore? = nil) -> some ApplicationProtocol {
         let idleTimeout = TimeAmount.milliseconds(Topology.milliseconds(configuration.httpIdleTimeout))
+        let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
         return Application(
             router: router(),
-            server: .http1(configuration: .init(idleTimeout: idleTimeout)),
+            server: tls.map { HTTPServerBuilder.https(http1, store: $0) } ?? .http1(configuration: http1),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
             logger: logger)
     }

@@ -180,7 +180,7 @@ public final class MongoLogStore: LogStore {
             try await threads.runIfActive { [pool, database] in
                 try Self.ensureIndex(pool, database: database, collection: tenant.rawValue, ttlSeconds: ttl)
             }
-        } catch let error as MongoError where error.code == .unreachable {
+        } catch let error as MongoError where [.unreachable, .tlsFailed, .authenticationFailed].contains(error.code) {
             throw StoreError(transient: true, "\(error)")  // the insert would fail the same way: retried as a whole
         } catch {
             // The server refused to change the index (a role without collMod or dropIndex, a foreign index of the same

@@ -67,7 +67,17 @@ public final class MongoClientPool: @unchecked Sendable {
     /// Classifies a driver error: server selection and stream errors are `unreachable`.
     static func error(_ error: bson_error_t) -> MongoError {
         let unreachableDomains: Set<UInt32> = [UInt32(MONGOC_ERROR_SERVER_SELECTION.rawValue), UInt32(MONGOC_ERROR_STREAM.rawValue)]
-        let code: MongoError.Code = unreachableDomains.contains(error.domain) ? .unreachable : .server
-        return MongoError(code, error.text, serverCode: error.code)
+        let text = error.text
+        var code: MongoError.Code = unreachableDomains.contains(error.domain) ? .unreachable : .server
+        // Named failures an operator fixes in the URI or the certificates, not by waiting. Server selection
+        // wraps them, so their text says which.
+        if error.domain == UInt32(MONGOC_ERROR_CLIENT.rawValue) && error.code == UInt32(MONGOC_ERROR_CLIENT_AUTHENTICATE.rawValue)
+            || text.contains("Authentication failed") || text.contains("auth error")
+        {
+            code = .authenticationFailed
+        } else if text.contains("TLS") || text.contains("SSL") || text.contains("certificate") {
+            code = .tlsFailed
+        }
+        return MongoError(code, text, serverCode: error.code)
     }
 }
