@@ -110,6 +110,9 @@ public struct AMQPConfiguration: Sendable, Equatable {
         self.endpoints = endpoints
     }
 
+    /// True when the `amqps://` endpoints' certificates are not checked (``AMQPTLSOptions/verify`` is false).
+    public var skipsTLSVerification: Bool { !tls.verify && endpoints.contains(where: \.tls) }
+
     /// Parses one `amqp://user:password@host:port/vhost` URL, or several separated by commas (the nodes of a
     /// cluster), as RabbitMQ's URI spec describes: user, password and vhost are percent-decoded (a comma in a
     /// password is `%2C`), an empty path means vhost `/`, and `%2f` spells `/` inside a vhost.
@@ -118,7 +121,12 @@ public struct AMQPConfiguration: Sendable, Equatable {
         guard parts.allSatisfy({ !$0.isEmpty }) else {
             throw AMQPError(.invalidConfiguration, "the AMQP URL list has an empty entry (separate URLs with single commas)")
         }
-        self.init(endpoints: try parts.map(AMQPEndpoint.init(url:)))
+        let endpoints = try parts.map(AMQPEndpoint.init(url:))
+        // A list mixing amqps and amqp would fail over from TLS to plain TCP, credentials and all.
+        guard Set(endpoints.map(\.tls)).count == 1 else {
+            throw AMQPError(.invalidConfiguration, "the AMQP URL list mixes amqps:// and amqp://: use one scheme for every node")
+        }
+        self.init(endpoints: endpoints)
     }
 
     /// The URLs without passwords, comma-separated, safe to log.

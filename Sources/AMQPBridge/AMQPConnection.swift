@@ -15,6 +15,11 @@ public final class AMQPConnection: Sendable {
 
     /// Creates a connection; nothing happens until ``start()``.
     public init(configuration: AMQPConfiguration, topology: AMQPTopology = AMQPTopology(), logger: Logger) {
+        if configuration.skipsTLSVerification {
+            logger.warning(
+                "TLS certificate verification is off (LOGPIPE_AMQP_TLS_VERIFY=false): the broker's identity is not checked",
+                metadata: ["amqp.connection": "\(configuration.connectionName)"])
+        }
         self.configuration = configuration
         self.loop = ConnectionLoop(configuration: configuration, topology: topology, logger: logger)
     }

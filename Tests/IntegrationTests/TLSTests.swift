@@ -42,6 +42,11 @@ enum Shell {
 struct TLSTests {
     static let queue = "tls.test"
 
+    /// The node's AMQP port (its TLS listener is the next one).
+    static func port(_ variable: String, _ fallback: Int) -> Int {
+        Int(ProcessInfo.processInfo.environment[variable] ?? "") ?? fallback
+    }
+
     func connection(_ url: String, _ configure: (inout AMQPConfiguration) -> Void = { _ in }) throws -> AMQPConnection {
         var amqp = try AMQPConfiguration(url: url)
         amqp.connectTimeout = .seconds(3)
@@ -80,6 +85,7 @@ struct TLSTests {
         ]
         try? await broker.wipe()
         try await broker.start()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
         do {
             try await body(certificates, port + 1)
         } catch {
@@ -93,7 +99,7 @@ struct TLSTests {
         "amqps: publish and consume with the broker verified against the CA; a wrong CA, a wrong host name and plain TCP on the TLS port are refused with the reason, and the API answers 503"
     )
     func amqps() async throws {
-        try await withTLSBroker(name: "tls-test", port: 5750, peer: "optional") { certificates, tlsPort in
+        try await withTLSBroker(name: "tls-test", port: Self.port("LOGPIPE_TEST_TLS_PORT", 5750), peer: "optional") { certificates, tlsPort in
             let good = try connection("amqps://guest:guest@localhost:\(tlsPort)/") { $0.tls.caFile = certificates.ca }
             #expect(good.configuration.endpoints[0].tls)
             #expect(try await roundTrip(good, "over TLS") == "over TLS")
@@ -143,7 +149,7 @@ struct TLSTests {
 
             // No fallback either way: plain AMQP to the TLS port and TLS to the plain port both fail.
             let plainToTLS = try connection("amqp://guest:guest@localhost:\(tlsPort)/")
-            #expect(try await failure(of: plainToTLS) != nil)
+            #expect(try await failure(of: plainToTLS)?.code == .connectFailed)
             await plainToTLS.close()
             let tlsToPlain = try connection("amqps://guest:guest@localhost:\(tlsPort - 1)/") { $0.tls.caFile = certificates.ca }
             #expect(try await failure(of: tlsToPlain)?.code == .tlsFailed)
@@ -153,9 +159,10 @@ struct TLSTests {
 
     @Test("mutual TLS: a broker that requires a client certificate refuses a client without one and takes one signed by its CA")
     func mutualTLS() async throws {
-        try await withTLSBroker(name: "mtls-test", port: 5752, peer: "required") { certificates, tlsPort in
+        try await withTLSBroker(name: "mtls-test", port: Self.port("LOGPIPE_TEST_MTLS_PORT", 5752), peer: "required") { certificates, tlsPort in
             let anonymous = try connection("amqps://guest:guest@localhost:\(tlsPort)/") { $0.tls.caFile = certificates.ca }
-            #expect(try await failure(of: anonymous) != nil)
+            let refused = try await failure(of: anonymous)
+            #expect(refused?.code == .tlsFailed && refused?.reason.contains("client certificate") == true, "\(refused?.reason ?? "")")
             await anonymous.close()
             let client = try connection("amqps://guest:guest@localhost:\(tlsPort)/") {
                 $0.tls.caFile = certificates.ca
@@ -172,6 +179,7 @@ struct TLSTests {
     )
     func httpsListener() async throws {
         let certificates = try await TestCertificates.make()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
         let served = certificates.file("served.pem"), servedKey = certificates.file("served-key.pem")
         try FileManager.default.copyItem(atPath: certificates.file("server.pem"), toPath: served)
         try FileManager.default.copyItem(atPath: certificates.file("server-key.pem"), toPath: servedKey)

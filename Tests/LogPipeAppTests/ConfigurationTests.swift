@@ -148,6 +148,15 @@ struct ConfigurationTests {
         } catch {
             #expect(error.message.contains("cannot be read"))
         }
+        // An empty secret (not yet written) is an error, not "unset": that would turn API keys off.
+        let empty = directory + "/empty"
+        try Data("\n".utf8).write(to: URL(fileURLWithPath: empty))
+        do {
+            _ = try LogPipeConfiguration(environment: ["LOGPIPE_API_KEYS_FILE_FILE": empty])
+            Issue.record("an empty secret file accepted")
+        } catch {
+            #expect(error.variable == "LOGPIPE_API_KEYS_FILE_FILE" && error.message.contains("empty"))
+        }
         // A bad value read from a file is reported by the variable, never with the file's content.
         try Data("amqp://u:s3cret@h:99999/".utf8).write(to: URL(fileURLWithPath: url))
         do {

@@ -62,6 +62,17 @@ final class RawConnection {
             Int32(configuration.heartbeatSeconds), &properties,
             endpoint.user, endpoint.password)
         if reply.reply_type != AMQP_RESPONSE_NORMAL {
+            // Under TLS 1.3 a broker refuses a client certificate (or its absence) after the handshake: the
+            // client sees the connection end during login, not a refused login.
+            if endpoint.tls, reply.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION,
+                Self.isTLSFailure(reply.library_error)
+                    || reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue || reply.library_error == AMQP_STATUS_SOCKET_ERROR.rawValue
+            {
+                throw AMQPError(
+                    .tlsFailed,
+                    "TLS to \(endpoint.address): the broker ended the connection during login (\(Self.replyText(reply))): it may require a client certificate (LOGPIPE_AMQP_CERT_FILE and LOGPIPE_AMQP_KEY_FILE) or refuse this one"
+                )
+            }
             // Never include the password; the user and vhost help an operator.
             throw AMQPError(
                 .connectFailed,
@@ -81,6 +92,10 @@ final class RawConnection {
         guard let socket = amqp_ssl_socket_new(state) else {
             throw AMQPError(.library, "amqp_ssl_socket_new failed")
         }
+        // TLS 1.2 and later only (as the HTTPS listener).
+        guard amqp_ssl_socket_set_ssl_versions(socket, AMQP_TLSv1_2, AMQP_TLSvLATEST) == AMQP_STATUS_OK.rawValue else {
+            throw AMQPError(.tlsFailed, "this OpenSSL cannot be limited to TLS 1.2 and later")
+        }
         let authorities = options.caFile ?? AMQPTLSOptions.systemTrustStore
         if options.verify || options.caFile != nil {
             guard amqp_ssl_socket_set_cacert(socket, authorities) == AMQP_STATUS_OK.rawValue else {
@@ -88,6 +103,9 @@ final class RawConnection {
             }
         }
         if let certificate = options.certificateFile, let key = options.keyFile {
+            // An empty passphrase: an encrypted key fails to load instead of OpenSSL prompting on a terminal
+            // (which would block this thread). Keys must be unencrypted PEM files, readable only by logpipe.
+            amqp_ssl_socket_set_key_passwd(socket, "")
             guard amqp_ssl_socket_set_key(socket, certificate, key) == AMQP_STATUS_OK.rawValue else {
                 throw AMQPError(.tlsFailed, "cannot load the client certificate \(certificate) with its key \(key) (PEM, and the key must match)")
             }

@@ -34,7 +34,8 @@ struct KeysCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            guard let path = file ?? ProcessInfo.processInfo.environment["LOGPIPE_API_KEYS_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            let environment = try LogPipeConfiguration.resolvingFiles(ProcessInfo.processInfo.environment)
+            guard let path = file ?? environment["LOGPIPE_API_KEYS_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
                 throw ValidationError("set --file or LOGPIPE_API_KEYS_FILE")
             }
             if FileManager.default.fileExists(atPath: path) {

@@ -29,8 +29,9 @@ struct RedactCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        let path = rules ?? ProcessInfo.processInfo.environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        let environment = ProcessInfo.processInfo.environment
+        // The environment as the configuration reads it (<NAME>_FILE included).
+        let environment = try LogPipeConfiguration.resolvingFiles(ProcessInfo.processInfo.environment)
+        let path = rules ?? environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
         let secretKeys =
             environment["LOGPIPE_SECRET_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
             .map { SecretKeys(patterns: $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) } ?? .default

@@ -41,11 +41,6 @@ struct Runtime {
     /// A broker connection that declares the topology after every connect; `/metrics` says which node it is on.
     func connection(_ name: String) throws -> AMQPConnection {
         let amqp = try configuration.amqpConfiguration(connectionName: name)
-        if !amqp.tls.verify, amqp.endpoints.contains(where: \.tls) {
-            logger.warning(
-                "TLS certificate verification is off (LOGPIPE_AMQP_TLS_VERIFY=false): the broker's identity is not checked",
-                metadata: ["amqp.connection": "\(name)"])
-        }
         let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: logger)
         metrics.watch(connection)
         return connection

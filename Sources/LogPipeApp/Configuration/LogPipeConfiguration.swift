@@ -230,8 +230,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         try validate()
     }
 
-    /// Every variable the configuration reads: what `<NAME>_FILE` may stand for (a test checks the list against
-    /// the names read above and docs/configuration.md).
+    /// Every variable the configuration reads: what `<NAME>_FILE` may stand for (ConfigurationTests checks the
+    /// list against the names read above; docs/configuration.md is checked against them too).
     public static let variables: Set<String> = [
         "LOGPIPE_AMQP_URL", "LOGPIPE_AMQP_CA_FILE", "LOGPIPE_AMQP_CERT_FILE", "LOGPIPE_AMQP_KEY_FILE", "LOGPIPE_AMQP_TLS_VERIFY",
         "LOGPIPE_NAMESPACE", "LOGPIPE_QUEUE_TYPE", "LOGPIPE_WORK_SHARDS", "LOGPIPE_DELIVERY_LIMIT", "LOGPIPE_CONSUME_SHARDS",
@@ -263,6 +263,10 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             }
             var text = String(decoding: data, as: UTF8.self)
             if text.hasSuffix("\r\n") { text.removeLast() } else if text.hasSuffix("\n") { text.removeLast() }
+            // An empty secret must not quietly mean "unset" (no API keys, the default broker, SQLite).
+            guard !text.isEmpty else {
+                throw ConfigurationError(variable: key, message: "names \(path), which is empty")
+            }
             resolved[name] = text
             resolved[key] = nil
         }

@@ -71,11 +71,14 @@ public final class MongoClientPool: @unchecked Sendable {
         var code: MongoError.Code = unreachableDomains.contains(error.domain) ? .unreachable : .server
         // Named failures an operator fixes in the URI or the certificates, not by waiting. Server selection
         // wraps them, so their text says which.
+        // Only connection-level errors are read this way: a command's or a write's text may quote anything.
+        let connecting = unreachableDomains.contains(error.domain) || error.domain == UInt32(MONGOC_ERROR_CLIENT.rawValue)
         if error.domain == UInt32(MONGOC_ERROR_CLIENT.rawValue) && error.code == UInt32(MONGOC_ERROR_CLIENT_AUTHENTICATE.rawValue)
-            || text.contains("Authentication failed") || text.contains("auth error")
+            || error.code == 18  // AuthenticationFailed, from the server
+            || connecting && text.contains("Authentication failed")
         {
             code = .authenticationFailed
-        } else if text.contains("TLS") || text.contains("SSL") || text.contains("certificate") {
+        } else if connecting && (text.contains("TLS") || text.contains("SSL")) {
             code = .tlsFailed
         }
         return MongoError(code, text, serverCode: error.code)
