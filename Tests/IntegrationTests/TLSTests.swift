@@ -223,6 +223,44 @@ struct TLSTests {
             #expect(still.0 == 0, "\(still.1)")
         }
     }
+
+    @Test("logpipe api with its broker URL from a _FILE secret serves HTTPS; SIGHUP makes it serve the renewed certificate")
+    func httpsProcessReloadsOnHangup() async throws {
+        let fixture = try await BrokerFixture.start()
+        let certificates = try await TestCertificates.make()
+        defer { try? FileManager.default.removeItem(atPath: certificates.directory) }
+        let served = certificates.file("served.pem"), servedKey = certificates.file("served-key.pem")
+        try FileManager.default.copyItem(atPath: certificates.file("server.pem"), toPath: served)
+        try FileManager.default.copyItem(atPath: certificates.file("server-key.pem"), toPath: servedKey)
+        let secret = certificates.file("amqp_url")
+        try Data((fixture.configuration.amqpURL + "\n").utf8).write(to: URL(fileURLWithPath: secret))
+        let port = Int.random(in: 20_000...29_000)
+        let api = try WorkerProcess(
+            ["api", "--host", "127.0.0.1", "--port", "\(port)"],
+            environment: [
+                "LOGPIPE_AMQP_URL": "", "LOGPIPE_AMQP_URL_FILE": secret, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_HTTP_TLS_CERT_FILE": served, "LOGPIPE_HTTP_TLS_KEY_FILE": servedKey,
+            ], logPath: certificates.file("api.log"))
+        func curl(_ ca: String, _ path: String = "/readiness") async -> (Int32, String) {
+            await Shell.run("curl -sS --max-time 5 --cacert '\(ca)' --resolve localhost:\(port):127.0.0.1 https://localhost:\(port)\(path)")
+        }
+        let up = try await TestEnvironment.eventually(timeout: .seconds(30)) { await curl(certificates.ca).1.contains(#""status":"ready""#) }
+        #expect(up, "the API did not become ready over HTTPS")
+        try FileManager.default.removeItem(atPath: served)
+        try FileManager.default.removeItem(atPath: servedKey)
+        try FileManager.default.copyItem(atPath: certificates.file("other-server.pem"), toPath: served)
+        try FileManager.default.copyItem(atPath: certificates.file("other-server-key.pem"), toPath: servedKey)
+        api.signal(SIGHUP)
+        let renewed = try await TestEnvironment.eventually(timeout: .seconds(20)) { await curl(certificates.otherCA, "/health").0 == 0 }
+        #expect(renewed, "SIGHUP did not switch the certificate")
+        #expect(await curl(certificates.ca, "/health").0 != 0, "the old certificate is still served")
+        api.signal(SIGTERM)
+        #expect(await api.wait() == 0)
+        let log = (try? String(contentsOfFile: certificates.file("api.log"), encoding: .utf8)) ?? ""
+        #expect(log.contains("HTTPS certificate reloaded"))
+        #expect(!log.contains(":guest@"), "the broker password reached the log")
+        await fixture.tearDown()
+    }
 }
 
 /// Counts what the API would publish (the HTTPS test needs no broker).
