@@ -69,18 +69,15 @@ def main():
     plt.close(figure)
 
     figure, (request, e2e) = plt.subplots(1, 2, figsize=(max(10, 2.6 * len(rows)), 5))
-    bars(request, labels, {"p50": [r.get("p50_ms") for r in rows], "p99": [r.get("p99_ms") for r in rows]}, ["#4c78a8", "#f28e2b"])
-    request.set_ylabel("milliseconds")
-    request.set_title("Request → 202 (under full load)", fontsize=10)
-    request.legend(fontsize=8, loc="upper left", ncol=2)
-    request.set_ylim(top=max([r.get("p99_ms") or 1 for r in rows]) * 1.2)
-    request.grid(axis="y", alpha=0.3)
-    bars(e2e, labels, {"p50": [r.get("e2e_p50_ms") for r in rows], "p99": [r.get("e2e_p99_ms") for r in rows]}, ["#59a14f", "#b07aa1"])
-    e2e.set_ylabel("milliseconds")
-    e2e.set_title("Accepted → stored (backlog included)", fontsize=10)
-    e2e.legend(fontsize=8, loc="upper left", ncol=2)
-    e2e.set_ylim(top=max([r.get("e2e_p99_ms") or 1 for r in rows]) * 1.2)
-    e2e.grid(axis="y", alpha=0.3)
+    for axis, prefix, title, colors in ((request, "", "Request → 202 (under full load)", ["#4c78a8", "#f28e2b"]),
+                                        (e2e, "e2e_", "Accepted → stored (backlog included)", ["#59a14f", "#b07aa1"])):
+        p50, p99 = [r.get(f"{prefix}p50_ms") for r in rows], [r.get(f"{prefix}p99_ms") for r in rows]
+        bars(axis, labels, {"p50": p50, "p99": p99}, colors)
+        axis.set_ylabel("milliseconds")
+        axis.set_title(title, fontsize=10)
+        axis.legend(fontsize=8, loc="upper left", ncol=2)
+        axis.set_ylim(top=max([v or 1 for v in p99]) * 1.2)
+        axis.grid(axis="y", alpha=0.3)
     figure.suptitle(f"Latency per load\n{subtitle}", fontsize=10)
     figure.tight_layout()
     latency = os.path.join(out, f"{args.name}-latency.png")

@@ -16,7 +16,7 @@ public final class TLSCertificateStore: Sendable {
     public init(certificateFile: String, keyFile: String) throws(ConfigurationError) {
         self.certificateFile = certificateFile
         self.keyFile = keyFile
-        self.context = Mutex(try Self.load(certificateFile: certificateFile, keyFile: keyFile))
+        self.context = Mutex(try Self.load(certificateFile: certificateFile, keyFile: keyFile).context)
     }
 
     /// The context for a connection being accepted now.
@@ -26,11 +26,11 @@ public final class TLSCertificateStore: Sendable {
     @discardableResult
     public func reload() throws(ConfigurationError) -> Int {
         let fresh = try Self.load(certificateFile: certificateFile, keyFile: keyFile)
-        context.withLock { $0 = fresh }
-        return (try? NIOSSLCertificate.fromPEMFile(certificateFile).count) ?? 0
+        context.withLock { $0 = fresh.context }
+        return fresh.chainLength
     }
 
-    static func load(certificateFile: String, keyFile: String) throws(ConfigurationError) -> NIOSSLContext {
+    static func load(certificateFile: String, keyFile: String) throws(ConfigurationError) -> (context: NIOSSLContext, chainLength: Int) {
         let chain: [NIOSSLCertificate]
         do {
             chain = try NIOSSLCertificate.fromPEMFile(certificateFile)
@@ -50,7 +50,7 @@ public final class TLSCertificateStore: Sendable {
         configuration.minimumTLSVersion = .tlsv12
         configuration.applicationProtocols = ["http/1.1"]
         do {
-            return try NIOSSLContext(configuration: configuration)
+            return (try NIOSSLContext(configuration: configuration), chain.count)
         } catch {
             throw ConfigurationError(variable: "LOGPIPE_HTTP_TLS_KEY_FILE", message: "does not match the certificate in \(certificateFile)")
         }
