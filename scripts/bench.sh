@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Benchmarks (release build): a private RabbitMQ node, the broker's own confirmed-publish ceiling, logpipe
-# serve (SQLite) under wrk for single JSON logs and NDJSON batches of 100 and 1,000, and the seed design's
-# reference (../shared/bench/peer_seed.py) on the same load. Prints one table, writes .build/bench/results.json.
+# serve (SQLite) under wrk for single JSON logs, NDJSON batches (100 unpaced and paced, 1,000, 3,000 tenants mixed
+# and apart), the seed design's reference (../shared/bench/peer_seed.py) on the same load, and instructions per
+# stored log under valgrind's callgrind. Prints the tables, writes .build/bench/results.json and its plots.
 # Options go to scripts/bench/run.py (e.g. --seconds 30, --scenarios single, --no-seed; --scale-out for work shards
 # and a three-node quorum cluster).
 set -euo pipefail
@@ -10,4 +11,7 @@ export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/setup.sh
 swift build -c release --product logpipe
 swift build -c release --product logpipe-bench
+# The broker's own ceiling: a minimal rabbitmq-c publisher, nothing of logpipe in its path.
+mkdir -p .build/bench
+cc -O2 -o .build/bench/ceiling scripts/bench/ceiling.c -lrabbitmq
 python3 scripts/bench/run.py "$@"

@@ -116,10 +116,13 @@ struct WorkerUnitTests {
             receipt: AMQPReceipt(generation: 1, channel: 3, deliveryTag: tag))
     }
 
-    static func worker(_ channel: FakeChannel, _ store: MemoryStore) -> LogWorker {
+    static func worker(
+        _ channel: FakeChannel, _ store: any LogStore, prefetch: Int = 250, flushInterval: Duration = .milliseconds(20)
+    ) -> LogWorker {
         var configuration = LogWorker.Configuration()
         configuration.retryPolicy = RetryPolicy(delays: topology.retryDelays, maxAttempts: 3)
-        configuration.flushInterval = .milliseconds(20)
+        configuration.prefetch = prefetch
+        configuration.flushInterval = flushInterval
         configuration.storeBackoff = .milliseconds(1)
         configuration.maxStoreBackoff = .milliseconds(2)
         return LogWorker(
@@ -221,5 +224,66 @@ struct WorkerUnitTests {
         }
         #expect(try await store.count(tenant: TenantID("acme")!) == 4)
         #expect(channel.log.withLock { $0.acks.map(\.tag) } == [4])
+    }
+
+    /// A store whose first write waits until the test lets it go.
+    final class HeldStore: LogStore {
+        let memory = MemoryStore()
+        private let gate: AsyncStream<Void>
+        private let opener: AsyncStream<Void>.Continuation
+        let firstWriteStarted = Mutex(false)
+
+        init() { (gate, opener) = AsyncStream.makeStream() }
+
+        func release() { opener.finish() }
+
+        func write(_ batch: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
+            let first = firstWriteStarted.withLock { started in
+                defer { started = true }
+                return !started
+            }
+            if first { for await _ in gate {} }
+            return try await memory.write(batch)
+        }
+
+        func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? { try await memory.get(tenant: tenant, logID: logID) }
+        func find(tenant: TenantID, _ query: LogQuery) async throws(StoreError) -> [StoredLog] { try await memory.find(tenant: tenant, query) }
+        func count(tenant: TenantID) async throws(StoreError) -> Int { try await memory.count(tenant: tenant) }
+        func ping() async throws(StoreError) {}
+    }
+
+    @Test("a batch that fills half the prefetch window is written at once, however long the flush interval")
+    func fullBatchDoesNotLinger() async throws {
+        let channel = FakeChannel(), store = MemoryStore()
+        // Prefetch 4: batches of 2 messages, so two fit in the window. Before, a batch waited for 4 (all the
+        // broker would ever send while the worker held them) or the whole flush interval.
+        let worker = Self.worker(channel, store, prefetch: 4, flushInterval: .seconds(600))
+        let running = Task { try await worker.run() }
+        let subscription = try await channel.subscription()
+        let start = ContinuousClock.now
+        for tag in 1...2 { subscription.yield(Self.delivery(UInt64(tag))) }
+        #expect(try await eventually(timeout: .seconds(10)) { store.logs.withLock { $0.values.reduce(0) { $0 + $1.count } } == 2 })
+        #expect(ContinuousClock.now - start < .seconds(10))
+        subscription.finish()
+        try await running.value
+    }
+
+    @Test("while the store writes a batch, the next one waits for that write, not the flush interval")
+    func nextBatchWaitsForTheWriteOnly() async throws {
+        let channel = FakeChannel(), store = HeldStore()
+        let worker = Self.worker(channel, store, prefetch: 8, flushInterval: .seconds(600))
+        let running = Task { try await worker.run() }
+        let subscription = try await channel.subscription()
+        // A full batch (4 of a prefetch of 8) goes to the store, whose write is held.
+        for tag in 1...4 { subscription.yield(Self.delivery(UInt64(tag))) }
+        #expect(try await eventually(timeout: .seconds(10)) { store.firstWriteStarted.withLock { $0 } })
+        // One more delivery: its batch is not full, and a write is running, so it waits for the write to end.
+        subscription.yield(Self.delivery(5))
+        store.release()
+        let acme = TenantID("acme")!
+        #expect(try await eventually(timeout: .seconds(10)) { store.memory.logs.withLock { $0[acme]?.count } == 5 })
+        #expect(try await eventually(timeout: .seconds(10)) { channel.log.withLock { $0.acks.map(\.tag) } == [4, 5] })
+        subscription.finish()
+        try await running.value
     }
 }

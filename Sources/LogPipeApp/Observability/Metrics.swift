@@ -16,6 +16,8 @@ public struct LogPipeMetrics: Sendable {
     let labelledTenants: Set<String>
     /// Broker connections whose node is exported at each scrape (``watch(_:)``).
     private let connections = WatchedConnections()
+    /// Handles made once per label and dimensions.
+    private let handles = MetricHandles()
 
     public init(labelledTenants: Set<String> = [], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -38,32 +40,30 @@ public struct LogPipeMetrics: Sendable {
     // MARK: - API
 
     func request(method: String, route: String, status: Int) {
-        Counter(
-            label: "logpipe_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
-            factory: factory
-        ).increment()
+        handles.counter("logpipe_http_requests_total", [("method", method), ("route", route), ("status", String(status))], factory)
+            .increment()
     }
 
     /// Accepted logs and text bytes per tenant and endpoint (`ingest`, `otlp`, `loki`).
     func accepted(tenant: TenantID, logs: Int, bytes: Int, endpoint: String = "ingest") {
         let dimensions = [("tenant", tenantLabel(tenant)), ("endpoint", endpoint)]
-        Counter(label: "logpipe_ingest_accepted_logs_total", dimensions: dimensions, factory: factory).increment(by: logs)
-        Counter(label: "logpipe_ingest_accepted_bytes_total", dimensions: dimensions, factory: factory).increment(by: bytes)
+        handles.counter("logpipe_ingest_accepted_logs_total", dimensions, factory).increment(by: logs)
+        handles.counter("logpipe_ingest_accepted_bytes_total", dimensions, factory).increment(by: bytes)
     }
 
     func rejected(code: String) {
-        Counter(label: "logpipe_ingest_rejected_total", dimensions: [("code", code)], factory: factory).increment()
+        handles.counter("logpipe_ingest_rejected_total", [("code", code)], factory).increment()
     }
 
     /// A request refused 429: counted once for each tenant in it (the request is refused as a whole).
     func rateLimited(tenants: some Sequence<TenantID>) {
         for label in Set(tenants.map(tenantLabel)) {
-            Counter(label: "logpipe_ingest_rate_limited_total", dimensions: [("tenant", label)], factory: factory).increment()
+            handles.counter("logpipe_ingest_rate_limited_total", [("tenant", label)], factory).increment()
         }
     }
 
     func confirmLatency(_ duration: Duration) {
-        Timer(label: "logpipe_publish_confirm_seconds", factory: factory).recordNanoseconds(duration.nanoseconds)
+        handles.timer("logpipe_publish_confirm_seconds", [], factory).recordNanoseconds(duration.nanoseconds)
     }
 
     // MARK: - Worker
@@ -71,32 +71,32 @@ public struct LogPipeMetrics: Sendable {
     /// Logs by what became of them: `stored`, `duplicate` (already stored), `retried`, `parked`.
     func deliveries(_ outcome: String, count: Int) {
         guard count > 0 else { return }
-        Counter(label: "logpipe_worker_deliveries_total", dimensions: [("outcome", outcome)], factory: factory).increment(by: count)
+        handles.counter("logpipe_worker_deliveries_total", [("outcome", outcome)], factory).increment(by: count)
     }
 
     func batchSize(_ logs: Int) {
-        Recorder(label: "logpipe_worker_batch_logs", aggregate: true, factory: factory).record(logs)
+        handles.recorder("logpipe_worker_batch_logs", factory).record(logs)
     }
 
     func storeWrite(_ duration: Duration, succeeded: Bool) {
-        Timer(label: "logpipe_store_write_seconds", dimensions: [("result", succeeded ? "ok" : "error")], factory: factory)
+        handles.timer("logpipe_store_write_seconds", [("result", succeeded ? "ok" : "error")], factory)
             .recordNanoseconds(duration.nanoseconds)
     }
 
     func redactions(_ counts: [String: Int]) {
         for (type, count) in counts where count > 0 {
-            Counter(label: "logpipe_redactions_total", dimensions: [("type", type)], factory: factory).increment(by: count)
+            handles.counter("logpipe_redactions_total", [("type", type)], factory).increment(by: count)
         }
     }
 
     /// From the API's `received_at` to the store write that kept the log.
     func endToEnd(milliseconds: [Int64]) {
-        let timer = Timer(label: "logpipe_end_to_end_seconds", factory: factory)
+        let timer = handles.timer("logpipe_end_to_end_seconds", [], factory)
         for value in milliseconds { timer.recordNanoseconds(max(0, value) * 1_000_000) }
     }
 
     func queueDepth(_ queue: String, ready: Int) {
-        Gauge(label: "logpipe_queue_ready_messages", dimensions: [("queue", queue)], factory: factory).record(ready)
+        handles.gauge("logpipe_queue_ready_messages", [("queue", queue)], factory).record(ready)
     }
 
     // MARK: - Broker connections
@@ -174,5 +174,50 @@ struct ProcessSample {
         return ProcessSample(
             residentBytes: Int(rss * page), cpuSeconds: (utime + stime) / ticks, openDescriptors: descriptors,
             startTimeSeconds: boot + start / ticks)
+    }
+}
+
+/// swift-metrics handles made once for each label and dimensions. Making one asks the Prometheus registry, which
+/// validates the names and looks the series up under its lock: done per request, that was about 5 % of the API's
+/// instructions for a single log. The keys are bounded (tenant labels are, see ``LogPipeMetrics``).
+final class MetricHandles: Sendable {
+    private struct Key: Hashable {
+        let label: String
+        let dimensions: [String]
+        init(_ label: String, _ dimensions: [(String, String)]) {
+            self.label = label
+            self.dimensions = dimensions.flatMap { [$0.0, $0.1] }
+        }
+    }
+
+    private let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
+    private let recorders = Mutex<[Key: CoreMetrics.Recorder]>([:])
+    private let gauges = Mutex<[Key: CoreMetrics.Gauge]>([:])
+
+    func counter(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Counter {
+        handle(counters, Key(label, dimensions)) { CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    func timer(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Timer {
+        handle(timers, Key(label, dimensions)) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    func recorder(_ label: String, _ factory: PrometheusMetricsFactory) -> CoreMetrics.Recorder {
+        handle(recorders, Key(label, [])) { CoreMetrics.Recorder(label: label, aggregate: true, factory: factory) }
+    }
+
+    func gauge(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Gauge {
+        handle(gauges, Key(label, dimensions)) { CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
+    }
+
+    private func handle<Handle: Sendable>(_ cache: borrowing Mutex<[Key: Handle]>, _ key: Key, make: () -> Handle) -> Handle {
+        if let known = cache.withLock({ $0[key] }) { return known }
+        let made = make()
+        return cache.withLock { cache in
+            if let known = cache[key] { return known }
+            cache[key] = made
+            return made
+        }
     }
 }

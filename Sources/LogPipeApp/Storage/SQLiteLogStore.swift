@@ -19,6 +19,8 @@ public final class SQLiteLogStore: LogStore {
     private let queue: DatabaseQueue
     /// Tenants whose table is known to exist (tables are created on first write).
     private let tables = Mutex<Set<TenantID>>([])
+    /// The insert statement of each tenant's table, prepared once.
+    private let inserts = InsertStatements()
 
     public init(path: String) throws(StoreError) {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
@@ -34,29 +36,30 @@ public final class SQLiteLogStore: LogStore {
         }
     }
 
+    deinit {
+        // Finalized while the connection is open (GRDB closes it when the queue goes).
+        inserts.removeAll()
+    }
+
     public func write(_ logs: [StoredLog]) async throws(StoreError) -> StoreWriteResult {
         guard !logs.isEmpty else { return StoreWriteResult() }
-        let known = tables.withLock { $0 }
+        let batchTenants = Set(logs.map(\.tenantID))
+        let newTenants = tables.withLock { batchTenants.subtracting($0) }
+        let inserts = self.inserts
         do {
             let result = try await queue.write { db -> StoreWriteResult in
                 var result = StoreWriteResult()
-                for tenant in Set(logs.map(\.tenantID)).subtracting(known) { try Self.createTable(tenant, db) }
-                // One prepared statement per tenant table (cached across batches), its values bound straight from
-                // the strings' UTF-8 (GRDB's argument arrays cost more than the insert itself at this rate).
-                var statements: [TenantID: Statement] = [:]
+                for tenant in newTenants { try Self.createTable(tenant, db) }
+                // One prepared statement per tenant table, kept across batches, its values bound straight from the
+                // strings' UTF-8 (GRDB's argument arrays cost more than the insert itself at this rate). Not GRDB's
+                // statement cache: with thousands of tenants, its dictionary was copied on every insert.
                 for log in logs {
-                    let insert: Statement
-                    if let cached = statements[log.tenantID] {
-                        insert = cached
-                    } else {
-                        insert = try db.cachedStatement(sql: Self.insertSQL(log.tenantID))
-                        statements[log.tenantID] = insert
-                    }
+                    let insert = try inserts.statement(for: log.tenantID, db)
                     if try Self.insert(log, with: insert.sqliteStatement, db) { result.stored += 1 } else { result.duplicates += 1 }
                 }
                 return result
             }
-            tables.withLock { $0.formUnion(logs.map(\.tenantID)) }
+            if !newTenants.isEmpty { tables.withLock { $0.formUnion(newTenants) } }
             return result
         } catch {
             throw StoreError(transient: true, "SQLite write failed: \(Self.reason(error))")
@@ -216,4 +219,19 @@ public final class SQLiteLogStore: LogStore {
         if let error = error as? DatabaseError { return "\(error.resultCode): \(error.message ?? "")" }
         return "\(type(of: error))"
     }
+}
+
+/// The insert statement of each tenant's table. Only touched inside `queue.write` (GRDB's serial queue) and by
+/// the store's deinit, so it needs no lock of its own.
+private final class InsertStatements: @unchecked Sendable {
+    private var byTenant: [TenantID: Statement] = [:]
+
+    func statement(for tenant: TenantID, _ db: Database) throws -> Statement {
+        if let known = byTenant[tenant] { return known }
+        let made = try db.makeStatement(sql: SQLiteLogStore.insertSQL(tenant))
+        byTenant[tenant] = made
+        return made
+    }
+
+    func removeAll() { byTenant.removeAll() }
 }

@@ -3,6 +3,7 @@ import Foundation
 import LogPipeCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Consumes the work queues (`<ns>.work`, or its shards), decodes, redacts and stores logs in batches, and settles the batch with one
 /// multiple-ack once every message is either stored or moved: a transient failure (store unreachable,
@@ -14,7 +15,9 @@ public struct LogWorker: Service {
         public var prefetch: Int = 250
         /// Most logs written at once (a batch chunk counts its `logpipe-count` logs).
         public var batchSize: Int = 500
-        /// A batch is written when it is full or this long after its first log arrived.
+        /// When the store is idle, a batch that is not full waits at most this long after its first delivery for
+        /// more; while the store writes the previous batch, the next one waits for the write instead (and never
+        /// once it is full).
         public var flushInterval: Duration = .milliseconds(50)
         /// Simulated work per character of text, as the seed design's `PROCESSING_TIME_PER_CHAR`.
         public var processingTimePerCharacter: Duration = .zero
@@ -103,11 +106,15 @@ public struct LogWorker: Service {
     /// in hand.
     private func consume(_ consumer: any DeliveryStream) async {
         let batchSize = max(1, configuration.batchSize)
-        let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch))
+        // Two batches fit in the prefetch window: while one is written, the broker can fill the next.
+        let batchMessages = max(1, min(configuration.batchSize, configuration.prefetch / 2))
         var backoff = configuration.storeBackoff
         // Two batches at a time: the next one is decoded and redacted while the store writes the previous one;
-        // writes and acks stay in delivery order.
+        // writes and acks stay in delivery order. When its first delivery is there, a batch that is not full
+        // waits for more only while there is nothing else to do: until the running write ends (the store then
+        // wakes the consumer) or, with the store idle, for up to flushInterval. It never waits once it is full.
         var writing: Task<BatchResult, Never>?
+        let store = StoreActivity()
         func settled(_ result: BatchResult) async {
             if result == .settled {
                 backoff = configuration.storeBackoff
@@ -116,7 +123,11 @@ public struct LogWorker: Service {
                 backoff = min(backoff * 2, configuration.maxStoreBackoff)
             }
         }
-        while let deliveries = await consumer.nextBatch(max: batchMessages, linger: configuration.flushInterval) {
+        func linger() -> AMQPConsumer.Linger {
+            if store.isWriting { return .untilWoken }
+            return configuration.flushInterval > .zero ? .upTo(configuration.flushInterval) : .none
+        }
+        while let deliveries = await consumer.nextBatch(max: batchMessages, linger: linger) {
             // Batch chunks hold many logs (header logpipe-count): a store write takes about batchSize logs.
             var start = 0
             while start < deliveries.count {
@@ -128,7 +139,14 @@ public struct LogWorker: Service {
                 }
                 let prepared = prepare(Array(deliveries[start..<end]))
                 if let previous = writing { await settled(await previous.value) }
-                writing = Task { await finish(prepared) }
+                store.began()
+                consumer.discardWake()
+                writing = Task {
+                    let result = await finish(prepared)
+                    store.ended()
+                    consumer.wake()
+                    return result
+                }
                 start = end
             }
         }
@@ -407,4 +425,12 @@ enum WorkMessage {
         }
         return nil
     }
+}
+
+/// Whether a worker's batch is being written (set by its consuming loop, cleared by the write's task).
+final class StoreActivity: Sendable {
+    private let writing = Atomic<Bool>(false)
+    var isWriting: Bool { writing.load(ordering: .acquiring) }
+    func began() { writing.store(true, ordering: .releasing) }
+    func ended() { writing.store(false, ordering: .releasing) }
 }

@@ -18,9 +18,13 @@ public protocol WorkChannel: Sendable {
 
 /// The deliveries of one subscription.
 public protocol DeliveryStream: Sendable {
-    /// Waits for at least one delivery, lingers once for more, returns up to `max`; `nil` when the subscription
-    /// ended or waiting was stopped.
-    func nextBatch(max: Int, linger: Duration) async -> [AMQPDelivery]?
+    /// Waits for at least one delivery, then lingers as `linger` (asked then) says while fewer than `max` are
+    /// buffered; returns up to `max`; `nil` when the subscription ended or waiting was stopped.
+    func nextBatch(max: Int, linger: () -> AMQPConsumer.Linger) async -> [AMQPDelivery]?
+    /// Ends the current or next linger (the worker's store became free).
+    func wake()
+    /// Forgets a wake no linger has consumed (the worker starts its next write).
+    func discardWake()
     /// Makes current and future waits return `nil` (graceful shutdown); buffered deliveries stay unacked.
     func stopWaiting()
     /// Ends the subscription; what was not acked goes back to the queue.
