@@ -105,41 +105,23 @@ public final class AMQPConnection: Sendable {
         }
     }
 
-    /// Publishes `messages` in their order, all in flight at once, and returns each one's outcome (`nil` =
-    /// confirmed) once every confirm or failure is in. Concurrent ``publish(exchange:routingKey:body:properties:mandatory:)``
-    /// calls can reach the wire in any order; these reach it as listed (a DLQ replay keeps the queue's order).
-    public func publishInOrder(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
+    /// Publishes `messages` in their order with one hop to the connection's thread, all in flight at once, and
+    /// returns each one's outcome (`nil` = confirmed) once every confirm or failure is in. What a request splits
+    /// into (a batch's tenants) goes this way: one command, one wake-up and one caller waiting, not one each.
+    public func publish(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
         guard !messages.isEmpty else { return [] }
-        let gate = OrderedGate(count: messages.count)
-        return await withTaskGroup(of: (Int, AMQPError?).self) { group in
-            for index in messages.indices {
-                group.addTask { [loop] in
-                    do {
-                        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                            // The last to arrive enqueues every publish, in order, with its own continuation.
-                            guard let all = gate.arrive(index, continuation) else { return }
-                            for (message, continuation) in zip(messages, all) {
-                                loop.enqueue(
-                                    ConnectionLoop.Command(
-                                        execute: { session in
-                                            try session.publish(
-                                                exchange: message.exchange, routingKey: message.routingKey, body: message.body,
-                                                properties: message.properties, mandatory: message.mandatory,
-                                                continuation: continuation)
-                                        },
-                                        fail: { continuation.resume(throwing: $0) }, isWrite: true))
-                            }
-                        }
-                        return (index, nil)
-                    } catch {
-                        return (index, error as? AMQPError ?? AMQPError(.library, "\(error)"))
-                    }
-                }
-            }
-            var outcomes = [AMQPError?](repeating: nil, count: messages.count)
-            for await (index, error) in group { outcomes[index] = error }
-            return outcomes
+        return await withCheckedContinuation { (continuation: CheckedContinuation<[AMQPError?], Never>) in
+            loop.enqueue(
+                ConnectionLoop.Command(
+                    execute: { session in try session.publish(messages, continuation: continuation) },
+                    fail: { continuation.resume(returning: Array(repeating: $0, count: messages.count)) }, isWrite: true))
         }
+    }
+
+    /// ``publish(_:)``, named for callers that rely on the order: concurrent single publishes can reach the wire in
+    /// any order; these reach it as listed (a DLQ replay keeps the queue's order).
+    public func publishInOrder(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
+        await publish(messages)
     }
 
     // MARK: - Topology and queue operations
@@ -225,21 +207,6 @@ public final class AMQPConnection: Sendable {
                         }
                     },
                     fail: { continuation.resume(throwing: $0) }, isWrite: isWrite))
-        }
-    }
-}
-
-/// Collects one continuation per index; the last arrival gets them all in index order.
-private final class OrderedGate: Sendable {
-    private let slots: Mutex<(waiting: [CheckedContinuation<Void, any Error>?], arrived: Int)>
-
-    init(count: Int) { slots = Mutex((Array(repeating: nil, count: count), 0)) }
-
-    func arrive(_ index: Int, _ continuation: CheckedContinuation<Void, any Error>) -> [CheckedContinuation<Void, any Error>]? {
-        slots.withLock { state in
-            state.waiting[index] = continuation
-            state.arrived += 1
-            return state.arrived == state.waiting.count ? state.waiting.map { $0! } : nil
         }
     }
 }

@@ -8,7 +8,7 @@ extension ConnectionLoop {
         let raw: RawConnection
         let generation: UInt64
         let confirmTimeout: Duration
-        private var confirms = ConfirmTracker<CheckedContinuation<Void, any Error>>()
+        private var confirms = ConfirmTracker<ConfirmWaiter>()
         /// A duplicate of the socket's descriptor for the write watchdog: shutting it down stops a blocked write
         /// on this connection's socket, and it stays this socket's even after rabbitmq-c closes its own
         /// descriptor (a number the process may reuse at once). Closed with the session.
@@ -38,22 +38,39 @@ extension ConnectionLoop {
                 throw error
             }
             _ = confirms.add(
-                continuation, deadline: .now + confirmTimeout, messageID: properties.messageID,
+                .one(continuation), deadline: .now + confirmTimeout, messageID: properties.messageID,
                 routingKey: routingKey)
         }
 
+        /// Publishes `messages` in order, one confirm entry each; `continuation` gets every outcome once all are
+        /// settled. A failed write fails that message and the ones after it (they were never sent) and rethrows.
+        func publish(_ messages: [AMQPConnection.OutgoingMessage], continuation: CheckedContinuation<[AMQPError?], Never>) throws {
+            let group = PublishGroup(count: messages.count, continuation: continuation)
+            let deadline = ContinuousClock.now + confirmTimeout
+            for (index, message) in messages.enumerated() {
+                do {
+                    try raw.publish(
+                        exchange: message.exchange, routingKey: message.routingKey, mandatory: message.mandatory,
+                        properties: message.properties, body: message.body)
+                } catch {
+                    let failure = error as? AMQPError ?? AMQPError(.connectionLost, "publish failed: \(error)")
+                    for unsent in index..<messages.count { group.settle(unsent, failure) }
+                    throw failure
+                }
+                _ = confirms.add(
+                    .member(group, index), deadline: deadline, messageID: message.properties.messageID, routingKey: message.routingKey)
+            }
+        }
+
         func settle(tag: UInt64, multiple: Bool, acked: Bool) {
-            for (continuation, outcome) in confirms.settle(tag: tag, multiple: multiple, acked: acked) {
+            for (waiter, outcome) in confirms.settle(tag: tag, multiple: multiple, acked: acked) {
                 switch outcome {
                 case .confirmed:
-                    continuation.resume()
+                    waiter.resume(nil)
                 case .nacked:
-                    continuation.resume(throwing: AMQPError(.nacked, "the broker refused the message (basic.nack)"))
+                    waiter.resume(AMQPError(.nacked, "the broker refused the message (basic.nack)"))
                 case .unroutable(let replyCode, let replyText):
-                    continuation.resume(
-                        throwing: AMQPError(
-                            .unroutable, "no queue is bound for the routing key (\(replyText))",
-                            replyCode: replyCode))
+                    waiter.resume(AMQPError(.unroutable, "no queue is bound for the routing key (\(replyText))", replyCode: replyCode))
                 }
             }
         }
@@ -63,15 +80,15 @@ extension ConnectionLoop {
         }
 
         func expireConfirms() {
-            for continuation in confirms.expire(now: .now) {
-                continuation.resume(throwing: AMQPError(.confirmTimeout, "no publisher confirm within \(confirmTimeout)"))
+            for waiter in confirms.expire(now: .now) {
+                waiter.resume(AMQPError(.confirmTimeout, "no publisher confirm within \(confirmTimeout)"))
             }
         }
 
         var earliestConfirmDeadline: ContinuousClock.Instant? { confirms.earliestDeadline }
 
         func failAllConfirms(_ error: AMQPError) {
-            for continuation in confirms.removeAll() { continuation.resume(throwing: error) }
+            for waiter in confirms.removeAll() { waiter.resume(error) }
         }
 
         /// Acknowledgements only make sense on the connection that delivered the message.
@@ -80,5 +97,41 @@ extension ConnectionLoop {
                 throw AMQPError(.staleDelivery, "the delivery came on an earlier connection; the broker redelivers it")
             }
         }
+    }
+}
+
+/// Who waits for a publish's confirm: one caller, or one message of a group published together.
+enum ConfirmWaiter {
+    case one(CheckedContinuation<Void, any Error>)
+    case member(PublishGroup, Int)
+
+    /// `nil`: confirmed.
+    func resume(_ error: AMQPError?) {
+        switch self {
+        case .one(let continuation):
+            if let error { continuation.resume(throwing: error) } else { continuation.resume() }
+        case .member(let group, let index):
+            group.settle(index, error)
+        }
+    }
+}
+
+/// The outcomes of messages published together, handed over once the last one is settled. Thread-confined to
+/// the connection loop's thread, like the session that settles it.
+final class PublishGroup {
+    private var outcomes: [AMQPError?]
+    private var remaining: Int
+    private let continuation: CheckedContinuation<[AMQPError?], Never>
+
+    init(count: Int, continuation: CheckedContinuation<[AMQPError?], Never>) {
+        outcomes = Array(repeating: nil, count: count)
+        remaining = count
+        self.continuation = continuation
+    }
+
+    func settle(_ index: Int, _ error: AMQPError?) {
+        outcomes[index] = error
+        remaining -= 1
+        if remaining == 0 { continuation.resume(returning: outcomes) }
     }
 }

@@ -33,6 +33,22 @@ struct ChunkCoalescerTests {
             }
         }
 
+        /// Chunks sent together, in one call each.
+        private let groups = Mutex<[[String]]>([])
+        var sentTogether: [[String]] { groups.withLock { $0 } }
+
+        func send(_ chunks: [ChunkCoalescer.Chunk]) async -> [IngestError?] {
+            groups.withLock { $0.append(chunks.map(\.tenant.rawValue)) }
+            return await withTaskGroup(of: (Int, IngestError?).self) { group in
+                for (index, chunk) in chunks.enumerated() {
+                    group.addTask { (index, await self.send(chunk.tenant, chunk.items)) }
+                }
+                var outcomes = [IngestError?](repeating: nil, count: chunks.count)
+                for await (index, outcome) in group { outcomes[index] = outcome }
+                return outcomes
+            }
+        }
+
         var sent: [Sent] { state.withLock { $0.sent } }
 
         /// Confirms (or fails, with `outcome`) every message sent so far.
@@ -55,7 +71,33 @@ struct ChunkCoalescerTests {
     static func coalescer(_ broker: Broker, inFlight: Int = 1, chunkLogs: Int = 250) -> ChunkCoalescer {
         ChunkCoalescer(inFlight: inFlight, chunkLogs: chunkLogs, chunkBytes: 1 << 20) { tenant, items in
             await broker.send(tenant, items)
+        } sendMany: { chunks in
+            await broker.send(chunks)
         }
+    }
+
+    @Test("a request's chunks of idle tenants leave together in one send; a busy tenant's chunk waits for its confirm")
+    func requestChunksTogether() async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        let acme = TenantID("acme")!, beta = TenantID("beta")!, gamma = TenantID("gamma")!
+        async let busy = coalescer.publish([Self.item("b0", tenant: "beta")], tenant: beta)
+        #expect(try await eventually { broker.sent.count == 1 })
+        async let outcome = coalescer.publish([
+            .init(tenant: acme, items: [Self.item("a1"), Self.item("a2")]),
+            .init(tenant: beta, items: [Self.item("b1", tenant: "beta")]),
+            .init(tenant: gamma, items: [Self.item("g1", tenant: "gamma")]),
+        ])
+        #expect(try await eventually { broker.sent.count == 3 })
+        #expect(broker.sentTogether == [["acme", "gamma"]])
+        #expect(coalescer.waitingLogs == 1)
+        broker.confirmAll()  // b0, a1+a2 and g1: beta's lane frees, b1 leaves
+        #expect(await busy == nil)
+        #expect(try await eventually { broker.sent.count == 4 })
+        #expect(broker.sent.last?.logIDs == ["b1"])
+        broker.confirmAll()
+        #expect(await outcome == nil)
+        #expect(coalescer.waitingLogs == 0)
     }
 
     @Test("an idle tenant's log is sent alone at once")

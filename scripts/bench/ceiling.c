@@ -28,7 +28,7 @@ static void die_rpc(amqp_rpc_reply_t reply, const char *what) {
 
 int main(int argc, char **argv) {
     const char *host = "127.0.0.1", *queue = "bench.ceiling.c";
-    int port = 5672, size = 200, inflight = 1000;
+    int port = 5672, size = 200, inflight = 1000, mandatory = 0;
     double seconds = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--host")) host = argv[i + 1];
@@ -37,6 +37,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--inflight")) inflight = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--seconds")) seconds = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--queue")) queue = argv[i + 1];
+        else if (!strcmp(argv[i], "--mandatory")) mandatory = atoi(argv[i + 1]);
         else { fprintf(stderr, "ceiling: unknown option %s\n", argv[i]); return 2; }
     }
     amqp_connection_state_t conn = amqp_new_connection();
@@ -69,7 +70,7 @@ int main(int argc, char **argv) {
     while (publishing || confirmed < published) {
         if (publishing && now() >= deadline) publishing = 0;
         while (publishing && published - confirmed < (uint64_t)inflight) {
-            if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &properties, body) != AMQP_STATUS_OK) {
+            if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), mandatory, 0, &properties, body) != AMQP_STATUS_OK) {
                 fprintf(stderr, "ceiling: publish failed\n");
                 return 1;
             }

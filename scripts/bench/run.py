@@ -13,6 +13,7 @@ Only the Python standard library is used here; the seed reference gets its own v
 """
 import argparse
 import json
+import threading
 import os
 import re
 import signal
@@ -22,7 +23,7 @@ import time
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-RELEASE = os.path.join(ROOT, ".build", "release")
+RELEASE = os.environ.get("LOGPIPE_BENCH_BINARIES", os.path.join(ROOT, ".build", "release"))  # for A/B runs of two builds
 BENCH_PORT = int(os.environ.get("LOGPIPE_BENCH_BROKER_PORT", "5742"))
 AMQP = f"amqp://guest:guest@127.0.0.1:{BENCH_PORT}/"
 HTTP_PORT = 8200
@@ -103,7 +104,37 @@ def peak_rss_mb(pid):
     return None
 
 
-def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False, server_extra=None, amqp=AMQP):
+def scrape_backlog(port):
+    """Logs accepted but not yet stored, from `serve`'s /metrics (accepted logs minus stored and duplicate ones)."""
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+        text = response.read().decode()
+    accepted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("logpipe_ingest_accepted_logs_total"))
+    settled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                  if line.startswith("logpipe_worker_deliveries_total") and ('"stored"' in line or '"duplicate"' in line))
+    return accepted - settled
+
+
+class BacklogSampler(threading.Thread):
+    """Samples the backlog (accepted − stored logs) once a second while the load runs; keeps its peak."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port, self.peak, self.stopped = port, 0, threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(1):
+            try:
+                self.peak = max(self.peak, scrape_backlog(self.port))
+            except Exception:
+                pass
+
+    def stop(self):
+        self.stopped.set()
+        self.join()
+        return round(self.peak)
+
+
+def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False, server_extra=None, amqp=AMQP, seconds=None):
     namespace = f"bench-{name}-{os.getpid()}-{next_run()}"  # fresh queues and SQLite file for every run
     sqlite = f"{WORK}/{namespace}.sqlite"
     server_env = dict(os.environ, LOGPIPE_AMQP_URL=amqp, LOGPIPE_NAMESPACE=namespace, LOGPIPE_SQLITE_PATH=sqlite,
@@ -112,9 +143,13 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
                               stdout=open(f"{WORK}/{namespace}.log", "w"), stderr=subprocess.STDOUT)
     try:
         wait_ready(f"http://127.0.0.1:{HTTP_PORT}/readiness")
-        log(f"[{name}] wrk {args.seconds}s, {args.connections} connections")
+        seconds = seconds or args.seconds
+        log(f"[{name}] wrk {seconds}s, {args.connections} connections")
+        sampler = BacklogSampler(HTTP_PORT)
+        sampler.start()
         start = time.time()
-        result = run_wrk(script, f"http://127.0.0.1:{HTTP_PORT}/ingest", args.seconds, args.connections, env)
+        result = run_wrk(script, f"http://127.0.0.1:{HTTP_PORT}/ingest", seconds, args.connections, env)
+        peak_backlog = sampler.stop()
         accepted_requests = result["requests"] - result["rejected"]
         accepted_logs = accepted_requests * logs_per_request
         count, elapsed = wait_stored(sqlite, accepted_logs, start, timeout=600)
@@ -123,7 +158,7 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
             "accepted_logs_per_s": round(accepted_logs / result["seconds"]),
             "stored_logs_per_s": round(count / elapsed), "all_stored": count >= accepted_logs,
             "rejected_requests": result["rejected"], "socket_errors": result["socket_errors"],
-            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "peak_backlog_logs": peak_backlog,
         }
         e2e = json.loads(bench_tool("e2e", "--sqlite", sqlite))
         row["e2e_p50_ms"], row["e2e_p99_ms"] = e2e["p50_ms"], e2e["p99_ms"]
@@ -143,13 +178,21 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
         server.wait(timeout=30)
 
 
-def seed_scenario(args):
+SEED_DIR = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench"))
+
+
+def seed_venv():
     venv = os.path.join(ROOT, ".build", "seed-venv")
     if not os.path.exists(os.path.join(venv, "bin", "uvicorn")):
         log("[seed] creating its venv (fastapi uvicorn uvloop httptools aio-pika)")
         subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
         subprocess.run([os.path.join(venv, "bin", "pip"), "install", "-q", "fastapi", "uvicorn", "uvloop", "httptools", "aio-pika"], check=True)
-    seed_dir = os.path.abspath(os.path.join(ROOT, "..", "shared", "bench"))
+    return venv
+
+
+def seed_scenario(args):
+    venv = seed_venv()
+    seed_dir = SEED_DIR
     prefix = f"peer-{os.getpid()}-{next_run()}"
     sqlite = f"{WORK}/{prefix}.sqlite"
     env = dict(os.environ, PEER_AMQP=AMQP, PEER_PREFIX=prefix)
@@ -234,11 +277,26 @@ def median_of(repeat, run, key="accepted_logs_per_s"):
     return chosen
 
 
-def table(rows, ceiling):
+SCENARIOS = {
+    # name: (wrk script, logs per request, wrk env, serve env, wrk seconds or None for --seconds)
+    "single": ("single.lua", 1, {}, {}, None),
+    "batch100": ("batch.lua", 100, {"BATCH_SIZE": "100"}, {}, None),
+    # The API held back by the work queue's depth, so that what is accepted is stored as it goes (30 s).
+    "paced100": ("batch.lua", 100, {"BATCH_SIZE": "100"}, {"LOGPIPE_MAX_WORK_BACKLOG": "400"}, 30),
+    "batch1000": ("batch.lua", 1000, {"BATCH_SIZE": "1000"}, {}, None),
+    # ~97 of 3,000 tenants in every batch of 100: each tenant's logs are messages of their own routing key.
+    "mixed3000": ("tenants.lua", 100, {"TENANTS": "3000", "MIX": "1"}, {}, None),
+    # 3,000 tenants each sending batches of their own.
+    "tenants3000": ("tenants.lua", 100, {"TENANTS": "3000", "MIX": "0"}, {}, None),
+}
+
+
+def table(rows, ceilings, instructions):
     columns = [("system", "system"), ("scenario", "load"), ("accepted_logs_per_s", "accepted logs/s"),
                ("stored_logs_per_s", "stored logs/s"), ("all_stored", "all stored"), ("p50_ms", "202 p50 ms"),
                ("p99_ms", "202 p99 ms"), ("e2e_p50_ms", "e2e p50 ms"), ("e2e_p99_ms", "e2e p99 ms"),
-               ("half_rate_p99_ms", "p99 ms at half rate"), ("peak_rss_mb", "peak RSS MB")]
+               ("half_rate_p99_ms", "p99 ms at half rate"), ("peak_backlog_logs", "peak backlog logs"),
+               ("peak_rss_mb", "peak RSS MB")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         lines.append("| " + " | ".join("" if row.get(key) is None else str(row.get(key)) for key, _ in columns) + " |")
@@ -247,9 +305,50 @@ def table(rows, ceiling):
         if len(row.get("runs", [])) > 1:
             lines.append(f"{row['system']} {row['scenario']}: median of {len(row['runs'])} runs; accepted logs/s per run "
                          f"{row['runs']}, stored logs/s per run {row.get('stored_runs')}")
-    lines.append(f"broker ceiling (minimal publisher, 200 B persistent, confirms, 1,000 in flight): {ceiling['per_second']} msgs/s"
-                 f" (median of {ceiling['runs']})")
+    minimal, bridge, grouped = ceilings["minimal"], ceilings["bridge"], ceilings["grouped"]
+    lines.append(f"broker ceiling, 200 B persistent publishes with confirms, 1,000 in flight, one connection: minimal rabbitmq-c "
+                 f"publisher {minimal['per_second']} msgs/s (runs {minimal['runs']}); logpipe's AMQP bridge, one call per message "
+                 f"{bridge['per_second']} msgs/s (runs {bridge['runs']}) = {round(100 * bridge['per_second'] / minimal['per_second'])} %, "
+                 f"50 messages per call {grouped['per_second']} msgs/s (runs {grouped['runs']}) = "
+                 f"{round(100 * grouped['per_second'] / minimal['per_second'])} %")
+    if instructions:
+        lines += ["", "| system | load (fixed, under callgrind) | logs stored | API instructions per log | worker instructions per log |",
+                  "|---|---|---|---|---|"]
+        for row in instructions:
+            lines.append(f"| {row['system']} | {row['load']} | {row['logs']} | {row['api_instructions_per_log']:,} | "
+                         f"{row['worker_instructions_per_log']:,} |")
     return "\n".join(lines)
+
+
+def ceilings(args):
+    """The broker's ceiling from a minimal rabbitmq-c publisher (scripts/bench/ceiling.c) and from logpipe's bridge."""
+    log("[ceiling] minimal rabbitmq-c publisher and logpipe's bridge, alternating")
+    minimal, bridge, grouped = [], [], []
+    for _ in range(args.repeat):
+        minimal.append(json.loads(subprocess.run(
+            [os.path.join(ROOT, ".build", "bench", "ceiling"), "--port", str(BENCH_PORT), "--seconds", "5", "--size", "200",
+             "--inflight", "1000"], check=True, capture_output=True, text=True).stdout))
+        bridge.append(json.loads(bench_tool("publish-ceiling", "--url", AMQP, "--seconds", "5", "--size", "200")))
+        # As a request's tenants are published: 50 messages per call of the bridge.
+        grouped.append(json.loads(bench_tool("publish-ceiling", "--url", AMQP, "--seconds", "5", "--size", "200", "--group", "50")))
+
+    def median(results):
+        ordered = sorted(results, key=lambda result: result["per_second"])
+        return dict(ordered[len(ordered) // 2], runs=[result["per_second"] for result in results])
+    return {"minimal": median(minimal), "bridge": median(bridge), "grouped": median(grouped)}
+
+
+def instruction_rows(args):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import instructions
+    rows = []
+    for load in args.instruction_loads.split(","):
+        log(f"[instructions] {load}: logpipe api and worker under callgrind")
+        rows.append(instructions.logpipe_instructions(load, RELEASE, AMQP, WORK, HTTP_PORT + 10, stored))
+    if not args.no_seed:
+        log("[instructions] the seed design under callgrind")
+        rows.append(instructions.seed_instructions(seed_venv(), SEED_DIR, AMQP, WORK, SEED_PORT + 10, stored))
+    return rows
 
 
 def main():
@@ -257,8 +356,10 @@ def main():
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--repeat", type=int, default=3, help="runs per measurement; the table shows the median run")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--scenarios", default="single,batch100,batch1000")
+    parser.add_argument("--scenarios", default=",".join(SCENARIOS), help=f"any of {', '.join(SCENARIOS)}")
     parser.add_argument("--no-seed", action="store_true", help="skip the seed-design reference")
+    parser.add_argument("--instruction-loads", default="single,batch100,mixed3000",
+                        help="fixed workloads counted under callgrind ('' for none)")
     parser.add_argument("--scale-out", action="store_true",
                         help="instead of the scenarios: batches of 100 with 1, 2, 4 work shards and on a three-node quorum cluster")
     parser.add_argument("--seed-drain-seconds", type=int, default=120)
@@ -267,28 +368,29 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     broker("start")
+    instructions = []
     try:
-        log("[ceiling] minimal confirmed publisher")
-        ceiling = median_of(args.repeat, lambda: json.loads(bench_tool("publish-ceiling", "--url", AMQP, "--seconds", "5", "--size", "200")),
-                            key="per_second")
+        limits = ceilings(args)
         rows = scale_out_rows(args) if args.scale_out else []
-        scenarios = [] if args.scale_out else args.scenarios.split(",")
-        if "single" in scenarios:
-            rows.append(median_of(args.repeat, lambda: logpipe_scenario("single", "single.lua", 1, args, half_rate=True)))
-        for size in (100, 1000):
-            if f"batch{size}" in scenarios:
-                rows.append(median_of(args.repeat, lambda: logpipe_scenario(f"batch{size}", "batch.lua", size, args, env={"BATCH_SIZE": str(size)})))
+        for name in [] if args.scale_out else [name for name in args.scenarios.split(",") if name]:
+            script, per_request, wrk_env, serve_env, seconds = SCENARIOS[name]
+            rows.append(median_of(args.repeat, lambda: logpipe_scenario(
+                name, script, per_request, args, env=wrk_env, server_extra=serve_env, seconds=seconds, half_rate=name == "single")))
         if not args.no_seed and not args.scale_out:
             rows.append(median_of(args.repeat, lambda: seed_scenario(args)))
+        if args.instruction_loads and not args.scale_out:
+            instructions = instruction_rows(args)
     finally:
         broker("stop")
     machine = {"cores": os.cpu_count(), "kernel": os.uname().release,
                "note": "broker, logpipe and wrk share these cores"}
-    result = {"machine": machine, "broker_ceiling": ceiling, "rows": rows, "connections": args.connections,
+    result = {"machine": machine, "broker_ceiling": limits["minimal"], "bridge_ceiling": limits["bridge"],
+              "bridge_grouped_ceiling": limits["grouped"], "rows": rows,
+              "instructions": instructions, "connections": args.connections,
               "seconds": args.seconds, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with open(args.output, "w") as output:
         json.dump(result, output, indent=2)
-    print(table(rows, ceiling))
+    print(table(rows, limits, instructions))
     print(f"\n(JSON: {args.output}; {os.cpu_count()} cores shared by the broker, the system under test and wrk)")
     # The plots of this run, next to its JSON (scripts/bench/plot.py; Debian's python3-matplotlib).
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench", "plot.py"), args.output,

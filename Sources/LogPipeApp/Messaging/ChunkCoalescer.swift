@@ -20,6 +20,14 @@ final class ChunkCoalescer: Sendable {
     /// Sends one message carrying `items` (one item: the plain log body; more: a batch chunk) and returns
     /// the outcome of its confirm.
     typealias Send = @Sendable (_ tenant: TenantID, _ items: [Item]) async -> IngestError?
+    /// Sends one message per chunk, together, and returns each one's outcome in order.
+    typealias SendMany = @Sendable (_ chunks: [Chunk]) async -> [IngestError?]
+
+    /// A tenant's logs that travel as one message.
+    struct Chunk: Sendable {
+        var tenant: TenantID
+        var items: [Item]
+    }
 
     private struct Group {
         let items: [Item]
@@ -47,14 +55,49 @@ final class ChunkCoalescer: Sendable {
     let chunkLogs: Int
     let chunkBytes: Int
     private let send: Send
+    private let sendMany: SendMany
     private let lanes = Mutex<[TenantID: Lane]>([:])
 
-    init(inFlight: Int, chunkLogs: Int, chunkBytes: Int, send: @escaping Send) {
+    init(inFlight: Int, chunkLogs: Int, chunkBytes: Int, send: @escaping Send, sendMany: @escaping SendMany) {
         precondition(inFlight >= 1 && chunkLogs >= 1)
         self.inFlight = inFlight
         self.chunkLogs = chunkLogs
         self.chunkBytes = chunkBytes
         self.send = send
+        self.sendMany = sendMany
+    }
+
+    /// Publishes a request's chunks (each of one tenant, at most a chunk's worth): those whose tenant has room in
+    /// flight leave at once, together (one hop to the broker connection for all of them); the others wait in
+    /// their tenant's lane as with ``publish(_:tenant:)``. Returns the first failure, once every chunk is settled.
+    func publish(_ chunks: [Chunk]) async -> IngestError? {
+        let alone = lanes.withLock { lanes in
+            chunks.map { chunk -> Bool in
+                var lane = lanes[chunk.tenant, default: Lane()]
+                guard lane.inFlight < inFlight, lane.waiting.isEmpty else { return false }
+                lane.inFlight += 1
+                lanes[chunk.tenant] = lane
+                return true
+            }
+        }
+        let now = zip(chunks, alone).filter(\.1).map(\.0)
+        let later = zip(chunks, alone).filter { !$0.1 }.map(\.0)
+        if later.isEmpty { return await sendAlone(now) }
+        return await withTaskGroup(of: IngestError?.self) { group in
+            for chunk in later {
+                group.addTask { await self.wait(chunk.items, tenant: chunk.tenant) }
+            }
+            var first = await sendAlone(now)
+            for await error in group where first == nil { first = error }
+            return first
+        }
+    }
+
+    private func sendAlone(_ chunks: [Chunk]) async -> IngestError? {
+        guard !chunks.isEmpty else { return nil }
+        let errors = await sendMany(chunks)
+        for chunk in chunks { finished(chunk.tenant) }
+        return errors.lazy.compactMap { $0 }.first
     }
 
     /// Publishes `items` (all of `tenant`, at most a chunk's worth); returns once the message carrying them was
@@ -73,6 +116,11 @@ final class ChunkCoalescer: Sendable {
             finished(tenant)
             return error
         }
+        return await wait(items, tenant: tenant)
+    }
+
+    /// Puts `items` in the tenant's lane; they leave with the lane's next chunk.
+    private func wait(_ items: [Item], tenant: TenantID) async -> IngestError? {
         let bytes = items.reduce(0) { $0 + $1.encoded.count + 1 }
         return await withCheckedContinuation { continuation in
             let ready = lanes.withLock { lanes -> [[Group]] in

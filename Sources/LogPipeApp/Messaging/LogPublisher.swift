@@ -62,6 +62,8 @@ public struct AMQPLogPublisher: LogPublisher {
                 } catch {
                     return error
                 }
+            } sendMany: { chunks in
+                await sender.send(chunks)
             }
     }
 
@@ -80,29 +82,18 @@ public struct AMQPLogPublisher: LogPublisher {
         let chunks = chunk(records)
         try checkFlow(messages: chunks.count)
         try await backlog?.admit()
-        let failure = await withTaskGroup(of: IngestError?.self) { [sender, coalescer] group in
-            for chunk in chunks {
-                group.addTask {
-                    if let coalescer { return await coalescer.publish(chunk.items, tenant: chunk.tenant) }
-                    do throws(IngestError) {
-                        try await sender.send(chunk.items, tenant: chunk.tenant)
-                        return nil
-                    } catch {
-                        return error
-                    }
-                }
+        // Every tenant's chunk in one hop to the broker connection (those of a tenant with earlier messages
+        // still unconfirmed wait for them in the coalescer and leave together).
+        let failure =
+            if let coalescer {
+                await coalescer.publish(chunks)
+            } else {
+                await sender.send(chunks).lazy.compactMap { $0 }.first
             }
-            var first: IngestError?
-            for await error in group where first == nil { first = error }
-            return first
-        }
         if let failure { throw failure }
     }
 
-    struct Chunk {
-        var tenant: TenantID
-        var items: [ChunkCoalescer.Item]
-    }
+    typealias Chunk = ChunkCoalescer.Chunk
 
     /// Groups the records by tenant (in first-seen order) into chunks bounded by `limits`.
     func chunk(_ records: [LogRecord]) -> [Chunk] {
@@ -173,22 +164,47 @@ public struct AMQPLogPublisher: LogPublisher {
         }
 
         func send(_ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil) async throws(IngestError) {
-            var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(tenant.rawValue)]
-            if let count { headers["logpipe-count"] = .int(Int64(count)) }
-            let properties = AMQPProperties(
-                contentType: "application/json", deliveryMode: 2, messageID: messageID,
-                correlationID: requestID, timestamp: UnixTime.now.seconds, headers: headers)
+            let message = self.message(body, tenant: tenant, messageID: messageID, requestID: requestID, count: count)
             pending.add(1)
             defer { pending.add(-1) }
             do {
                 try await connection.publish(
-                    exchange: topology.ingestExchange, routingKey: tenant.routingKey,
-                    body: body, properties: properties, mandatory: true)
+                    exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties: message.properties,
+                    mandatory: true)
             } catch let error as AMQPError {
                 throw AMQPLogPublisher.ingestError(for: error)
             } catch {
                 throw IngestError(.brokerUnavailable, "the broker is unavailable; retry later")
             }
+        }
+
+        /// One message per chunk, published together; each chunk's outcome in order.
+        func send(_ chunks: [Chunk]) async -> [IngestError?] {
+            let messages = chunks.map { chunk in
+                let first = chunk.items[0].record
+                return chunk.items.count == 1
+                    ? message(chunk.items[0].encoded, tenant: chunk.tenant, messageID: first.logID, requestID: first.requestID)
+                    : message(
+                        WorkBody.batch(chunk.items.map(\.encoded)), tenant: chunk.tenant, messageID: "\(first.logID)+\(chunk.items.count - 1)",
+                        requestID: first.requestID, count: chunk.items.count)
+            }
+            pending.add(messages.count)
+            defer { pending.add(-messages.count) }
+            return await connection.publish(messages).map { $0.map(AMQPLogPublisher.ingestError(for:)) }
+        }
+
+        private func message(
+            _ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil
+        )
+            -> AMQPConnection.OutgoingMessage
+        {
+            var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(tenant.rawValue)]
+            if let count { headers["logpipe-count"] = .int(Int64(count)) }
+            let properties = AMQPProperties(
+                contentType: "application/json", deliveryMode: 2, messageID: messageID,
+                correlationID: requestID, timestamp: UnixTime.now.seconds, headers: headers)
+            return AMQPConnection.OutgoingMessage(
+                exchange: topology.ingestExchange, routingKey: tenant.routingKey, body: body, properties: properties, mandatory: true)
         }
     }
 
