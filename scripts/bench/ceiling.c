@@ -1,5 +1,5 @@
 /* The broker's own ceiling for the benchmark (scripts/bench/run.py): a minimal rabbitmq-c publisher, one
- * connection and channel in confirm mode, persistent messages of --size bytes to a queue of its own, always
+ * connection and channel in confirm mode, persistent messages of --size bytes to a durable queue of its own, always
  * --inflight publishes awaiting their confirm, for --seconds. Prints {"confirmed": n, "seconds": s,
  * "per_second": r}. Nothing of logpipe is in the path: it is the reference logpipe's bridge is compared with.
  *
@@ -51,7 +51,8 @@ int main(int argc, char **argv) {
     die_rpc(amqp_get_rpc_reply(conn), "channel.open");
     amqp_confirm_select(conn, 1);
     die_rpc(amqp_get_rpc_reply(conn), "confirm.select");
-    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 0, 0, 0, amqp_empty_table);
+    /* Durable, like logpipe's work queues: a persistent message to a transient queue is never written to disk. */
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
     die_rpc(amqp_get_rpc_reply(conn), "queue.declare");
     amqp_queue_purge(conn, 1, amqp_cstring_bytes(queue));
     die_rpc(amqp_get_rpc_reply(conn), "queue.purge");
