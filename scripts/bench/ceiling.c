@@ -68,8 +68,9 @@ int main(int argc, char **argv) {
     uint64_t published = 0, confirmed = 0;
     double start = now(), deadline = start + seconds;
     int publishing = 1;
-    while (publishing || confirmed < published) {
+    for (;;) {
         if (publishing && now() >= deadline) publishing = 0;
+        if (!publishing && confirmed >= published) break;
         while (publishing && published - confirmed < (uint64_t)inflight) {
             if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), mandatory, 0, &properties, body) != AMQP_STATUS_OK) {
                 fprintf(stderr, "ceiling: publish failed\n");
@@ -81,7 +82,8 @@ int main(int argc, char **argv) {
         struct timeval timeout = {.tv_sec = 5, .tv_usec = 0};
         int status = amqp_simple_wait_frame_noblock(conn, &frame, &timeout);
         if (status != AMQP_STATUS_OK) {
-            fprintf(stderr, "ceiling: waiting for confirms failed (%d)\n", status);
+            fprintf(stderr, "ceiling: waiting for confirms failed (%d) with %llu published, %llu confirmed\n", status,
+                    (unsigned long long)published, (unsigned long long)confirmed);
             return 1;
         }
         if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
