@@ -89,7 +89,7 @@ public final class AMQPConnection: Sendable {
         }
     }
 
-    /// A message for ``publishInOrder(_:)``.
+    /// A message for ``publish(_:)``.
     public struct OutgoingMessage: Sendable {
         public var exchange: String
         public var routingKey: String
@@ -108,6 +108,8 @@ public final class AMQPConnection: Sendable {
     /// Publishes `messages` in their order with one hop to the connection's thread, all in flight at once, and
     /// returns each one's outcome (`nil` = confirmed) once every confirm or failure is in. What a request splits
     /// into (a batch's tenants) goes this way: one command, one wake-up and one caller waiting, not one each.
+    /// Concurrent single publishes can reach the wire in any order; these reach it as listed (a DLQ replay keeps
+    /// the queue's order).
     public func publish(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
         guard !messages.isEmpty else { return [] }
         return await withCheckedContinuation { (continuation: CheckedContinuation<[AMQPError?], Never>) in
@@ -116,12 +118,6 @@ public final class AMQPConnection: Sendable {
                     execute: { session in try session.publish(messages, continuation: continuation) },
                     fail: { continuation.resume(returning: Array(repeating: $0, count: messages.count)) }, isWrite: true))
         }
-    }
-
-    /// ``publish(_:)``, named for callers that rely on the order: concurrent single publishes can reach the wire in
-    /// any order; these reach it as listed (a DLQ replay keeps the queue's order).
-    public func publishInOrder(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
-        await publish(messages)
     }
 
     // MARK: - Topology and queue operations

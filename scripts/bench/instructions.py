@@ -78,10 +78,11 @@ def stripped(binary, work):
     return copy
 
 
-def wait_http(url, process, timeout=180):
+def wait_ready(url, timeout=30, process=None):
+    """Polls `url` until it answers 200; fails at once if `process` (a Counted) exited meanwhile."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if process.process.poll() is not None:
+        if process is not None and process.process.poll() is not None:
             raise RuntimeError(f"{process.output} exited under callgrind (see {process.output}.log)")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
@@ -90,7 +91,7 @@ def wait_http(url, process, timeout=180):
         except Exception:
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"{url} did not become ready under callgrind")
+    raise RuntimeError(f"{url} did not become ready")
 
 
 class Counted:
@@ -165,9 +166,9 @@ def logpipe_instructions(name, release, amqp, work, port, stored):
     worker = Counted(f"{name}-worker", [binary, "worker"], work, env)
     api = None
     try:
-        wait_http(f"http://127.0.0.1:{port + 1}/readiness", worker)
+        wait_ready(f"http://127.0.0.1:{port + 1}/readiness", 180, worker)
         api = Counted(f"{name}-api", [binary, "api"], work, env)
-        wait_http(f"http://127.0.0.1:{port}/readiness", api)
+        wait_ready(f"http://127.0.0.1:{port}/readiness", 180, api)
         counts, logs = measure({"api": api, "worker": worker}, lambda: post_all(port, content_type, bodies),
                                lambda: stored(sqlite), len(bodies) * per_body)
         return {"load": name, "system": "logpipe", "logs": logs,
@@ -189,7 +190,7 @@ def seed_instructions(venv, seed_dir, amqp, work, port, stored, requests=400):
                                "--loop", "uvloop", "--http", "httptools", "--no-access-log"], work, env, cwd=seed_dir)
     worker = None
     try:
-        wait_http(f"http://127.0.0.1:{port}/health", api, timeout=300)
+        wait_ready(f"http://127.0.0.1:{port}/health", 300, api)
         worker = Counted("seed-worker", [os.path.join(venv, "bin", "python"), "peer_seed.py", "worker", sqlite], work, env, cwd=seed_dir)
         counts, logs = measure({"api": api, "worker": worker}, lambda: post_all(port, content_type, bodies),
                                lambda: stored(sqlite), len(bodies))

@@ -22,6 +22,10 @@ import sys
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import instructions  # noqa: E402 (next to this script)
+from instructions import wait_ready  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RELEASE = os.environ.get("LOGPIPE_BENCH_BINARIES", os.path.join(ROOT, ".build", "release"))  # for A/B runs of two builds
 BENCH_PORT = int(os.environ.get("LOGPIPE_BENCH_BROKER_PORT", "5742"))
@@ -39,19 +43,6 @@ def broker(command):
     env = dict(os.environ, LOGPIPE_BROKER_NAME="bench", LOGPIPE_BROKER_PORT=str(BENCH_PORT), LOGPIPE_BROKER_PLUGINS="none")
     subprocess.run(["bash", os.path.join(ROOT, "broker", "rabbitmq.sh"), command], env=env, check=True,
                    stdout=subprocess.DEVNULL)
-
-
-def wait_ready(url, timeout=30):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except Exception:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not become ready")
 
 
 def to_ms(value):
@@ -291,7 +282,7 @@ SCENARIOS = {
 }
 
 
-def table(rows, ceilings, instructions):
+def table(rows, ceilings, counted):
     columns = [("system", "system"), ("scenario", "load"), ("accepted_logs_per_s", "accepted logs/s"),
                ("stored_logs_per_s", "stored logs/s"), ("all_stored", "all stored"), ("p50_ms", "202 p50 ms"),
                ("p99_ms", "202 p99 ms"), ("e2e_p50_ms", "e2e p50 ms"), ("e2e_p99_ms", "e2e p99 ms"),
@@ -311,10 +302,10 @@ def table(rows, ceilings, instructions):
                  f"{bridge['per_second']} msgs/s (runs {bridge['runs']}) = {round(100 * bridge['per_second'] / minimal['per_second'])} %, "
                  f"50 messages per call {grouped['per_second']} msgs/s (runs {grouped['runs']}) = "
                  f"{round(100 * grouped['per_second'] / minimal['per_second'])} %")
-    if instructions:
+    if counted:
         lines += ["", "| system | load (fixed, under callgrind) | logs stored | API instructions per log | worker instructions per log |",
                   "|---|---|---|---|---|"]
-        for row in instructions:
+        for row in counted:
             lines.append(f"| {row['system']} | {row['load']} | {row['logs']} | {row['api_instructions_per_log']:,} | "
                          f"{row['worker_instructions_per_log']:,} |")
     return "\n".join(lines)
@@ -339,8 +330,6 @@ def ceilings(args):
 
 
 def instruction_rows(args):
-    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-    import instructions
     rows = []
     for load in args.instruction_loads.split(","):
         log(f"[instructions] {load}: logpipe api and worker under callgrind")
@@ -368,7 +357,7 @@ def main():
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     broker("start")
-    instructions = []
+    counted = []
     try:
         limits = ceilings(args)
         rows = scale_out_rows(args) if args.scale_out else []
@@ -379,18 +368,18 @@ def main():
         if not args.no_seed and not args.scale_out:
             rows.append(median_of(args.repeat, lambda: seed_scenario(args)))
         if args.instruction_loads and not args.scale_out:
-            instructions = instruction_rows(args)
+            counted = instruction_rows(args)
     finally:
         broker("stop")
     machine = {"cores": os.cpu_count(), "kernel": os.uname().release,
                "note": "broker, logpipe and wrk share these cores"}
     result = {"machine": machine, "broker_ceiling": limits["minimal"], "bridge_ceiling": limits["bridge"],
               "bridge_grouped_ceiling": limits["grouped"], "rows": rows,
-              "instructions": instructions, "connections": args.connections,
+              "instructions": counted, "connections": args.connections,
               "seconds": args.seconds, "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     with open(args.output, "w") as output:
         json.dump(result, output, indent=2)
-    print(table(rows, limits, instructions))
+    print(table(rows, limits, counted))
     print(f"\n(JSON: {args.output}; {os.cpu_count()} cores shared by the broker, the system under test and wrk)")
     # The plots of this run, next to its JSON (scripts/bench/plot.py; Debian's python3-matplotlib).
     subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench", "plot.py"), args.output,

@@ -155,7 +155,7 @@ public struct DeadLetterQueue: Sendable {
         var ackedReceipts = Set<AMQPReceipt>()
         func flush() async throws {
             // In queue order: replayed logs reach the work queue in the order they were parked.
-            let failures = await connection.publishInOrder(
+            let failures = await connection.publish(
                 window.map { message in
                     var properties = message.delivery.properties
                     properties.deliveryMode = 2

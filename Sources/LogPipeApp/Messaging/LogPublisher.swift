@@ -150,27 +150,15 @@ public struct AMQPLogPublisher: LogPublisher {
         /// Publishes awaiting a confirm, across all requests.
         let pending = PendingCount()
 
-        /// One log goes as its plain body (`message_id` = its `log_id`); more as a batch chunk named after its first
-        /// log (`<log_id>+<others>`, header `logpipe-count`); every log in it keeps its own `log_id` and `request_id`.
+        /// Publishes one chunk's message and waits for its confirm.
         func send(_ items: [ChunkCoalescer.Item], tenant: TenantID) async throws(IngestError) {
-            let first = items[0].record
-            if items.count == 1 {
-                try await send(items[0].encoded, tenant: tenant, messageID: first.logID, requestID: first.requestID)
-            } else {
-                try await send(
-                    WorkBody.batch(items.map(\.encoded)), tenant: tenant, messageID: "\(first.logID)+\(items.count - 1)",
-                    requestID: first.requestID, count: items.count)
-            }
-        }
-
-        func send(_ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil) async throws(IngestError) {
-            let message = self.message(body, tenant: tenant, messageID: messageID, requestID: requestID, count: count)
+            let message = self.message(Chunk(tenant: tenant, items: items))
             pending.add(1)
             defer { pending.add(-1) }
             do {
                 try await connection.publish(
                     exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties: message.properties,
-                    mandatory: true)
+                    mandatory: message.mandatory)
             } catch let error as AMQPError {
                 throw AMQPLogPublisher.ingestError(for: error)
             } catch {
@@ -180,31 +168,32 @@ public struct AMQPLogPublisher: LogPublisher {
 
         /// One message per chunk, published together; each chunk's outcome in order.
         func send(_ chunks: [Chunk]) async -> [IngestError?] {
-            let messages = chunks.map { chunk in
-                let first = chunk.items[0].record
-                return chunk.items.count == 1
-                    ? message(chunk.items[0].encoded, tenant: chunk.tenant, messageID: first.logID, requestID: first.requestID)
-                    : message(
-                        WorkBody.batch(chunk.items.map(\.encoded)), tenant: chunk.tenant, messageID: "\(first.logID)+\(chunk.items.count - 1)",
-                        requestID: first.requestID, count: chunk.items.count)
-            }
+            let messages = chunks.map(message)
             pending.add(messages.count)
             defer { pending.add(-messages.count) }
             return await connection.publish(messages).map { $0.map(AMQPLogPublisher.ingestError(for:)) }
         }
 
-        private func message(
-            _ body: [UInt8], tenant: TenantID, messageID: String, requestID: String, count: Int? = nil
-        )
-            -> AMQPConnection.OutgoingMessage
-        {
-            var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(tenant.rawValue)]
-            if let count { headers["logpipe-count"] = .int(Int64(count)) }
+        /// One log goes as its plain body (`message_id` = its `log_id`); more as a batch chunk named after its first
+        /// log (`<log_id>+<others>`, header `logpipe-count`); every log in it keeps its own `log_id` and `request_id`.
+        private func message(_ chunk: Chunk) -> AMQPConnection.OutgoingMessage {
+            let first = chunk.items[0].record
+            var headers: [String: AMQPFieldValue] = [MessageHeader.tenant: .string(chunk.tenant.rawValue)]
+            let body: [UInt8]
+            let messageID: String
+            if chunk.items.count == 1 {
+                body = chunk.items[0].encoded
+                messageID = first.logID
+            } else {
+                body = WorkBody.batch(chunk.items.map(\.encoded))
+                messageID = "\(first.logID)+\(chunk.items.count - 1)"
+                headers["logpipe-count"] = .int(Int64(chunk.items.count))
+            }
             let properties = AMQPProperties(
                 contentType: "application/json", deliveryMode: 2, messageID: messageID,
-                correlationID: requestID, timestamp: UnixTime.now.seconds, headers: headers)
+                correlationID: first.requestID, timestamp: UnixTime.now.seconds, headers: headers)
             return AMQPConnection.OutgoingMessage(
-                exchange: topology.ingestExchange, routingKey: tenant.routingKey, body: body, properties: properties, mandatory: true)
+                exchange: topology.ingestExchange, routingKey: chunk.tenant.routingKey, body: body, properties: properties, mandatory: true)
         }
     }
 
