@@ -93,6 +93,14 @@ class Process:
         return self.process is not None and self.process.poll() is None
 
 
+def error_code(body):
+    """The stable code of an error answer (`{"error": {"code": ...}}`), or None when the body is not one."""
+    try:
+        return json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 class Load(threading.Thread):
     """Posts single logs and NDJSON batches with known ids; keeps every id that got a 202."""
 
@@ -101,6 +109,7 @@ class Load(threading.Thread):
         self.port, self.random, self.index, self.stop = port, random.Random(seed * 1000 + index), index, stop
         self.accepted, self.attempted = set(), set()
         self.statuses = {}
+        self.error_codes = {}  # (status, the body's error.code) of every answer other than 202
         self.sequence = 0
 
     def next_id(self):
@@ -125,8 +134,11 @@ class Load(threading.Thread):
                     connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
                 connection.request("POST", "/ingest", body=body.encode(), headers={"Content-Type": content_type})
                 response = connection.getresponse()
-                response.read()
+                answer = response.read()
                 status = response.status
+                if status != 202:
+                    key = (status, error_code(answer))
+                    self.error_codes[key] = self.error_codes.get(key, 0) + 1
             except (OSError, http.client.HTTPException):
                 status = "connection"
                 connection = None
