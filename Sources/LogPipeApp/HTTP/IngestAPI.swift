@@ -20,8 +20,9 @@ public struct IngestAPI: Sendable {
     let limiter: TenantRateLimiter
     /// Request bodies being worked on at once, in bytes (`LOGPIPE_MAX_INFLIGHT_BYTES`).
     let budget: BodyBudget
-    /// How long a body may take to arrive (`LOGPIPE_BODY_TIMEOUT_S`).
+    /// How long a body may take to arrive (`LOGPIPE_BODY_TIMEOUT_S`), and the deadlines of those arriving.
     let bodyTimeout: Duration
+    let deadlines: BodyDeadlines
     /// When set: `GET /metrics`, and requests, accepted logs, rejections and confirm latency are counted.
     let metrics: LogPipeMetrics?
     /// The OTLP resource attribute that names the tenant (`LOGPIPE_OTLP_TENANT_ATTRIBUTE`).
@@ -40,6 +41,7 @@ public struct IngestAPI: Sendable {
         self.limiter = TenantRateLimiter(limits: rateLimits ?? configuration.rateLimits)
         self.budget = BodyBudget(capacity: configuration.maxInFlightBytes)
         self.bodyTimeout = configuration.bodyTimeout
+        self.deadlines = BodyDeadlines(timeout: configuration.bodyTimeout)
         self.otlpTenantAttribute = configuration.otlpTenantAttribute
     }
 
@@ -80,14 +82,14 @@ public struct IngestAPI: Sendable {
         let receivedAt = UnixTime.now
         do throws(IngestError) {
             let grant = try authenticate(request)
-            let mediaType = try MediaType(request.headers[.contentType])
+            let mediaType = try MediaType(request.headers.value(.contentType))
             // Memory stays bounded under overload: bodies are charged to the budget as their bytes arrive (a
             // client that sends headers and then nothing holds nothing), and read under the body timeout.
             let charge = BodyCharge(budget: budget)
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
             // An empty header counts as absent (as empty environment variables do).
-            let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
+            let headerTenant = request.headers.value(APIResponses.tenantHeader).flatMap { $0.isEmpty ? nil : $0 }
             let inputs: [LogInput]
             var isBatch = false
             switch mediaType {
@@ -96,7 +98,7 @@ public struct IngestAPI: Sendable {
             case .text:
                 inputs = [
                     try parser.parseText(
-                        body, headerTenant: headerTenant, headerLogID: request.headers[APIResponses.logIDHeader].flatMap { $0.isEmpty ? nil : $0 },
+                        body, headerTenant: headerTenant, headerLogID: request.headers.value(APIResponses.logIDHeader).flatMap { $0.isEmpty ? nil : $0 },
                         defaultTenant: grant?.onlyTenant)
                 ]
             case .ndjson:
@@ -170,7 +172,7 @@ public struct IngestAPI: Sendable {
     /// With keys configured: the key's grant, or 401. Without: nil (every tenant may write).
     func authenticate(_ request: Request) throws(IngestError) -> APIKeyTable.Entry? {
         guard let keys else { return nil }
-        guard let header = request.headers[.authorization] else {
+        guard let header = request.headers.value(.authorization) else {
             throw IngestError(.missingAPIKey, "this API requires a key: send Authorization: Bearer <key>")
         }
         let parts = header.split(separator: " ", maxSplits: 1)
@@ -186,7 +188,7 @@ public struct IngestAPI: Sendable {
     /// The declared `Content-Length`: `nil` when absent or not a plain number (the HTTP parser frames the body
     /// either way), `Int.max` when it is a number too large for an `Int`. Never traps, whatever the header says.
     static func declaredLength(_ request: Request) -> Int? {
-        guard let text = request.headers[.contentLength] else { return nil }
+        guard let text = request.headers.value(.contentLength) else { return nil }
         let digits = text.utf8
         guard !digits.isEmpty, digits.allSatisfy({ (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }) else { return nil }
         return Int(text) ?? Int.max
@@ -194,7 +196,7 @@ public struct IngestAPI: Sendable {
 
     /// The `Content-Encoding`, trimmed and lowercased; `nil` when absent.
     static func contentEncoding(_ request: Request) -> String? {
-        request.headers[.contentEncoding]?.trimmingCharacters(in: .whitespaces).lowercased()
+        request.headers.value(.contentEncoding)?.trimmingCharacters(in: .whitespaces).lowercased()
     }
 
     /// The body, decompressed when `Content-Encoding: gzip`, read within `bodyTimeout` of the headers (then
@@ -209,24 +211,20 @@ public struct IngestAPI: Sendable {
         case "gzip", "x-gzip": gzip = true
         default: throw IngestError(.unsupportedEncoding, "unsupported Content-Encoding; send gzip or no encoding")
         }
-        let timeout = bodyTimeout
         let limit = maxRequestBytes
         let body = request.body
-        let result: Result<Data, IngestError> = await withTaskGroup(of: Result<Data, IngestError>?.self) { group in
-            group.addTask { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
-            group.addTask {
-                do { try await Task.sleep(for: timeout) } catch { return nil }  // cancelled: the body came first
-                return .failure(
-                    IngestError(.requestTimeout, "the request body did not arrive within \(Topology.label(timeout)); send the whole body without pausing"))
-            }
-            var outcome: Result<Data, IngestError>?
-            for await value in group {
-                if let value, outcome == nil {
-                    outcome = value
-                    group.cancelAll()  // a timeout cancels the read (and so ends the connection's input)
-                }
-            }
-            return outcome ?? .failure(IngestError(.invalidBody, "the request body could not be read"))
+        // The read runs as a task of its own so that its deadline can cancel it (which ends the connection's
+        // input) while this task still answers 408; the request's own cancellation reaches it too.
+        let reader = Task { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
+        let deadline = deadlines.add(.now + bodyTimeout) { reader.cancel() }
+        let result = await withTaskCancellationHandler {
+            await reader.value
+        } onCancel: {
+            reader.cancel()
+        }
+        if deadlines.remove(deadline), case .failure = result {
+            throw IngestError(
+                .requestTimeout, "the request body did not arrive within \(Topology.label(bodyTimeout)); send the whole body without pausing")
         }
         return try result.get()
     }

@@ -17,7 +17,7 @@ extension IngestAPI {
         let receivedAt = UnixTime.now
         do throws(IngestError) {
             let grant = try authenticate(request)
-            let json = try Self.otlpEncoding(request.headers[.contentType])
+            let json = try Self.otlpEncoding(request.headers.value(.contentType))
             let charge = BodyCharge(budget: budget)
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
@@ -31,7 +31,7 @@ extension IngestAPI {
             guard OTLPLogs.recordCount(export) <= parser.maxBatchLogs else {
                 throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
             }
-            let headerTenant = request.headers[APIResponses.tenantHeader].flatMap { $0.isEmpty ? nil : $0 }
+            let headerTenant = request.headers.value(APIResponses.tenantHeader).flatMap { $0.isEmpty ? nil : $0 }
             let mapped = OTLPLogs.inputs(
                 export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
                 tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json,
@@ -90,7 +90,7 @@ extension IngestAPI {
         let receivedAt = UnixTime.now
         do throws(IngestError) {
             let grant = try authenticate(request)
-            let type = request.headers[.contentType]?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
+            let type = request.headers.value(.contentType)?.split(separator: ";").first?.trimmingCharacters(in: .whitespaces).lowercased()
             guard type == "application/x-protobuf" || type == "application/json" else {
                 throw IngestError(.unsupportedMediaType, "the Loki push API takes Content-Type application/x-protobuf (snappy) or application/json")
             }
@@ -109,7 +109,7 @@ extension IngestAPI {
                 }
                 streams = try LokiPush.decode(snappyProtobuf: body, limit: maxRequestBytes)
             }
-            func header(_ name: HTTPField.Name) -> String? { request.headers[name].flatMap { $0.isEmpty ? nil : $0 } }
+            func header(_ name: HTTPField.Name) -> String? { request.headers.value(name).flatMap { $0.isEmpty ? nil : $0 } }
             let inputs = try LokiPush.inputs(
                 streams, orgID: header(Self.scopeOrgIDHeader), headerTenant: header(APIResponses.tenantHeader),
                 defaultTenant: grant?.onlyTenant, parser: parser)
