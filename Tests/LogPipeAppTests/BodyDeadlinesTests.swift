@@ -37,6 +37,7 @@ struct BodyDeadlinesTests {
             _ = deadlines.add(.now + .milliseconds(20)) { calls.withLock { $0 += 1 } }
             #expect(try await eventually { calls.withLock { $0 } == 1 }, "round \(round)")
             #expect(deadlines.count == 0)
+            #expect(try await eventually { !deadlines.isSweeping }, "round \(round): the sweeping task still runs with nothing to do")
         }
     }
 

@@ -89,6 +89,15 @@ class Cluster:
 BROKER_503_CODES = {"broker_unavailable", "confirm_timeout", "broker_rejected", "unroutable", "broker_blocked", "broker_backlog"}
 
 
+def merged(counters):
+    """The sum of several {key: count} dictionaries."""
+    total = {}
+    for counter in counters:
+        for key, count in counter.items():
+            total[key] = total.get(key, 0) + count
+    return total
+
+
 def connects(log_path):
     """How many times the process connected to a broker, and to which nodes (from its log)."""
     nodes = []
@@ -193,18 +202,12 @@ def test(cleanup):
 
     accepted = set().union(*(client.accepted for client in clients))
     attempted = set().union(*(client.attempted for client in clients))
-    statuses = {}
-    for client in clients:
-        for status, count in client.statuses.items():
-            statuses[status] = statuses.get(status, 0) + count
+    statuses = merged(client.statuses for client in clients)
     stored = store.stored()
     lost = sorted(accepted - stored.keys())
     unexpected = sorted(set(stored) - attempted)
     duplicates = sorted(log_id for log_id, tenants in stored.items() if len(tenants) > 1)
-    error_codes = {}
-    for client in clients:
-        for key, count in client.error_codes.items():
-            error_codes[key] = error_codes.get(key, 0) + count
+    error_codes = merged(client.error_codes for client in clients)
     # The API answers 202 or, while it cannot get a confirm, 503 with one of the broker codes; nothing else.
     wrong_answers = {key: count for key, count in error_codes.items() if key[0] != 503 or key[1] not in BROKER_503_CODES}
     unavailable = sum(count for key, count in error_codes.items() if key[0] == 503)

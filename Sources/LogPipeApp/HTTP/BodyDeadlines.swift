@@ -45,8 +45,9 @@ final class BodyDeadlines: Sendable {
         state.withLock { $0.entries.removeValue(forKey: id) == nil }
     }
 
-    /// Deadlines registered and not yet passed or removed (for tests).
+    /// Deadlines registered and not yet passed or removed, and whether the sweeping task runs (for tests).
     var count: Int { state.withLock { $0.entries.count } }
+    var isSweeping: Bool { state.withLock { $0.sweeping } }
 
     private func sweep() async {
         while true {
