@@ -62,7 +62,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var mongoWriteConcern = "majority"
     public var sqlitePath = "./data/logpipe.sqlite"
     public var prefetch = 250
-    public var batchSize = 500
+    public var batchSize = 2_000
     public var flushInterval: Duration = .milliseconds(50)
     /// The seed design's simulated work per character (`PROCESSING_TIME_PER_CHAR`, seconds).
     public var processingTimePerCharacter: Duration = .zero

@@ -14,15 +14,24 @@ import Synchronization
 ///
 /// GRDB runs every access on its own serial dispatch queue; the async methods suspend without blocking the
 /// cooperative pool. SQLite's default `synchronous=FULL` in WAL mode makes a committed batch survive a power
-/// loss, which is what "acked only after durable" needs.
+/// loss, which is what "acked only after durable" needs. WAL checkpoints run on a second connection
+/// (``WALCheckpointer``), so a batch does not wait for the copy into the database file.
 public final class SQLiteLogStore: LogStore {
     private let queue: DatabaseQueue
+    /// Runs the WAL checkpoints on a connection of its own, off the write path.
+    let checkpointer: WALCheckpointer
     /// Tenants whose table is known to exist (tables are created on first write).
     private let tables = Mutex<Set<TenantID>>([])
     /// The insert statement of each tenant's table, prepared once.
     private let inserts = InsertStatements()
 
-    public init(path: String) throws(StoreError) {
+    public convenience init(path: String) throws(StoreError) {
+        try self.init(path: path, checkpointPages: (threshold: 1_000, writerLimit: 8_000))
+    }
+
+    /// `checkpointPages`: WAL pages not yet checkpointed that start a checkpoint on the second connection, and WAL
+    /// pages at which the writer checkpoints itself (``WALCheckpointer``); tests make them small.
+    init(path: String, checkpointPages: (threshold: Int, writerLimit: Int)) throws(StoreError) {
         let directory = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -31,12 +40,17 @@ public final class SQLiteLogStore: LogStore {
             configuration.busyMode = .timeout(5)
             configuration.label = "logpipe.sqlite"
             queue = try DatabaseQueue(path: path, configuration: configuration)
+            checkpointer = try WALCheckpointer(
+                path: path, configuration: configuration, threshold: checkpointPages.threshold, writerLimit: checkpointPages.writerLimit)
         } catch {
             throw StoreError(transient: false, "cannot open the SQLite store at \(path): \(Self.reason(error))")
         }
+        queue.inDatabase { [checkpointer] db in checkpointer.install(on: db) }
     }
 
     deinit {
+        // The hook points at the checkpointer, which goes with this store; the connection may outlive it.
+        queue.unsafeReentrantWrite { [checkpointer] db in checkpointer.uninstall(from: db) }
         // Finalized while the connection is open (GRDB closes it when the queue goes).
         inserts.removeAll()
     }

@@ -14,7 +14,7 @@ public struct LogWorker: Service {
     public struct Configuration: Sendable {
         public var prefetch: Int = 250
         /// Most logs written at once (a batch chunk counts its `logpipe-count` logs).
-        public var batchSize: Int = 500
+        public var batchSize: Int = 2_000
         /// When the store is idle, a batch that is not full waits at most this long after its first delivery for
         /// more; while the store writes the previous batch, the next one waits for the write instead (and never
         /// once it is full).
