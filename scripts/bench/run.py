@@ -16,6 +16,7 @@ import json
 import threading
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -105,6 +106,73 @@ def scrape_backlog(port):
     return accepted - settled
 
 
+TICKS = os.sysconf("SC_CLK_TCK")
+BROKER_PID_FILE = "/tmp/logpipe-broker-bench/rabbitmq.pid"  # broker/rabbitmq.sh's, for LOGPIPE_BROKER_NAME=bench
+
+
+def process_seconds(pid):
+    """User + system CPU seconds of a live process (/proc/PID/stat), 0 when it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICKS
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def tree_seconds(pids):
+    """CPU seconds of these processes and of their live descendants (the seed design's uvicorn forks its workers)."""
+    parents = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    todo, seen = list(pids), set()
+    while todo:
+        pid = todo.pop()
+        if pid not in seen:
+            seen.add(pid)
+            todo += [child for child, parent in parents.items() if parent == pid]
+    return sum(process_seconds(pid) for pid in seen)
+
+
+def machine_seconds():
+    """The machine's busy, idle and stolen CPU seconds so far (/proc/stat's first line)."""
+    with open("/proc/stat") as stat:
+        values = [int(value) for value in stat.readline().split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (values + [0] * 8)[:8]
+    return {"busy": (user + nice + system + irq + softirq) / TICKS, "idle": (idle + iowait) / TICKS, "steal": steal / TICKS}
+
+
+class CPUShare:
+    """Cores used by the broker, logpipe and the load generator (wrk) while a load runs, and the cores the host
+    stole: where the two cores went, beside the throughput they bought."""
+
+    def __init__(self, *server_pids):
+        self.server_pids = server_pids
+        try:
+            self.broker_pid = int(open(BROKER_PID_FILE).read().strip())
+        except (OSError, ValueError):
+            self.broker_pid = None
+        self.begin = self.sample()
+
+    def sample(self):
+        return {"time": time.time(), "broker": process_seconds(self.broker_pid) if self.broker_pid else 0.0,
+                "logpipe": tree_seconds(self.server_pids), "children": resource.getrusage(resource.RUSAGE_CHILDREN),
+                **machine_seconds()}
+
+    def cores(self):
+        end, begin = self.sample(), self.begin
+        wall = end["time"] - begin["time"]
+        children = (end["children"].ru_utime + end["children"].ru_stime) - (begin["children"].ru_utime + begin["children"].ru_stime)
+        share = {"broker": end["broker"] - begin["broker"], "logpipe": end["logpipe"] - begin["logpipe"], "wrk": children,
+                 "idle": end["idle"] - begin["idle"], "steal": end["steal"] - begin["steal"]}
+        return {name: round(seconds / wall, 2) for name, seconds in share.items()}
+
+
 class BacklogSampler(threading.Thread):
     """Samples the backlog (accepted − stored logs) once a second while the load runs; keeps its peak."""
 
@@ -139,7 +207,9 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
         sampler = BacklogSampler(HTTP_PORT)
         sampler.start()
         start = time.time()
+        cpu = CPUShare(server.pid)  # wrk is the only child that ends during the load
         result = run_wrk(script, f"http://127.0.0.1:{HTTP_PORT}/ingest", seconds, args.connections, env)
+        cores = cpu.cores()
         peak_backlog = sampler.stop()
         accepted_requests = result["requests"] - result["rejected"]
         accepted_logs = accepted_requests * logs_per_request
@@ -150,6 +220,7 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
             "stored_logs_per_s": round(count / elapsed), "all_stored": count >= accepted_logs,
             "rejected_requests": result["rejected"], "socket_errors": result["socket_errors"],
             "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "peak_backlog_logs": peak_backlog,
+            "cores": cores,
         }
         e2e = json.loads(bench_tool("e2e", "--sqlite", sqlite))
         row["e2e_p50_ms"], row["e2e_p99_ms"] = e2e["p50_ms"], e2e["p99_ms"]
@@ -196,14 +267,16 @@ def seed_scenario(args):
         wait_ready(f"http://127.0.0.1:{SEED_PORT}/health")
         log(f"[seed] wrk {args.seconds}s, {args.connections} connections")
         start = time.time()
+        cpu = CPUShare(api.pid, worker.pid)  # "logpipe" in its cores: the seed design's API and worker
         result = run_wrk("single.lua", f"http://127.0.0.1:{SEED_PORT}/ingest", args.seconds, args.connections)
+        cores = cpu.cores()
         accepted = result["requests"] - result["rejected"]
         count, elapsed = wait_stored(sqlite, accepted, start, timeout=args.seed_drain_seconds)
         return {
             "scenario": "single", "system": "seed design", "logs_per_request": 1,
             "accepted_logs_per_s": round(accepted / result["seconds"]), "stored_logs_per_s": round(count / elapsed),
             "all_stored": count >= accepted, "rejected_requests": result["rejected"], "socket_errors": result["socket_errors"],
-            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"],
+            "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "cores": cores,
         }
     finally:
         for process in (api, worker):
@@ -287,9 +360,11 @@ def table(rows, ceilings, counted):
                ("stored_logs_per_s", "stored logs/s"), ("all_stored", "all stored"), ("p50_ms", "202 p50 ms"),
                ("p99_ms", "202 p99 ms"), ("e2e_p50_ms", "e2e p50 ms"), ("e2e_p99_ms", "e2e p99 ms"),
                ("half_rate_p99_ms", "p99 ms at half rate"), ("peak_backlog_logs", "peak backlog logs"),
-               ("peak_rss_mb", "peak RSS MB")]
+               ("peak_rss_mb", "peak RSS MB"), ("cores_text", "cores: broker / logpipe / wrk / idle / stolen")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
+        if row.get("cores"):
+            row = dict(row, cores_text=" / ".join(str(row["cores"][name]) for name in ("broker", "logpipe", "wrk", "idle", "steal")))
         lines.append("| " + " | ".join("" if row.get(key) is None else str(row.get(key)) for key, _ in columns) + " |")
     lines.append("")
     for row in rows:
