@@ -13,8 +13,8 @@ import Synchronization
 /// tenant's cut-off in small transactions of their own, so writes wait at most one small batch.
 ///
 /// GRDB runs every access on its own serial dispatch queue; the async methods suspend without blocking the
-/// cooperative pool. SQLite's default `synchronous=FULL` in WAL mode makes a committed batch survive a power
-/// loss, which is what "acked only after durable" needs. WAL checkpoints run on a second connection
+/// cooperative pool. `synchronous=FULL` (set on the open connection: GRDB's WAL set-up picks `NORMAL`) makes a
+/// committed batch survive a power loss, which is what "acked only after durable" needs. WAL checkpoints run on a second connection
 /// (``WALCheckpointer``), so a batch does not wait for the copy into the database file.
 public final class SQLiteLogStore: LogStore {
     private let queue: DatabaseQueue
@@ -42,10 +42,26 @@ public final class SQLiteLogStore: LogStore {
             queue = try DatabaseQueue(path: path, configuration: configuration)
             checkpointer = try WALCheckpointer(
                 path: path, configuration: configuration, threshold: checkpointPages.threshold, writerLimit: checkpointPages.writerLimit)
+            try queue.inDatabase { [checkpointer] db in
+                try Self.syncEveryCommit(db)
+                checkpointer.install(on: db)
+            }
         } catch {
             throw StoreError(transient: false, "cannot open the SQLite store at \(path): \(Self.reason(error))")
         }
-        queue.inDatabase { [checkpointer] db in checkpointer.install(on: db) }
+    }
+
+    /// `synchronous=FULL`: each commit is fsynced before it returns, so a batch acked after its write survives
+    /// a power loss or an OS crash. GRDB's WAL set-up chooses `NORMAL` (a commit reaches the disk only at the
+    /// next checkpoint), after any `prepareDatabase`, so this runs on the open connection.
+    static func syncEveryCommit(_ db: Database) throws {
+        try db.execute(sql: "PRAGMA synchronous = FULL")
+    }
+
+    /// `PRAGMA synchronous` of the writer's connection and of the checkpointer's (2 is `FULL`), for tests.
+    func synchronousModes() throws -> (writer: Int, checkpointer: Int) {
+        let pragma = "PRAGMA synchronous"
+        return (try queue.inDatabase { try Int.fetchOne($0, sql: pragma) ?? -1 }, try checkpointer.inDatabase { try Int.fetchOne($0, sql: pragma) ?? -1 })
     }
 
     deinit {

@@ -3,7 +3,7 @@ import GRDB
 import GRDBSQLite
 import LogPipeCore
 
-// The SQLite store's fast path, with WALCheckpointer's commit hook the only places of the store that call
+// The SQLite store's fast path, with WALCheckpointer's WAL hook the only places of the store that call
 // sqlite3 directly: binding a log's columns straight from UTF-8 into a prepared insert (GRDB's argument arrays
 // cost a third of a write), and reading text columns with their byte length (GRDB's `String` columns end at the first NUL, and a log's
 // text may hold `\u0000`). Everything else goes through GRDB. Runs inside GRDB's serialized database access,
