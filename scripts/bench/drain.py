@@ -4,7 +4,8 @@
 Fills the work queue through `logpipe api` (no worker running) with wrk's NDJSON batches of 100 mixing 10
 tenants for --fill seconds, then starts `logpipe worker` (SQLite) and counts what it stores in --seconds. Prints
 stored logs/s, the cores the worker and the broker used and the cores left idle, and the WAL file's size at the
-end. Runs on the benchmark's private broker (scripts/bench/run.py's), which it starts and stops; a release build
+end. Runs on the benchmark's private broker (scripts/bench/run.py's), which it starts and, since what the worker
+did not drain stays in its durable queues, wipes at the end (its directory is deleted); a release build
 must exist (scripts/bench.sh builds one). Extra environment (LOGPIPE_BATCH_SIZE, LOGPIPE_PREFETCH, …) goes to the
 worker; LOGPIPE_BENCH_BINARIES picks another build, as for run.py.
 
@@ -35,12 +36,21 @@ def drain_once(args, index):
 
     def start(command, port):
         process = subprocess.Popen([binary, command], env=env, stdout=log_file, stderr=subprocess.STDOUT)
-        wait_ready(f"http://127.0.0.1:{port}/readiness")
+        try:
+            wait_ready(f"http://127.0.0.1:{port}/readiness")
+        except BaseException:
+            stop(process)
+            raise
         return process
 
     def stop(process):
         process.send_signal(signal.SIGTERM)
-        process.wait(timeout=60)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+            raise
 
     try:
         stop(start("worker", WORKER_PORT))  # declares the topology, so that the API's publishes have a queue
@@ -64,6 +74,7 @@ def drain_once(args, index):
         return {"queued_logs": queued, "stored_logs_per_s": round((after - before) / (end - begin)),
                 "ran_dry": after >= queued, "cores": cores, "wal_mb_at_end": round(wal / 1e6, 1)}
     finally:
+        log_file.close()
         for suffix in ("", "-wal", "-shm"):
             if os.path.exists(sqlite + suffix):
                 os.remove(sqlite + suffix)
@@ -80,7 +91,7 @@ def main():
     try:
         runs = [drain_once(args, index) for index in range(args.repeat)]
     finally:
-        run.broker("stop")
+        run.broker("wipe")
     for result in runs:
         print(json.dumps(result))
     rates = sorted(result["stored_logs_per_s"] for result in runs)

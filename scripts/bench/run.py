@@ -154,7 +154,8 @@ class CPUShare:
     def __init__(self, *server_pids):
         self.server_pids = server_pids
         try:
-            self.broker_pid = int(open(BROKER_PID_FILE).read().strip())
+            with open(BROKER_PID_FILE) as pid_file:
+                self.broker_pid = int(pid_file.read().strip())
         except (OSError, ValueError):
             self.broker_pid = None
         self.begin = self.sample()
