@@ -15,7 +15,8 @@ import Synchronization
 /// GRDB runs every access on its own serial dispatch queue; the async methods suspend without blocking the
 /// cooperative pool. `synchronous=FULL` (set on the open connection: GRDB's WAL set-up picks `NORMAL`) makes a
 /// committed batch survive a power loss, which is what "acked only after durable" needs. WAL checkpoints run on a second connection
-/// (``WALCheckpointer``), so a batch does not wait for the copy into the database file.
+/// (``WALCheckpointer``), so a batch rarely waits for the copy into the database file (only when the writer
+/// checkpoints itself at its limit).
 public final class SQLiteLogStore: LogStore {
     private let queue: DatabaseQueue
     /// Runs the WAL checkpoints on a connection of its own, off the write path.

@@ -9,7 +9,9 @@ import Synchronization
 /// batch's write time, measured). Here the writer's commit only hands the checkpoint to a connection of its
 /// own, on its own queue, which runs it `PASSIVE` (it never blocks the writer and copies only what no reader
 /// still needs) while the writer goes on appending: the other core does the copying. The writer checkpoints
-/// itself once the WAL holds `writerLimit` pages, so the WAL stays bounded whatever happens. Under sustained
+/// itself once the WAL holds `writerLimit` pages, so the WAL stays bounded as with SQLite's own checkpoints (a
+/// long read in another process can still hold it up, and a writer's checkpoint that finds the database busy
+/// is tried again at the next commit). Under sustained
 /// writes that is also how the WAL starts over: SQLite restarts it only when a write transaction begins with
 /// every frame copied, and the next batch usually begins while a background checkpoint still copies. The
 /// writer's checkpoint then has only the last commits' pages left to copy, and the WAL file stays at about
