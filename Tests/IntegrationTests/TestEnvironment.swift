@@ -56,9 +56,11 @@ enum TestEnvironment {
         "\(prefix)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
     }
 
-    /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
+    /// Polls `condition` until it holds or `timeout` passes; returns whether it held. The default is long
+    /// because it returns as soon as the condition holds: a cold CI run of every suite at once on 2 cores once
+    /// kept a worker from storing 3 logs within 10 s (the test passes alone in under a second).
     static func eventually(
-        timeout: Duration = .seconds(10), every interval: Duration = .milliseconds(50),
+        timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(50),
         _ condition: () async throws -> Bool
     ) async rethrows -> Bool {
         let deadline = ContinuousClock.now + timeout
