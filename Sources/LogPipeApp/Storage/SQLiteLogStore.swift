@@ -84,9 +84,10 @@ public final class SQLiteLogStore: LogStore {
                 // One prepared statement per tenant table, kept across batches, its values bound straight from the
                 // strings' UTF-8 (GRDB's argument arrays cost more than the insert itself at this rate). Not GRDB's
                 // statement cache: with thousands of tenants, its dictionary was copied on every insert.
+                var buffer = InsertBuffer()
                 for log in logs {
                     let insert = try inserts.statement(for: log.tenantID, db)
-                    if try Self.insert(log, with: insert.sqliteStatement, db) { result.stored += 1 } else { result.duplicates += 1 }
+                    if try Self.insert(log, with: insert.sqliteStatement, buffer: &buffer, db) { result.stored += 1 } else { result.duplicates += 1 }
                 }
                 return result
             }
@@ -229,18 +230,6 @@ public final class SQLiteLogStore: LogStore {
 
     static func createIndex(_ tenant: TenantID, _ db: Database) throws {
         try db.execute(sql: "CREATE INDEX IF NOT EXISTS \"\(tenant.rawValue).received_at\" ON \(table(tenant)) (received_at)")
-    }
-
-    static func countsJSON(_ counts: [String: Int]) -> String {
-        var bytes: [UInt8] = []
-        JSONWriting.appendCounts(counts, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    static func attributesJSON(_ attributes: [String: AttributeValue]) -> String {
-        var bytes: [UInt8] = []
-        JSONWriting.appendAttributes(attributes, to: &bytes)
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     static let columns = "log_id, text, redactions, received_at, processed_at, request_id, timestamp, level, source, attributes"
