@@ -99,6 +99,25 @@ struct FieldRedactionTests {
         #expect(stored.redactions == ["ORDER": 1])
     }
 
+    @Test("each built-in type is counted under its own name, over every field")
+    func countsByType() throws {
+        let samples = [RedactionCases.emails[0], RedactionCases.phones[4], RedactionCases.ssns[0], RedactionCases.cards[0], RedactionCases.ips[0]]
+        for sample in samples + [RedactionCases.secrets[0]] {
+            let record = Self.record(text: "a \(sample.value) b", level: "x", source: "s \(sample.value)", attributes: ["k": .string(sample.value)])
+            let stored = StoredLog(record: record, redactor: Redactor(), processedAtStamp: "2026-12-01T10:00:01.000Z")
+            #expect(stored.redactions == [sample.type.rawValue: 3], "\(sample)")
+            #expect(stored.text == "a \(sample.redacted) b", "\(sample)")
+        }
+        // All five at once, with a custom rule's count beside them.
+        let all = samples.map(\.value).joined(separator: " ; ")
+        let rule = try CustomRedactionRule(name: "ORDER", pattern: "ORD-[0-9]{3}")
+        let stored = StoredLog(
+            record: Self.record(text: all + " ; ORD-123 ORD-456"), redactor: Redactor(customRules: [rule]),
+            processedAtStamp: "2026-12-01T10:00:01.000Z")
+        #expect(stored.redactions == ["EMAIL": 1, "PHONE": 1, "SSN": 1, "CREDIT_CARD": 1, "IP_ADDRESS": 1, "ORDER": 2])
+        #expect(Redactor().redact("nothing here").counts.isEmpty)
+    }
+
     @Test("the timestamp is stored in the one sortable UTC form; a text that is not RFC 3339 is kept")
     func canonicalTimestamp() {
         #expect(StoredLog.canonicalTime("2026-11-29T10:00:00+01:00") == "2026-11-29T09:00:00.000Z")

@@ -13,9 +13,24 @@ public enum PIIType: String, Sendable, CaseIterable, Codable {
     public var mask: String { "[REDACTED:\(rawValue)]" }
 
     /// The mask as UTF-8, computed once per type.
-    var maskBytes: [UInt8] { Self.masks[Self.allCases.firstIndex(of: self)!] }
+    var maskBytes: [UInt8] { Self.masks[ordinal] }
+
+    /// The type's place in ``allCases``.
+    var ordinal: Int {
+        switch self {
+        case .email: 0
+        case .phone: 1
+        case .ssn: 2
+        case .creditCard: 3
+        case .ipAddress: 4
+        case .secret: 5
+        }
+    }
 
     private static let masks: [[UInt8]] = allCases.map { Array($0.mask.utf8) }
+
+    /// The types' names, by ``ordinal``.
+    static let names: [String] = allCases.map(\.rawValue)
 }
 
 /// The outcome of redacting one text: the redacted text and how many matches of each type it had.

@@ -17,74 +17,77 @@ public struct Redactor: Sendable {
     /// and the whole value of an attribute whose key names a secret (counted as one `SECRET`). Numbers and
     /// booleans are kept as they are, unless their key names a secret.
     public func redact(fields record: LogRecord) -> RedactedFields {
-        var counts: [String: Int] = [:]
-        func clean(_ text: String) -> String {
-            let redaction = redact(text)
-            if !redaction.counts.isEmpty { counts.merge(redaction.counts, uniquingKeysWith: +) }
-            return redaction.text
-        }
-        let text = clean(record.text)
-        let source = record.source.map(clean)
-        let level = record.level.map(clean)
+        // One tally for every field: the counts dictionary is made once, at the end.
+        var tally = RedactionTally()
+        let text = redact(record.text, into: &tally)
+        let source = record.source.map { redact($0, into: &tally) }
+        let level = record.level.map { redact($0, into: &tally) }
         var attributes: [String: AttributeValue]?
         if let original = record.attributes {
             var cleaned = [String: AttributeValue](minimumCapacity: original.count)
             for (key, value) in original {
                 if secretKeys.matches(key) {
                     cleaned[key] = .string(PIIType.secret.mask)
-                    counts[PIIType.secret.rawValue, default: 0] += 1
+                    tally.add(.secret)
                 } else if case .string(let string) = value {
-                    cleaned[key] = .string(clean(string))
+                    cleaned[key] = .string(redact(string, into: &tally))
                 } else {
                     cleaned[key] = value
                 }
             }
             attributes = cleaned
         }
-        return RedactedFields(text: text, source: source, level: level, attributes: attributes, counts: counts)
+        return RedactedFields(text: text, source: source, level: level, attributes: attributes, counts: tally.counts)
     }
 
     /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
     public func redact(_ text: String) -> Redaction {
-        var text = text
-        let matches = text.withUTF8 { Self.scan($0) }
-        if matches.isEmpty, customRules.isEmpty { return Redaction(text: text, counts: [:]) }  // no copy
-        return Self.settled(text.withUTF8 { build($0, matches) })
+        var tally = RedactionTally()
+        let redacted = redact(text, into: &tally)
+        return Redaction(text: redacted, counts: tally.counts)
     }
 
     /// The same on UTF-8 bytes (which must be valid UTF-8: masks only replace ASCII-delimited spans).
     public func redact(utf8 input: UnsafeBufferPointer<UInt8>) -> Redaction {
-        Self.settled(build(input, Self.scan(input)))
+        var tally = RedactionTally()
+        let first = build(input, Self.scan(input), into: &tally)
+        let redacted = tally.isEmpty ? first : Self.settled(first, into: &tally)
+        return Redaction(text: redacted, counts: tally.counts)
+    }
+
+    /// The redacted text, its matches added to `tally`.
+    func redact(_ text: String, into tally: inout RedactionTally) -> String {
+        var text = text
+        let matches = text.withUTF8 { Self.scan($0) }
+        if matches.isEmpty, customRules.isEmpty { return text }  // no copy
+        let before = tally.total
+        let first = text.withUTF8 { build($0, matches, into: &tally) }
+        return tally.total == before ? first : Self.settled(first, into: &tally)
     }
 
     /// Every mask is final: a mask can turn what is left beside it into a match of its own (`fe80::` before an
     /// email that was masked reads as an address once a `[` follows it), so text that got masks is scanned
     /// again until nothing more is found (found by fuzz-redactor; a few passes at most, each masks more).
-    static func settled(_ first: Redaction) -> Redaction {
-        guard !first.counts.isEmpty else { return first }
-        var result = first
+    static func settled(_ first: String, into tally: inout RedactionTally) -> String {
+        var text = first
         for _ in 0..<64 {  // two passes in practice; each pass masks more, and masks never match
-            var text = result.text
             let more = text.withUTF8 { scan($0) }
             if more.isEmpty { break }
-            let next = text.withUTF8 { Redactor().build($0, more) }
-            result.text = next.text
-            result.counts.merge(next.counts, uniquingKeysWith: +)
+            text = text.withUTF8 { Redactor().build($0, more, into: &tally) }
         }
-        return result
+        return text
     }
 
     static func scan(_ input: UnsafeBufferPointer<UInt8>) -> [PIIMatch] {
         ByteClass.table.withUnsafeBufferPointer { PIIScanner(bytes: input, classes: $0).scan() }
     }
 
-    private func build(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch]) -> Redaction {
-        var counts: [String: Int] = [:]
-        for match in matches { counts[match.type.rawValue, default: 0] += 1 }
-        guard customRules.isEmpty else { return buildWithRules(input, matches, counts) }
+    private func build(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch], into tally: inout RedactionTally) -> String {
+        for match in matches { tally.add(match.type) }
+        guard customRules.isEmpty else { return buildWithRules(input, matches, into: &tally) }
         // Straight into the new string's storage: the unmatched bytes and the masks.
         let capacity = input.count + matches.count * 24
-        let text = String(unsafeUninitializedCapacity: capacity) { buffer in
+        return String(unsafeUninitializedCapacity: capacity) { buffer in
             var written = 0
             var position = 0
             func copy(_ bytes: UnsafeBufferPointer<UInt8>) {
@@ -100,28 +103,26 @@ public struct Redactor: Sendable {
             copy(UnsafeBufferPointer(rebasing: input[position..<input.count]))
             return written
         }
-        return Redaction(text: text, counts: counts)
     }
 
-    private func buildWithRules(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch], _ counts: [String: Int]) -> Redaction {
-        var counts = counts
+    private func buildWithRules(_ input: UnsafeBufferPointer<UInt8>, _ matches: [PIIMatch], into tally: inout RedactionTally) -> String {
         var output: [UInt8] = []
         output.reserveCapacity(input.count + matches.count * 24)
         var position = 0
         for match in matches {
-            appendSegment(input, position..<match.start, to: &output, counts: &counts)
+            appendSegment(input, position..<match.start, to: &output, tally: &tally)
             output.append(contentsOf: match.type.maskBytes)
             position = match.end
         }
-        appendSegment(input, position..<input.count, to: &output, counts: &counts)
-        return Redaction(text: String(decoding: output, as: UTF8.self), counts: counts)
+        appendSegment(input, position..<input.count, to: &output, tally: &tally)
+        return String(decoding: output, as: UTF8.self)
     }
 
     /// Copies unmatched text, applying the custom rules to it: each rule sees only text that no built-in
     /// type and no earlier rule has masked.
     private func appendSegment(
         _ input: UnsafeBufferPointer<UInt8>, _ range: Range<Int>, to output: inout [UInt8],
-        counts: inout [String: Int]
+        tally: inout RedactionTally
     ) {
         guard !range.isEmpty else { return }
         let segment = UnsafeBufferPointer(rebasing: input[range])
@@ -135,7 +136,7 @@ public struct Redactor: Sendable {
                 guard case .text(let text) = piece else { return [piece] }
                 let split = rule.split(text)
                 let found = split.count { if case .mask = $0 { true } else { false } }
-                if found > 0 { counts[rule.name, default: 0] += found }
+                if found > 0 { tally.add(rule: rule.name, found) }
                 return split
             }
         }
@@ -155,4 +156,38 @@ public struct RedactedFields: Sendable, Hashable {
     public var level: String?
     public var attributes: [String: AttributeValue]?
     public var counts: [String: Int]
+}
+
+/// Matches per type while a log's fields are redacted: the built-in types in a fixed array indexed by type (no
+/// hashing, no allocation), custom rules by name; the dictionary of ``Redaction/counts`` is made once.
+struct RedactionTally {
+    private var builtIn = InlineArray<6, Int>(repeating: 0)
+    private var custom: [String: Int] = [:]
+    /// Every match counted so far.
+    private(set) var total = 0
+
+    var isEmpty: Bool { total == 0 }
+
+    mutating func add(_ type: PIIType) {
+        builtIn[type.ordinal] += 1
+        total += 1
+    }
+
+    mutating func add(rule name: String, _ count: Int) {
+        custom[name, default: 0] += count
+        total += count
+    }
+
+    /// Matches per type name; types with no match are absent.
+    var counts: [String: Int] {
+        guard total > 0 else { return [:] }
+        var types = 0
+        for ordinal in builtIn.indices where builtIn[ordinal] > 0 { types += 1 }
+        var counts = [String: Int](minimumCapacity: types + custom.count)
+        for (name, count) in custom { counts[name] = count }
+        for ordinal in builtIn.indices where builtIn[ordinal] > 0 {
+            counts[PIIType.names[ordinal], default: 0] += builtIn[ordinal]
+        }
+        return counts
+    }
 }
