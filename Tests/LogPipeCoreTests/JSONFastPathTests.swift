@@ -64,6 +64,7 @@ struct JSONFastPathTests {
         "the scanner refuses what RFC 8259 refuses",
         arguments: [
             "01", "1.", ".5", "+1", "1e", "-", "tru", "nul", #""\x""#, "\"a\u{01}\"", "[1,]", #"{"a":1,}"#, #"{"a" 1}"#, "{a:1}",
+            "\"open", #""escaped quote at the end\""#, #""tab\"#, "\"bell \u{07} inside\"",
             String(repeating: "[", count: 100) + String(repeating: "]", count: 100),
         ])
     func strict(_ text: String) {
@@ -77,6 +78,23 @@ struct JSONFastPathTests {
         ])
     func accepts(_ text: String) {
         #expect(Self.scan(text) == nil)
+    }
+
+    @Test("strings read the same whatever the offset of an escape, a non-ASCII byte or the closing quote", arguments: 0..<20)
+    func everyOffset(_ offset: Int) throws {
+        let padding = String(repeating: "a", count: offset)
+        for special in ["\"", "\\", "\n", "\t", "\u{01}", "\u{1F}", "é", "🎉", "\u{7F}", "~"] {
+            for tail in ["", "b", String(repeating: "b", count: 9)] {
+                // Written by the hand-made writer, read by the scanner and by Foundation.
+                let record = Self.record(padding + special + tail, full: false)
+                #expect(try WorkBody.parse(record.jsonBytes) == [record], "\(offset) \(record.text)")
+                #expect(try JSONDecoder().decode(LogRecord.self, from: Data(record.jsonBytes)) == record, "\(offset) \(record.text)")
+            }
+        }
+        #expect(Self.scan("\"" + padding + "\"") == nil)
+        #expect(Self.scan("\"" + padding) == .syntax)
+        #expect(Self.scan("\"" + padding + "\u{01}" + String(repeating: "b", count: 9) + "\"") == .syntax)
+        #expect(Self.scan("\"" + padding + "\u{1F}\"") == .syntax)
     }
 
     /// Scans one value and the end; the failure, or nil.

@@ -5,26 +5,56 @@ public enum JSONWriting {
         output.append(UInt8(ascii: "\""))
         var text = text
         text.withUTF8 { bytes in
-            var start = 0
-            for (offset, byte) in bytes.enumerated() where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start..<offset]))
-                switch byte {
-                case UInt8(ascii: "\""): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
-                case UInt8(ascii: "\\"): output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
-                case 0x0A: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
-                case 0x0D: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
-                case 0x09: output.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
-                default:
-                    let hex = Array("0123456789abcdef".utf8)
-                    output.append(contentsOf: Array("\\u00".utf8))
-                    output.append(hex[Int(byte >> 4)])
-                    output.append(hex[Int(byte & 0x0F)])
+            guard let base = bytes.baseAddress else { return }
+            let count = bytes.count
+            var start = 0  // the first byte not yet appended
+            var position = 0
+            while position < count {
+                // Eight bytes at a time while none of them needs an escape.
+                if count - position >= 8, !needsEscape(UnsafeRawPointer(base + position).loadUnaligned(as: UInt64.self)) {
+                    position += 8
+                    continue
                 }
-                start = offset + 1
+                let byte = base[position]
+                position += 1
+                guard byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") else { continue }
+                output.append(contentsOf: UnsafeBufferPointer(start: base + start, count: position - 1 - start))
+                appendEscape(byte, to: &output)
+                start = position
             }
-            output.append(contentsOf: UnsafeBufferPointer(rebasing: bytes[start...]))
+            output.append(contentsOf: UnsafeBufferPointer(start: base + start, count: count - start))
         }
         output.append(UInt8(ascii: "\""))
+    }
+
+    /// The escape of a quote, a backslash or a control byte.
+    private static func appendEscape(_ byte: UInt8, to output: inout [UInt8]) {
+        output.append(UInt8(ascii: "\\"))
+        switch byte {
+        case UInt8(ascii: "\""), UInt8(ascii: "\\"): output.append(byte)
+        case 0x0A: output.append(UInt8(ascii: "n"))
+        case 0x0D: output.append(UInt8(ascii: "r"))
+        case 0x09: output.append(UInt8(ascii: "t"))
+        default:
+            let hex: StaticString = "0123456789abcdef"
+            output.append(UInt8(ascii: "u"))
+            output.append(UInt8(ascii: "0"))
+            output.append(UInt8(ascii: "0"))
+            output.append(hex.utf8Start[Int(byte >> 4)])
+            output.append(hex.utf8Start[Int(byte & 0x0F)])
+        }
+    }
+
+    /// Whether any of the eight bytes of `word` is one a JSON string cannot hold as it is: a quote, a backslash
+    /// or a control byte (below 0x20). Exact, with the usual bit trick: `(x - 0x01…) & ~x & 0x80…` has a high bit
+    /// set exactly when some byte of `x` is zero, and `(x - n·0x01…) & ~x & 0x80…` when some byte is below `n`
+    /// (for `n` ≤ 0x80).
+    @inline(__always) static func needsEscape(_ word: UInt64) -> Bool {
+        let ones: UInt64 = 0x0101_0101_0101_0101
+        let quote = word ^ (ones &* 0x22)
+        let backslash = word ^ (ones &* 0x5C)
+        let found = ((quote &- ones) & ~quote) | ((backslash &- ones) & ~backslash) | ((word &- ones &* 0x20) & ~word)
+        return found & 0x8080_8080_8080_8080 != 0
     }
 
     static func appendKey(_ key: StaticString, to output: inout [UInt8]) {
@@ -76,6 +106,13 @@ public enum JSONWriting {
         value: (Value, inout [UInt8]) -> Void
     ) {
         output.append(UInt8(ascii: "{"))
+        // One member needs no sorting (and no sorted copy): the common case of redaction counts.
+        if members.count == 1, let member = members.first {
+            appendString(member.key, to: &output)
+            output.append(UInt8(ascii: ":"))
+            value(member.value, &output)
+            return output.append(UInt8(ascii: "}"))
+        }
         for (index, member) in members.sorted(by: { $0.key < $1.key }).enumerated() {
             if index > 0 { output.append(UInt8(ascii: ",")) }
             appendString(member.key, to: &output)
