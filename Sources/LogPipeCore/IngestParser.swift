@@ -132,7 +132,7 @@ public struct IngestParser: Sendable {
             var start = 0
             var number = 0
             while start <= bytes.count {
-                let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n")) ?? bytes.count
+                let newline = Self.newline(in: bytes, from: start)
                 number += 1
                 var end = newline
                 if end > start, bytes[end - 1] == UInt8(ascii: "\r") { end -= 1 }
@@ -150,6 +150,14 @@ public struct IngestParser: Sendable {
             return .success(lines)
         }
         return try result.get()
+    }
+
+    /// The offset of the first `\n` at or after `start`, else the end (memchr: lines of logs are long).
+    static func newline(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        guard let base = bytes.baseAddress, start < bytes.count, let found = memchr(base + start, 0x0A, bytes.count - start) else {
+            return bytes.count
+        }
+        return UnsafeRawPointer(found) - base
     }
 
     static func isJSONWhitespace(_ byte: UInt8) -> Bool {

@@ -40,14 +40,19 @@ public enum LogID {
     }
 
     static func hyphenatedHex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        out.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { out.append(UInt8(ascii: "-")) }
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
+        let digits: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: bytes.count * 2 + 4) { out in
+            var written = 0
+            for (index, byte) in bytes.enumerated() {
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    out[written] = UInt8(ascii: "-")
+                    written += 1
+                }
+                out[written] = digits.utf8Start[Int(byte >> 4)]
+                out[written + 1] = digits.utf8Start[Int(byte & 0x0F)]
+                written += 2
+            }
+            return written
         }
-        return String(decoding: out, as: UTF8.self)
     }
 }
