@@ -181,13 +181,10 @@ struct RedactionTally {
     /// Matches per type name; types with no match are absent.
     var counts: [String: Int] {
         guard total > 0 else { return [:] }
-        var types = 0
-        for ordinal in builtIn.indices where builtIn[ordinal] > 0 { types += 1 }
-        var counts = [String: Int](minimumCapacity: types + custom.count)
-        for (name, count) in custom { counts[name] = count }
-        for ordinal in builtIn.indices where builtIn[ordinal] > 0 {
-            counts[PIIType.names[ordinal], default: 0] += builtIn[ordinal]
-        }
+        // A custom rule cannot be named like a built-in type (CustomRedactionRule refuses it): no key is shared.
+        var counts = custom
+        counts.reserveCapacity(custom.count + builtIn.count)
+        for ordinal in builtIn.indices where builtIn[ordinal] > 0 { counts[PIIType.names[ordinal]] = builtIn[ordinal] }
         return counts
     }
 }
