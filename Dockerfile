@@ -9,6 +9,9 @@ WORKDIR /src
 COPY Package.swift ./
 RUN swift package resolve
 COPY Sources ./Sources
+# SwiftPM checks the folder of every target in Package.swift, the test targets' too, before it builds anything:
+# without Tests/ (small, and not compiled for the logpipe product) the build stops at "invalid custom path".
+COPY Tests ./Tests
 RUN swift build -c release --product logpipe --static-swift-stdlib \
  && mkdir -p /out \
  && cp .build/release/logpipe /out/ \

@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "5.0.1"),
@@ -101,10 +102,13 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
@@ -211,6 +215,7 @@ if ProcessInfo.processInfo.environment["LOGPIPE_FUZZ"] == "1" {
     let fuzzTargets: [(String, [Target.Dependency])] = [
         ("fuzz-ingest", ["LogPipeCore"]), ("fuzz-work-message", ["LogPipeCore"]),
         ("fuzz-redactor", ["LogPipeCore"]), ("fuzz-gzip", ["ZlibBridge"]),
+        ("fuzz-otlp", ["LogPipeCore", "ShipperProtocols"]), ("fuzz-loki", ["LogPipeCore", "ShipperProtocols", "SnappyBridge"]),
     ]
     for (name, dependencies) in fuzzTargets {
         package.products.append(.executable(name: name, targets: [name]))

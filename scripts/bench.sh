@@ -4,11 +4,12 @@
 # and apart), the seed design's reference (../shared/bench/peer_seed.py) on the same load, and instructions per
 # stored log under valgrind's callgrind. Prints the tables, writes .build/bench/results.json and its plots.
 # Options go to scripts/bench/run.py (e.g. --seconds 30, --scenarios single, --no-seed; --scale-out for work shards
-# and a three-node quorum cluster).
+# and a three-node quorum cluster; --stores sqlite,secantus for each scenario on SQLite and on MongoDB's store on a
+# private SecantusDB server, an independent MongoDB-wire-protocol server, not MongoDB).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
-bash scripts/setup.sh
+bash scripts/setup.sh --test   # --test: SecantusDB's venv for --stores secantus
 swift build -c release --product logpipe
 swift build -c release --product logpipe-bench
 # The broker's own ceiling: a minimal rabbitmq-c publisher, nothing of logpipe in its path.

@@ -7,10 +7,11 @@
 #   bash scripts/chaos.sh --seconds 3600 --seed 1                            (the one-hour soak)
 #
 # Uses the debug build (.build/debug/logpipe; scripts/test.sh builds it) unless --binary names another, and a
-# private RabbitMQ node of its own (port 5732), wiped at the end.
+# private RabbitMQ node of its own (port 5732), wiped at the end; with --store mongo, a private SecantusDB server
+# (an independent MongoDB-wire-protocol server, not MongoDB; port 27932), wiped at the end too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 [ -x .build/debug/logpipe ] || swift build --product logpipe
 /usr/bin/python3 scripts/chaos/run.py "$@"

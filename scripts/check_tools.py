@@ -4,7 +4,9 @@ or from scripts/setup.sh.
 
 It reads the shell scripts (scripts/*.sh, broker/*.sh, .ci/run), the Python scripts (scripts/**/*.py) and the
 Swift tests and tools (shell lines passed to `system(...)`, executables given to Process), lists every program
-they invoke, and checks each one on this machine (run it after scripts/setup.sh):
+they invoke, and checks each one on this machine (run it after scripts/setup.sh). A folder that holds a Dockerfile
+is an image's build context (scripts/compose/standins/*): what its files invoke runs inside that image, so it is
+not read.
 
 - not on this machine at all: nothing installs it -> failure, naming the program and where it is invoked;
 - owned by a Debian package: the package must be in the base image (scripts/base-image-packages.txt, the
@@ -256,6 +258,11 @@ def invoked_programs(root):
         base = os.path.join(root, directory)
         for folder, subfolders, files in os.walk(base):
             subfolders[:] = [s for s in subfolders if not s.startswith(".build")]
+            if "Dockerfile" in files:
+                # An image's build context (the compose test's stand-ins): its scripts run inside the image, whose
+                # Dockerfile installs what they invoke, not on this machine.
+                subfolders[:] = []
+                continue
             for name in sorted(files):
                 path = os.path.join(folder, name)
                 if os.path.abspath(path) == os.path.abspath(__file__):
@@ -367,7 +374,7 @@ def check(root, show=False):
 def self_test():
     """The checker must find programs in every kind of file it reads, and fail naming the missing one."""
     with tempfile.TemporaryDirectory() as root:
-        for folder in ("scripts", "broker", ".ci", "Tests/X"):
+        for folder in ("scripts", "broker", ".ci", "Tests/X", "scripts/image"):
             os.makedirs(os.path.join(root, folder))
         files = {
             "scripts/setup.sh": "#!/usr/bin/env bash\npackages=(coreutils)\n",
@@ -379,6 +386,9 @@ def self_test():
             ".ci/run": "#!/usr/bin/env bash\nbash scripts/a.sh\n",
             "scripts/b.py": "import subprocess\nimport logpipe_missing_module\nsubprocess.run(['logpipe-missing-tool-b', '-x'])\n",
             "Tests/X/T.swift": 'let s = PrivateBroker.system("logpipe-missing-tool-c -f \'\\(file)\' > out")\n',
+            # An image's build context: its entry point runs in the image, not here.
+            "scripts/image/Dockerfile": "FROM debian:bookworm-slim\n",
+            "scripts/image/entrypoint.sh": "#!/bin/sh\nexec logpipe-tool-of-the-image\n",
         }
         for name, text in files.items():
             with open(os.path.join(root, name), "w") as handle:

@@ -10,6 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
-bash scripts/setup.sh
+bash scripts/setup.sh --test
 [ -x .build/debug/logpipe ] || swift build --product logpipe
 /usr/bin/python3 scripts/cluster/run.py "$@"

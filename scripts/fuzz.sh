@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Coverage-guided fuzzing with libFuzzer (the Swift toolchain's, with AddressSanitizer and LeakSanitizer) of
 # the parsers that face the outside: the API's request bodies (JSON, NDJSON, text with header values), the
-# worker's work-message decoder, the PII redactor and the gzip reader. Each target starts from its committed
+# worker's work-message decoder, the PII redactor, the gzip reader, and the shippers' decoders (OTLP protobuf and
+# JSON, Loki JSON and snappy protobuf) with the limits of what they may build. Each target starts from its committed
 # seed corpus (Fuzz/corpus/<target>); a crash, a hang (an input over 10 s), a leak or a broken invariant
 # fails, and libFuzzer writes the input that did it to .build-fuzz/artifacts/.
 #
-#   bash scripts/fuzz.sh [--seconds N] [target …]     (default 30 s each, all four targets)
+#   bash scripts/fuzz.sh [--seconds N] [target …]     (default 30 s each, all six targets)
 #
 # The fuzz targets are in the package only with LOGPIPE_FUZZ=1, and build into .build-fuzz (libFuzzer gives
 # them their entry point).
@@ -20,7 +21,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-[ ${#targets[@]} -gt 0 ] || targets=(fuzz-ingest fuzz-work-message fuzz-redactor fuzz-gzip)
+[ ${#targets[@]} -gt 0 ] || targets=(fuzz-ingest fuzz-work-message fuzz-redactor fuzz-gzip fuzz-otlp fuzz-loki)
 
 # One combined -sanitize flag for the compiler: given SwiftPM's `--sanitize=fuzzer --sanitize=address`, the Swift 6.3
 # driver passes only the last -sanitize option to the frontend, and SwiftPM orders the two differently from one

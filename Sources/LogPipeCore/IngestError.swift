@@ -27,6 +27,8 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let emptyBatch = Code("empty_batch")
         /// `POST /loki/api/v1/push`: the body is not a Loki push in the declared encoding.
         public static let invalidLoki = Code("invalid_loki")
+        /// `POST /v1/logs`: the body is not an OTLP `ExportLogsServiceRequest` in the declared encoding.
+        public static let invalidOTLP = Code("invalid_otlp")
         // The caller may not write this tenant.
         public static let tenantNotAllowed = Code("tenant_not_allowed")
         // Over a size limit.
@@ -34,13 +36,15 @@ public struct IngestError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let logTooLarge = Code("log_too_large")
         public static let lineTooLarge = Code("line_too_large")
         public static let tooManyLogs = Code("too_many_logs")
+        // The work was given up: the client went away, or the server is stopping.
+        public static let requestAbandoned = Code("request_abandoned")
 
         /// The codes above, for tables that must cover each one.
         public static let domain: [Code] = [
             .invalidJSON, .invalidBody, .unknownField, .invalidField, .missingText, .missingTenantID, .invalidTenantID,
             .reservedTenant, .tenantMismatch, .invalidLogID, .invalidTimestamp, .invalidAttributes, .invalidUTF8,
-            .invalidBatch, .emptyBatch, .invalidLoki, .tenantNotAllowed, .requestTooLarge, .logTooLarge, .lineTooLarge,
-            .tooManyLogs,
+            .invalidBatch, .emptyBatch, .invalidLoki, .invalidOTLP, .tenantNotAllowed, .requestTooLarge, .logTooLarge,
+            .lineTooLarge, .tooManyLogs, .requestAbandoned,
         ]
     }
 

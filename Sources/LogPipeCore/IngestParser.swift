@@ -192,6 +192,11 @@ public struct IngestParser: Sendable {
             guard attributes.keys.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F } }) else {
                 throw IngestError(.invalidAttributes, "attribute names must not hold control characters")
             }
+            // One log, text and attributes together, within the limit (what the worker holds a message to).
+            let size = Self.storedSize(text: text, attributes: attributes)
+            guard size <= maxLogBytes else {
+                throw IngestError(.logTooLarge, "the log's text and attributes are \(size) bytes; the limit is \(maxLogBytes)")
+            }
         }
         return LogInput(
             tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,

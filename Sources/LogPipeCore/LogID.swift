@@ -8,6 +8,22 @@ public enum LogID {
         return bytes.allSatisfy(isAllowed)
     }
 
+    /// Whether `value` has a UUID's shape (`8-4-4-4-12` hex digits), as the ids the API generates do.
+    public static func isUUID(_ value: String) -> Bool {
+        var index = 0
+        for byte in value.utf8 {
+            switch index {
+            case 8, 13, 18, 23: guard byte == UInt8(ascii: "-") else { return false }
+            default:
+                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
+                else { return false }
+            }
+            index += 1
+            guard index <= 36 else { return false }
+        }
+        return index == 36
+    }
+
     static func isAllowed(_ byte: UInt8) -> Bool {
         switch byte {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),

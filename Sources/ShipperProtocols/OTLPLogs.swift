@@ -43,28 +43,101 @@ public enum OTLPLogs {
         public var firstError: IngestError?
     }
 
-    /// How many log records a request holds (checked against the batch limit before anything is mapped).
+    /// Roughly what one message (a record, an attribute, a value) takes once swift-protobuf has decoded it.
+    static let decodedBytesPerMessage = 200
+
+    /// Looks at a body before it is decoded: refuses it when it holds more records than ``ShipperLimits/records``
+    /// or when its decoded form would take more than ``ShipperLimits/decodedBytes``, and returns what that form
+    /// will take (for the body budget). Linear in the body, and builds nothing (``ProtobufWireScan``, or a walk
+    /// of the JSON with the fast reader).
+    public static func inspect(_ body: Data, json: Bool, limits: ShipperLimits) throws(IngestError) -> Int {
+        let maxMessages = max(0, limits.decodedBytes - body.count) / decodedBytesPerMessage
+        let notOTLP = IngestError(
+            .invalidOTLP,
+            json
+                ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
+                : "the body is not a protobuf OTLP ExportLogsServiceRequest")
+        let counted = body.withUnsafeBytes { bytes -> Result<Int, IngestError> in
+            if json {
+                var walk = JSONShapeCount(maxObjects: maxMessages, maxRecords: limits.records, recordKeys: ["logRecords", "log_records"])
+                switch walk.run(bytes) {
+                case .counted: return .success(walk.objects)
+                case .malformed: return .failure(notOTLP)
+                case .tooMany: return .failure(limits.tooManyRecords("log records"))
+                case .tooLarge: return .failure(limits.tooLargeDecoded)
+                }
+            }
+            do throws(ProtobufWireScan.Failure) {
+                let counts = try ProtobufWireScan.count(
+                    bytes, shape: wireShape, counted: Kind.logRecord.rawValue, limit: limits.records, maxMessages: maxMessages)
+                return .success(counts.reduce(0, +))
+            } catch {
+                switch error {
+                case .malformed: return .failure(notOTLP)
+                case .tooMany: return .failure(limits.tooManyRecords("log records"))
+                case .tooLarge: return .failure(limits.tooLargeDecoded)
+                }
+            }
+        }
+        return body.count + (try counted.get()) * decodedBytesPerMessage
+    }
+
+    /// The message kinds of an `ExportLogsServiceRequest`, for ``ProtobufWireScan``.
+    enum Kind: Int, CaseIterable {
+        case request, resourceLogs, resource, scopeLogs, scope, logRecord, keyValue, anyValue, arrayValue, keyValueList
+    }
+
+    /// Which field of which message holds which submessage (Protos/otlp_logs.proto).
+    static let wireShape = ProtobufWireScan.Shape(kinds: Kind.allCases.count) { kind, field in
+        let child: Kind? =
+            switch (Kind(rawValue: kind)!, field) {
+            case (.request, 1): .resourceLogs
+            case (.resourceLogs, 1): .resource
+            case (.resourceLogs, 2): .scopeLogs
+            case (.resource, 1): .keyValue
+            case (.scopeLogs, 1): .scope
+            case (.scopeLogs, 2): .logRecord
+            case (.scope, 3): .keyValue
+            case (.logRecord, 5): .anyValue
+            case (.logRecord, 6): .keyValue
+            case (.keyValue, 2): .anyValue
+            case (.anyValue, 5): .arrayValue
+            case (.anyValue, 6): .keyValueList
+            case (.arrayValue, 1): .anyValue
+            case (.keyValueList, 1): .keyValue
+            default: nil
+            }
+        return child?.rawValue
+    }
+
+    /// How many log records a request holds.
     public static func recordCount(_ request: Request) -> Int {
         request.resourceLogs.reduce(0) { total, resource in total + resource.scopeLogs.reduce(0) { $0 + $1.logRecords.count } }
     }
 
     /// The mapping above. `fromJSON`: the request came as JSON, so its ids were read as base64 of hex text.
+    /// Resource and scope attributes are flattened once and shared by their records, so the cost is linear in
+    /// the request. Throws for the whole request when its logs come to more than ``ShipperLimits/expandedBytes``,
+    /// or when `shouldStop` says the work is no longer wanted (asked every 64 records).
     public static func inputs(
         _ request: Request, headerTenant: String?, defaultTenant: TenantID?, tenantAttribute: String,
-        parser: IngestParser, fromJSON: Bool, allows: (TenantID) -> Bool = { _ in true }
-    ) -> Mapped {
+        parser: IngestParser, fromJSON: Bool, limits: ShipperLimits = ShipperLimits(),
+        allows: (TenantID) -> Bool = { _ in true }, shouldStop: () -> Bool = { false }
+    ) throws(IngestError) -> Mapped {
         var mapped = Mapped()
+        var expanded = 0
+        var seen = 0
         func reject(_ error: IngestError, count: Int = 1) {
             mapped.rejected += count
             if mapped.firstError == nil { mapped.firstError = error }
         }
         for resourceLogs in request.resourceLogs {
-            let resource = flatten(resourceLogs.resource.attributes)
+            let resource = flatten(resourceLogs.resource.attributes, valueLimit: parser.maxLogBytes)
             let records = resourceLogs.scopeLogs.reduce(0) { $0 + $1.logRecords.count }
             let tenant: TenantID
             do throws(IngestError) {
                 var fromResource: String?
-                if case .string(let value)? = resource.first(where: { $0.key == tenantAttribute })?.value { fromResource = value }
+                if case .string(let value)? = resource.value(of: tenantAttribute) { fromResource = value }
                 tenant = try resolveTenant(header: headerTenant, key: defaultTenant, resource: fromResource, parser: parser)
                 guard allows(tenant) else { throw IngestError(.tenantNotAllowed, "this API key may not write tenant '\(tenant)'") }
             } catch {
@@ -72,22 +145,27 @@ public enum OTLPLogs {
                 continue
             }
             var source: String?
-            if case .string(let name)? = resource.first(where: { $0.key == "service.name" })?.value, !name.isEmpty {
+            if case .string(let name)? = resource.value(of: "service.name"), !name.isEmpty {
                 source = truncated(name, bytes: IngestParser.maxSourceBytes)
             }
             for scopeLogs in resourceLogs.scopeLogs {
-                var scope = flatten(scopeLogs.scope.attributes)
-                if !scopeLogs.scope.name.isEmpty { scope.append(("otel.scope.name", .string(scopeLogs.scope.name))) }
-                if !scopeLogs.scope.version.isEmpty { scope.append(("otel.scope.version", .string(scopeLogs.scope.version))) }
+                var scope = flatten(scopeLogs.scope.attributes, valueLimit: parser.maxLogBytes)
+                if !scopeLogs.scope.name.isEmpty { scope.append("otel.scope.name", .string(scopeLogs.scope.name)) }
+                if !scopeLogs.scope.version.isEmpty { scope.append("otel.scope.version", .string(scopeLogs.scope.version)) }
+                let shared = FlatAttributes.merged(scope, resource)
                 for record in scopeLogs.logRecords {
+                    seen += 1
+                    if seen % 64 == 0, shouldStop() { throw ShipperLimits.abandoned }
+                    let input: LogInput
                     do throws(IngestError) {
-                        mapped.inputs.append(
-                            try input(
-                                record, tenant: tenant, source: source, scope: scope, resource: resource,
-                                parser: parser, fromJSON: fromJSON))
+                        input = try self.input(record, tenant: tenant, source: source, shared: shared, parser: parser, fromJSON: fromJSON)
                     } catch {
                         reject(error)
+                        continue
                     }
+                    expanded += IngestParser.storedSize(text: input.text, attributes: input.attributes ?? [:])
+                    guard expanded <= limits.expandedBytes else { throw limits.tooLargeExpanded }
+                    mapped.inputs.append(input)
                 }
             }
         }
@@ -103,26 +181,31 @@ public enum OTLPLogs {
     }
 
     static func input(
-        _ record: Logpipe_Otlp_LogRecord, tenant: TenantID, source: String?, scope: [(key: String, value: AttributeValue)],
-        resource: [(key: String, value: AttributeValue)], parser: IngestParser, fromJSON: Bool
+        _ record: Logpipe_Otlp_LogRecord, tenant: TenantID, source: String?, shared: FlatAttributes, parser: IngestParser,
+        fromJSON: Bool
     ) throws(IngestError) -> LogInput {
-        let text = record.hasBody ? bodyText(record.body) : ""
+        let text = record.hasBody ? bodyText(record.body, limit: parser.maxLogBytes) : ""
         guard !text.isEmpty else { throw IngestError(.missingText, "a log record has no body") }
         guard text.utf8.count <= parser.maxLogBytes else {
-            throw IngestError(.logTooLarge, "a log record's body is \(text.utf8.count) bytes; the limit is \(parser.maxLogBytes)")
+            throw IngestError(.logTooLarge, "a log record's body is over \(parser.maxLogBytes) bytes, the limit")
         }
-        var own = flatten(record.attributes)
+        var own = flatten(record.attributes, valueLimit: parser.maxLogBytes)
         var logID: String?
-        if let index = own.firstIndex(where: { $0.key == "log.record.uid" }), case .string(let uid) = own[index].value, LogID.isValid(uid) {
+        if let index = own.pairs.firstIndex(where: { $0.key == "log.record.uid" }), case .string(let uid) = own.pairs[index].value,
+            LogID.isValid(uid)
+        {
             logID = uid
-            own.remove(at: index)
+            own.pairs.remove(at: index)
         }
-        if !record.traceID.isEmpty { own.append(("trace_id", .string(hex(record.traceID, fromJSON: fromJSON)))) }
-        if !record.spanID.isEmpty { own.append(("span_id", .string(hex(record.spanID, fromJSON: fromJSON)))) }
-        if !record.eventName.isEmpty { own.append(("event.name", .string(record.eventName))) }
-        let attributes = merge([own, scope, resource])
-        // A record's text and attributes together within the limit of one log (an NDJSON line's): attributes of a
-        // resource are copied into each of its records, so a large one must not multiply.
+        if !record.traceID.isEmpty { own.append("trace_id", .string(hex(record.traceID, fromJSON: fromJSON))) }
+        if !record.spanID.isEmpty { own.append("span_id", .string(hex(record.spanID, fromJSON: fromJSON))) }
+        if !record.eventName.isEmpty { own.append("event.name", .string(record.eventName)) }
+        // A record's text and attributes together within the limit of one log (an NDJSON line's): the shared
+        // attributes count in every record they are part of.
+        guard !own.oversized, !shared.oversized else {
+            throw IngestError(.logTooLarge, "a log record's attribute value is over \(parser.maxLogBytes) bytes, the limit")
+        }
+        let attributes = FlatAttributes.dictionary(own, shared)
         let size = IngestParser.storedSize(text: text, attributes: attributes)
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "a log record with its attributes is \(size) bytes; the limit is \(parser.maxLogBytes)")
@@ -148,68 +231,6 @@ public enum OTLPLogs {
             result.append(character)
         }
         return result
-    }
-
-    /// Attributes in order of precedence (first wins), within the limits of `/ingest`.
-    static func merge(_ groups: [[(key: String, value: AttributeValue)]]) -> [String: AttributeValue] {
-        var result: [String: AttributeValue] = [:]
-        var dropped = 0
-        for group in groups {
-            for (key, value) in group where result[key] == nil {
-                guard IngestParser.isValidAttributeKey(key) else { dropped += 1; continue }
-                guard result.count < IngestParser.maxAttributes - 1 else { dropped += 1; continue }
-                result[key] = value
-            }
-        }
-        if dropped > 0 { result["otel.dropped_attributes"] = .int(Int64(dropped)) }
-        return result
-    }
-
-    /// Key-value lists as flat attributes: maps become dotted keys, arrays and bytes become text.
-    static func flatten(_ list: [Logpipe_Otlp_KeyValue], prefix: String = "", depth: Int = 0) -> [(key: String, value: AttributeValue)] {
-        var result: [(key: String, value: AttributeValue)] = []
-        for pair in list {
-            let key = prefix + pair.key
-            switch pair.value.value {
-            case .stringValue(let text)?: result.append((key, .string(text)))
-            case .boolValue(let flag)?: result.append((key, .bool(flag)))
-            case .intValue(let number)?: result.append((key, .int(number)))
-            case .doubleValue(let number)?: result.append((key, number.isFinite ? .double(number) : .string(String(number))))
-            case .kvlistValue(let map)? where depth < 8: result.append(contentsOf: flatten(map.values, prefix: key + ".", depth: depth + 1))
-            case .bytesValue(let bytes)?: result.append((key, .string(bytes.base64EncodedString())))
-            case nil: continue
-            default: result.append((key, .string(jsonText(pair.value, depth: depth))))
-            }
-        }
-        return result
-    }
-
-    /// A body as the log's text: a string as it is, anything else as JSON.
-    static func bodyText(_ body: Logpipe_Otlp_AnyValue) -> String {
-        if case .stringValue(let text)? = body.value { return text }
-        if body.value == nil { return "" }
-        return jsonText(body, depth: 0)
-    }
-
-    /// An AnyValue as JSON text (maps as objects, arrays as arrays, bytes as base64 strings).
-    static func jsonText(_ value: Logpipe_Otlp_AnyValue, depth: Int) -> String {
-        func quoted(_ text: String) -> String {
-            var bytes: [UInt8] = []
-            JSONWriting.appendString(text, to: &bytes)
-            return String(decoding: bytes, as: UTF8.self)
-        }
-        guard depth < 16 else { return "null" }
-        switch value.value {
-        case .stringValue(let text)?: return quoted(text)
-        case .boolValue(let flag)?: return flag ? "true" : "false"
-        case .intValue(let number)?: return String(number)
-        case .doubleValue(let number)?: return number.isFinite ? "\(number)" : quoted(String(number))
-        case .bytesValue(let bytes)?: return quoted(bytes.base64EncodedString())
-        case .arrayValue(let array)?: return "[" + array.values.map { jsonText($0, depth: depth + 1) }.joined(separator: ",") + "]"
-        case .kvlistValue(let map)?:
-            return "{" + map.values.map { quoted($0.key) + ":" + jsonText($0.value, depth: depth + 1) }.joined(separator: ",") + "}"
-        case nil: return "null"
-        }
     }
 
     /// The OTLP severity number's short name (1–4 TRACE…TRACE4, 5–8 DEBUG…, 9 INFO, 13 WARN, 17 ERROR, 21 FATAL).

@@ -153,8 +153,10 @@ struct StalledBrokerTests {
             #expect(outcomes.count == 48)
             #expect(outcomes.allSatisfy { !$0.1 }, "a publish was confirmed by a stopped broker")
             let slowest = outcomes.map(\.0).max() ?? .zero
-            // The confirm timeout (1 s) plus a second, plus scheduling slack on two busy cores.
-            #expect(slowest < .milliseconds(2_500), "slowest answer after \(slowest)")
+            // The confirm timeout (1 s) plus a second when the machine is quiet; the bound leaves room for a loaded
+            // CI run (2.9 s seen), and still fails the old behaviour, where every answer waited for as long as the
+            // broker stayed stopped (here: until after the last answer, so never).
+            #expect(slowest < .seconds(10), "slowest answer after \(slowest)")
         } catch {
             kill(pid, SIGCONT)
             await connection.close()

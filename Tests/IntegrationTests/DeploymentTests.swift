@@ -11,8 +11,8 @@ import Yams
 import FoundationNetworking
 #endif
 
-/// The compose file as Debian's docker-compose reads it (no Docker engine here: the file is validated and
-/// inspected, not run).
+/// The compose file as Debian's docker-compose reads it: validated and inspected here; scripts/compose-test.sh runs
+/// it on a real Docker engine.
 @Suite("Deployment files")
 struct ComposeTests {
     @Test("docker-compose config accepts the file; every service has a health check; workers publish no port so they scale")

@@ -17,10 +17,13 @@ struct EnvironmentGuardTests {
         #expect(!connection.isConnected)
     }
 
-    @Test("the MongoDB wire-protocol test double is configured and answers through libmongoc")
-    func mongoDoubleIsReachable() throws {
+    @Test(
+        "SecantusDB (an independent MongoDB-wire-protocol server, not MongoDB) is configured and answers through libmongoc, as the application user and as root"
+    )
+    func secantusIsReachable() throws {
         let pool = try MongoClientPool(uri: TestEnvironment.mongoURI)
         try pool.ping()
-        #expect(try pool.command(database: "admin", #"{"buildInfo": 1}"#).contains("test-double"))
+        #expect(try pool.command(database: "admin", [BSONField("buildInfo", .int32(1))])["secantusVersion"] != nil)
+        try MongoClientPool(uri: FailCommand.adminURI).ping()
     }
 }

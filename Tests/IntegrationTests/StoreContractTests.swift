@@ -6,21 +6,23 @@ import Testing
 
 @testable import LogPipeApp
 
-/// The behaviour every `LogStore` must have, run against SQLite and against the MongoDB wire-protocol test
-/// double (through the real libmongoc driver).
-@Suite("Store contract")
+/// The behaviour every `LogStore` must have, run against SQLite and against MongoDB's store through the real
+/// libmongoc driver on SecantusDB, an independent MongoDB-wire-protocol server (not MongoDB).
+@Suite("Store contract: SQLite, and the MongoDB store on SecantusDB (an independent MongoDB-wire-protocol server, not MongoDB)")
 struct StoreContractTests {
     /// A fresh, empty store of each kind.
     enum Kind: String, CaseIterable, CustomTestStringConvertible {
         case sqlite
-        case mongoTestDouble
-        var testDescription: String { rawValue }
+        case mongoOnSecantus
+        var testDescription: String {
+            self == .sqlite ? "SQLite" : "MongoDB store on SecantusDB (an independent MongoDB-wire-protocol server, not MongoDB)"
+        }
 
         func make() throws -> any LogStore {
             switch self {
             case .sqlite:
                 try SQLiteLogStore(path: "/tmp/logpipe-store-tests/\(UUID().uuidString).sqlite")
-            case .mongoTestDouble:
+            case .mongoOnSecantus:
                 try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
             }
         }
@@ -114,18 +116,21 @@ struct StoreContractTests {
         try await store.ping()
     }
 
-    @Test("MongoDB store: injected write failures are transient errors, and a retry stores each document once")
+    @Test("MongoDB store on SecantusDB (not MongoDB): writes whose connection the server closes are transient errors, and a retry stores each document once")
     func mongoWriteFailure() async throws {
-        let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
-        _ = try await store.write([log("before")])
-        _ = try store.pool.command(database: store.database, #"{"logpipeDouble": 1, "failWrites": 1}"#)
-        await #expect(throws: StoreError.self) { try await store.write([log("a"), log("b")]) }
-        let retry = try await store.write([log("a"), log("b"), log("before")])
-        #expect(retry == StoreWriteResult(stored: 2, duplicates: 1))
-        #expect(try await store.count(tenant: Self.acme) == 3)
+        try await FailCommand.exclusive { failCommand in
+            let store = try MongoLogStore(uri: failCommand.uri(), database: "t\(UInt32.random(in: 0...UInt32.max))")
+            _ = try await store.write([log("before")])
+            try failCommand.arm(.string("alwaysOn"), [BSONField("closeConnection", .bool(true))])
+            await #expect { try await store.write([log("a"), log("b")]) } throws: { ($0 as? StoreError)?.transient == true }
+            try failCommand.off()
+            let retry = try await store.write([log("a"), log("b"), log("before")])
+            #expect(retry == StoreWriteResult(stored: 2, duplicates: 1))
+            #expect(try await store.count(tenant: Self.acme) == 3)
+        }
     }
 
-    @Test("MongoDB store: each tenant is its own collection named by the tenant id, documents keyed by log_id")
+    @Test("MongoDB store on SecantusDB (not MongoDB): each tenant is its own collection named by the tenant id, documents keyed by log_id")
     func mongoLayout() async throws {
         let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
         _ = try await store.write([log("x", Self.acme), log("y", Self.beta)])
@@ -156,7 +161,8 @@ struct StoreContractTests {
         #expect(try await ids(LogQuery(since: UnixTime(stamp: received(2)), level: "error", contains: "disk", limit: 10)) == ["q4"])
     }
 
-    @Test("MongoDB store: times are BSON dates, attribute numbers and booleans BSON numbers and booleans, redactions a sub-document")
+    @Test(
+        "MongoDB store on SecantusDB (not MongoDB): times are BSON dates, attribute numbers and booleans BSON numbers and booleans, redactions a sub-document")
     func mongoDocumentTypes() async throws {
         let store = try MongoLogStore(uri: TestEnvironment.mongoURI, database: "t\(UInt32.random(in: 0...UInt32.max))")
         _ = try await store.write([log("d1", redactions: ["EMAIL": 2])])
@@ -180,7 +186,9 @@ struct StoreContractTests {
         try store.pool.listIndexes(database: store.database, collection: collection).first { $0["name"] == .string("received_at_1") }
     }
 
-    @Test("MongoDB store: the first write to a tenant creates its received_at index, a TTL index when logs expire; a new retention is applied with collMod")
+    @Test(
+        "MongoDB store on SecantusDB (not MongoDB): the first write to a tenant creates its received_at index, a TTL index when logs expire; a new retention is applied with collMod"
+    )
     func mongoIndexes() async throws {
         let database = "t\(UInt32.random(in: 0...UInt32.max))"
         let forever = try MongoLogStore(uri: TestEnvironment.mongoURI, database: database)

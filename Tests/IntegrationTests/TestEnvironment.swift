@@ -18,11 +18,13 @@ enum TestEnvironment {
         }
     }
 
-    /// The MongoDB wire-protocol test double that `scripts/test.sh` starts (`LOGPIPE_TEST_MONGO_URI`).
+    /// The application user's URI of the MongoDB server that `scripts/test.sh` starts (`LOGPIPE_TEST_MONGO_URI`):
+    /// SecantusDB, an independent MongoDB-wire-protocol server, not MongoDB.
     static var mongoURI: String {
         get throws {
             guard let uri = ProcessInfo.processInfo.environment["LOGPIPE_TEST_MONGO_URI"], !uri.isEmpty else {
-                throw Missing(description: "LOGPIPE_TEST_MONGO_URI is not set: run the tests with scripts/test.sh, which starts the MongoDB test double")
+                throw Missing(
+                    description: "LOGPIPE_TEST_MONGO_URI is not set: run the tests with scripts/test.sh, which starts SecantusDB (scripts/secantus.sh)")
             }
             return uri
         }

@@ -91,6 +91,58 @@ struct WorkerIsolationTests {
         await fixture.tearDown()
     }
 
+    @Test("a logpipe-routing-key header on a message published to the exchange is ignored: a publisher allowed tenant.x cannot write into another tenant")
+    func forgedRoutingKeyHeader() async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = try WorkerTests.temporaryStore()
+        var properties = AMQPProperties(deliveryMode: 2)
+        properties.headers[MessageHeader.tenant] = .string("victim")
+        properties.headers[MessageHeader.routingKey] = .string("tenant.victim")
+        try await fixture.connection.publish(
+            exchange: fixture.topology.ingestExchange, routingKey: "tenant.mallory",
+            body: Self.body(tenant: "victim", logID: "forged-1"), properties: properties)
+        try await Self.publish(fixture, Self.body(tenant: "mallory", logID: "own-1"), routedAs: "mallory")
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
+        #expect(parked)
+        let copy = try #require(try await fixture.drain(fixture.topology.deadLetterQueue).first)
+        #expect(copy.properties.headers[MessageHeader.error]?.stringValue == "tenant_mismatch")
+        // The parked copy records the routing key the broker delivered, not the forged one: a replay goes back there.
+        #expect(copy.properties.headers[MessageHeader.routingKey]?.stringValue == "tenant.mallory")
+        #expect(try await TestEnvironment.eventually { try await store.count(tenant: TenantID("mallory")!) == 1 })
+        #expect(try await store.count(tenant: TenantID("victim")!) == 0)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
+    @Test(
+        "a message that breaks the API's rules is parked as invalid_message and stores nothing: bad ids, a huge text, a forged received_at, too many attributes",
+        arguments: [
+            #"{"v":1,"tenant_id":"acme","log_id":"nul\u0000id","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-1","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"bob@example.com"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-2","text":"t","received_at":"9999-12-31T23:59:59Z","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-3","text":"t","received_at":"yesterday","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-4","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r","timestamp":"soon"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-5","text":"","received_at":"2026-12-01T00:00:00Z","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-6","text":"\#(String(repeating: "x", count: 300_000))","received_at":"2026-12-01T00:00:00Z","request_id":"r"}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-7","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r","attributes":{\#((0..<65).map { #""k\#($0)":1"# }.joined(separator: ","))}}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-8","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r","attributes":{"\#(String(repeating: "k", count: 1000))":1}}"#,
+            #"{"v":1,"tenant_id":"acme","log_id":"ok-9","text":"t","received_at":"2026-12-01T00:00:00Z","request_id":"r","level":""}"#,
+        ])
+    func invalidMessages(_ body: String) async throws {
+        let fixture = try await BrokerFixture.start()
+        let store = try WorkerTests.temporaryStore()
+        try await Self.publish(fixture, Array(body.utf8), routedAs: "acme")
+        try await Self.publish(fixture, Self.body(tenant: "acme", logID: "fine-1"), routedAs: "acme")
+        let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
+        #expect(try await Self.parkedReasons(fixture, count: 1) == ["invalid_message"])
+        #expect(try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 1 })
+        #expect(try await store.get(tenant: TenantID("acme")!, logID: "fine-1") != nil)
+        await worker.stop()
+        await fixture.tearDown()
+    }
+
     @Test("a reserved tenant (sqlite_x) in a batch is parked as reserved_tenant; the other tenants' logs are stored at once")
     func reservedTenantInBatch() async throws {
         let fixture = try await BrokerFixture.start()

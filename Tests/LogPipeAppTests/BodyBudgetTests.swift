@@ -120,3 +120,72 @@ struct BodyBudgetTests {
         #expect(budget.available == 1000)
     }
 }
+
+/// The budget shared between clients: one slow or greedy client cannot hold it all (hostile input, round 2).
+@Suite("Body budget shared fairly between clients")
+struct BodyBudgetFairnessTests {
+    let mallory = BodyBudget.Client(high: 8, low: 66)
+    let alice = BodyBudget.Client(high: 8, low: 1)
+
+    @Test("one request is charged at most a quarter of the budget, however much of its body arrives")
+    func requestShare() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let slow = BodyCharge(budget: budget, client: mallory)
+        for _ in 0..<20 { try await slow.take(100, received: true) }  // 2,000 bytes read, then it stalls
+        #expect(slow.bytes == 250 && slow.received == 2000)
+        #expect(budget.available == 750)
+        // Another client is served at once.
+        let other = BodyCharge(budget: budget, client: alice)
+        try await other.take(600)
+        #expect(other.bytes == 250)
+        slow.releaseAll()
+        other.releaseAll()
+        #expect(budget.available == 1000 && budget.clientCount == 0)
+    }
+
+    @Test("a client's newer requests wait once it holds its share; other clients' do not wait behind them")
+    func clientShare() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let first = BodyCharge(budget: budget, client: mallory)
+        try await first.take(250)  // its oldest: a full request share
+        let second = BodyCharge(budget: budget, client: mallory)
+        let waiting = Task { try await second.take(10) }
+        #expect(try await eventually { budget.waitingCount == 1 })
+        // Alice is admitted although a request is in line before her: it waits for its own client's share.
+        let alices = BodyCharge(budget: budget, client: alice)
+        try await alices.take(200)
+        #expect(budget.held(by: alice) == 200)
+        #expect(budget.waitingCount == 1)
+        first.releaseAll()
+        try await waiting.value
+        #expect(budget.held(by: mallory) == 10)
+        second.releaseAll()
+        alices.releaseAll()
+        #expect(budget.available == 1000 && budget.clientCount == 0)
+    }
+
+    @Test("a client's oldest request never waits for its own client's newer ones: parallel uploads finish")
+    func oldestGoesOn() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let oldest = BodyCharge(budget: budget, client: alice)
+        let newer = BodyCharge(budget: budget, client: alice)
+        try await oldest.take(10)
+        try await newer.take(240)  // the client is at its share
+        try await oldest.take(240)  // the oldest goes on, within its own request share
+        #expect(oldest.bytes == 250 && budget.held(by: alice) == 490)
+        oldest.releaseAll()
+        newer.releaseAll()
+        #expect(budget.available == 1000 && budget.clientCount == 0)
+    }
+
+    @Test("a decoded form is charged beyond the request's share, up to the whole budget")
+    func decodedCharge() async throws {
+        let budget = BodyBudget(capacity: 1000)
+        let charge = BodyCharge(budget: budget, client: alice)
+        try await charge.take(100)
+        try await charge.takeDecoded(5000)
+        #expect(charge.bytes == 1000)
+        charge.releaseAll()
+        #expect(budget.available == 1000 && budget.clientCount == 0)
+    }
+}

@@ -20,6 +20,7 @@ struct HostileHTTPTests {
 
     func withServer(
         bodyTimeout: Duration = .seconds(10), idleTimeout: Duration = .seconds(30),
+        configure: (inout LogPipeConfiguration) -> Void = { _ in },
         _ body: @escaping @Sendable (Int, RecordingPublisher) async throws -> Void
     ) async throws {
         let publisher = RecordingPublisher()
@@ -28,6 +29,7 @@ struct HostileHTTPTests {
         configuration.httpPort = 0
         configuration.bodyTimeout = bodyTimeout
         configuration.httpIdleTimeout = idleTimeout
+        configure(&configuration)
         var logger = Logger(label: "hostile-http")
         logger.logLevel = .critical
         let app = IngestAPI(publisher: publisher, configuration: configuration).application(configuration: configuration, logger: logger)
@@ -38,7 +40,7 @@ struct HostileHTTPTests {
 
     /// A normal single-log POST on a fresh connection: its status.
     static func post(_ port: Int) async throws -> Int? {
-        let socket = try RawSocket(port: port)
+        let socket = try await RawSocket.connect(port: port)
         try await socket.send(
             "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(singleLog.utf8.count)\r\n\r\n\(singleLog)")
         return await socket.readResponse(timeout: Self.patience).status
@@ -47,7 +49,7 @@ struct HostileHTTPTests {
     @Test("gzip with Content-Length 2^62 is answered 413 (it trapped in an overflow before), and the next client is served")
     func hugeGzipContentLength() async throws {
         try await withServer { port, _ in
-            let socket = try RawSocket(port: port)
+            let socket = try await RawSocket.connect(port: port)
             try await socket.send(
                 "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n"
                     + "Content-Length: 4611686018427387904\r\n\r\nabc")
@@ -68,7 +70,7 @@ struct HostileHTTPTests {
                 "Content-Length: 9223372036854775807", "Content-Length: 0x10", "Content-Length:", "Transfer-Encoding: chunked\r\nContent-Length: 5",
             ]
             for variant in variants {
-                let socket = try RawSocket(port: port)
+                let socket = try await RawSocket.connect(port: port)
                 try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Encoding: gzip\r\n\(variant)\r\n\r\nhello")
                 let response = await socket.readResponse(timeout: Self.patience)
                 #expect(response.closed || (400..<500).contains(response.status ?? 0), "\(variant): \(response.text.prefix(200))")
@@ -81,7 +83,7 @@ struct HostileHTTPTests {
     @Test("a body that stalls gets 408 request_timeout within the body timeout, and its connection is closed")
     func stalledBody() async throws {
         try await withServer(bodyTimeout: .milliseconds(500)) { port, publisher in
-            let socket = try RawSocket(port: port)
+            let socket = try await RawSocket.connect(port: port)
             let start = ContinuousClock.now
             try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: 1000\r\n\r\n{\"tenant_id\":")
             let response = await socket.readResponse(timeout: Self.patience)
@@ -116,7 +118,7 @@ struct HostileHTTPTests {
             let quiet = try await Self.postP99(port)
             var slow: [RawSocket] = []
             for _ in 0..<64 {
-                let socket = try RawSocket(port: port)
+                let socket = try await RawSocket.connect(port: port)
                 try await socket.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: \(8 << 20)\r\n\r\n")
                 slow.append(socket)
             }
@@ -131,7 +133,7 @@ struct HostileHTTPTests {
     @Test("an idle keep-alive connection is closed after the idle timeout")
     func idleConnectionClosed() async throws {
         try await withServer(idleTimeout: .milliseconds(300)) { port, _ in
-            let socket = try RawSocket(port: port)
+            let socket = try await RawSocket.connect(port: port)
             try await socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
             let health = await socket.readResponse(timeout: Self.patience).status
             #expect(health == 200)
@@ -142,10 +144,20 @@ struct HostileHTTPTests {
         }
     }
 
+    @Test("a connection that never sends a request is closed after the idle timeout")
+    func silentConnectionClosed() async throws {
+        try await withServer(idleTimeout: .milliseconds(300)) { port, _ in
+            let socket = try await RawSocket.connect(port: port)
+            let start = ContinuousClock.now
+            #expect(await socket.read(timeout: Self.patience).closed)
+            #expect(ContinuousClock.now - start < .seconds(10))
+        }
+    }
+
     @Test("pipelined requests on one connection are all answered, in order")
     func pipelined() async throws {
         try await withServer { port, publisher in
-            let socket = try RawSocket(port: port)
+            let socket = try await RawSocket.connect(port: port)
             let request =
                 "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: \(Self.singleLog.utf8.count)\r\n\r\n\(Self.singleLog)"
             try await socket.send(String(repeating: request, count: 5) + "GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -159,19 +171,18 @@ struct HostileHTTPTests {
     @Test("huge header counts and sizes, and bodies cut off halfway: the server stays up and serves others")
     func hugeHeadersAndCutBodies() async throws {
         try await withServer { port, publisher in
-            let many = RawSocket.self
-            let manyHeaders = try many.init(port: port)
+            let manyHeaders = try await RawSocket.connect(port: port)
             try? await manyHeaders.send("POST /ingest HTTP/1.1\r\nHost: x\r\n" + String(repeating: "X-A: b\r\n", count: 20_000) + "\r\n")
             let first = await manyHeaders.readResponse(timeout: Self.patience)
             #expect(first.closed || (400..<500).contains(first.status ?? 0), "\(first.text.prefix(200))")
 
-            let bigHeader = try RawSocket(port: port)
+            let bigHeader = try await RawSocket.connect(port: port)
             try? await bigHeader.send("POST /ingest HTTP/1.1\r\nHost: x\r\nX-Big: " + String(repeating: "a", count: 1 << 20) + "\r\n\r\n")
             let second = await bigHeader.readResponse(timeout: Self.patience)
             #expect(second.closed || (400..<500).contains(second.status ?? 0), "\(second.text.prefix(200))")
 
             for _ in 0..<20 {
-                let cut = try RawSocket(port: port)
+                let cut = try await RawSocket.connect(port: port)
                 try await cut.send("POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"tenant_id\":\"acme\",")
             }
             let status = try await Self.post(port)
@@ -184,12 +195,108 @@ struct HostileHTTPTests {
     func thousandIdleConnections() async throws {
         try await withServer { port, _ in
             var idle: [RawSocket] = []
-            for _ in 0..<1000 { idle.append(try RawSocket(port: port)) }
+            for _ in 0..<1000 { idle.append(try await RawSocket.connect(port: port)) }
             for _ in 0..<20 {
                 let status = try await Self.post(port)
                 #expect(status == 202)
             }
             withExtendedLifetime(idle) {}
+        }
+    }
+
+    @Test(
+        "a client that sends 4.3 MB of a body fast and then trickles holds a quarter of the budget, not all of it, and is cut off after one window; others' POSTs keep their p99"
+    )
+    func tricklingClientHoldsItsShare() async throws {
+        try await withServer(bodyTimeout: .seconds(30)) { port, _ in
+            let quiet = try await Self.postP99(port)
+            let slow = try await RawSocket.connect(port: port, from: "127.0.0.2")
+            let line = #"{"tenant_id":"acme","text":"\#(String(repeating: "x", count: 1000))"}"# + "\n"
+            let body = String(repeating: line, count: 4_300)
+            try await slow.send(
+                "POST /ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\nContent-Length: \(8 << 20)\r\n\r\n" + body)
+            let started = ContinuousClock.now
+            let trickle = Task {
+                while !Task.isCancelled {
+                    try await slow.send("x")
+                    try await Task.sleep(for: .milliseconds(500))
+                }
+            }
+            defer { trickle.cancel() }
+            let loaded = try await Self.postP99(port)
+            // It used to hold the whole budget for the body timeout: the others' POSTs waited seconds (8.8 s seen).
+            #expect(loaded < .milliseconds(100) || loaded < quiet * 2 + .milliseconds(50), "p99 \(loaded) beside a trickling body, \(quiet) without")
+            let answer = await slow.readResponse(timeout: Self.patience)
+            #expect(answer.status == 408, "\(answer.text)")
+            #expect(answer.text.contains("slower than"))
+            #expect(ContinuousClock.now - started < .seconds(20), "the minimum rate cut it off long before the 30 s body timeout")
+        }
+    }
+
+    @Test("connections over the cap get 503 too_many_connections at once and are closed; other clients are served; room comes back")
+    func connectionCap() async throws {
+        try await withServer(configure: {
+            $0.maxConnections = 50; $0.maxConnectionsPerClient = 10
+        }) { port, _ in
+            // Connections kept open and answered, until the first refusal (the test client may hold one of its own).
+            var held: [RawSocket] = []
+            var refusal: (socket: RawSocket, text: String)?
+            while refusal == nil, held.count < 20 {
+                let socket = try await RawSocket.connect(port: port)
+                try await socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                let answer = await socket.read(timeout: Self.patience) { $0.contains("}") }
+                if answer.text.hasPrefix("HTTP/1.1 200") { held.append(socket) } else { refusal = (socket, answer.text) }
+            }
+            #expect((9...10).contains(held.count), "\(held.count) connections before the first refusal")
+            let (refused, text) = try #require(refusal)
+            let answer = (text: text, closed: false)
+            #expect(answer.text.hasPrefix("HTTP/1.1 503"), "\(answer.text)")
+            #expect(answer.text.contains("too_many_connections") && answer.text.contains("Retry-After: 1"))
+            #expect(await refused.read(timeout: Self.patience).closed)
+            // Another client is served meanwhile.
+            let other = try await RawSocket.connect(port: port, from: "127.0.0.2")
+            try await other.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            #expect(await other.readResponse(timeout: Self.patience).status == 200)
+            // Closing its connections gives the first client room again.
+            held.removeAll()
+            var served = false
+            let deadline = ContinuousClock.now + .seconds(30)
+            while !served, ContinuousClock.now < deadline {
+                let socket = try await RawSocket.connect(port: port)
+                try await socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+                served = await socket.readResponse(timeout: Self.patience).status == 200
+            }
+            #expect(served)
+        }
+    }
+
+    @Test("an 8 KB gzip OTLP body of millions of empty records is refused 413 before it is decoded; the next client is served")
+    func otlpEmptyRecords() async throws {
+        try await withServer { port, publisher in
+            var records = [UInt8](repeating: 0, count: 4_000_000 * 2)
+            for index in stride(from: 0, to: records.count, by: 2) { records[index] = 0x12 }
+            func varint(_ value: Int) -> [UInt8] {
+                var value = UInt64(value)
+                var bytes: [UInt8] = []
+                repeat {
+                    bytes.append(UInt8(value & 0x7F) | (value > 0x7F ? 0x80 : 0))
+                    value >>= 7
+                } while value > 0
+                return bytes
+            }
+            let resourceLogs = [0x12] + varint(records.count) + records
+            let body = gzip([0x0A] + varint(resourceLogs.count) + resourceLogs)
+            #expect(body.count < 64 * 1024)
+            let socket = try await RawSocket.connect(port: port)
+            try await socket.send(
+                Array(
+                    "POST /v1/logs HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Encoding: gzip\r\nX-Tenant-ID: acme\r\nContent-Length: \(body.count)\r\n\r\n"
+                        .utf8) + body)
+            let answer = await socket.readResponse(timeout: Self.patience)
+            #expect(answer.status == 413, "\(answer.text)")
+            #expect(answer.text.contains("too_many_logs"))
+            #expect(publisher.records.isEmpty)
+            #expect(try await Self.post(port) == 202)
         }
     }
 }

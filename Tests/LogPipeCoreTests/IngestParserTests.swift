@@ -12,11 +12,11 @@ struct IngestParserTests {
 
     @Test("a full JSON log keeps every field")
     func fullObject() throws {
-        let input = try json(
-            #"""
+        let body = #"""
             {"tenant_id":"acme","text":"hello","log_id":"l-1","timestamp":"2026-11-29T10:00:00Z","level":"info",
              "source":"web-1","attributes":{"user":"u1","n":3,"ratio":0.5,"ok":true}}
-            """#)
+            """#
+        let input = try IngestParser(maxLogBytes: 1024).parseJSON(Data(body.utf8), headerTenant: nil)
         #expect(input.tenantID.rawValue == "acme")
         #expect(input.text == "hello")
         #expect(input.logID == "l-1")
@@ -24,6 +24,18 @@ struct IngestParserTests {
         #expect(input.level == "info")
         #expect(input.source == "web-1")
         #expect(input.attributes == ["user": .string("u1"), "n": .int(3), "ratio": .double(0.5), "ok": .bool(true)])
+    }
+
+    @Test("a log's text and attributes together are held to the log size limit, as the worker holds them")
+    func textAndAttributesTogether() throws {
+        let attributes = (0..<4).map { #""k\#($0)":"\#(String(repeating: "v", count: 12))""# }.joined(separator: ",")
+        do {
+            _ = try json(#"{"tenant_id":"acme","text":"short","attributes":{\#(attributes)}}"#)
+            Issue.record("a log over the limit with its attributes was accepted")
+        } catch {
+            #expect(error.code == .logTooLarge)
+            #expect(error.message.contains("text and attributes"))
+        }
     }
 
     @Test("the header may give the tenant, and must agree with the body when both do")

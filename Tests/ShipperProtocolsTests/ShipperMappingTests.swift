@@ -30,7 +30,7 @@ struct OTLPMappingTests {
     @Test("the specification's JSON example maps every field")
     func specExampleJSON() throws {
         let request = try #require(OTLPLogs.decode(json: Data(Self.specExample.utf8)))
-        let mapped = OTLPLogs.inputs(request, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: true)
+        let mapped = try OTLPLogs.inputs(request, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: true)
         #expect(mapped.rejected == 0)
         let log = try #require(mapped.inputs.first)
         #expect(log.tenantID.rawValue == "acme")
@@ -97,7 +97,7 @@ struct OTLPMappingTests {
         map.kvlistValue.values = [entry]
         let bytes = try request([record(text("hello"), severity: 13, uid: "uid-1"), record(map, severity: 18)]).serializedData()
         let decoded = try #require(OTLPLogs.decode(protobuf: bytes))
-        let mapped = OTLPLogs.inputs(decoded, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+        let mapped = try OTLPLogs.inputs(decoded, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
         #expect(mapped.inputs.map(\.text) == ["hello", #"{"event":7}"#])
         #expect(mapped.inputs.map(\.level) == ["WARN", "ERROR2"])
         #expect(mapped.inputs[0].logID == "uid-1")
@@ -109,27 +109,27 @@ struct OTLPMappingTests {
     @Test("a record that cannot be a log is rejected alone and counted; the tenant comes from the key, the header or the resource")
     func partialAndTenants() throws {
         let mixed = request([record(text("ok")), record(nil), record(text(String(repeating: "x", count: 2000)))])
-        let mapped = OTLPLogs.inputs(mixed, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+        let mapped = try OTLPLogs.inputs(mixed, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
         #expect(mapped.inputs.count == 1)
         #expect(mapped.rejected == 2)
         #expect(mapped.firstError?.code == .missingText)
 
         let noTenant = request([record(text("a"))], tenant: nil)
         #expect(
-            OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+            try OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
                 .firstError?.code == .missingTenantID)
         #expect(
-            OTLPLogs.inputs(noTenant, headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+            try OTLPLogs.inputs(noTenant, headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
                 .inputs.first?.tenantID.rawValue == "beta")
         #expect(
-            OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: TenantID("keyed"), tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+            try OTLPLogs.inputs(noTenant, headerTenant: nil, defaultTenant: TenantID("keyed"), tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
                 .inputs.first?.tenantID.rawValue == "keyed")
-        let mismatch = OTLPLogs.inputs(
+        let mismatch = try OTLPLogs.inputs(
             request([record(text("a"))]), headerTenant: "beta", defaultTenant: nil, tenantAttribute: "tenant.id",
             parser: parser, fromJSON: false)
         #expect(mismatch.inputs.isEmpty)
         #expect(mismatch.firstError?.code == .tenantMismatch)
-        let custom = OTLPLogs.inputs(
+        let custom = try OTLPLogs.inputs(
             request([record(text("a"))]), headerTenant: nil, defaultTenant: nil, tenantAttribute: "k8s.namespace.name",
             parser: parser, fromJSON: false)
         #expect(custom.firstError?.code == .missingTenantID, "only the configured attribute names the tenant")
@@ -142,7 +142,7 @@ struct OTLPMappingTests {
         big.key = "huge"
         big.value.stringValue = String(repeating: "y", count: 2000)
         request.resourceLogs[0].resource.attributes.append(big)
-        let mapped = OTLPLogs.inputs(request, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
+        let mapped = try OTLPLogs.inputs(request, headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id", parser: parser, fromJSON: false)
         #expect(mapped.inputs.isEmpty)
         #expect(mapped.rejected == 3)
         #expect(mapped.firstError?.code == .logTooLarge)
@@ -153,7 +153,7 @@ struct OTLPMappingTests {
     func tenantOrder() {
         let fromResource = request([record(text("a"))], tenant: "payments")
         func tenant(header: String?, key: String?, allows: @escaping (TenantID) -> Bool = { _ in true }) -> OTLPLogs.Mapped {
-            OTLPLogs.inputs(
+            try! OTLPLogs.inputs(
                 fromResource, headerTenant: header, defaultTenant: key.flatMap(TenantID.init), tenantAttribute: "tenant.id",
                 parser: parser, fromJSON: false, allows: allows)
         }

@@ -9,9 +9,28 @@ import Glibc
 public final class RawSocket: @unchecked Sendable {
     public let descriptor: Int32
 
-    public init(port: Int) throws {
+    /// Connects to `127.0.0.1:port`, from `source` (another loopback address such as `127.0.0.2`, so that a test
+    /// can be two clients) when given. The `connect` runs on a thread of its own: it blocks while the server's listen
+    /// backlog is full, and the server accepts only when the Swift pool runs its tasks.
+    public static func connect(port: Int, from source: String? = nil) async throws -> RawSocket {
+        try await offPool { try RawSocket(port: port, from: source) }
+    }
+
+    private init(port: Int, from source: String?) throws {
         descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard descriptor >= 0 else { throw Failure("socket: errno \(errno)") }
+        if let source {
+            var local = sockaddr_in()
+            local.sin_family = sa_family_t(AF_INET)
+            local.sin_addr.s_addr = inet_addr(source)
+            let bound = withUnsafePointer(to: &local) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard bound == 0 else {
+                close(descriptor)
+                throw Failure("bind to \(source): errno \(errno)")
+            }
+        }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
         address.sin_port = in_port_t(UInt16(port).bigEndian)

@@ -6,6 +6,10 @@ publish-ceiling, same payload size), then for each scenario a fresh release `log
 driven by wrk, and the seed design's reference (../shared/bench/peer_seed.py: FastAPI + uvicorn with 2
 workers + aio-pika) on the same load. Prints one table and writes it as JSON.
 
+With --stores sqlite,secantus the scenarios run once per store in the same run: SQLite, and MongoDB's store on a
+private SecantusDB server (an independent MongoDB-wire-protocol server on WiredTiger, not MongoDB; scripts/secantus.sh,
+a fresh database per run), read back through scripts/bench/mongo_stored.py (Debian's pymongo).
+
 Measured per scenario: accepted logs/s (202s during the wrk run), stored logs/s (all accepted logs stored,
 from the start of the load to the last one stored), 202 latency p50/p99 (wrk), end-to-end ingest->stored
 latency p50/p99 (processed_at - received_at of the stored logs), peak RSS of logpipe (VmHWM).
@@ -34,6 +38,20 @@ AMQP = f"amqp://guest:guest@127.0.0.1:{BENCH_PORT}/"
 HTTP_PORT = 8200
 SEED_PORT = 8099
 WORK = "/tmp/logpipe-bench"
+SECANTUS_PORT = int(os.environ.get("LOGPIPE_BENCH_SECANTUS_PORT", "27942"))
+SECANTUS_ENV = dict(os.environ, LOGPIPE_SECANTUS_NAME="bench", LOGPIPE_SECANTUS_PORT=str(SECANTUS_PORT),
+                    LOGPIPE_SECANTUS_TLS_DIR="")
+
+
+def secantus(command):
+    """scripts/secantus.sh for the benchmark's SecantusDB server (not MongoDB); its output."""
+    return subprocess.run(["bash", os.path.join(ROOT, "scripts", "secantus.sh"), command], env=SECANTUS_ENV, check=True,
+                          capture_output=True, text=True).stdout.strip()
+
+
+def mongo_stored(what, uri, database):
+    return subprocess.run(["/usr/bin/python3", os.path.join(ROOT, "scripts", "bench", "mongo_stored.py"), what, "--uri", uri,
+                           "--db", database], check=True, capture_output=True, text=True).stdout.strip()
 
 
 def log(message):
@@ -77,11 +95,11 @@ def stored(sqlite):
         return 0
 
 
-def wait_stored(sqlite, expected, start, timeout):
+def wait_stored(sqlite, expected, start, timeout, count_stored=None):
     deadline = time.time() + timeout
     count = 0
     while time.time() < deadline:
-        count = stored(sqlite)
+        count = count_stored() if count_stored else stored(sqlite)
         if count >= expected:
             return count, time.time() - start
         time.sleep(0.2)
@@ -194,11 +212,18 @@ class BacklogSampler(threading.Thread):
         return round(self.peak)
 
 
-def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False, server_extra=None, amqp=AMQP, seconds=None):
-    namespace = f"bench-{name}-{os.getpid()}-{next_run()}"  # fresh queues and SQLite file for every run
+def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=False, server_extra=None, amqp=AMQP, seconds=None,
+                     store="sqlite"):
+    namespace = f"bench-{name}-{os.getpid()}-{next_run()}"  # fresh queues and SQLite file (or database) for every run
     sqlite = f"{WORK}/{namespace}.sqlite"
-    server_env = dict(os.environ, LOGPIPE_AMQP_URL=amqp, LOGPIPE_NAMESPACE=namespace, LOGPIPE_SQLITE_PATH=sqlite,
-                      LOG_LEVEL="warning", LOGPIPE_HTTP_PORT=str(HTTP_PORT), **(server_extra or {}))
+    stores = {"LOGPIPE_SQLITE_PATH": sqlite, "LOGPIPE_MONGO_URI": ""}
+    count_stored = None
+    if store == "secantus":
+        mongo_uri, database = secantus("url"), namespace.replace("-", "_")
+        stores = {"LOGPIPE_MONGO_URI": mongo_uri, "LOGPIPE_MONGO_DB": database}
+        count_stored = lambda: int(mongo_stored("count", mongo_uri, database))  # noqa: E731
+    server_env = dict(os.environ, LOGPIPE_AMQP_URL=amqp, LOGPIPE_NAMESPACE=namespace, LOG_LEVEL="warning",
+                      LOGPIPE_HTTP_PORT=str(HTTP_PORT), **stores, **(server_extra or {}))
     server = subprocess.Popen([os.path.join(RELEASE, "logpipe"), "serve"], env=server_env,
                               stdout=open(f"{WORK}/{namespace}.log", "w"), stderr=subprocess.STDOUT)
     try:
@@ -214,16 +239,16 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
         peak_backlog = sampler.stop()
         accepted_requests = result["requests"] - result["rejected"]
         accepted_logs = accepted_requests * logs_per_request
-        count, elapsed = wait_stored(sqlite, accepted_logs, start, timeout=600)
+        count, elapsed = wait_stored(sqlite, accepted_logs, start, timeout=900, count_stored=count_stored)
         row = {
-            "scenario": name, "system": "logpipe", "logs_per_request": logs_per_request,
+            "scenario": name, "system": "logpipe" if store == "sqlite" else "logpipe, SecantusDB (not MongoDB)", "logs_per_request": logs_per_request,
             "accepted_logs_per_s": round(accepted_logs / result["seconds"]),
             "stored_logs_per_s": round(count / elapsed), "all_stored": count >= accepted_logs,
             "rejected_requests": result["rejected"], "socket_errors": result["socket_errors"],
             "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "peak_backlog_logs": peak_backlog,
             "cores": cores,
         }
-        e2e = json.loads(bench_tool("e2e", "--sqlite", sqlite))
+        e2e = json.loads(bench_tool("e2e", "--sqlite", sqlite) if store == "sqlite" else mongo_stored("e2e", mongo_uri, database))
         row["e2e_p50_ms"], row["e2e_p99_ms"] = e2e["p50_ms"], e2e["p99_ms"]
         if half_rate:
             # Half the measured maximum: each connection waits so that all of them together send R/2 requests/s.
@@ -428,25 +453,35 @@ def main():
     parser.add_argument("--scale-out", action="store_true",
                         help="instead of the scenarios: batches of 100 with 1, 2, 4 work shards and on a three-node quorum cluster")
     parser.add_argument("--seed-drain-seconds", type=int, default=120)
+    parser.add_argument("--stores", default="sqlite",
+                        help="sqlite and/or secantus (MongoDB's store on SecantusDB, not MongoDB): each scenario on each")
     parser.add_argument("--output", default=os.path.join(ROOT, ".build", "bench", "results.json"))
     args = parser.parse_args()
     os.makedirs(WORK, exist_ok=True)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     broker("start")
+    stores = [store for store in args.stores.split(",") if store]
+    if "secantus" in stores:
+        secantus("wipe")
+        secantus("start")
     counted = []
     try:
         limits = ceilings(args)
         rows = scale_out_rows(args) if args.scale_out else []
         for name in [] if args.scale_out else [name for name in args.scenarios.split(",") if name]:
             script, per_request, wrk_env, serve_env, seconds = SCENARIOS[name]
-            rows.append(median_of(args.repeat, lambda: logpipe_scenario(
-                name, script, per_request, args, env=wrk_env, server_extra=serve_env, seconds=seconds, half_rate=name == "single")))
+            for store in stores:
+                rows.append(median_of(args.repeat, lambda: logpipe_scenario(
+                    name, script, per_request, args, env=wrk_env, server_extra=serve_env, seconds=seconds,
+                    half_rate=name == "single", store=store)))
         if not args.no_seed and not args.scale_out:
             rows.append(median_of(args.repeat, lambda: seed_scenario(args)))
         if args.instruction_loads and not args.scale_out:
             counted = instruction_rows(args)
     finally:
         broker("stop")
+        if "secantus" in stores:
+            secantus("wipe")
     machine = {"cores": os.cpu_count(), "kernel": os.uname().release,
                "note": "broker, logpipe and wrk share these cores"}
     result = {"machine": machine, "broker_ceiling": limits["minimal"], "bridge_ceiling": limits["bridge"],

@@ -2,12 +2,14 @@
 """The chaos soak: "a 202 means the log is stored exactly once", checked under faults.
 
 A private RabbitMQ node (its own name, port and directory), `logpipe api` and `logpipe worker` as separate
-processes, and a store (SQLite, or the MongoDB wire-protocol test double). A load generator posts single logs
+processes, and a store (SQLite, or MongoDB's store on a private SecantusDB server: an independent
+MongoDB-wire-protocol server, not MongoDB). A load generator posts single logs
 and NDJSON batches for several tenants with known log ids and keeps every id that got a 202; a few poison
 messages are published straight to the broker on purpose. Meanwhile a fault injector, at moments drawn from
 the seed, closes the API's and the worker's broker connections (rabbitmqctl close_connection), stops and
 starts the broker, SIGKILLs and restarts the worker, makes the store fail for a while (a locked SQLite file;
-the double's failWrites), and raises a broker memory alarm.
+SecantusDB's failCommand: step-down codes, closed connections, writes slower than the socket timeout, write
+concern errors), and raises a broker memory alarm.
 
 At the end, with faults stopped and the queues drained: every id that got a 202 is stored exactly once,
 nothing that was never posted is stored, the work and retry queues are empty, and the DLQ holds exactly the
@@ -193,42 +195,64 @@ class SQLiteStore:
         return ids
 
 
-class MongoDoubleStore:
-    """The MongoDB wire-protocol test double (not MongoDB), read back through its own find command."""
+class SecantusStore:
+    """SecantusDB, an independent MongoDB-wire-protocol server (not MongoDB): a private server of the run's own
+    (scripts/secantus.sh, its directory under the run's), read back as root through Debian's pymongo. Its faults come
+    from the server itself: configureFailPoint failCommand on the worker's inserts (scoped to the worker's appName,
+    so reading back is never failed) -- the step-down codes, closed connections, writes slower than the socket
+    timeout, write concern errors."""
 
-    def __init__(self, work, database):
+    APP_NAME = "logpipe-chaos-worker"
+
+    def __init__(self, work, database, port, seed=0):
         self.database = database
-        ready = f"{work}/double.port"
-        self.process = subprocess.Popen(["/usr/bin/python3", os.path.join(ROOT, "scripts", "mongo_double.py"), "--port", "0",
-                                         "--ready-file", ready], stdout=open(f"{work}/double.log", "w"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while not (os.path.exists(ready) and open(ready).read().strip()):
-            if time.time() > deadline or self.process.poll() is not None:
-                raise RuntimeError(f"the MongoDB test double did not start (see {work}/double.log)")
-            time.sleep(0.1)
-        self.port = int(open(ready).read().strip())
-        import pymongo  # python3-pymongo, a dependency of python3-mockupdb
-        self.client = pymongo.MongoClient(f"mongodb://127.0.0.1:{self.port}/?directConnection=true", serverSelectionTimeoutMS=5000)
+        self.random = random.Random(seed)
+        self.env = dict(os.environ, LOGPIPE_SECANTUS_NAME=f"chaos{port}", LOGPIPE_SECANTUS_PORT=str(port),
+                        LOGPIPE_SECANTUS_DIR=f"{work}/secantus", LOGPIPE_SECANTUS_TLS_DIR="")
+        self.script("wipe")
+        self.script("start")
+        self.app_uri = self.script("url").strip()
+        import pymongo  # Debian's python3-pymongo
+        self.client = pymongo.MongoClient(self.script("admin-url").strip(), serverSelectionTimeoutMS=10000)
+        self.faults = {}
+
+    def script(self, *arguments):
+        result = subprocess.run(["bash", os.path.join(ROOT, "scripts", "secantus.sh"), *arguments], env=self.env,
+                                capture_output=True, text=True, timeout=120)
+        if result.returncode != 0:
+            raise RuntimeError(f"secantus.sh {' '.join(arguments)}: {result.stderr[-500:]}")
+        return result.stdout
 
     @property
     def uri(self):
-        return f"mongodb://127.0.0.1:{self.port}/?directConnection=true&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000&socketTimeoutMS=10000"
+        return (self.app_uri + "&serverSelectionTimeoutMS=3000&connectTimeoutMS=3000&socketTimeoutMS=5000"
+                + f"&appName={self.APP_NAME}")
 
     def fail(self):
-        self.client[self.database].command({"logpipeDouble": 1, "failWrites": 5, "mode": random.choice(["error", "hangup"])})
+        """The worker's inserts fail until heal(), in one of the server's ways (drawn from the soak's seed)."""
+        kind = self.random.choice(["step_down", "close_connection", "slower_than_socket_timeout", "write_concern_error"])
+        self.faults[kind] = self.faults.get(kind, 0) + 1
+        data = {"failCommands": ["insert"], "appName": self.APP_NAME}
+        if kind == "step_down":
+            data.update(errorCode=self.random.choice([91, 189, 10107, 11602]), errorLabels=["RetryableWriteError"])
+        elif kind == "close_connection":
+            data.update(closeConnection=True)
+        elif kind == "slower_than_socket_timeout":
+            data.update(blockConnection=True, blockTimeMS=6000)  # the worker's socketTimeoutMS is 5000
+        else:
+            data.update(writeConcernError={"code": 64, "errmsg": "waiting for replication timed out"})
+        self.client.admin.command("configureFailPoint", "failCommand", mode="alwaysOn", data=data)
 
     def heal(self):
-        self.client[self.database].command({"logpipeDouble": 1, "reset": True})
+        self.client.admin.command("configureFailPoint", "failCommand", mode="off")
 
     def stored(self):
         ids = {}
         database = self.client[self.database]
         for name in database.list_collection_names():
-            # In pages: the double answers a find with one batch, and a whole collection can pass the 48 MB
-            # message limit (seen after a 40-minute soak).
             page, skip = 20_000, 0
             while True:
-                documents = list(database[name].find({}, sort=[("_id", 1)], skip=skip, limit=page))
+                documents = list(database[name].find({}, {"tenant_id": 1}, sort=[("_id", 1)], skip=skip, limit=page))
                 for document in documents:
                     ids.setdefault(document["_id"], []).append(document.get("tenant_id"))
                 if len(documents) < page:
@@ -237,11 +261,12 @@ class MongoDoubleStore:
         return ids
 
     def close(self):
-        self.process.terminate()
+        self.client.close()
+        self.script("wipe")
 
 
 def main():
-    """Runs the soak; whatever happens, the processes, the broker node and the double are stopped."""
+    """Runs the soak; whatever happens, the processes, the broker node and the store's server are stopped."""
     cleanup = []
     try:
         return soak(cleanup)
@@ -261,6 +286,7 @@ def soak(cleanup):
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "logpipe"))
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--broker-port", type=int, default=5732)
+    parser.add_argument("--store-port", type=int, default=27932, help="SecantusDB's port with --store mongo")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     work = f"/tmp/logpipe-chaos-{options.seed}-{options.store}"
@@ -278,7 +304,7 @@ def soak(cleanup):
         store = SQLiteStore(f"{work}/logs.sqlite")
         env["LOGPIPE_SQLITE_PATH"] = store.path
     else:
-        store = MongoDoubleStore(work, f"chaos{options.seed}")
+        store = SecantusStore(work, f"chaos{options.seed}", options.store_port, options.seed)
         cleanup.append(store.close)
         env["LOGPIPE_MONGO_URI"] = store.uri
         env["LOGPIPE_MONGO_DB"] = store.database
@@ -374,6 +400,8 @@ def soak(cleanup):
     print("|---|---|")
     for fault in sorted(faults):
         print(f"| {fault} | {faults[fault]} |")
+    for kind, count in sorted(getattr(store, "faults", {}).items()):
+        print(f"| store_failure: {kind} | {count} |")
     print("| count | value |")
     print("|---|---|")
     rows = [("requests by status", ", ".join(f"{k}: {v}" for k, v in sorted(statuses.items(), key=str))),

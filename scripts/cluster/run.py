@@ -2,9 +2,9 @@
 """Cluster test: "a 202 is stored exactly once" through the loss of RabbitMQ nodes.
 
 A three-node RabbitMQ cluster of private nodes (broker/cluster.sh), quorum queues, two work shards, one
-`logpipe api` and two `logpipe worker` processes whose URL lists start at different nodes, and the MongoDB
-wire-protocol test double as the shared store (a test double, not MongoDB). The chaos soak's load generator
-posts single logs and NDJSON batches with known log ids and keeps every id answered 202. Meanwhile:
+`logpipe api` and two `logpipe worker` processes whose URL lists start at different nodes, and MongoDB's
+store on a private SecantusDB server (an independent MongoDB-wire-protocol server, not MongoDB) shared by all.
+The chaos soak's load generator posts single logs and NDJSON batches with known log ids and keeps every id answered 202. Meanwhile:
 
   1. kill -9 of the node that leads the first work queue, then that node started again;
   2. a rolling restart: each node stopped and started in turn, the next one only once it is back.
@@ -128,6 +128,7 @@ def test(cleanup):
     parser.add_argument("--binary", default=os.path.join(ROOT, ".build", "debug", "logpipe"))
     parser.add_argument("--clients", type=int, default=3)
     parser.add_argument("--port", type=int, default=5810)
+    parser.add_argument("--store-port", type=int, default=27933, help="the SecantusDB server's port")
     options = parser.parse_args()
     work = "/tmp/logpipe-cluster-test"
     subprocess.run(["rm", "-rf", work], check=True)
@@ -137,7 +138,7 @@ def test(cleanup):
     print(cluster.script("start", str(NODES)))
     cleanup.append(lambda: cluster.script("wipe", check=False))
     namespace = "ct"
-    store = chaos.MongoDoubleStore(work, "clustertest")
+    store = chaos.SecantusStore(work, "clustertest", options.store_port)
     cleanup.append(store.close)
     api_port, worker_ports = 18950, [18951, 18952]
     env = dict(os.environ, LOGPIPE_NAMESPACE=namespace, LOGPIPE_QUEUE_TYPE="quorum", LOGPIPE_WORK_SHARDS="2",

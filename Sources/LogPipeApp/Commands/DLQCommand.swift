@@ -65,8 +65,10 @@ struct DLQCommand: AsyncParsableCommand {
             if stats.unseen > 0 { print("not seen: \(stats.unseen) (held by another consumer of the DLQ)") }
             for (title, counts) in [("by tenant", stats.byTenant), ("by reason", stats.byReason)] where !counts.isEmpty {
                 print("\n\(title):")
-                let width = counts.keys.map(\.count).max() ?? 0
-                for (key, count) in counts.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+                // Tenants and reasons come from message headers: escaped, they cannot drive the terminal.
+                let rows = counts.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }).map { (TerminalText.escaped($0.key), $0.value) }
+                let width = rows.map(\.0.count).max() ?? 0
+                for (key, count) in rows {
                     print("  \(key.padding(toLength: width, withPad: " ", startingAt: 0))  \(count)")
                 }
             }
@@ -98,10 +100,12 @@ struct DLQCommand: AsyncParsableCommand {
             }
             for message in messages {
                 let line = PeekLine(message, redaction: redaction)
+                // Every field here came from a message: escaped, none can forge a line or drive the terminal.
+                func shown(_ text: String?) -> String { text.map(TerminalText.escaped) ?? "-" }
                 print(
-                    "#\(line.position)  log_id=\(line.logID ?? "-")  tenant=\(line.tenant ?? "-")  reason=\(line.reason)  "
-                        + "attempt=\(line.attempt)  parked=\(line.failedAt ?? "-")  bytes=\(line.bytes)")
-                print("    " + (line.text ?? "(body is not a logpipe message)"))
+                    "#\(line.position)  log_id=\(shown(line.logID))  tenant=\(shown(line.tenant))  reason=\(shown(line.reason))  "
+                        + "attempt=\(line.attempt)  parked=\(shown(line.failedAt))  bytes=\(line.bytes)")
+                print("    " + (line.text.map(TerminalText.escaped) ?? "(body is not a logpipe message)"))
             }
         }
     }
@@ -133,7 +137,7 @@ struct DLQCommand: AsyncParsableCommand {
                 print(
                     "would replay \(report.matched.count - report.notReplayable) message(s)"
                         + (report.notReplayable > 0 ? "; \(report.notReplayable) cannot be replayed (no tenant routing key)" : ""))
-                for logID in report.matched { print("  \(logID ?? "(no log_id)")") }
+                for logID in report.matched { print("  \(logID.map(TerminalText.escaped) ?? "(no log_id)")") }
             } else {
                 print(
                     "replayed \(report.replayed) message(s)"

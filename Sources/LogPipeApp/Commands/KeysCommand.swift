@@ -11,13 +11,20 @@ struct KeysCommand: AsyncParsableCommand {
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a random API key for the given tenants: print it once, append its SHA-256 hash to the keys file.",
-            discussion: "Running APIs pick the new key up on SIGHUP (kill -HUP <pid>). Revoke a key by deleting its line and sending SIGHUP.")
+            discussion: """
+                Running APIs pick the new key up on SIGHUP (kill -HUP <pid>). Revoke a key by deleting its line and sending SIGHUP.
+                A key's scopes say what it may do: ingest (send logs, the default) and read (the Loki read API, e.g. for \
+                Grafana). An ingest key cannot read and a read key cannot write.
+                """)
 
         @Option(name: .customLong("tenant"), help: "A tenant the key may write (repeat for several).")
         var tenants: [String] = []
 
         @Flag(help: "The key may write every tenant (an operator key).")
         var allTenants = false
+
+        @Option(name: .customLong("scope"), help: "What the key may do: ingest or read (repeat for both; default ingest).")
+        var scopes: [String] = []
 
         @Option(help: "The keys file (env LOGPIPE_API_KEYS_FILE).")
         var file: String?
@@ -31,6 +38,9 @@ struct KeysCommand: AsyncParsableCommand {
                 throw ValidationError("--tenant \(tenant) is not a valid tenant id")
             }
             if let note, note.contains(where: \.isNewline) { throw ValidationError("--note must be one line") }
+            for scope in scopes where APIKeyScope(rawValue: scope) == nil {
+                throw ValidationError("--scope \(scope) is not a scope (ingest or read)")
+            }
         }
 
         func run() async throws {
@@ -46,7 +56,8 @@ struct KeysCommand: AsyncParsableCommand {
                 }
             }
             let grant = allTenants ? nil : tenants.compactMap(TenantID.init)
-            let (key, line) = APIKeyTable.newKey(tenants: grant, note: (note ?? "added") + " " + UnixTime.now.rfc3339)
+            let granted: Set<APIKeyScope> = scopes.isEmpty ? [.ingest] : Set(scopes.compactMap { APIKeyScope(rawValue: $0) })
+            let (key, line) = APIKeyTable.newKey(tenants: grant, scopes: granted, note: (note ?? "added") + " " + UnixTime.now.rfc3339)
             try Self.append(line + "\n", to: path)
             print(key)
             FileHandle.standardError.write(
@@ -54,6 +65,7 @@ struct KeysCommand: AsyncParsableCommand {
                     """
                     The key above is shown once; logpipe keeps only its hash (appended to \(path)).
                     Running APIs accept it after SIGHUP. Send it as: Authorization: Bearer <key>
+                    Scopes: \(granted.map(\.rawValue).sorted().joined(separator: ", ")).
 
                     """.utf8))
         }

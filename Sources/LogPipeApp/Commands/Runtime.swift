@@ -62,6 +62,17 @@ struct Runtime {
         }
     }
 
+    /// The read side of the configured store, for the Loki read API: a connection pool (MongoDB) or a read-only
+    /// connection (SQLite) of its own.
+    func reader() throws -> any LogReader {
+        do {
+            if let uri = configuration.mongoURI { return try MongoLogReader(uri: uri, database: configuration.mongoDatabase) }
+        } catch {
+            throw CommandFailure("\(error)")
+        }
+        return SQLiteLogReader(path: configuration.sqlitePath)
+    }
+
     /// The tenants file's contents, once per call (an unreadable or invalid file is a start-up error).
     func tenantsFile() throws -> Data? {
         guard let path = configuration.tenantLimitsFile else { return nil }
@@ -125,7 +136,7 @@ struct Runtime {
         let api = IngestAPI(
             publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
-            metrics: metrics)
+            metrics: metrics, reader: try reader())
         let certificates = try configuration.httpTLSCertificateFile.map { certificate throws(ConfigurationError) in
             try TLSCertificateStore(certificateFile: certificate, keyFile: configuration.httpTLSKeyFile ?? "")
         }

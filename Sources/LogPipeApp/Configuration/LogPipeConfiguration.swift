@@ -31,6 +31,16 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     public var maxInFlightBytes = 4 << 20
     /// How long a request's body may take to arrive, from its headers on (`LOGPIPE_BODY_TIMEOUT_S`); then 408.
     public var bodyTimeout: Duration = .seconds(10)
+    /// Bytes per second a body must keep arriving at, over windows of 2 s (`LOGPIPE_BODY_MIN_RATE`; 0 = none);
+    /// then 408.
+    public var bodyMinimumRate = 16 << 10
+    /// What the decoded form of one OTLP or Loki request may take, estimated before it is decoded
+    /// (`LOGPIPE_MAX_DECODED_BYTES`); then 413.
+    public var maxDecodedBytes = 64 << 20
+    /// Open HTTP connections at most (`LOGPIPE_MAX_CONNECTIONS`; 0 = no cap), and per peer address
+    /// (`LOGPIPE_MAX_CONNECTIONS_PER_CLIENT`); more are answered 503 `too_many_connections` and closed.
+    public var maxConnections = 4096
+    public var maxConnectionsPerClient = 1024
     /// An HTTP connection with no request and no byte for this long is closed (`LOGPIPE_HTTP_IDLE_TIMEOUT_S`).
     public var httpIdleTimeout: Duration = .seconds(30)
     /// Messages awaiting a broker confirm at most, across requests; past it the API answers 503.
@@ -77,6 +87,12 @@ public struct LogPipeConfiguration: Sendable, Equatable {
     /// HTTPS for the API (`LOGPIPE_HTTP_TLS_CERT_FILE`, `LOGPIPE_HTTP_TLS_KEY_FILE`: PEM); nil = plain HTTP.
     public var httpTLSCertificateFile: String?
     public var httpTLSKeyFile: String?
+    /// Networks besides loopback whose clients may read without an API key, naming the tenant in `X-Scope-OrgID`
+    /// (`LOGPIPE_READ_ALLOWED_NETWORKS`; only when no keys file is set).
+    public var readAllowedNetworks: [IPNetwork] = []
+    /// The most stored logs one read request may select (`LOGPIPE_READ_MAX_LOGS`): a metric query counts every log
+    /// it selects, a log query stops at its limit; past it the query is refused with `query_too_large`.
+    public var readMaxLogs = 2_000_000
     /// The worker's health/readiness/metrics port (`logpipe worker`; 0 = none).
     public var workerHTTPPort = 8001
     /// How long SIGTERM may take: in-flight requests, the current batch, then the connections.
@@ -140,6 +156,10 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         if let count = try integer("LOGPIPE_MAX_BATCH_LOGS", 1...1_000_000) { maxBatchLogs = count }
         if let count = try integer("LOGPIPE_MAX_WORK_BACKLOG", 0...100_000_000) { maxWorkBacklog = count }
         if let bytes = try integer("LOGPIPE_MAX_INFLIGHT_BYTES", 1024...(1 << 30)) { maxInFlightBytes = bytes }
+        if let rate = try integer("LOGPIPE_BODY_MIN_RATE", 0...(1 << 30)) { bodyMinimumRate = rate }
+        if let bytes = try integer("LOGPIPE_MAX_DECODED_BYTES", 1024...(1 << 34)) { maxDecodedBytes = bytes }
+        if let count = try integer("LOGPIPE_MAX_CONNECTIONS", 0...1_000_000) { maxConnections = count }
+        if let count = try integer("LOGPIPE_MAX_CONNECTIONS_PER_CLIENT", 0...1_000_000) { maxConnectionsPerClient = count }
         if let count = try integer("LOGPIPE_MAX_PENDING_CONFIRMS", 1...10_000_000) { maxPendingConfirms = count }
         if let count = try integer("LOGPIPE_COALESCE_IN_FLIGHT", 0...10_000) { coalesceInFlight = count }
         apiKeysFile = value("LOGPIPE_API_KEYS_FILE")
@@ -209,6 +229,16 @@ public struct LogPipeConfiguration: Sendable, Equatable {
             }
             metricsTenants = Set(names)
         }
+        if let text = value("LOGPIPE_READ_ALLOWED_NETWORKS") {
+            let parts = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            let networks = parts.compactMap(IPNetwork.init)
+            guard networks.count == parts.count else {
+                throw ConfigurationError(
+                    variable: "LOGPIPE_READ_ALLOWED_NETWORKS", message: "must be a comma-separated list of addresses or CIDR networks such as 10.0.0.0/8")
+            }
+            readAllowedNetworks = networks
+        }
+        if let count = try integer("LOGPIPE_READ_MAX_LOGS", 1_000...1_000_000_000) { readMaxLogs = count }
         if let port = try integer("LOGPIPE_WORKER_HTTP_PORT", 0...65535) { workerHTTPPort = port }
         if let seconds = try integer("LOGPIPE_SHUTDOWN_TIMEOUT_S", 1...3600) { shutdownTimeout = .seconds(seconds) }
         func seconds(_ name: String) throws(ConfigurationError) -> Duration? {
@@ -236,7 +266,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         "LOGPIPE_AMQP_URL", "LOGPIPE_AMQP_CA_FILE", "LOGPIPE_AMQP_CERT_FILE", "LOGPIPE_AMQP_KEY_FILE", "LOGPIPE_AMQP_TLS_VERIFY",
         "LOGPIPE_NAMESPACE", "LOGPIPE_QUEUE_TYPE", "LOGPIPE_WORK_SHARDS", "LOGPIPE_DELIVERY_LIMIT", "LOGPIPE_CONSUME_SHARDS",
         "LOGPIPE_HTTP_HOST", "LOGPIPE_HTTP_PORT", "LOGPIPE_MAX_LOG_BYTES", "LOGPIPE_MAX_REQUEST_BYTES", "LOGPIPE_MAX_BATCH_LOGS",
-        "LOGPIPE_MAX_WORK_BACKLOG", "LOGPIPE_MAX_INFLIGHT_BYTES", "LOGPIPE_MAX_PENDING_CONFIRMS", "LOGPIPE_COALESCE_IN_FLIGHT",
+        "LOGPIPE_MAX_WORK_BACKLOG", "LOGPIPE_MAX_INFLIGHT_BYTES", "LOGPIPE_BODY_MIN_RATE", "LOGPIPE_MAX_DECODED_BYTES",
+        "LOGPIPE_MAX_CONNECTIONS", "LOGPIPE_MAX_CONNECTIONS_PER_CLIENT", "LOGPIPE_MAX_PENDING_CONFIRMS", "LOGPIPE_COALESCE_IN_FLIGHT",
         "LOGPIPE_API_KEYS_FILE", "LOGPIPE_TENANTS_FILE", "LOGPIPE_TENANT_LIMITS_FILE", "LOGPIPE_RETENTION",
         "LOGPIPE_OTLP_TENANT_ATTRIBUTE", "LOGPIPE_SECRET_KEYS", "LOGPIPE_TENANT_RATE", "LOGPIPE_TENANT_BURST",
         "LOGPIPE_TENANT_BYTES_RATE", "LOGPIPE_TENANT_BYTES_BURST", "LOGPIPE_CONFIRM_TIMEOUT_MS", "LOGPIPE_AMQP_HEARTBEAT",
@@ -244,7 +275,8 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         "LOGPIPE_RETRY_DELAYS", "LOGPIPE_MAX_ATTEMPTS", "LOGPIPE_MONGO_URI", "LOGPIPE_MONGO_DB", "LOGPIPE_MONGO_WRITE_CONCERN",
         "LOGPIPE_SQLITE_PATH", "LOGPIPE_LOG_FORMAT", "LOGPIPE_METRICS_TENANTS", "LOGPIPE_WORKER_HTTP_PORT",
         "LOGPIPE_SHUTDOWN_TIMEOUT_S", "LOGPIPE_BODY_TIMEOUT_S", "LOGPIPE_HTTP_IDLE_TIMEOUT_S", "LOGPIPE_RETENTION_SWEEP_S",
-        "LOGPIPE_HTTP_TLS_CERT_FILE", "LOGPIPE_HTTP_TLS_KEY_FILE", "LOG_LEVEL",
+        "LOGPIPE_HTTP_TLS_CERT_FILE", "LOGPIPE_HTTP_TLS_KEY_FILE", "LOG_LEVEL", "LOGPIPE_READ_ALLOWED_NETWORKS",
+        "LOGPIPE_READ_MAX_LOGS",
     ]
 
     /// The environment with every `<NAME>_FILE` of a known variable replaced by `<NAME>` = the file's content
@@ -343,6 +375,7 @@ public struct LogPipeConfiguration: Sendable, Equatable {
         worker.batchSize = batchSize
         worker.flushInterval = flushInterval
         worker.processingTimePerCharacter = processingTimePerCharacter
+        worker.validation = WorkValidation(maxLogBytes: maxLogBytes)
         worker.retryPolicy = retryPolicy
         return worker
     }

@@ -6,11 +6,12 @@ import LogPipeCore
 extension IngestError.Code {
     // The request, before any log is read.
     public static let invalidGzip = Self("invalid_gzip")
-    /// `POST /v1/logs`: the body is not an OTLP `ExportLogsServiceRequest` in the declared encoding.
-    public static let invalidOTLP = Self("invalid_otlp")
     public static let unsupportedMediaType = Self("unsupported_media_type")
     public static let unsupportedEncoding = Self("unsupported_encoding")
     public static let requestTimeout = Self("request_timeout")
+    /// The connection was refused at once: the server holds `LOGPIPE_MAX_CONNECTIONS` connections, or the
+    /// client its `LOGPIPE_MAX_CONNECTIONS_PER_CLIENT`.
+    public static let tooManyConnections = Self("too_many_connections")
     // Who is asking, and how often.
     public static let missingAPIKey = Self("missing_api_key")
     public static let invalidAPIKey = Self("invalid_api_key")
@@ -30,10 +31,10 @@ extension IngestError.Code {
     /// Every code the API can answer with.
     public static let api: [Self] =
         domain + [
-            .invalidGzip, .invalidOTLP, .unsupportedMediaType, .unsupportedEncoding, .requestTimeout, .missingAPIKey,
+            .invalidGzip, .unsupportedMediaType, .unsupportedEncoding, .requestTimeout, .tooManyConnections, .missingAPIKey,
             .invalidAPIKey, .rateLimited, .notFound, .methodNotAllowed, .brokerUnavailable, .confirmTimeout,
             .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog, .internalError,
-        ]
+        ] + read
 
     /// The status this code is answered with; a test checks that every code in ``api`` has one.
     public var httpStatus: HTTPResponse.Status {
@@ -46,9 +47,10 @@ extension IngestError.Code {
         answer(
             400, .invalidJSON, .invalidBody, .unknownField, .invalidField, .missingText, .missingTenantID,
             .invalidTenantID, .reservedTenant, .tenantMismatch, .invalidLogID, .invalidTimestamp, .invalidAttributes,
-            .invalidUTF8, .invalidBatch, .emptyBatch, .invalidLoki, .invalidGzip, .invalidOTLP)
+            .invalidUTF8, .invalidBatch, .emptyBatch, .invalidLoki, .invalidGzip, .invalidOTLP, .invalidQuery, .unsupportedQuery,
+            .queryTooLarge)
         answer(401, .missingAPIKey, .invalidAPIKey)
-        answer(403, .tenantNotAllowed)
+        answer(403, .tenantNotAllowed, .scopeNotAllowed, .readNotAllowed)
         answer(404, .notFound)
         answer(405, .methodNotAllowed)
         answer(408, .requestTimeout)
@@ -56,7 +58,9 @@ extension IngestError.Code {
         answer(415, .unsupportedMediaType, .unsupportedEncoding)
         answer(429, .rateLimited)
         answer(500, .internalError)
-        answer(503, .brokerUnavailable, .confirmTimeout, .brokerRejected, .unroutable, .brokerBlocked, .brokerBacklog)
+        answer(
+            503, .storeUnavailable, .requestAbandoned, .tooManyConnections, .brokerUnavailable, .confirmTimeout, .brokerRejected, .unroutable, .brokerBlocked,
+            .brokerBacklog)
         return table
     }()
 }

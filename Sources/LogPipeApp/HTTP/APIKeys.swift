@@ -6,12 +6,16 @@ import ServiceLifecycle
 import Synchronization
 import UnixSignals
 
-/// The tenant API keys (`LOGPIPE_API_KEYS_FILE`): SHA-256 hashes of keys and the tenants each may write.
+/// The tenant API keys (`LOGPIPE_API_KEYS_FILE`): SHA-256 hashes of keys, the tenants each may use, and what
+/// it may do with them (its scopes: `ingest`, `read`).
 ///
-/// File format, one key per line, `#` starts a comment:
+/// File format, one key per line, `#` starts a comment; a line without scopes is an `ingest` key (the format
+/// before scopes existed):
 ///
 ///     sha256:<64 hex digits> acme_corp,acme_staging   # ci pipeline
 ///     sha256:<64 hex digits> *                        # every tenant
+///     sha256:<64 hex digits> acme_corp read           # Grafana: reads acme_corp, cannot write
+///     sha256:<64 hex digits> acme_corp ingest,read    # both
 ///
 /// Only hashes are kept, in the file and in memory; a presented key is hashed and compared with every entry
 /// in constant time.
@@ -19,8 +23,10 @@ public struct APIKeyTable: Sendable {
     public struct Entry: Sendable, Equatable {
         /// SHA-256 of the key.
         public var hash: [UInt8]
-        /// The tenants the key may write; `nil` = every tenant.
+        /// The tenants the key may write or read; `nil` = every tenant.
         public var tenants: Set<TenantID>?
+        /// What the key may do.
+        public var scopes: Set<APIKeyScope> = [.ingest]
 
         /// The tenant a key for exactly one tenant fixes when a request names none.
         public var onlyTenant: TenantID? {
@@ -45,7 +51,9 @@ public struct APIKeyTable: Sendable {
             func invalid(_ why: String) -> ConfigurationError {
                 ConfigurationError(variable: "LOGPIPE_API_KEYS_FILE", message: "line \(index + 1): \(why)")
             }
-            guard fields.count == 2 else { throw invalid("expected `sha256:<hex> <tenant>[,<tenant>…]` or `… *`") }
+            guard fields.count == 2 || fields.count == 3 else {
+                throw invalid("expected `sha256:<hex> <tenant>[,<tenant>…]` or `… *`, then optionally scopes such as `read` or `ingest,read`")
+            }
             guard fields[0].hasPrefix("sha256:"), let hash = Self.hexBytes(fields[0].dropFirst(7)), hash.count == 32 else {
                 throw invalid("the hash must be sha256: followed by 64 hex digits")
             }
@@ -59,7 +67,16 @@ public struct APIKeyTable: Sendable {
                 guard !set.isEmpty else { throw invalid("no tenant listed") }
                 tenants = set
             }
-            entries.append(Entry(hash: hash, tenants: tenants))
+            var scopes: Set<APIKeyScope> = [.ingest]
+            if fields.count == 3 {
+                scopes = []
+                for name in fields[2].split(separator: ",") {
+                    guard let scope = APIKeyScope(rawValue: String(name)) else { throw invalid("a scope must be ingest or read") }
+                    scopes.insert(scope)
+                }
+                guard !scopes.isEmpty else { throw invalid("no scope listed") }
+            }
+            entries.append(Entry(hash: hash, tenants: tenants, scopes: scopes))
         }
         return APIKeyTable(entries: entries)
     }
@@ -86,13 +103,15 @@ public struct APIKeyTable: Sendable {
         return found
     }
 
-    /// A new random key (`lpk_` + 64 hex digits, 256 bits) and the line that grants it to `tenants`.
-    public static func newKey(tenants: [TenantID]?, note: String) -> (key: String, line: String) {
+    /// A new random key (`lpk_` + 64 hex digits, 256 bits) and the line that grants it `scopes` on `tenants` (an
+    /// `ingest`-only key is written without scopes, as before scopes existed).
+    public static func newKey(tenants: [TenantID]?, scopes: Set<APIKeyScope> = [.ingest], note: String) -> (key: String, line: String) {
         var generator = SystemRandomNumberGenerator()
         let bytes = (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
         let key = "lpk_" + hex(bytes)
         let grant = tenants.map { $0.map(\.rawValue).joined(separator: ",") } ?? "*"
-        return (key, "sha256:\(hex(Array(SHA256.hash(data: Data(key.utf8))))) \(grant)  # \(note)")
+        let scopeField = scopes == [.ingest] ? "" : " " + scopes.map(\.rawValue).sorted().joined(separator: ",")
+        return (key, "sha256:\(hex(Array(SHA256.hash(data: Data(key.utf8))))) \(grant)\(scopeField)  # \(note)")
     }
 
     static func hex(_ bytes: [UInt8]) -> String {
@@ -124,6 +143,12 @@ public struct APIKeyTable: Sendable {
         }
         return bytes
     }
+}
+
+/// What a key may do: `ingest` (POST /ingest, /v1/logs, /loki/api/v1/push) and `read` (the Loki read API).
+public enum APIKeyScope: String, Sendable, Hashable, CaseIterable {
+    case ingest
+    case read
 }
 
 /// The current key table, replaced as a whole on reload.

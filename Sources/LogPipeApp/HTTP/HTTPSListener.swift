@@ -78,12 +78,3 @@ struct ReloadingTLSChannel<Base: ServerChildChannel & HTTPChannelHandler>: Serve
 
     var responder: HTTPChannelHandler.Responder { base.responder }
 }
-
-extension HTTPServerBuilder {
-    /// HTTP/1.1 over TLS with certificates from `store`.
-    static func https(_ configuration: HTTP1Channel.Configuration, store: TLSCertificateStore) -> HTTPServerBuilder {
-        .init { responder in
-            ReloadingTLSChannel(base: HTTP1Channel(responder: responder, configuration: configuration), store: store)
-        }
-    }
-}

@@ -5,10 +5,11 @@ import HummingbirdCore
 import LogPipeCore
 import Logging
 import NIOCore
+import ShipperProtocols
 import Synchronization
 import ZlibBridge
 
-/// The HTTP API: `POST /ingest`, `POST /v1/logs` (OTLP) and `POST /loki/api/v1/push` (ShipperEndpoints.swift), `GET /health`, `GET /readiness`, `GET /openapi.yaml` (docs/api.md).
+/// The HTTP API: `POST /ingest`, `POST /v1/logs` (OTLP) and `POST /loki/api/v1/push` (ShipperEndpoints.swift), `GET /health`, `GET /readiness`, `GET /openapi.yaml`, and the Loki read API (Loki/LokiReadAPI.swift) (docs/api.md).
 public struct IngestAPI: Sendable {
     let publisher: any LogPublisher
     let parser: IngestParser
@@ -27,10 +28,16 @@ public struct IngestAPI: Sendable {
     let metrics: LogPipeMetrics?
     /// The OTLP resource attribute that names the tenant (`LOGPIPE_OTLP_TENANT_ATTRIBUTE`).
     let otlpTenantAttribute: String
+    /// What one OTLP or Loki request may make the API build.
+    let shipperLimits: ShipperLimits
+    /// Open connections, against `LOGPIPE_MAX_CONNECTIONS` and `LOGPIPE_MAX_CONNECTIONS_PER_CLIENT`.
+    let connections: ConnectionLimiter
+    /// The Loki read API (Loki/LokiReadAPI.swift) over `reader`.
+    let readAPI: LokiReadAPI
 
     public init(
         publisher: any LogPublisher, configuration: LogPipeConfiguration, extraChecks: [ReadinessCheck] = [],
-        keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil
+        keys: APIKeyStore? = nil, rateLimits: RateLimits? = nil, metrics: LogPipeMetrics? = nil, reader: (any LogReader)? = nil
     ) {
         self.metrics = metrics
         self.publisher = publisher
@@ -41,26 +48,44 @@ public struct IngestAPI: Sendable {
         self.limiter = TenantRateLimiter(limits: rateLimits ?? configuration.rateLimits)
         self.budget = BodyBudget(capacity: configuration.maxInFlightBytes)
         self.bodyTimeout = configuration.bodyTimeout
-        self.deadlines = BodyDeadlines(timeout: configuration.bodyTimeout)
+        self.deadlines = BodyDeadlines(timeout: configuration.bodyTimeout, minimumRate: configuration.bodyMinimumRate)
         self.otlpTenantAttribute = configuration.otlpTenantAttribute
+        self.shipperLimits = ShipperLimits(
+            records: configuration.maxBatchLogs, decodedBytes: configuration.maxDecodedBytes, expandedBytes: configuration.maxRequestBytes)
+        self.connections = ConnectionLimiter(
+            maxConnections: Self.connectionCap(configuration.maxConnections), maxPerClient: configuration.maxConnectionsPerClient)
+        self.readAPI = LokiReadAPI(
+            runner: reader.map { LokiQueryRunner(reader: $0, maxLogs: configuration.readMaxLogs) },
+            access: ReadAccess(keys: keys, allowedNetworks: configuration.readAllowedNetworks))
     }
 
     /// The HTTP server on `configuration`'s address. Idle keep-alive connections, and connections that stall
     /// between or inside requests, are closed after `httpIdleTimeout`; header sizes and counts keep NIO's
-    /// decoder limits (a request past them gets 400 and its connection is closed). With `tls`, HTTPS only.
+    /// decoder limits (a request past them gets 400 and its connection is closed); connections over the caps
+    /// are answered 503 `too_many_connections` and closed. With `tls`, HTTPS only.
     public func application(configuration: LogPipeConfiguration, logger: Logger, tls: TLSCertificateStore? = nil) -> some ApplicationProtocol {
         let idleTimeout = TimeAmount.milliseconds(Topology.milliseconds(configuration.httpIdleTimeout))
         let http1 = HTTP1Channel.Configuration(idleTimeout: idleTimeout)
+        let refused: @Sendable () -> Void = { [metrics] in metrics?.rejected(code: IngestError.Code.tooManyConnections.rawValue) }
         return Application(
             router: router(),
-            server: tls.map { HTTPServerBuilder.https(http1, store: $0) } ?? .http1(configuration: http1),
+            server: HTTPServerBuilder.limited(http1, tls: tls, limiter: connections, onRefused: refused, upgrade: readAPI.upgrade),
             configuration: .init(address: .hostname(configuration.httpHost, port: configuration.httpPort), serverName: "logpipe"),
             logger: logger)
     }
 
+    /// The connection cap in effect: `configured`, kept 256 descriptors under the process's limit of open
+    /// files (the broker, the store and the files need some too).
+    static func connectionCap(_ configured: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int32.max) else { return configured }
+        let usable = max(16, Int(clamping: limit.rlim_cur) - 256)
+        return configured == 0 ? usable : min(configured, usable)
+    }
+
     /// A router with every route and JSON errors for unknown routes and methods.
-    public func router() -> Router<BasicRequestContext> {
-        let router = Router(context: BasicRequestContext.self)
+    public func router() -> Router<APIRequestContext> {
+        let router = Router(context: APIRequestContext.self)
         let allowed = AllowedMethods()
         if let metrics { router.add(middleware: RequestMetricsMiddleware(metrics: metrics)) }
         router.add(middleware: JSONErrorMiddleware(allowed: allowed))
@@ -73,19 +98,21 @@ public struct IngestAPI: Sendable {
         router.get("/readiness") { request, _ in await readiness(request) }
         router.get("/openapi.yaml") { request, _ in OpenAPISpec.response(requestID: request.requestID) }
         if let metrics { router.get("/metrics") { _, _ in metrics.response() } }
+        readAPI.register(on: router)
         allowed.record(router.routes.map { ("\($0.path)", $0.method.rawValue) })
         return router
     }
 
-    func ingest(_ request: Request, context: BasicRequestContext) async -> Response {
+    func ingest(_ request: Request, context: APIRequestContext) async -> Response {
         let requestID = request.requestID
         let receivedAt = UnixTime.now
         do throws(IngestError) {
             let grant = try authenticate(request)
             let mediaType = try MediaType(request.headers.value(.contentType))
             // Memory stays bounded under overload: bodies are charged to the budget as their bytes arrive (a
-            // client that sends headers and then nothing holds nothing), and read under the body timeout.
-            let charge = BodyCharge(budget: budget)
+            // client that sends headers and then nothing holds nothing), within their client's share, and read
+            // under the body timeout and the minimum rate.
+            let charge = BodyCharge(budget: budget, client: context.budgetClient(grant: grant))
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
             // An empty header counts as absent (as empty environment variables do).
@@ -169,18 +196,13 @@ public struct IngestAPI: Sendable {
         return records
     }
 
-    /// With keys configured: the key's grant, or 401. Without: nil (every tenant may write).
+    /// With keys configured: the key's grant, or 401 (403 for a key without the ingest scope). Without: nil
+    /// (every tenant may write).
     func authenticate(_ request: Request) throws(IngestError) -> APIKeyTable.Entry? {
         guard let keys else { return nil }
-        guard let header = request.headers.value(.authorization) else {
-            throw IngestError(.missingAPIKey, "this API requires a key: send Authorization: Bearer <key>")
-        }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw IngestError(.missingAPIKey, "send the key as Authorization: Bearer <key>")
-        }
-        guard let entry = keys.current.lookup(parts[1].trimmingCharacters(in: .whitespaces)) else {
-            throw IngestError(.invalidAPIKey, "the API key is not valid (unknown or revoked)")
+        let entry = try keys.entry(authorization: request.headers.value(.authorization))
+        guard entry.scopes.contains(.ingest) else {
+            throw IngestError(.scopeNotAllowed, "this API key may not send logs (it has no ingest scope)")
         }
         return entry
     }
@@ -216,17 +238,23 @@ public struct IngestAPI: Sendable {
         // The read runs as a task of its own so that its deadline can cancel it (which ends the connection's
         // input) while this task still answers 408; the request's own cancellation reaches it too.
         let reader = Task { await Self.collect(body, gzip: gzip, limit: limit, charge: charge) }
-        let deadline = deadlines.add(.now + bodyTimeout) { reader.cancel() }
+        let deadline = deadlines.add(.now + bodyTimeout, progress: charge) { reader.cancel() }
         let result = await withTaskCancellationHandler {
             await reader.value
         } onCancel: {
             reader.cancel()
         }
-        if deadlines.remove(deadline), case .failure = result {
+        switch (deadlines.remove(deadline), result) {
+        case (.timeout?, .failure):
             throw IngestError(
                 .requestTimeout, "the request body did not arrive within \(Topology.label(bodyTimeout)); send the whole body without pausing")
+        case (.tooSlow?, .failure):
+            throw IngestError(
+                .requestTimeout,
+                "the request body arrived slower than \(deadlines.minimumRate) bytes/s (LOGPIPE_BODY_MIN_RATE); send the whole body without pausing")
+        default:
+            return try result.get()
         }
-        return try result.get()
     }
 
     /// Reads the whole body, charging each chunk before it is kept.
@@ -244,7 +272,7 @@ public struct IngestAPI: Sendable {
             for try await buffer in body {
                 received += buffer.readableBytes
                 guard received <= limit else { return .failure(tooLarge) }
-                try await charge.take(buffer.readableBytes)
+                try await charge.take(buffer.readableBytes, received: true)
                 if let inflater {
                     let before = inflater.output.count
                     var failure: GzipInflater.Failure?
@@ -307,8 +335,7 @@ enum MediaType {
 }
 
 /// Renders the router's own errors (unknown route, wrong method, …) in the API's JSON error format.
-struct JSONErrorMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
     let allowed: AllowedMethods
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
@@ -343,5 +370,15 @@ final class AllowedMethods: Sendable {
         table.withLock { $0 = grouped }
     }
 
-    func methods(for path: String) -> String? { table.withLock { $0[path] } }
+    /// The methods of `path`, matched against the routes' templates (`/loki/api/v1/label/{name}/values`).
+    func methods(for path: String) -> String? {
+        table.withLock { table in
+            if let exact = table[path] { return exact }
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            return table.first { template, _ in
+                let pattern = template.split(separator: "/", omittingEmptySubsequences: false)
+                return pattern.count == parts.count && zip(pattern, parts).allSatisfy { $0 == $1 || ($0.hasPrefix("{") && $0.hasSuffix("}") && !$1.isEmpty) }
+            }?.value
+        }
+    }
 }

@@ -12,15 +12,17 @@ extension IngestAPI {
     /// `POST /v1/logs`: 200 with an `ExportLogsServiceResponse` in the request's encoding once every accepted
     /// record is confirmed by the broker (records that cannot be logs are counted in `partialSuccess`); 400 when
     /// the body is not a request or no record can be taken; 429/503 with `Retry-After`, which OTLP exporters retry.
-    func otlpLogs(_ request: Request, context: BasicRequestContext) async -> Response {
+    func otlpLogs(_ request: Request, context: APIRequestContext) async -> Response {
         let requestID = request.requestID
         let receivedAt = UnixTime.now
         do throws(IngestError) {
             let grant = try authenticate(request)
             let json = try Self.otlpEncoding(request.headers.value(.contentType))
-            let charge = BodyCharge(budget: budget)
+            let charge = BodyCharge(budget: budget, client: context.budgetClient(grant: grant))
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
+            // What the request will take decoded is known, limited and charged before it is decoded.
+            try await takeDecoded(try OTLPLogs.inspect(body, json: json, limits: shipperLimits), charge: charge)
             guard let export = json ? OTLPLogs.decode(json: body) : OTLPLogs.decode(protobuf: body) else {
                 throw IngestError(
                     .invalidOTLP,
@@ -28,14 +30,11 @@ extension IngestAPI {
                         ? "the body is not an OTLP ExportLogsServiceRequest in the OTLP JSON mapping"
                         : "the body is not a protobuf OTLP ExportLogsServiceRequest")
             }
-            guard OTLPLogs.recordCount(export) <= parser.maxBatchLogs else {
-                throw IngestError(.tooManyLogs, "the request holds more than \(parser.maxBatchLogs) log records; export smaller batches")
-            }
             let headerTenant = request.headers.value(APIResponses.tenantHeader).flatMap { $0.isEmpty ? nil : $0 }
-            let mapped = OTLPLogs.inputs(
+            let mapped = try OTLPLogs.inputs(
                 export, headerTenant: headerTenant, defaultTenant: grant?.onlyTenant,
-                tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json,
-                allows: { tenant in grant?.allows(tenant) ?? true })
+                tenantAttribute: otlpTenantAttribute, parser: parser, fromJSON: json, limits: shipperLimits,
+                allows: { tenant in grant?.allows(tenant) ?? true }, shouldStop: { context.clientGone || Task.isCancelled })
             if mapped.inputs.isEmpty {
                 // Nothing to take: an empty request is a success (exporters send them), records that all fail are not.
                 if let error = mapped.firstError { throw error }
@@ -85,7 +84,7 @@ extension IngestAPI {
 
     /// `POST /loki/api/v1/push`: 204 once the broker confirmed every entry; 400 for a body that is not a push
     /// or holds a bad entry (nothing is published then); 429/503 with `Retry-After`, which Loki clients retry.
-    func lokiPush(_ request: Request, context: BasicRequestContext) async -> Response {
+    func lokiPush(_ request: Request, context: APIRequestContext) async -> Response {
         let requestID = request.requestID
         let receivedAt = UnixTime.now
         do throws(IngestError) {
@@ -94,25 +93,29 @@ extension IngestAPI {
             guard type == "application/x-protobuf" || type == "application/json" else {
                 throw IngestError(.unsupportedMediaType, "the Loki push API takes Content-Type application/x-protobuf (snappy) or application/json")
             }
-            let charge = BodyCharge(budget: budget)
+            let charge = BodyCharge(budget: budget, client: context.budgetClient(grant: grant))
             defer { charge.releaseAll() }
             let body = try await readBody(request, charge: charge)
             let streams: [LokiPush.Stream]
             if type == "application/json" {
-                streams = try LokiPush.decode(json: body)
+                // Bounded while decoding (entries, streams, labels), charged once decoded.
+                streams = try LokiPush.decode(json: body, limits: shipperLimits)
+                try await takeDecoded(LokiPush.decodedSize(streams), charge: charge)
             } else {
-                // What the snappy block expands to is charged to the body budget, like an inflated gzip body.
+                // What the snappy block expands to is charged to the body budget, like an inflated gzip body,
+                // and so is what its protobuf decodes to, before it is decoded.
                 if let length = LokiPush.decompressedLength(body), length <= maxRequestBytes {
-                    do { try await charge.take(length) } catch {
-                        throw IngestError(.invalidBody, "the request body could not be read")  // cancelled while waiting
-                    }
+                    try await takeDecoded(length, charge: charge)
                 }
-                streams = try LokiPush.decode(snappyProtobuf: body, limit: maxRequestBytes)
+                let raw = try LokiPush.decompress(snappy: body, limit: maxRequestBytes)
+                try await takeDecoded(try LokiPush.inspect(protobuf: raw, limits: shipperLimits), charge: charge)
+                streams = try LokiPush.decode(protobuf: raw)
             }
             func header(_ name: HTTPField.Name) -> String? { request.headers.value(name).flatMap { $0.isEmpty ? nil : $0 } }
             let inputs = try LokiPush.inputs(
                 streams, orgID: header(Self.scopeOrgIDHeader), headerTenant: header(APIResponses.tenantHeader),
-                defaultTenant: grant?.onlyTenant, parser: parser)
+                defaultTenant: grant?.onlyTenant, parser: parser, limits: shipperLimits,
+                shouldStop: { context.clientGone || Task.isCancelled })
             if !inputs.isEmpty {
                 let records = try await accept(
                     inputs, grant: grant, requestID: requestID, receivedAt: receivedAt, asBatch: true,
@@ -132,6 +135,15 @@ extension IngestAPI {
                     "request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)",
                 ])
             return APIResponses.error(error, requestID: requestID)
+        }
+    }
+
+    /// Charges what a request's decoded form takes to the body budget, waiting for room like its body did.
+    func takeDecoded(_ bytes: Int, charge: BodyCharge) async throws(IngestError) {
+        do {
+            try await charge.takeDecoded(bytes)
+        } catch {
+            throw ShipperLimits.abandoned  // cancelled while waiting: the client went away or the server stops
         }
     }
 }

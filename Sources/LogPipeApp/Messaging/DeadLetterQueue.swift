@@ -18,7 +18,7 @@ public struct ParkedMessage: Sendable {
     public var bytes: Int
     public let delivery: AMQPDelivery
 
-    init(_ delivery: AMQPDelivery, position: Int) {
+    init(_ delivery: AMQPDelivery, position: Int, topology: Topology) {
         let headers = delivery.properties.headers
         self.position = position
         self.logID = delivery.properties.messageID
@@ -27,7 +27,7 @@ public struct ParkedMessage: Sendable {
         self.failedAt = headers[MessageHeader.failedAt]?.stringValue
         self.bytes = delivery.body.count
         self.delivery = delivery
-        let original = delivery.originalRoutingKey
+        let original = topology.originalRoutingKey(of: delivery)
         let tenantFromKey = original.hasPrefix("tenant.") ? String(original.dropFirst("tenant.".count)) : nil
         self.tenant = headers[MessageHeader.tenant]?.stringValue ?? tenantFromKey
         if tenantFromKey.flatMap(TenantID.init) != nil {
@@ -227,7 +227,7 @@ public struct DeadLetterQueue: Sendable {
             while visited < bound, !done(), let delivery = await consumer.next(timeout: idleTimeout) {
                 visited += 1
                 received.append(delivery.receipt)
-                if try await visit(ParkedMessage(delivery, position: visited)) == .take {
+                if try await visit(ParkedMessage(delivery, position: visited, topology: topology)) == .take {
                     try await connection.ack(delivery.receipt)
                     settled.insert(delivery.receipt)
                 }

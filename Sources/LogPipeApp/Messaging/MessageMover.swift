@@ -39,10 +39,22 @@ extension AMQPDelivery {
         Int(clamping: max(1, properties.headers[MessageHeader.attempt]?.intValue ?? 1))
     }
 
-    /// The routing key the log was first published with: the header once it has been moved, else the
-    /// routing key it arrived with.
-    public var originalRoutingKey: String {
-        properties.headers[MessageHeader.routingKey]?.stringValue ?? routingKey
+}
+
+extension Topology {
+    /// The routing key a delivery's log was first published with. The broker's own routing key, except for a
+    /// copy the pipeline moved (``MessageMover``): one coming back from a retry queue (through the default
+    /// exchange to a work queue, or through the shard exchange from a retry queue) or parked in the DLQ, whose
+    /// mover recorded the original in `logpipe-routing-key`. On anything published to the ingest exchange
+    /// that header is ignored: a publisher allowed only `tenant.x` must not name another tenant's key in it.
+    /// (Publishers get write permission on `<ns>.ingest` only; docs/operations.md.)
+    public func originalRoutingKey(of delivery: AMQPDelivery) -> String {
+        // What the API published carries no such header: the usual case is decided by one lookup.
+        guard let recorded = delivery.properties.headers[MessageHeader.routingKey]?.stringValue else { return delivery.routingKey }
+        let moved =
+            (delivery.exchange.isEmpty && (workQueues.contains(delivery.routingKey) || delivery.routingKey == deadLetterQueue))
+            || (delivery.exchange == shardExchange && retryQueues.contains(delivery.routingKey))
+        return moved ? recorded : delivery.routingKey
     }
 }
 
@@ -69,7 +81,7 @@ struct MessageMover: Sendable {
         properties.headers[MessageHeader.attempt] = .int(Int64(attempt))
         properties.headers[MessageHeader.error] = .string(reason)
         properties.headers[MessageHeader.failedAt] = .string(UnixTime.now.rfc3339)
-        properties.headers[MessageHeader.routingKey] = .string(delivery.originalRoutingKey)
+        properties.headers[MessageHeader.routingKey] = .string(topology.originalRoutingKey(of: delivery))
         try await connection.publish(
             exchange: "", routingKey: queue, body: delivery.body, properties: properties,
             mandatory: true)

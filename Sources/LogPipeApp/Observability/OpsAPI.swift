@@ -26,8 +26,7 @@ extension LogPipeMetrics {
 }
 
 /// Counts every answer by method, route pattern (never the raw path: bounded labels) and status.
-struct RequestMetricsMiddleware: RouterMiddleware {
-    typealias Context = BasicRequestContext
+struct RequestMetricsMiddleware<Context: RequestContext>: RouterMiddleware {
     let metrics: LogPipeMetrics
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {

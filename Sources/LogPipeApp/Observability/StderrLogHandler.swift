@@ -22,13 +22,21 @@ struct StderrLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
+        let line = line(event)
+        // One write(2) per line keeps lines whole when several threads log at once.
+        line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+    }
+
+    /// The line written for `event`, with its newline.
+    func line(_ event: LogEvent) -> [UInt8] {
         let merged = metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 })
         var line: [UInt8]
         switch format {
         case .text:
+            // Values can hold text from outside (ids, tenant headers): escaped, they cannot forge a line.
             var text = "\(Self.timestamp()) \(event.level) \(label):"
-            for key in merged.keys.sorted() { text += " \(key)=\(merged[key]!)" }
-            text += " [\(event.source)] \(event.message)\n"
+            for key in merged.keys.sorted() { text += " \(TerminalText.escaped(key))=\(TerminalText.escaped("\(merged[key]!)"))" }
+            text += " [\(event.source)] \(TerminalText.escaped("\(event.message)"))\n"
             line = Array(text.utf8)
         case .json:
             var object: Logger.Metadata = [
@@ -40,8 +48,7 @@ struct StderrLogHandler: LogHandler {
             Self.appendJSON(.dictionary(object), to: &line)
             line.append(UInt8(ascii: "\n"))
         }
-        // One write(2) per line keeps lines whole when several threads log at once.
-        line.withUnsafeBytes { _ = write(STDERR_FILENO, $0.baseAddress, $0.count) }
+        return line
     }
 
     /// A metadata value as JSON with the hand-written writer: strings as strings, arrays and dictionaries

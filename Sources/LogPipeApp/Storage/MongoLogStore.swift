@@ -38,6 +38,7 @@ public final class MongoLogStore: LogStore {
         self.retention = retention
         threads = NIOThreadPool(numberOfThreads: 2)
         threads.start()
+        Self.routeDriverLog(to: logger)
     }
 
     deinit { threads.shutdownGracefully { _ in } }
@@ -166,6 +167,20 @@ public final class MongoLogStore: LogStore {
             try pool.find(database: database, collection: tenant.rawValue, filter: filter, sort: sort, limit: limit)
         }
         return documents.compactMap { Self.storedLog($0, tenant: tenant) }
+    }
+
+    /// libmongoc's own lines (monitoring, failed handshakes) go through the process's logger, in its format and at
+    /// its level, instead of to stderr in the driver's format.
+    static func routeDriverLog(to logger: Logger) {
+        MongoDriverLog.route { level, domain, message in
+            let metadata: Logger.Metadata = ["mongoc.domain": "\(domain)"]
+            switch level {
+            case .error: logger.error("libmongoc: \(message)", metadata: metadata)
+            case .warning: logger.warning("libmongoc: \(message)", metadata: metadata)
+            case .info: logger.info("libmongoc: \(message)", metadata: metadata)
+            case .debug: logger.debug("libmongoc: \(message)", metadata: metadata)
+            }
+        }
     }
 
     // MARK: - The received_at index

@@ -19,6 +19,8 @@ public struct LogWorker: Service {
         /// more; while the store writes the previous batch, the next one waits for the write instead (and never
         /// once it is full).
         public var flushInterval: Duration = .milliseconds(50)
+        /// The API's rules, checked again on every log received (`LOGPIPE_MAX_LOG_BYTES`).
+        public var validation = WorkValidation()
         /// Simulated work per character of text, as the seed design's `PROCESSING_TIME_PER_CHAR`.
         public var processingTimePerCharacter: Duration = .zero
         /// Retry tiers and attempts; the tiers must be the topology's retry queues.
@@ -184,10 +186,11 @@ public struct LogWorker: Service {
         var logDeliveries: [Int]
     }
 
-    /// Decodes and redacts a batch. What cannot be decoded, names a reserved tenant, or names a tenant other
-    /// than the one it was routed for is marked for the DLQ.
+    /// Decodes, checks and redacts a batch. What cannot be decoded, breaks the API's rules, names a reserved
+    /// tenant, or names a tenant other than the one it was routed for is marked for the DLQ.
     func prepare(_ batch: [AMQPDelivery]) -> PreparedBatch {
-        let now = UnixTime.now.rfc3339
+        let clock = UnixTime.now
+        let now = clock.rfc3339
         var prepared = PreparedBatch(deliveries: batch, outcomes: .init(repeating: .stored, count: batch.count), logs: [], logDeliveries: [])
         prepared.logs.reserveCapacity(batch.count)
         for (index, delivery) in batch.enumerated() {
@@ -198,8 +201,15 @@ public struct LogWorker: Service {
                 prepared.outcomes[index] = .permanent(reason: WorkMessage.reason(error))
                 continue
             }
-            if let refusal = WorkMessage.refusal(records, routedAs: delivery) {
+            if let refusal = WorkMessage.refusal(records, routedAs: delivery, topology: topology) {
                 prepared.outcomes[index] = .permanent(reason: refusal)
+                continue
+            }
+            if let field = records.lazy.compactMap({ configuration.validation.problem($0, now: clock) }).first {
+                prepared.outcomes[index] = .permanent(reason: "invalid_message")
+                logger.warning(
+                    "a work message breaks the API's rules; it goes to the DLQ",
+                    metadata: ["amqp.delivery_tag": "\(delivery.deliveryTag)", "message.field": "\(field)"])
                 continue
             }
             for record in records {
@@ -412,9 +422,10 @@ enum WorkMessage {
     /// Why the decoded logs of a delivery must not be stored, or `nil`: a log of a tenant that the stores
     /// reserve (`reserved_tenant`), or of a tenant other than the routing key's `tenant.<id>` and the
     /// `x-tenant-id` header (`tenant_mismatch`: anyone with broker credentials could otherwise write into
-    /// any tenant by naming it in the body).
-    static func refusal(_ records: [LogRecord], routedAs delivery: AMQPDelivery) -> String? {
-        let routingKey = delivery.originalRoutingKey
+    /// any tenant by naming it in the body). The routing key is the one the broker delivered with, or for a
+    /// copy coming back from a retry queue the one its mover recorded (``Topology/originalRoutingKey(of:)``).
+    static func refusal(_ records: [LogRecord], routedAs delivery: AMQPDelivery, topology: Topology) -> String? {
+        let routingKey = topology.originalRoutingKey(of: delivery)
         guard routingKey.hasPrefix("tenant.") else { return "tenant_mismatch" }
         let routed = routingKey.dropFirst("tenant.".count)
         let header = delivery.properties.headers[MessageHeader.tenant]

@@ -22,11 +22,17 @@ public struct Redactor: Sendable {
         let text = redact(record.text, into: &tally)
         let source = record.source.map { redact($0, into: &tally) }
         let level = record.level.map { redact($0, into: &tally) }
+        // An id the client chose (X-Request-ID) can hold what looks like a phone or card number; a UUID (what
+        // the API generates) is hex digits in fixed groups, which no type matches, and is not scanned.
+        let requestID = LogID.isUUID(record.requestID) ? record.requestID : redact(record.requestID, into: &tally)
         var attributes: [String: AttributeValue]?
         if let original = record.attributes {
             var cleaned = [String: AttributeValue](minimumCapacity: original.count)
-            for (key, value) in original {
-                if secretKeys.matches(key) {
+            for (name, value) in original {
+                // Names are client text too; two names that redact alike keep one value.
+                let key = redact(name, into: &tally)
+                guard cleaned[key] == nil else { continue }
+                if secretKeys.matches(name) {
                     cleaned[key] = .string(PIIType.secret.mask)
                     tally.add(.secret)
                 } else if case .string(let string) = value {
@@ -37,7 +43,8 @@ public struct Redactor: Sendable {
             }
             attributes = cleaned
         }
-        return RedactedFields(text: text, source: source, level: level, attributes: attributes, counts: tally.counts)
+        return RedactedFields(
+            text: text, source: source, level: level, requestID: requestID, attributes: attributes, counts: tally.counts)
     }
 
     /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
@@ -154,6 +161,7 @@ public struct RedactedFields: Sendable, Hashable {
     public var text: String
     public var source: String?
     public var level: String?
+    public var requestID: String
     public var attributes: [String: AttributeValue]?
     public var counts: [String: Int]
 }

@@ -43,7 +43,7 @@ public struct StoredLog: Sendable, Hashable, Codable {
         let redacted = redactor.redact(fields: record)
         self.init(
             logID: record.logID, tenantID: record.tenantID, text: redacted.text, redactions: redacted.counts,
-            receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: record.requestID,
+            receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: redacted.requestID,
             timestamp: record.timestamp.map(Self.canonicalTime), level: redacted.level, source: redacted.source,
             attributes: redacted.attributes)
     }

@@ -63,13 +63,14 @@ extension MongoClientPool {
                     index: entry["index"]?.integer.map(Int.init) ?? -1, code: entry["code"]?.integer.map(Int.init) ?? 0,
                     message: Self.safeMessage(entry["errmsg"]?.text ?? ""))
             }
-            // Only duplicate keys are expected failures. libmongoc splits large bulks and stops at a failing part:
-            // a reply can hold E11000 errors of one part while another part failed at the network, so the
-            // operation's own error counts unless it is itself a duplicate key, and every document must be
-            // accounted for as inserted or as a write error.
+            // libmongoc fills `error` from the first write error whenever there are any, even when a part of a bulk
+            // it split failed as a whole afterwards (at the network): with write errors, only the accounting tells. So
+            // the operation's own error counts when there are no write errors; with write errors, every document
+            // must be accounted for as inserted or as a write error, whatever their codes (a duplicate key beside
+            // a document the server refuses, in either order, comes back per document for the caller to judge).
             let inserted = parsed["nInserted"]?.integer.map(Int.init) ?? 0
-            if server == 0, writeErrors.isEmpty || error.code != 11000 { throw Self.error(error) }
-            if writeErrors.isEmpty || writeErrors.allSatisfy({ $0.code == 11000 }), inserted + writeErrors.count != count {
+            if server == 0, writeErrors.isEmpty { throw Self.writeError(error) }
+            if !writeErrors.isEmpty, inserted + writeErrors.count != count {
                 throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(count) documents")
             }
             if let concern = Self.documents(parsed["writeConcernErrors"]).first {
@@ -184,6 +185,13 @@ extension MongoClientPool {
     static func documents(_ value: BSONValue?) -> [[BSONField]] {
         guard case .array(let items)? = value else { return [] }
         return items.compactMap { if case .document(let fields) = $0 { fields } else { nil } }
+    }
+
+    /// A driver error of a write, its message cut before anything it quotes (``safeMessage(_:)``).
+    static func writeError(_ error: bson_error_t) -> MongoError {
+        var failure = Self.error(error)
+        failure.message = safeMessage(failure.message)
+        return failure
     }
 
     /// Server messages can quote a duplicate key (a log id is not PII, but a document value might be): keep

@@ -10,7 +10,8 @@ public final class MongoClientPool: @unchecked Sendable {
     private let uri: OpaquePointer
     private let pool: OpaquePointer
 
-    /// Validates the URI and creates the pool; no connection is made until the first operation.
+    /// Validates the URI and creates the pool; no connection is made until the first operation. Clients introduce
+    /// themselves as `applicationName` unless the URI names one (`appName=`).
     public init(uri text: String, applicationName: String = "logpipe") throws {
         Self.initialiseDriver
         var error = bson_error_t()
@@ -25,12 +26,26 @@ public final class MongoClientPool: @unchecked Sendable {
         self.uri = uri
         self.pool = pool
         _ = mongoc_client_pool_set_error_api(pool, 2)
-        _ = mongoc_client_pool_set_appname(pool, applicationName)
+        // An `appName` of the URI stands (the driver sets it itself, and a second name would be refused with an error
+        // line of the driver's on stderr).
+        if mongoc_uri_get_appname(uri) == nil { _ = mongoc_client_pool_set_appname(pool, applicationName) }
     }
 
+    /// The pool is destroyed on a thread of its own: `mongoc_client_pool_destroy` ends the server sessions with a
+    /// command that waits for server selection (30 s by default) when the server is gone, and the last reference
+    /// may be dropped on an event loop or the Swift pool.
     deinit {
-        mongoc_client_pool_destroy(pool)
-        mongoc_uri_destroy(uri)
+        let handles = Handles(pool: pool, uri: uri)
+        Thread.detachNewThread {
+            mongoc_client_pool_destroy(handles.pool)
+            mongoc_uri_destroy(handles.uri)
+        }
+    }
+
+    /// The driver's handles, moved to the thread that destroys them; nothing else holds them by then.
+    private struct Handles: @unchecked Sendable {
+        let pool: OpaquePointer
+        let uri: OpaquePointer
     }
 
     /// `mongoc_init` exactly once per process.
@@ -53,6 +68,14 @@ public final class MongoClientPool: @unchecked Sendable {
             reply = try command(database: "admin", [BSONField("hello", .int32(1))])
         } catch let error as MongoError where error.serverCode == 59 {  // CommandNotFound: before hello existed
             reply = try command(database: "admin", [BSONField("isMaster", .int32(1))])
+        } catch var error as MongoError
+            where error.code == .unreachable && clientCertificateMissing && !error.message.contains("Connection refused")
+        {
+            // Over TLS 1.3 the client's side of the handshake ends before the server checks the client's
+            // certificate: a server that requires one drops the connection, which the driver reports as a reset or
+            // a failed read, not as TLS.
+            error.message += " (TLS without tlsCertificateKeyFile: a server that requires client certificates drops such connections)"
+            throw error
         }
         let writable = reply["isWritablePrimary"] ?? reply["ismaster"]
         guard case .bool(true)? = writable else {
@@ -62,6 +85,11 @@ public final class MongoClientPool: @unchecked Sendable {
                 "the server answers but is not a writable primary"
                     + (setName.map { " of replica set \($0) (an election in progress, or a secondary)" } ?? ""))
         }
+    }
+
+    /// TLS is on and no client certificate is configured.
+    private var clientCertificateMissing: Bool {
+        mongoc_uri_get_tls(uri) && mongoc_uri_get_option_as_utf8(uri, "tlscertificatekeyfile", nil) == nil
     }
 
     /// Classifies a driver error: server selection and stream errors are `unreachable`.

@@ -1,0 +1,3 @@
+#!/bin/sh
+# No services are started while packages are installed in an image.
+exit 101
