@@ -23,12 +23,18 @@
 #                           server.pem and server-key.pem (scripts/make-test-certs.sh writes such a directory);
 #                           LOGPIPE_BROKER_TLS_PEER=required refuses clients without a certificate from that CA
 #                           (fail_if_no_peer_cert), "optional" (default) checks one only when given
+#   LOGPIPE_BROKER_LISTEN   the AMQP listener's address (default 127.0.0.1). The network-fault tests run the node
+#                           inside a network namespace of their own (scripts/netfaults/netlab.py) with 0.0.0.0:
+#                           there that is the namespace's loopback and the test's veth, nothing else
+#   LOGPIPE_BROKER_HOST     the host `url` names (default 127.0.0.1; the namespace's veth address in those tests)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 name=${LOGPIPE_BROKER_NAME:-dev}
 port=${LOGPIPE_BROKER_PORT:-5682}
 dir=${LOGPIPE_BROKER_DIR:-/tmp/logpipe-broker-$name}
+listen=${LOGPIPE_BROKER_LISTEN:-127.0.0.1}
+host=${LOGPIPE_BROKER_HOST:-127.0.0.1}
 plugins=${LOGPIPE_BROKER_PLUGINS:-management}
 node="logpipe-$name@localhost"
 mgmt_port=$((port + 10000))
@@ -42,7 +48,7 @@ die() { echo "rabbitmq.sh: $*" >&2; exit 1; }
 
 export HOME="$dir"
 export RABBITMQ_NODENAME="$node"
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+export RABBITMQ_NODE_IP_ADDRESS="$listen"
 export RABBITMQ_NODE_PORT="$port"
 export RABBITMQ_DIST_PORT="$dist_port"
 export RABBITMQ_MNESIA_BASE="$dir/mnesia"
@@ -71,8 +77,9 @@ write_config() {
     cat "$here/rabbitmq.conf"
     echo
     echo "## appended by broker/rabbitmq.sh for the private node $node"
-    echo "listeners.tcp.default = 127.0.0.1:$port"
-    echo "loopback_users.guest = true"
+    echo "listeners.tcp.default = $listen:$port"
+    # guest may log in only over loopback; a node in a test's own namespace is reached through the test's veth.
+    if [ "$listen" = 127.0.0.1 ]; then echo "loopback_users.guest = true"; else echo "loopback_users.guest = false"; fi
     if [ -n "${LOGPIPE_BROKER_TLS_PORT:-}" ]; then
       local tls_dir=${LOGPIPE_BROKER_TLS_DIR:?LOGPIPE_BROKER_TLS_DIR must name the directory of ca.pem, server.pem, server-key.pem}
       echo "listeners.ssl.default = 127.0.0.1:$LOGPIPE_BROKER_TLS_PORT"
@@ -136,7 +143,7 @@ case "${1:-}" in
   stop) stop ;;
   kill) crash ;;
   status) alive && port_open ;;
-  url) echo "amqp://guest:guest@127.0.0.1:$port/" ;;
+  url) echo "amqp://guest:guest@$host:$port/" ;;
   wipe) crash > /dev/null; rm -rf "$dir"; echo "$node wiped" ;;
   ctl) shift; ctl "$@" ;;
   *) echo "usage: $0 start|stop|kill|status|url|wipe|ctl <rabbitmqctl arguments>" >&2; exit 2 ;;

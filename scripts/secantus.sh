@@ -24,6 +24,10 @@
 #                               and tlsCAFile
 #   LOGPIPE_SECANTUS_TLS_PEER   with TLS: "required" refuses clients without a certificate from ca.pem;
 #                               "optional" (default) checks one only when given
+#   LOGPIPE_SECANTUS_LISTEN     the address it listens on (default 127.0.0.1); the network-fault tests run it inside
+#                               a network namespace of their own (scripts/netfaults/netlab.py) with 0.0.0.0, which
+#                               there is the namespace's loopback and the test's veth only
+#   LOGPIPE_SECANTUS_HOST       the host the URIs name (default 127.0.0.1; the namespace's veth address there)
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -32,6 +36,8 @@ name=${LOGPIPE_SECANTUS_NAME:-dev}
 port=${LOGPIPE_SECANTUS_PORT:-27817}
 dir=${LOGPIPE_SECANTUS_DIR:-/tmp/logpipe-secantus-$name}
 tls_dir=${LOGPIPE_SECANTUS_TLS_DIR:-}
+listen=${LOGPIPE_SECANTUS_LISTEN:-127.0.0.1}
+url_host=${LOGPIPE_SECANTUS_HOST:-127.0.0.1}
 
 die() { echo "secantus.sh: $*" >&2; exit 1; }
 
@@ -57,7 +63,7 @@ write_config() {
 # secantusd.toml of the working directory or of $HOME is read.
 boot() {
   [ -x "$venv/bin/secantusd-py" ] || die "SecantusDB is not installed in $venv: run scripts/setup.sh --test"
-  setsid "$venv/bin/secantusd-py" --config "$dir/secantusd.toml" --host 127.0.0.1 --port "$port" \
+  setsid "$venv/bin/secantusd-py" --config "$dir/secantusd.toml" --host "$listen" --port "$port" \
     --storage-path "$dir/data" --log-level WARNING "$@" >> "$dir/secantusd.log" 2>&1 < /dev/null &
   local pid=$! deadline=$((SECONDS + 60))
   echo "$pid" > "$dir/secantusd.pid"
@@ -111,7 +117,7 @@ start() {
 uri() {
   local user=$1 file=$2
   [ -s "$dir/$file" ] || die "no users yet in $dir: run scripts/secantus.sh start"
-  local host=127.0.0.1 options="directConnection=true&authSource=admin"
+  local host=$url_host options="directConnection=true&authSource=admin"
   if [ -n "$tls_dir" ]; then host=localhost options="$options&tls=true&tlsCAFile=$tls_dir/ca.pem"; fi
   echo "mongodb://$user:$(cat "$dir/$file")@$host:$port/?$options"
 }

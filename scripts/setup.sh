@@ -22,7 +22,7 @@ cd "$(dirname "$0")/.."
 packages=(rabbitmq-server librabbitmq-dev libmongoc-dev libbson-dev pkg-config libsqlite3-dev zlib1g-dev
   python3-bson python3-pymongo python3-venv curl ca-certificates docker-compose wrk amqp-tools
   protobuf-compiler libsnappy-dev syslog-ng-core syslog-ng-mod-http prometheus python3-yaml python3-matplotlib openssl
-  docker.io debootstrap)
+  docker.io debootstrap iproute2 iptables)
 pypi_tools=("schemathesis==4.32.5")
 venv=.build/schemathesis-venv
 # The OpenTelemetry Python SDK and its OTLP/HTTP exporter: a real client of POST /v1/logs in the tests.

