@@ -137,6 +137,36 @@ struct LokiReadRouteTests {
         }
     }
 
+    @Test("start and end as nanoseconds, decimal seconds or RFC 3339 select the same logs; direction=forward gives the oldest first")
+    func timeFormatsAndDirection() async throws {
+        try await withAPI(keys: try Self.keys()) { client in
+            func lines(_ pairs: [(String, String)]) async throws -> [String] {
+                let answer = try await Self.get(client, "/loki/api/v1/query_range?" + Self.goQuery(pairs), headers: Self.bearer(Self.readKey))
+                #expect(answer.status == 200, "\(pairs)")
+                let streams = try #require(((answer.json as? [String: Any])?["data"] as? [String: Any])?["result"] as? [[String: Any]])
+                return streams.flatMap { ($0["values"] as? [[String]] ?? []) }.sorted { $0[0] < $1[0] }.map { $0[1] }
+            }
+            // 1.5 s to 3.5 s past the base (2026-12-01T10:00:00Z): the logs of seconds 2 and 3.
+            let expected = ["GET /orders 200", "payment failed for [REDACTED:EMAIL]"]
+            for (start, end) in [
+                (String(Self.base + 1_500_000_000), String(Self.base + 3_500_000_000)),
+                ("1796119201.5", "1796119203.5"),
+                ("2026-12-01T10:00:01.5Z", "2026-12-01T10:00:03.500000000Z"),
+                ("2026-12-01T11:00:01.5+01:00", "2026-12-01T10:00:03.5Z"),
+            ] {
+                #expect(try await lines([("query", "{}"), ("start", start), ("end", end)]) == expected, "\(start) \(end)")
+            }
+            let range = [("query", "{}"), ("start", String(Self.base)), ("end", String(Self.base + 9_000_000_000)), ("limit", "2")]
+            #expect(try await lines(range + [("direction", "forward")]) == ["GET /orders 503 took 30ms", "GET /orders 200"])
+            #expect(try await lines(range + [("direction", "backward")]) == ["payment failed for [REDACTED:EMAIL]", "GET /health 200"])
+            for (name, value) in [("start", "yesterday"), ("end", "2026-13-01T00:00:00Z"), ("direction", "sideways")] {
+                let refused = try await Self.get(
+                    client, "/loki/api/v1/query_range?" + Self.goQuery([("query", "{}"), (name, value)]), headers: Self.bearer(Self.readKey))
+                #expect(refused.status == 400 && Self.code(refused.json) == "invalid_query", "\(name)=\(value)")
+            }
+        }
+    }
+
     @Test("Grafana's log-volume query returns a matrix by level; rate divides by the range")
     func grafanaLogVolume() async throws {
         try await withAPI(keys: try Self.keys()) { client in
