@@ -278,7 +278,9 @@ def invoked_programs(root):
                 elif name.endswith(".py"):
                     for program, number in python_commands(text):
                         add(program, path, number)
-                    local = {n[:-3] for n in os.listdir(folder) if n.endswith(".py")}
+                    # Modules of the script's folder, or of any folder under scripts/ (a script may put one such
+                    # folder on sys.path, as the chaos soak does with scripts/netfaults): the project's own code.
+                    local = {n[:-3] for n in os.listdir(folder) if n.endswith(".py")} | project_modules(root)
                     for module, number in python_modules(text):
                         if module.split(":")[1] not in local:
                             add(module, path, number)
@@ -297,6 +299,14 @@ def setup_packages(root):
 def base_packages(root):
     path = os.path.join(root, "scripts", "base-image-packages.txt")
     return {line.strip() for line in open(path, encoding="utf-8") if line.strip() and not line.startswith("#")}
+
+
+def project_modules(root):
+    """The names of the Python files under scripts/ (modules the project itself holds)."""
+    names = set()
+    for folder, _, files in os.walk(os.path.join(root, "scripts")):
+        names.update(n[:-3] for n in files if n.endswith(".py"))
+    return names
 
 
 SEARCH_PATH = os.pathsep.join([os.environ.get("PATH", ""), "/usr/local/sbin", "/usr/sbin", "/sbin", "/opt/swift/usr/bin"])
