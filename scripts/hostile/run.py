@@ -154,6 +154,15 @@ class Bystander(threading.Thread):
                 self.sent.append(log_id)
             self.stop.wait(0.02)
 
+    def wait_for(self, count, since, timeout):
+        """Until `count` requests started at or after `since` have been answered (or failed); False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(1 for start, _, _ in self.samples if start >= since) >= count:
+                return True
+            time.sleep(0.02)
+        return False
+
     def p99(self, since):
         window = sorted(seconds for start, seconds, _ in self.samples if start >= since)
         if not window:
@@ -359,7 +368,8 @@ def main():
             time.sleep(0.2)
         bystander = Bystander(serve.port)
         bystander.start()
-        time.sleep(2)
+        if not bystander.wait_for(50, 0, timeout=60):
+            raise RuntimeError("the bystander got no 50 answers within 60 s of the start")
         quiet, _ = bystander.p99(0)
         # The bystander's p99 may reach half a second (or 4x its quiet p99) during a refused request; during one
         # that is taken whole (2,000 logs of 64 attributes each, published and stored while the bystander
@@ -383,7 +393,8 @@ def main():
             except Exception as error:  # a case that cannot even run is a failure
                 sent, status, ok, answer = "-", 0, False, str(error).encode()
             seconds = time.time() - started
-            time.sleep(0.3)
+            # The bystander's requests during the case, and a few begun after it: the window is closed by answers.
+            bystander.wait_for(5, time.monotonic(), timeout=10)
             p99, errors = bystander.p99(since)
             alive = serve.alive()
             health = alive and request(serve.port, "GET", "/health", timeout=10)[0] == 200
