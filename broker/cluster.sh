@@ -11,11 +11,21 @@
 #   broker/cluster.sh urls [N]       the amqp:// URL list, comma-separated (for LOGPIPE_AMQP_URL)
 #   broker/cluster.sh leader QUEUE   the number of the node that leads a quorum queue
 #   broker/cluster.sh ctl NODE ...   rabbitmqctl against node NODE
-#   broker/cluster.sh wipe           kill every node and delete their directories
+#   broker/cluster.sh partition NODE cut node NODE off from the other nodes (their Erlang distribution traffic is
+#                                    dropped, no reset, no FIN) while clients still reach every node (needs root)
+#   broker/cluster.sh heal           remove the cut
+#   broker/cluster.sh wipe           kill every node, remove any cut and delete their directories
 #
 #   LOGPIPE_CLUSTER_NAME   node name prefix (default: cluster -> logpipe-cluster-1@localhost, ...)
 #   LOGPIPE_CLUSTER_PORT   AMQP port of node 1 (default 5800); node k listens on PORT+k-1, management on +10000
 #   LOGPIPE_BROKER_PLUGINS as for rabbitmq.sh ("management" by default; "none" boots faster)
+#   LOGPIPE_CLUSTER_NET_TICKTIME  Erlang's net_ticktime of every node (default 60, RabbitMQ's): how soon a cut
+#                          node is noticed; the cluster test uses 8
+#
+# The nodes handle a partition with pause_minority: a node that sees fewer than half of the cluster pauses
+# (closes its client connections and listeners) until it sees a majority again, so clients move to the
+# majority. Node k's outgoing distribution connections come from 127.0.0.(k+1) (rabbitmq.sh
+# LOGPIPE_BROKER_DIST_SOURCE), which is what `partition` filters on.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -37,7 +47,33 @@ cookie() { cat "$cookie_file" 2>/dev/null || true; }
 node() {
   local k=$1; shift
   LOGPIPE_BROKER_NAME="$name-$k" LOGPIPE_BROKER_PORT=$(node_port "$k") LOGPIPE_BROKER_COOKIE=$(cookie) \
+    LOGPIPE_BROKER_DIST_SOURCE="127.0.0.$((k + 1))" LOGPIPE_BROKER_NET_TICKTIME="${LOGPIPE_CLUSTER_NET_TICKTIME:-}" \
+    LOGPIPE_BROKER_CONF_EXTRA="cluster_partition_handling = pause_minority" \
     bash "$here/rabbitmq.sh" "$@"
+}
+# The cut lives in a chain of its own, jumped to from INPUT: removing it removes every rule of the cut.
+chain="LP-$name"
+heal() {
+  iptables -w -D INPUT -i lo -j "$chain" 2>/dev/null || true
+  iptables -w -F "$chain" 2>/dev/null || true
+  iptables -w -X "$chain" 2>/dev/null || true
+}
+partition() {
+  local cut=$1 n; n=$(size)
+  command -v iptables > /dev/null || die "partition needs iptables (apt-get install -y iptables) and root"
+  heal
+  iptables -w -N "$chain"
+  iptables -w -I INPUT -i lo -j "$chain"
+  local cut_source="127.0.0.$((cut + 1))" cut_dist=$(($(node_port "$cut") + 20000))
+  for k in $(seq 1 "$n"); do
+    [ "$k" = "$cut" ] && continue
+    local source="127.0.0.$((k + 1))" dist=$(($(node_port "$k") + 20000))
+    # The cut node's connections to node k, both ways; node k's connections to the cut node, both ways.
+    iptables -w -A "$chain" -p tcp -s "$cut_source" --dport "$dist" -j DROP
+    iptables -w -A "$chain" -p tcp -d "$cut_source" --sport "$dist" -j DROP
+    iptables -w -A "$chain" -p tcp -s "$source" --dport "$cut_dist" -j DROP
+    iptables -w -A "$chain" -p tcp -d "$source" --sport "$cut_dist" -j DROP
+  done
 }
 check_node() { [[ "$1" =~ ^[0-9]+$ ]] && [ "$1" -ge 1 ] && [ "$1" -le "$(size)" ] || die "no node $1 (nodes are 1 to $(size))"; }
 urls() {
@@ -96,8 +132,11 @@ case "${1:-}" in
     done
     die "no node is running" ;;
   ctl) [ -n "${2:-}" ] || die "usage: $0 ctl NODE arguments"; check_node "$2"; k=$2; shift 2; node "$k" ctl "$@" ;;
+  partition) [ -n "${2:-}" ] || die "usage: $0 partition NODE"; check_node "$2"; partition "$2" ;;
+  heal) heal ;;
   wipe)
+    heal
     for k in $(seq 1 "$(size)"); do node "$k" wipe; done
     rm -f "$state" "$cookie_file" ;;
-  *) echo "usage: $0 start [N]|stop|kill NODE|stop-node NODE|start-node NODE|status [N]|urls [N]|leader QUEUE|ctl NODE ...|wipe" >&2; exit 2 ;;
+  *) echo "usage: $0 start [N]|stop|kill NODE|stop-node NODE|start-node NODE|status [N]|urls [N]|leader QUEUE|ctl NODE ...|partition NODE|heal|wipe" >&2; exit 2 ;;
 esac

@@ -27,6 +27,12 @@
 #                           inside a network namespace of their own (scripts/netfaults/netlab.py) with 0.0.0.0:
 #                           there that is the namespace's loopback and the test's veth, nothing else
 #   LOGPIPE_BROKER_HOST     the host `url` names (default 127.0.0.1; the namespace's veth address in those tests)
+#   LOGPIPE_BROKER_DIST_SOURCE  a loopback address (127.0.0.2, ...) the node's outgoing Erlang distribution
+#                           connections come from, so a test can cut one node of a cluster off from the others with
+#                           packet filter rules on those addresses (broker/cluster.sh partition)
+#   LOGPIPE_BROKER_NET_TICKTIME  Erlang's net_ticktime in seconds (RabbitMQ's default 60): a silent peer is declared
+#                           down after 0.75 to 1.25 times it
+#   LOGPIPE_BROKER_CONF_EXTRA    lines appended to the node's rabbitmq.conf (broker/cluster.sh: the partition handling)
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -57,6 +63,7 @@ export RABBITMQ_CONFIG_FILE="$dir/rabbitmq.conf"
 export RABBITMQ_ENABLED_PLUGINS_FILE="$dir/enabled_plugins"
 export RABBITMQ_PID_FILE="$dir/rabbitmq.pid"
 export RABBITMQ_CONF_ENV_FILE="$dir/rabbitmq-env.conf"
+export RABBITMQ_ADVANCED_CONFIG_FILE="$dir/advanced.config"
 export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 export ERL_EPMD_ADDRESS=127.0.0.1
 
@@ -99,7 +106,30 @@ write_config() {
       echo "prometheus.tcp.ip = 127.0.0.1"
       echo "prometheus.tcp.port = $prom_port"
     fi
+    if [ -n "${LOGPIPE_BROKER_CONF_EXTRA:-}" ]; then printf '%s\n' "$LOGPIPE_BROKER_CONF_EXTRA"; fi
   } > "$RABBITMQ_CONFIG_FILE"
+  # Kernel settings of the Erlang VM, which rabbitmq.conf cannot hold.
+  local kernel=()
+  if [ -n "${LOGPIPE_BROKER_DIST_SOURCE:-}" ]; then
+    local octets
+    case "$LOGPIPE_BROKER_DIST_SOURCE" in
+      127.*.*.*) octets=${LOGPIPE_BROKER_DIST_SOURCE//./,} ;;
+      *) die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)" ;;
+    esac
+    case "$octets" in *[!0-9,]*) die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)" ;; esac
+    kernel+=("{inet_dist_connect_options, [{ip, {$octets}}]}")
+  fi
+  if [ -n "${LOGPIPE_BROKER_NET_TICKTIME:-}" ]; then
+    case "$LOGPIPE_BROKER_NET_TICKTIME" in
+      *[!0-9]*) die "LOGPIPE_BROKER_NET_TICKTIME must be a number of seconds" ;;
+    esac
+    kernel+=("{net_ticktime, $LOGPIPE_BROKER_NET_TICKTIME}")
+  fi
+  if [ ${#kernel[@]} -gt 0 ]; then
+    echo "[{kernel, [$(IFS=,; echo "${kernel[*]}")]}]." > "$RABBITMQ_ADVANCED_CONFIG_FILE"
+  else
+    echo "[]." > "$RABBITMQ_ADVANCED_CONFIG_FILE"
+  fi
   if [ "$plugins" = none ]; then
     echo "[rabbitmq_consistent_hash_exchange]." > "$RABBITMQ_ENABLED_PLUGINS_FILE"
   else

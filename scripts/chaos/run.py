@@ -119,9 +119,10 @@ def error_code(body):
 class Load(threading.Thread):
     """Posts single logs and NDJSON batches with known ids; keeps every id that got a 202."""
 
-    def __init__(self, port, seed, index, stop):
+    def __init__(self, port, seed, index, stop, seconds_per_log=0.0):
         super().__init__(daemon=True)
         self.port, self.random, self.index, self.stop = port, random.Random(seed * 1000 + index), index, stop
+        self.seconds_per_log = seconds_per_log  # pacing: 0 posts as fast as the API answers
         self.accepted, self.attempted = set(), set()
         self.statuses = {}
         self.error_codes = {}  # (status, the body's error.code) of every answer other than 202
@@ -134,7 +135,14 @@ class Load(threading.Thread):
 
     def run(self):
         connection = None
+        next_post = time.monotonic()
         while not self.stop.is_set():
+            if self.seconds_per_log:
+                # Paced: this client's share of --rate. A request that took longer than its share is not made up
+                # for with a burst.
+                next_post = max(next_post, time.monotonic() - 1.0)
+                if self.stop.wait(max(0.0, next_post - time.monotonic())):
+                    break
             tenant = self.random.choice(TENANTS)
             if self.random.random() < 0.7:
                 ids = [self.next_id()]
@@ -145,6 +153,7 @@ class Load(threading.Thread):
                 body = "\n".join(json.dumps({"tenant_id": self.random.choice(TENANTS), "log_id": i, "text": f"call 555-0100 {i}"}) for i in ids)
                 content_type = "application/x-ndjson"
             self.attempted.update(ids)
+            next_post += len(ids) * self.seconds_per_log
             started = time.monotonic()
             try:
                 if connection is None:
@@ -436,7 +445,13 @@ def soak(cleanup):
     parser.add_argument("--net", action="store_true",
                         help="the network fault set instead of the process one: the broker (and with --store mongo the "
                              "store) in a network namespace of the run's own, its veth black-holed, slowed and lossy")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="logs per second over all clients (0: as fast as the API answers); default 0, and with "
+                             "--net 800, well under what the worker stores into SecantusDB through a degraded link, so a "
+                             "recovery measures the link and not a backlog that outgrew the store")
     options = parser.parse_args()
+    if options.rate is None:
+        options.rate = 800.0 if options.net else 0.0
     rng = random.Random(options.seed)
     work = f"/tmp/logpipe-chaos-{options.seed}-{options.store}"
     subprocess.run(["rm", "-rf", work], check=True)
@@ -482,7 +497,8 @@ def soak(cleanup):
 
     net = NetFaults(rng, api_port, worker_port, HEARTBEAT_SECONDS, store, options.seed)
     stop = threading.Event()
-    clients = [Load(api_port, options.seed, index, stop) for index in range(options.clients)]
+    seconds_per_log = options.clients / options.rate if options.rate > 0 else 0.0
+    clients = [Load(api_port, options.seed, index, stop, seconds_per_log) for index in range(options.clients)]
     for client in clients:
         client.start()
     faults = {}
@@ -561,7 +577,8 @@ def soak(cleanup):
     unexpected = sorted(set(stored) - attempted)
     duplicates = sorted(log_id for log_id, tenants in stored.items() if len(tenants) > 1)
 
-    print(f"chaos soak: {options.seconds} s, seed {options.seed}, store {options.store}, {options.clients} clients")
+    pacing = f", paced to {options.rate:g} logs/s" if options.rate > 0 else ""
+    print(f"chaos soak: {options.seconds} s, seed {options.seed}, store {options.store}, {options.clients} clients{pacing}")
     print("| fault | injected |")
     print("|---|---|")
     for fault in sorted(faults):

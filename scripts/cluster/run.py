@@ -7,7 +7,14 @@ store on a private SecantusDB server (an independent MongoDB-wire-protocol serve
 The chaos soak's load generator posts single logs and NDJSON batches with known log ids and keeps every id answered 202. Meanwhile:
 
   1. kill -9 of the node that leads the first work queue, then that node started again;
-  2. a rolling restart: each node stopped and started in turn, the next one only once it is back.
+  2. a rolling restart: each node stopped and started in turn, the next one only once it is back;
+  3. a partition: the node the API is connected to cut off from the other two (their Erlang distribution
+     traffic dropped by packet filter rules, no reset, no FIN; broker/cluster.sh partition) while the API can
+     still reach it, then healed; the same for the node leading the first work queue. The nodes run with
+     pause_minority and a net_ticktime of 8 s: the cut node notices within about 10 s that it sees a minority,
+     pauses (closes its client connections and listeners), and the API and the workers move to the majority.
+     Until then the cut node cannot get a publish confirmed (a quorum queue confirms only what a majority of its
+     members wrote), so the API answers 503 and never 202 from the minority side.
 
 At the end, with the load stopped and the queues drained: every id that got a 202 is stored exactly once,
 nothing never posted is stored, every queue is empty (the DLQ too), each process is ready again and each one's
@@ -35,7 +42,7 @@ NODES = 3
 class Cluster:
     def __init__(self, name, port):
         self.env = dict(os.environ, LOGPIPE_CLUSTER_NAME=name, LOGPIPE_CLUSTER_PORT=str(port), LOGPIPE_BROKER_PLUGINS="none")
-        self.port = port
+        self.name, self.port = name, port
 
     def script(self, *arguments, check=True):
         result = subprocess.run(["bash", os.path.join(ROOT, "broker", "cluster.sh"), *arguments], env=self.env,
@@ -85,6 +92,23 @@ class Cluster:
         return False
 
 
+    def wait_new_leader(self, queue, cut, since, timeout=60):
+        """Seconds from `since` until a node other than `cut` names a leader of `queue` other than `cut`; None after
+        `timeout`."""
+        started = since
+        cut_name = f"logpipe-{self.name}-{cut}@localhost"
+        while time.monotonic() - started < timeout:
+            for node in range(1, NODES + 1):
+                if node == cut:
+                    continue
+                result = self.ctl(node, "list_queues", "name", "leader", "--quiet", "--no-table-headers")
+                leaders = [line.split()[1] for line in result.stdout.splitlines() if len(line.split()) == 2 and line.split()[0] == queue]
+                if result.returncode == 0 and leaders and leaders[0] != cut_name:
+                    return time.monotonic() - started
+            time.sleep(0.5)
+        return None
+
+
 # The codes of a 503 that says the broker did not take the logs (openapi.yaml, responses.Unavailable).
 BROKER_503_CODES = {"broker_unavailable", "confirm_timeout", "broker_rejected", "unroutable", "broker_blocked", "broker_backlog"}
 
@@ -106,6 +130,26 @@ def connects(log_path):
             if "AMQP connected" in line and "amqp.node=" in line:
                 nodes.append(line.split("amqp.node=")[1].split()[0])
     return nodes
+
+
+def node_of(address, base_port):
+    """The node number of an `amqp.node` address (127.0.0.1:PORT), or None."""
+    try:
+        return int(address.rsplit(":", 1)[1]) - base_port + 1
+    except (IndexError, ValueError):
+        return None
+
+
+def wait_moved(logs, before, cut, base_port, since, timeout=60):
+    """For each process (name -> log path): seconds from `since` until it logged a connect (after its first
+    `before[name]` connects) to a node other than `cut`; None for one that did not within `timeout`."""
+    moved = {}
+    while len(moved) < len(logs) and time.monotonic() - since < timeout:
+        for name, path in logs.items():
+            if name not in moved and any(node_of(address, base_port) not in (cut, None) for address in connects(path)[before[name]:]):
+                moved[name] = time.monotonic() - since
+        time.sleep(0.2)
+    return {name: moved.get(name) for name in logs}
 
 
 def main():
@@ -134,9 +178,13 @@ def test(cleanup):
     subprocess.run(["rm", "-rf", work], check=True)
     os.makedirs(work)
     cluster = Cluster("ctest", options.port)
+    cluster.env["LOGPIPE_CLUSTER_NET_TICKTIME"] = "8"
     cluster.script("wipe", check=False)
     print(cluster.script("start", str(NODES)))
     cleanup.append(lambda: cluster.script("wipe", check=False))
+    # Before the wipe (cleanup runs in reverse): the nodes' logs, kept with the processes' logs.
+    cleanup.append(lambda: subprocess.run(f"for k in 1 2 3; do cp -r /tmp/logpipe-broker-ctest-$k/log {work}/node$k-log; done",
+                                          shell=True, check=False))
     namespace = "ct"
     store = chaos.SecantusStore(work, "clustertest", options.store_port)
     cleanup.append(store.close)
@@ -182,6 +230,40 @@ def test(cleanup):
         cluster.script("start-node", str(node))
         online = cluster.wait_members_online(namespace)
         events.append(f"node {node} started again; quorum members all online: {online}")
+    # 3. Partitions: the API's node, then the leader of the first work queue, cut off from the other two.
+    cleanup.append(lambda: cluster.script("heal", check=False))
+    partitions = []
+    for target in ("the API's node", f"the leader of {namespace}.work.0"):
+        if partitions and not partitions[-1]["online"]:
+            break  # a cut now would leave some queue without a majority: failed below
+        time.sleep(phase / 4)
+        if target == "the API's node":
+            cut = node_of(connects(f"{work}/api.log")[-1], options.port)
+        else:
+            cut = int(cluster.script("leader", f"{namespace}.work.0"))
+        before = {name: len(connects(f"{work}/{name}.log")) for name in ["api", "worker0", "worker1"]}
+        on_cut = [name for name in before if node_of(connects(f"{work}/{name}.log")[-1], options.port) == cut]
+        cluster.script("partition", str(cut))
+        cut_at = time.monotonic()
+        events.append(f"cut node {cut} ({target}) off from the other nodes; connected to it: {', '.join(on_cut) or 'none'}")
+        leaderless = False
+        if target != "the API's node":
+            seconds = cluster.wait_new_leader(f"{namespace}.work.0", cut, cut_at)
+            events.append(f"the majority's leader of {namespace}.work.0 is another node "
+                          f"{'%.1f s after the cut' % seconds if seconds is not None else 'NOT within 60 s'}")
+            leaderless = seconds is None
+        moved = wait_moved({name: f"{work}/{name}.log" for name in on_cut}, before, cut, options.port, cut_at)
+        for name, seconds in moved.items():
+            events.append(f"{name} connected to another node {'%.1f s after the cut' % seconds if seconds is not None else 'NOT within 60 s'}")
+        time.sleep(phase / 4)
+        cluster.script("heal")
+        healed_at = time.monotonic()
+        # A node that paused for a minority restarts by itself; its quorum queue members can take over a minute
+        # more to be online again (seen here after Erlang's "global hang workaround" ran on a node).
+        online = cluster.wait_members_online(namespace, timeout=240)
+        events.append(f"healed; quorum members all online: {online} ({time.monotonic() - healed_at:.1f} s after the heal)")
+        partitions.append({"cut": cut, "target": target, "on_cut": on_cut, "moved": moved, "online": online,
+                           "leaderless": leaderless})
     time.sleep(phase / 2)
     stop.set()
     for client in clients:
@@ -230,7 +312,22 @@ def test(cleanup):
             ("broker nodes per process (connects)", "; ".join(f"{name}: {','.join(nodes)}" for name, nodes in moves.items()))]
     for name, value in rows:
         print(f"| {name} | {value} |")
-    failed = lost or duplicates or unexpected or not drained or not ready or stayed or not accepted or wrong_answers or not unavailable
+    # Each cut: whoever was connected to the cut node moved to the majority; the API was (it is the first target).
+    stuck = [f"{name} (cut of node {p['cut']}, {p['target']})" for p in partitions for name, seconds in p["moved"].items() if seconds is None]
+    leaderless = [p["cut"] for p in partitions if p["leaderless"]]
+    unrecovered = len(partitions) < 2
+    unchecked = [p["target"] for p in partitions if p["target"] == "the API's node" and "api" not in p["on_cut"]]
+    failed = (lost or duplicates or unexpected or not drained or not ready or stayed or not accepted or wrong_answers or not unavailable
+              or stuck or unchecked or leaderless or unrecovered)
+    if unrecovered:
+        print(f"cluster test: the quorum queues' members were not all online 240 s after healing the first cut, so the "
+              f"second was not made", file=sys.stderr)
+    if leaderless:
+        print(f"cluster test: no new leader of {namespace}.work.0 on the majority side after cutting node {leaderless[0]}", file=sys.stderr)
+    if stuck:
+        print(f"cluster test: still on the cut node after 60 s: {', '.join(stuck)}", file=sys.stderr)
+    if unchecked:
+        print("cluster test: the API's node was not known, so its cut proved nothing", file=sys.stderr)
     if lost:
         print(f"cluster test: lost ids (first 20): {lost[:20]}", file=sys.stderr)
     if stayed:

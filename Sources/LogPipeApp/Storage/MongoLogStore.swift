@@ -172,8 +172,9 @@ public final class MongoLogStore: LogStore {
     /// libmongoc's own lines (monitoring, failed handshakes) go through the process's logger, in its format and at
     /// its level, instead of to stderr in the driver's format.
     static func routeDriverLog(to logger: Logger) {
-        MongoDriverLog.route { level, domain, message in
-            let metadata: Logger.Metadata = ["mongoc.domain": "\(domain)"]
+        MongoDriverLog.route { level, domain, driverMessage in
+            let metadata: Logger.Metadata = ["mongoc.domain": "\(TerminalText.escaped(domain))"]
+            let message = TerminalText.escaped(driverMessage)
             switch level {
             case .error: logger.error("libmongoc: \(message)", metadata: metadata)
             case .warning: logger.warning("libmongoc: \(message)", metadata: metadata)

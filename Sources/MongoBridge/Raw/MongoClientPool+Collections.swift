@@ -187,7 +187,7 @@ extension MongoClientPool {
         return items.compactMap { if case .document(let fields) = $0 { fields } else { nil } }
     }
 
-    /// A driver error of a write, its message cut before anything it quotes (``safeMessage(_:)``).
+    /// A driver error of a write or a read, its message cut before anything it quotes (``safeMessage(_:)``).
     static func writeError(_ error: bson_error_t) -> MongoError {
         var failure = Self.error(error)
         failure.message = safeMessage(failure.message)

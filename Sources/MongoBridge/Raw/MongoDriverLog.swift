@@ -34,7 +34,13 @@ public enum MongoDriverLog {
         case MONGOC_LOG_LEVEL_DEBUG: mapped = .debug
         default: return
         }
-        guard let handler = MongoDriverLog.current.withLock({ $0 }) else { return }
-        handler(mapped, domain.map { String(cString: $0) } ?? "", message.map { String(cString: $0) } ?? "")
+        deliver(mapped, domain: domain.map { String(cString: $0) } ?? "", message: message.map { String(cString: $0) } ?? "")
+    }
+
+    /// Hands one driver line to the handler. A line can quote a server's reply (a duplicate key, a document): it is
+    /// cut like the errors' messages (``MongoClientPool/safeMessage(_:)``).
+    static func deliver(_ level: Level, domain: String, message: String) {
+        guard let handler = current.withLock({ $0 }) else { return }
+        handler(level, domain, MongoClientPool.safeMessage(message))
     }
 }
