@@ -170,6 +170,31 @@ struct ChunkCoalescerTests {
         #expect(await third?.code == .brokerRejected)
     }
 
+    @Test(
+        "logs waiting behind a message whose confirm timed out, or whose connection was lost, fail with it at once, unsent; the next log goes alone",
+        arguments: [IngestError.Code.confirmTimeout, .brokerUnavailable])
+    func silentBrokerFailsTheWaiting(code: IngestError.Code) async throws {
+        let broker = Broker()
+        let coalescer = Self.coalescer(broker)
+        let tenant = TenantID("acme")!
+        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
+        #expect(try await eventually { broker.sent.count == 1 })
+        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
+        async let third = coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant)
+        #expect(try await eventually { coalescer.waitingLogs == 3 })
+        broker.confirmAll(IngestError(code, "the broker did not confirm the log in time; retry later"))
+        #expect(await first?.code == code)
+        #expect(await second?.code == code)
+        #expect(await third?.code == code)
+        #expect(broker.sent.count == 1)  // b, c and d were never sent
+        #expect(coalescer.waitingLogs == 0)
+        async let fourth = coalescer.publish([Self.item("e")], tenant: tenant)
+        #expect(try await eventually { broker.sent.count == 2 })
+        #expect(broker.sent.last?.logIDs == ["e"])
+        broker.confirmAll()
+        #expect(await fourth == nil)
+    }
+
     @Test("tenants do not wait for each other")
     func tenantsAreIndependent() async throws {
         let broker = Broker()

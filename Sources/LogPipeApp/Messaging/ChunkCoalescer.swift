@@ -9,7 +9,9 @@ import Synchronization
 /// together as one chunk when a confirm comes back, or at once when the chunk is full (`chunkLogs`,
 /// `chunkBytes`). Under load the broker and the workers see a few large messages instead of many small ones;
 /// at low load nothing waits. Every caller returns only once the message that carries its logs was confirmed,
-/// with that message's outcome.
+/// with that message's outcome, or, when the message it waited behind timed out or lost its connection, at once
+/// with that failure: its logs were never sent, and sending them into the same silence would make it wait out a
+/// second confirm timeout.
 final class ChunkCoalescer: Sendable {
     /// One log and its encoded work body.
     struct Item: Sendable {
@@ -96,7 +98,7 @@ final class ChunkCoalescer: Sendable {
     private func sendAlone(_ chunks: [Chunk]) async -> IngestError? {
         guard !chunks.isEmpty else { return nil }
         let errors = await sendMany(chunks)
-        for chunk in chunks { finished(chunk.tenant) }
+        for (chunk, error) in zip(chunks, errors) { finished(chunk.tenant, error) }
         return errors.lazy.compactMap { $0 }.first
     }
 
@@ -113,7 +115,7 @@ final class ChunkCoalescer: Sendable {
         }
         if alone {
             let error = await send(tenant, items)
-            finished(tenant)
+            finished(tenant, error)
             return error
         }
         return await wait(items, tenant: tenant)
@@ -146,23 +148,42 @@ final class ChunkCoalescer: Sendable {
     /// Logs waiting now, across tenants (for tests).
     var waitingLogs: Int { lanes.withLock { $0.values.reduce(0) { $0 + $1.waitingLogs } } }
 
-    /// A message of the tenant was settled: its waiting logs, if any, leave now as one chunk.
-    private func finished(_ tenant: TenantID) {
-        let next = lanes.withLock { lanes -> [Group]? in
-            guard var lane = lanes[tenant] else { return nil }
+    /// A message of the tenant was settled with `outcome`: its waiting logs, if any, leave now as one chunk, or fail
+    /// with the outcome when it says the broker is silent or gone (``failsWaiting(_:)``).
+    private func finished(_ tenant: TenantID, _ outcome: IngestError?) {
+        let failure = outcome.flatMap { Self.failsWaiting($0) ? $0 : nil }
+        let (next, failed) = lanes.withLock { lanes -> ([Group]?, [Group]) in
+            guard var lane = lanes[tenant] else { return (nil, []) }
             lane.inFlight -= 1
-            let taken = lane.waiting.isEmpty ? nil : lane.take()
+            var next: [Group]?
+            var failed: [Group] = []
+            if !lane.waiting.isEmpty {
+                if failure != nil {
+                    failed = lane.waiting
+                    lane.waiting = []
+                    lane.waitingLogs = 0
+                    lane.waitingBytes = 0
+                } else {
+                    next = lane.take()
+                }
+            }
             lanes[tenant] = lane.inFlight == 0 && lane.waiting.isEmpty ? nil : lane
-            return taken
+            return (next, failed)
         }
+        for group in failed { group.continuation.resume(returning: failure) }
         if let next { flush(tenant, next) }
+    }
+
+    /// A confirm timeout or a lost connection: the logs waiting behind that message are answered with it.
+    static func failsWaiting(_ error: IngestError) -> Bool {
+        error.code == .confirmTimeout || error.code == .brokerUnavailable
     }
 
     private func flush(_ tenant: TenantID, _ groups: [Group]) {
         Task {
             let error = await send(tenant, groups.count == 1 ? groups[0].items : groups.flatMap(\.items))
             for group in groups { group.continuation.resume(returning: error) }
-            finished(tenant)
+            finished(tenant, error)
         }
     }
 }
