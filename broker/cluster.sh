@@ -22,9 +22,9 @@
 #   LOGPIPE_CLUSTER_NET_TICKTIME  Erlang's net_ticktime of every node (default 60, RabbitMQ's): how soon a cut
 #                          node is noticed; the cluster test uses 8
 #
-# The nodes handle a partition with pause_minority: a node that sees fewer than half of the cluster pauses
-# (closes its client connections and listeners) until it sees a majority again, so clients move to the
-# majority. Node k's outgoing distribution connections come from 127.0.0.(k+1) (rabbitmq.sh
+# Clusters of three nodes or more handle a partition with pause_minority: a node that sees fewer than half
+# of the cluster pauses (closes its client connections and listeners) until it sees a majority again, so
+# clients move to the majority. Node k's outgoing distribution connections come from 127.0.0.(k+1) (rabbitmq.sh
 # LOGPIPE_BROKER_DIST_SOURCE), which is what `partition` filters on.
 set -euo pipefail
 
@@ -44,11 +44,13 @@ make_cookie() {
   [ -s "$cookie_file" ] || (umask 077; head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$cookie_file.tmp" && mv "$cookie_file.tmp" "$cookie_file")
 }
 cookie() { cat "$cookie_file" 2>/dev/null || true; }
+# pause_minority from three nodes up: in a cluster of two, the node left after the other stops would pause too.
+partition_handling() { if [ "$(size)" -ge 3 ]; then echo "cluster_partition_handling = pause_minority"; fi; }
 node() {
   local k=$1; shift
   LOGPIPE_BROKER_NAME="$name-$k" LOGPIPE_BROKER_PORT=$(node_port "$k") LOGPIPE_BROKER_COOKIE=$(cookie) \
     LOGPIPE_BROKER_DIST_SOURCE="127.0.0.$((k + 1))" LOGPIPE_BROKER_NET_TICKTIME="${LOGPIPE_CLUSTER_NET_TICKTIME:-}" \
-    LOGPIPE_BROKER_CONF_EXTRA="cluster_partition_handling = pause_minority" \
+    LOGPIPE_BROKER_CONF_EXTRA="$(partition_handling)" \
     bash "$here/rabbitmq.sh" "$@"
 }
 # The cut lives in a chain of its own, jumped to from INPUT: removing it removes every rule of the cut.

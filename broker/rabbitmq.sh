@@ -116,13 +116,19 @@ write_config() {
       127.*.*.*) octets=${LOGPIPE_BROKER_DIST_SOURCE//./,} ;;
       *) die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)" ;;
     esac
-    case "$octets" in *[!0-9,]*) die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)" ;; esac
+    local octet
+    for octet in ${octets//,/ }; do
+      case "$octet" in *[!0-9]*) die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)" ;; esac
+      [ -n "$octet" ] || die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)"
+      [ "$octet" -le 255 ] || die "LOGPIPE_BROKER_DIST_SOURCE must be a loopback address (127.x.y.z)"
+    done
     kernel+=("{inet_dist_connect_options, [{ip, {$octets}}]}")
   fi
   if [ -n "${LOGPIPE_BROKER_NET_TICKTIME:-}" ]; then
     case "$LOGPIPE_BROKER_NET_TICKTIME" in
       *[!0-9]*) die "LOGPIPE_BROKER_NET_TICKTIME must be a number of seconds" ;;
     esac
+    [ "$LOGPIPE_BROKER_NET_TICKTIME" -ge 1 ] || die "LOGPIPE_BROKER_NET_TICKTIME must be at least 1 second"
     kernel+=("{net_ticktime, $LOGPIPE_BROKER_NET_TICKTIME}")
   fi
   if [ ${#kernel[@]} -gt 0 ]; then

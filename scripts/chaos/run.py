@@ -138,9 +138,9 @@ class Load(threading.Thread):
         next_post = time.monotonic()
         while not self.stop.is_set():
             if self.seconds_per_log:
-                # Paced: this client's share of --rate. A request that took longer than its share is not made up
-                # for with a burst.
-                next_post = max(next_post, time.monotonic() - 1.0)
+                # Paced: this client's share of --rate. Time lost to a slow request is not made up for with a burst
+                # (one would land right after a heal, when recovery is measured).
+                next_post = max(next_post, time.monotonic())
                 if self.stop.wait(max(0.0, next_post - time.monotonic())):
                     break
             tenant = self.random.choice(TENANTS)

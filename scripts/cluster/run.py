@@ -230,7 +230,9 @@ def test(cleanup):
         cluster.script("start-node", str(node))
         online = cluster.wait_members_online(namespace)
         events.append(f"node {node} started again; quorum members all online: {online}")
-    # 3. Partitions: the API's node, then the leader of the first work queue, cut off from the other two.
+    # 3. Partitions: the API's node, then the leader of the first work queue, cut off from the other two. The first
+    # heal must bring every quorum member back before the second cut (else a queue could be left without a
+    # majority); after the second, the drain below is what must succeed, and the members' state is reported.
     cleanup.append(lambda: cluster.script("heal", check=False))
     partitions = []
     for target in ("the API's node", f"the leader of {namespace}.work.0"):
@@ -238,11 +240,15 @@ def test(cleanup):
             break  # a cut now would leave some queue without a majority: failed below
         time.sleep(phase / 4)
         if target == "the API's node":
-            cut = node_of(connects(f"{work}/api.log")[-1], options.port)
+            api_nodes = connects(f"{work}/api.log")
+            cut = node_of(api_nodes[-1], options.port) if api_nodes else None
+            if cut is None:
+                print(f"cluster test: the API's log names no broker node it connected to (logs in {work})", file=sys.stderr)
+                return 1
         else:
             cut = int(cluster.script("leader", f"{namespace}.work.0"))
         before = {name: len(connects(f"{work}/{name}.log")) for name in ["api", "worker0", "worker1"]}
-        on_cut = [name for name in before if node_of(connects(f"{work}/{name}.log")[-1], options.port) == cut]
+        on_cut = [name for name in before if connects(f"{work}/{name}.log")[-1:] and node_of(connects(f"{work}/{name}.log")[-1], options.port) == cut]
         cluster.script("partition", str(cut))
         cut_at = time.monotonic()
         events.append(f"cut node {cut} ({target}) off from the other nodes; connected to it: {', '.join(on_cut) or 'none'}")
@@ -316,9 +322,8 @@ def test(cleanup):
     stuck = [f"{name} (cut of node {p['cut']}, {p['target']})" for p in partitions for name, seconds in p["moved"].items() if seconds is None]
     leaderless = [p["cut"] for p in partitions if p["leaderless"]]
     unrecovered = len(partitions) < 2
-    unchecked = [p["target"] for p in partitions if p["target"] == "the API's node" and "api" not in p["on_cut"]]
     failed = (lost or duplicates or unexpected or not drained or not ready or stayed or not accepted or wrong_answers or not unavailable
-              or stuck or unchecked or leaderless or unrecovered)
+              or stuck or leaderless or unrecovered)
     if unrecovered:
         print(f"cluster test: the quorum queues' members were not all online 240 s after healing the first cut, so the "
               f"second was not made", file=sys.stderr)
@@ -326,8 +331,6 @@ def test(cleanup):
         print(f"cluster test: no new leader of {namespace}.work.0 on the majority side after cutting node {leaderless[0]}", file=sys.stderr)
     if stuck:
         print(f"cluster test: still on the cut node after 60 s: {', '.join(stuck)}", file=sys.stderr)
-    if unchecked:
-        print("cluster test: the API's node was not known, so its cut proved nothing", file=sys.stderr)
     if lost:
         print(f"cluster test: lost ids (first 20): {lost[:20]}", file=sys.stderr)
     if stayed:

@@ -69,7 +69,7 @@ extension MongoClientPool {
             // must be accounted for as inserted or as a write error, whatever their codes (a duplicate key beside
             // a document the server refuses, in either order, comes back per document for the caller to judge).
             let inserted = parsed["nInserted"]?.integer.map(Int.init) ?? 0
-            if server == 0, writeErrors.isEmpty { throw Self.writeError(error) }
+            if server == 0, writeErrors.isEmpty { throw Self.safeError(error) }
             if !writeErrors.isEmpty, inserted + writeErrors.count != count {
                 throw MongoError(.server, "the bulk insert accounted for \(inserted + writeErrors.count) of \(count) documents")
             }
@@ -105,7 +105,7 @@ extension MongoClientPool {
                 }
             }
             var error = bson_error_t()
-            if mongoc_cursor_error(cursor, &error) { throw Self.error(error) }
+            if mongoc_cursor_error(cursor, &error) { throw Self.safeError(error) }
             return results
         }
     }
@@ -130,7 +130,7 @@ extension MongoClientPool {
                 results.append(BSONDocument.fields(of: document))
             }
             var error = bson_error_t()
-            if mongoc_cursor_error(cursor, &error) { throw Self.error(error) }
+            if mongoc_cursor_error(cursor, &error) { throw Self.safeError(error) }
             return results
         }
     }
@@ -143,7 +143,7 @@ extension MongoClientPool {
             let reply = BSONDocument.reply()
             var error = bson_error_t()
             guard mongoc_client_command_simple(client, database, command.pointer, nil, reply.pointer, &error) else {
-                throw Self.error(error)
+                throw Self.safeError(error)
             }
             return reply.fields
         }
@@ -169,7 +169,7 @@ extension MongoClientPool {
             let reply = BSONDocument.reply()
             var error = bson_error_t()
             guard mongoc_client_command_simple(client, database, command.pointer, nil, reply.pointer, &error) else {
-                throw Self.error(error)
+                throw Self.safeError(error)
             }
             return reply.json
         }
@@ -188,7 +188,7 @@ extension MongoClientPool {
     }
 
     /// A driver error of a write or a read, its message cut before anything it quotes (``safeMessage(_:)``).
-    static func writeError(_ error: bson_error_t) -> MongoError {
+    static func safeError(_ error: bson_error_t) -> MongoError {
         var failure = Self.error(error)
         failure.message = safeMessage(failure.message)
         return failure

@@ -31,7 +31,7 @@ extension MongoClientPool {
                 }
             }
             var error = bson_error_t()
-            if mongoc_cursor_error(cursor, &error) { throw Self.writeError(error) }
+            if mongoc_cursor_error(cursor, &error) { throw Self.safeError(error) }
             if !page.isEmpty { _ = try body(page) }
         }
     }

@@ -39,8 +39,10 @@ public enum MongoDriverLog {
 
     /// Hands one driver line to the handler. A line can quote a server's reply (a duplicate key, a document): it is
     /// cut like the errors' messages (``MongoClientPool/safeMessage(_:)``).
-    static func deliver(_ level: Level, domain: String, message: String) {
-        guard let handler = current.withLock({ $0 }) else { return }
-        handler(level, domain, MongoClientPool.safeMessage(message))
+    static func deliver(
+        _ level: Level, domain: String, message: String,
+        to handler: (@Sendable (Level, String, String) -> Void)? = current.withLock({ $0 })
+    ) {
+        handler?(level, domain, MongoClientPool.safeMessage(message))
     }
 }
