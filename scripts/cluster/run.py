@@ -248,7 +248,8 @@ def test(cleanup):
         else:
             cut = int(cluster.script("leader", f"{namespace}.work.0"))
         before = {name: len(connects(f"{work}/{name}.log")) for name in ["api", "worker0", "worker1"]}
-        on_cut = [name for name in before if connects(f"{work}/{name}.log")[-1:] and node_of(connects(f"{work}/{name}.log")[-1], options.port) == cut]
+        last = {name: connects(f"{work}/{name}.log")[-1:] for name in before}
+        on_cut = [name for name, nodes in last.items() if nodes and node_of(nodes[0], options.port) == cut]
         cluster.script("partition", str(cut))
         cut_at = time.monotonic()
         events.append(f"cut node {cut} ({target}) off from the other nodes; connected to it: {', '.join(on_cut) or 'none'}")

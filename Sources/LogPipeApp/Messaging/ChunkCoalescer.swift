@@ -44,11 +44,16 @@ final class ChunkCoalescer: Sendable {
 
         /// Moves the waiting groups out and counts the message that will carry them as in flight.
         mutating func take() -> [Group] {
+            inFlight += 1
+            return drain()
+        }
+
+        /// Moves the waiting groups out (to be answered without a message).
+        mutating func drain() -> [Group] {
             let taken = waiting
             waiting = []
             waitingLogs = 0
             waitingBytes = 0
-            inFlight += 1
             return taken
         }
     }
@@ -155,20 +160,10 @@ final class ChunkCoalescer: Sendable {
         let (next, failed) = lanes.withLock { lanes -> ([Group]?, [Group]) in
             guard var lane = lanes[tenant] else { return (nil, []) }
             lane.inFlight -= 1
-            var next: [Group]?
-            var failed: [Group] = []
-            if !lane.waiting.isEmpty {
-                if failure != nil {
-                    failed = lane.waiting
-                    lane.waiting = []
-                    lane.waitingLogs = 0
-                    lane.waitingBytes = 0
-                } else {
-                    next = lane.take()
-                }
-            }
+            let outcome: ([Group]?, [Group]) =
+                lane.waiting.isEmpty ? (nil, []) : failure == nil ? (lane.take(), []) : (nil, lane.drain())
             lanes[tenant] = lane.inFlight == 0 && lane.waiting.isEmpty ? nil : lane
-            return (next, failed)
+            return outcome
         }
         for group in failed { group.continuation.resume(returning: failure) }
         if let next { flush(tenant, next) }
