@@ -8,10 +8,19 @@
 #
 #   bash scripts/compose-test.sh [--skip-cluster] [--phase-seconds N] ...   (arguments go to run.py)
 #
-# Cold (no stand-ins, no image): ~4 min of stand-ins and ~10 min of Swift release build in Docker on 2 cores,
-# then ~5 min of stacks; warm (images kept): the stacks only.
+# On 2 cores: cold (no stand-ins, no image) ~17 min: ~4 min of stand-ins, ~8.5 min of Swift release build in
+# Docker, ~4.5 min of stacks; with the stand-ins kept 12–13 min (743–799 s in CI runs of 2026-12-06); warm
+# (images kept, sources unchanged) ~5 min.
+#
+# One compose test at a time on a machine: a second run waits here (it would share the private engine and the
+# project names, and tear the first one's stacks down).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+exec 9>/tmp/logpipe-compose-test.lock
+if ! flock -n 9; then
+  echo "compose-test: another compose test runs on this machine; waiting for it (/tmp/logpipe-compose-test.lock)"
+  flock 9
+fi
 bash scripts/setup.sh
 
 DOCKER_HOST=$(bash scripts/compose/engine.sh host)

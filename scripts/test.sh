@@ -9,7 +9,7 @@
 # a queue leader and a rolling restart), the hostile-input suite (scripts/hostile/run.py), the monitoring test (scripts/prometheus-test.sh: a
 # real Prometheus fires the DLQ alert), the fuzzers (scripts/fuzz.sh, 20 s each) and the compose test
 # (scripts/compose-test.sh: the unchanged docker-compose.yml on a private Docker engine with stand-in images,
-# faults under load, the cluster file and the monitoring profile; ~15 min cold; LOGPIPE_COMPOSE_TEST=0 skips it,
+# faults under load, the cluster file and the monitoring profile; ~17 min cold, 12–13 with the stand-in images kept; LOGPIPE_COMPOSE_TEST=0 skips it,
 # =short leaves out the cluster stack), stops the node and the server. The alert rules'
 # promtool tests (scripts/check-alerts.sh) run on every run.
 # Extra arguments go to `swift test` (e.g. --filter IntegrationTests).

@@ -3,36 +3,38 @@ public enum LogID {
     public static let maxLength = 128
 
     public static func isValid(_ value: String) -> Bool {
-        let bytes = value.utf8
-        guard (1...maxLength).contains(bytes.count) else { return false }
-        return bytes.allSatisfy(isAllowed)
+        // Over the contiguous UTF-8 (the worker checks two ids per log: a generic walk of the view cost ~40
+        // instructions a byte, measured with callgrind).
+        var value = value
+        return value.withUTF8 { bytes in
+            guard (1...maxLength).contains(bytes.count) else { return false }
+            for byte in bytes where !isAllowed(byte) { return false }
+            return true
+        }
     }
 
     /// Whether `value` has a UUID's shape (`8-4-4-4-12` hex digits), as the ids the API generates do.
     public static func isUUID(_ value: String) -> Bool {
-        var index = 0
-        for byte in value.utf8 {
-            switch index {
-            case 8, 13, 18, 23: guard byte == UInt8(ascii: "-") else { return false }
-            default:
-                guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) || (UInt8(ascii: "a")...UInt8(ascii: "f")).contains(byte | 0x20)
-                else { return false }
+        var value = value
+        return value.withUTF8 { bytes in
+            guard bytes.count == 36 else { return false }
+            for (index, byte) in bytes.enumerated() {
+                switch index {
+                case 8, 13, 18, 23: guard byte == UInt8(ascii: "-") else { return false }
+                default:
+                    guard byte &- UInt8(ascii: "0") < 10 || (byte | 0x20) &- UInt8(ascii: "a") < 6 else { return false }
+                }
             }
-            index += 1
-            guard index <= 36 else { return false }
+            return true
         }
-        return index == 36
     }
 
+    /// `[A-Za-z0-9._:-]`, as two 64-bit masks over the ASCII range.
+    @inline(__always)
     static func isAllowed(_ byte: UInt8) -> Bool {
-        switch byte {
-        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
-            UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "."), UInt8(ascii: "_"),
-            UInt8(ascii: ":"), UInt8(ascii: "-"):
-            true
-        default:
-            false
-        }
+        let low: UInt64 = (1 << 45) | (1 << 46) | (0x7FF << 48)  // - . 0-9 :
+        let high: UInt64 = (0x3FF_FFFF << 1) | (1 << 31) | (0x3FF_FFFF << 33)  // A-Z _ a-z
+        return byte < 64 ? (low >> UInt64(byte)) & 1 == 1 : byte < 128 && (high >> UInt64(byte - 64)) & 1 == 1
     }
 
     /// A time-ordered UUID (RFC 9562 version 7): 48 bits of Unix milliseconds, version, 74 random bits.

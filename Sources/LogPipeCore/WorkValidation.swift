@@ -6,11 +6,16 @@ public struct WorkValidation: Sendable {
     public var maxLogBytes: Int
     /// How far in the future a `received_at` may be (clocks of API and worker hosts disagree a little); a later
     /// one would keep a log past its retention.
-    public var maxClockSkew: Duration
+    public var maxClockSkew: Duration {
+        didSet { skewMilliseconds = Int64(DurationText.milliseconds(maxClockSkew)) }
+    }
+    /// ``maxClockSkew`` in milliseconds, converted once rather than per log.
+    private var skewMilliseconds: Int64
 
     public init(maxLogBytes: Int = 256 * 1024, maxClockSkew: Duration = .seconds(300)) {
         self.maxLogBytes = maxLogBytes
         self.maxClockSkew = maxClockSkew
+        self.skewMilliseconds = Int64(DurationText.milliseconds(maxClockSkew))
     }
 
     /// The first field of `record` that the API would not have sent, or nil.
@@ -20,7 +25,7 @@ public struct WorkValidation: Sendable {
         guard !record.text.isEmpty, record.text.utf8.count <= maxLogBytes else { return "text" }
         // The API writes its own stamp form (read without the general RFC 3339 parser); anything else is parsed.
         guard let received = UnixTime(stamp: record.receivedAt) ?? UnixTime(rfc3339: record.receivedAt),
-            Int64(received.milliseconds) <= Int64(now.milliseconds) + DurationText.milliseconds(maxClockSkew)
+            Int64(received.milliseconds) <= Int64(now.milliseconds) + skewMilliseconds
         else { return "received_at" }
         if let timestamp = record.timestamp, !RFC3339.isValid(timestamp) { return "timestamp" }
         if let level = record.level, level.isEmpty || level.utf8.count > IngestParser.maxLevelBytes { return "level" }

@@ -58,6 +58,8 @@ struct GrafanaLokiProvisioningTests {
         let configuration = try LogPipeConfiguration(environment: ["LOGPIPE_READ_ALLOWED_NETWORKS": networks])
         #expect(configuration.readAllowedNetworks.contains { $0.contains("172.18.0.5") })
         #expect(!configuration.readAllowedNetworks.contains { $0.contains("8.8.8.8") })
+        // Not the home and office LANs of Docker's fallback pool: a published port keeps the client's address.
+        #expect(!configuration.readAllowedNetworks.contains { $0.contains("192.168.1.20") })
     }
 
     /// `docker-compose config` of the main compose file, by service.

@@ -1,5 +1,7 @@
+import Foundation
 import Glibc
 import LogPipeCore
+import Logging
 import Testing
 
 @testable import LogPipeApp
@@ -7,7 +9,7 @@ import Testing
 @Suite("logpipe redact (the stdin → stdout filter)")
 struct RedactFilterTests {
     /// Feeds `input` through the filter via temporary files and returns what it wrote and its counts.
-    func filter(_ input: String, json: Bool = false) -> (String, [String: Int]) {
+    func filter(_ input: String, json: Bool = false, redactor: Redactor = Redactor()) -> (String, [String: Int]) {
         let base = "/tmp/logpipe-redact-test-\(UInt32.random(in: 0...UInt32.max))"
         let inputPath = base + ".in", outputPath = base + ".out"
         defer { unlink(inputPath); unlink(outputPath) }
@@ -17,7 +19,7 @@ struct RedactFilterTests {
         close(writeInput)
         let readInput = open(inputPath, O_RDONLY)
         let writeOutput = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let counts = RedactFilter(redactor: Redactor(), json: json).run(input: readInput, output: writeOutput)
+        let counts = RedactFilter(redactor: redactor, json: json).run(input: readInput, output: writeOutput)
         close(readInput)
         close(writeOutput)
         let readOutput = open(outputPath, O_RDONLY)
@@ -80,5 +82,31 @@ struct RedactFilterTests {
         #expect(lines[1] == #"{"a":"[REDACTED:EMAIL]""#)
         #expect(lines[2] == #"["[REDACTED:EMAIL]"]"#)
         #expect(counts == ["SECRET": 3, "EMAIL": 2])
+    }
+
+    @Test("--tenant redacts as the workers do: the tenants file's secret_keys and LOGPIPE_SECRET_KEYS (issue 35: it read neither file)")
+    func tenantPolicyAsTheWorkers() throws {
+        let path = "/tmp/logpipe-redact-tenants-\(UInt32.random(in: 0...UInt32.max)).json"
+        defer { unlink(path) }
+        try #"{"acme": {"secret_keys": ["member_no"]}}"#.write(toFile: path, atomically: true, encoding: .utf8)
+        let policy = try RedactCommand.policy(environment: ["LOGPIPE_TENANTS_FILE": path, "LOGPIPE_SECRET_KEYS": "pin"], rules: nil)
+        let acme = try #require(TenantID("acme"))
+        let other = try #require(TenantID("other"))
+        let line = #"{"member_no":"A-77","pin":"4321","note":"ok"}"# + "\n"
+        let forAcme = filter(line, json: true, redactor: policy.redactor(for: acme)).0
+        #expect(forAcme == #"{"member_no":"[REDACTED:SECRET]","pin":"[REDACTED:SECRET]","note":"ok"}"# + "\n")
+        let forOther = filter(line, json: true, redactor: policy.redactor(for: other)).0
+        #expect(forOther == #"{"member_no":"A-77","pin":"[REDACTED:SECRET]","note":"ok"}"# + "\n")
+        // The worker's own policy from the same environment agrees.
+        let configuration = try LogPipeConfiguration(environment: ["LOGPIPE_TENANTS_FILE": path, "LOGPIPE_SECRET_KEYS": "pin"])
+        let worker = try Runtime(configuration: configuration, logger: Logger(label: "test")).redactionPolicy()
+        #expect(worker.redactor(for: acme).secretKeys == policy.redactor(for: acme).secretKeys)
+    }
+
+    @Test("an unreadable tenants file stops `redact` with the workers' error")
+    func unreadableTenantsFile() {
+        #expect(throws: (any Error).self) {
+            _ = try RedactCommand.policy(environment: ["LOGPIPE_TENANTS_FILE": "/nonexistent/tenants.json"], rules: nil)
+        }
     }
 }

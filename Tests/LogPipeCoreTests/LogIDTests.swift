@@ -14,6 +14,21 @@ struct LogIDTests {
         #expect(LogID.isValid(value) == valid)
     }
 
+    @Test("every byte value: exactly A-Z a-z 0-9 . _ : - are allowed, alone and inside an id, also in a non-native string")
+    func everyByte() {
+        let allowed = Set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._:-".utf8)
+        for byte in UInt8(0)...UInt8(127) {
+            let text = String(decoding: [UInt8(ascii: "a"), byte, UInt8(ascii: "z")], as: UTF8.self)
+            #expect(LogID.isValid(text) == allowed.contains(byte), "byte \(byte)")
+        }
+        for byte in UInt8(128)...UInt8(255) {
+            #expect(!LogID.isValid(String(decoding: [UInt8(ascii: "a"), byte], as: UTF8.self)), "byte \(byte)")
+        }
+        // A bridged or shared string takes the same path (withUTF8 copies it first).
+        let substring = "xx-id.1:ok_"[...]
+        #expect(LogID.isValid(String(substring)))
+    }
+
     @Test("generated ids are RFC 9562 version 7 UUIDs with the time in front")
     func uuidV7Layout() {
         var generator = SystemRandomNumberGenerator()

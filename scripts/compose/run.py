@@ -40,6 +40,7 @@ import os
 import random
 import re
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -590,6 +591,8 @@ def single_stack(options, timer, cleanup, env):
         with timer.phase("monitoring profile: Prometheus scrapes api, workers, RabbitMQ; alert rules loaded"):
             project.compose("--profile", "monitoring", "up", "-d", "--no-build", "--no-recreate", "prometheus")
             check_prometheus(project, len(project.containers("worker")))
+        with timer.phase("Grafana's path to the read API: a container on the compose network reads a tenant's labels"):
+            check_read_from_network(project)
 
     with timer.phase("graceful docker-compose stop under load, then start"):
         with Load(api(), ledger, options.clients, options.seed, "s"):
@@ -639,6 +642,23 @@ def check_prometheus(project, workers, deadline_s=120):
             last = f"{type(error).__name__}"
         time.sleep(1.0)
     raise StepFailed(f"Prometheus within {deadline_s} s: {last}", project.containers("prometheus"))
+
+
+def check_read_from_network(project, tenant="acme"):
+    """What the provisioned Loki data source does (Grafana cannot run here): from a container on the compose network
+    (Prometheus's, which has wget), `http://api:8000/loki/api/v1/labels` with `X-Scope-OrgID` and no key answers
+    200 with the tenant's labels: compose's LOGPIPE_READ_ALLOWED_NETWORKS lets its own network read."""
+    container = project.containers("prometheus")[0]
+    result = docker("exec", container, "wget", "-qO-", "--header", f"X-Scope-OrgID: {tenant}",
+                    "http://api:8000/loki/api/v1/labels", check=False, timeout=60)
+    try:
+        answer = json.loads(result.stdout)
+    except ValueError:
+        answer = {}
+    if result.returncode != 0 or answer.get("status") != "success" or "level" not in answer.get("data", []):
+        raise StepFailed(f"labels from the compose network: exit {result.returncode}, {result.stdout[:200]!r} {result.stderr[:200]!r}",
+                         project.containers("api"))
+    log(f"read API from the compose network (as Grafana's Loki data source): labels {answer['data'][:6]}")
 
 
 def cluster_stack(options, timer, cleanup, env):
@@ -732,11 +752,19 @@ def main():
         timer.rows.append((name, float(seconds), True))
     cleanup = []
     started = time.monotonic()
+
+    def terminated(signum, _frame):
+        raise RuntimeError(f"stopped by signal {signum}")  # so the stacks still come down (finally)
+
+    signal.signal(signal.SIGTERM, terminated)
     try:
         results = single_stack(options, timer, cleanup, env)
         if not options.skip_cluster:
             cluster_stack(options, timer, cleanup, env)
-    except StepFailed as error:
+    except Exception as error:  # a step's failure, or anything else (a KeyError, SIGTERM): the logs first
+        if not isinstance(error, StepFailed):
+            containers = [name for project in cleanup for name in project.containers()]
+            error = StepFailed(f"{type(error).__name__}: {error}", containers)
         report_failure(error)
         for project in cleanup:
             project.save_logs()

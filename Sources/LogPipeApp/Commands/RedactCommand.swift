@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Glibc
 import LogPipeCore
+import Logging
 
 /// `logpipe redact`: the redaction engine as a filter, stdin to stdout, one output line per input line.
 struct RedactCommand: ParsableCommand {
@@ -19,7 +20,9 @@ struct RedactCommand: ParsableCommand {
     @Flag(help: "Print the number of redactions per type to stderr at the end.")
     var report = false
 
-    @Option(help: "Apply this tenant's custom rules too (from --rules or LOGPIPE_REDACTION_RULES_FILE).")
+    @Option(
+        help: "Redact as the workers do for this tenant: its custom rules (--rules or LOGPIPE_REDACTION_RULES_FILE) and its secret_keys (LOGPIPE_TENANTS_FILE)."
+    )
     var tenant: String?
 
     @Option(help: "A JSON rules file (env LOGPIPE_REDACTION_RULES_FILE).")
@@ -29,23 +32,28 @@ struct RedactCommand: ParsableCommand {
     var json = false
 
     func run() throws {
-        // The environment as the configuration reads it (<NAME>_FILE included).
-        let environment = try LogPipeConfiguration.resolvingFiles(ProcessInfo.processInfo.environment)
-        let path = rules ?? environment["LOGPIPE_REDACTION_RULES_FILE"].flatMap { $0.isEmpty ? nil : $0 }
-        let secretKeys =
-            environment["LOGPIPE_SECRET_KEYS"].flatMap { $0.isEmpty ? nil : $0 }
-            .map { SecretKeys(patterns: $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }) } ?? .default
-        let policy = try RedactionRules.load(path: path).with(secretKeys: secretKeys)
         var tenantID: TenantID?
         if let tenant {
             guard let parsed = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
             tenantID = parsed
         }
+        let policy = try Self.policy(environment: ProcessInfo.processInfo.environment, rules: rules)
         let totals = RedactFilter(redactor: policy.redactor(for: tenantID), json: json).run(input: STDIN_FILENO, output: STDOUT_FILENO)
         if report {
             let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
             FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
         }
+    }
+}
+
+extension RedactCommand {
+    /// The workers' redaction policy, read the same way (the configuration from `environment`, `<NAME>_FILE`
+    /// included; the rules file, `LOGPIPE_SECRET_KEYS` and the tenants file's `secret_keys`), with `rules` in
+    /// place of the configured rules file when given.
+    static func policy(environment: [String: String], rules: String?) throws -> RedactionPolicy {
+        var configuration = try LogPipeConfiguration(environment: environment)
+        if let rules { configuration.redactionRulesFile = rules }
+        return try Runtime(configuration: configuration, logger: Logger(label: "logpipe.redact")).redactionPolicy()
     }
 }
 
