@@ -2,7 +2,7 @@
 // same rules (NSRegularExpression, the six types), and the seed design's Python regexes when python3 is present,
 // on one generated corpus of realistic log lines, single thread. Build with `-c release`.
 //
-//   swift run -c release redaction-bench [--mib 32] [--runs 5] [--json FILE]
+//   swift run -c release redaction-bench [--mib 32] [--runs 5] [--json FILE] [--write-corpus FILE]
 import Foundation
 import LogPipeCore
 
@@ -10,6 +10,8 @@ struct Options {
     var mebibytes = 32
     var runs = 5
     var jsonPath: String?
+    /// Write the corpus here, one line per log, and exit (to profile `logpipe redact` on the same lines).
+    var corpusPath: String?
 
     init(_ arguments: [String]) {
         var iterator = arguments.dropFirst().makeIterator()
@@ -18,6 +20,7 @@ struct Options {
             case "--mib": mebibytes = Int(iterator.next() ?? "") ?? mebibytes
             case "--runs": runs = Int(iterator.next() ?? "") ?? runs
             case "--json": jsonPath = iterator.next()
+            case "--write-corpus": corpusPath = iterator.next()
             default: FileHandle.standardError.write(Data("unknown argument \(argument)\n".utf8)); exit(2)
             }
         }
@@ -177,6 +180,10 @@ func seedPython(_ lines: [String], runs: Int) -> Double? {
 
 let options = Options(CommandLine.arguments)
 let lines = Corpus.lines(bytes: options.mebibytes << 20)
+if let path = options.corpusPath {
+    FileManager.default.createFile(atPath: path, contents: Data((lines.joined(separator: "\n") + "\n").utf8))
+    exit(0)
+}
 let redactor = Redactor()
 let engine = measure(lines, runs: options.runs) { redactor.redact($0).total }
 // The regex version is slow: measure it on an eighth of the corpus (same mix of lines).

@@ -64,17 +64,21 @@ struct RedactFilter {
 
     /// Returns the number of redactions per type.
     func run(input: Int32, output: Int32) -> [String: Int] {
-        var totals: [String: Int] = [:]
+        // One tally for the whole input: no dictionary per line.
+        var tally = RedactionTally()
         var reader = LineReader(descriptor: input)
         var writer = BufferedWriter(descriptor: output)
-        while let line = reader.nextLine() {
-            let result = json ? redactJSON(line) : line.withUnsafeBufferPointer { redactor.redact(utf8: $0) }
-            writer.write(result.text)
+        while let text = reader.withNextLine({ line -> String in
+            guard json else { return redactor.redact(utf8: line, into: &tally) }
+            let result = redactJSON(Array(line))
+            tally.add(result.counts)
+            return result.text
+        }) {
+            writer.write(text)
             writer.write("\n")
-            for (type, count) in result.counts { totals[type, default: 0] += count }
         }
         writer.flush()
-        return totals
+        return tally.counts
     }
 }
 
@@ -163,34 +167,62 @@ enum RedactionRules {
     }
 }
 
-/// Splits a file descriptor into lines without a trailing `\n` (invalid UTF-8 is repaired when decoded).
+/// Splits a file descriptor into lines without a trailing `\n` (invalid UTF-8 is repaired when decoded), handed
+/// out in place: `memchr` finds the newline, no array is made per line, and bytes already searched are not
+/// searched again while a long line arrives.
 struct LineReader {
     let descriptor: Int32
     private var buffer: [UInt8] = []
     private var start = 0
+    /// Where the search for the next newline goes on (bytes before it hold none).
+    private var searched = 0
     private var finished = false
 
     init(descriptor: Int32) { self.descriptor = descriptor }
 
-    mutating func nextLine() -> [UInt8]? {
+    /// Calls `body` with the next line (its bytes are valid during the call only); nil at the end of the input.
+    mutating func withNextLine<R>(_ body: (UnsafeBufferPointer<UInt8>) -> R) -> R? {
         while true {
-            if let newline = buffer[start...].firstIndex(of: UInt8(ascii: "\n")) {
-                let line = Array(buffer[start..<newline])
-                start = newline + 1
-                return line
+            let from = max(start, searched)
+            let newline = buffer.withUnsafeBufferPointer { all -> Int? in
+                guard from < all.count, let base = all.baseAddress,
+                    let hit = memchr(base + from, Int32(UInt8(ascii: "\n")), all.count - from)
+                else { return nil }
+                return UnsafePointer<UInt8>(hit.assumingMemoryBound(to: UInt8.self)) - base
             }
+            if let newline {
+                let lineStart = start
+                start = newline + 1
+                searched = start
+                return buffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[lineStart..<newline])) }
+            }
+            searched = buffer.count
             if finished {
                 guard start < buffer.count else { return nil }
-                let line = Array(buffer[start...])
+                let lineStart = start
                 start = buffer.count
-                return line
+                return buffer.withUnsafeBufferPointer { body(UnsafeBufferPointer(rebasing: $0[lineStart...])) }
             }
-            buffer.removeSubrange(0..<start)
-            start = 0
-            var chunk = [UInt8](repeating: 0, count: 1 << 16)
-            let count = chunk.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count <= 0 { finished = true } else { buffer.append(contentsOf: chunk[0..<count]) }
+            fill()
         }
+    }
+
+    /// The next line as an array (for callers that keep it).
+    mutating func nextLine() -> [UInt8]? { withNextLine { Array($0) } }
+
+    /// Drops the lines handed out and reads up to 64 KiB more (retrying when interrupted); sets `finished` at the end.
+    private mutating func fill() {
+        buffer.removeSubrange(0..<start)
+        searched -= start
+        start = 0
+        let kept = buffer.count
+        buffer.append(contentsOf: repeatElement(0, count: 1 << 16))
+        var count: Int
+        repeat {
+            count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + kept, 1 << 16) }
+        } while count < 0 && errno == EINTR
+        buffer.removeLast((1 << 16) - max(0, count))
+        if count <= 0 { finished = true }
     }
 }
 
@@ -202,7 +234,8 @@ struct BufferedWriter {
     init(descriptor: Int32) { self.descriptor = descriptor }
 
     mutating func write(_ text: String) {
-        buffer.append(contentsOf: text.utf8)
+        var text = text
+        text.withUTF8 { buffer.append(contentsOf: $0) }
         if buffer.count >= 1 << 16 { flush() }
     }
 

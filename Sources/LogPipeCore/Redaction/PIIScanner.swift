@@ -80,7 +80,7 @@ struct PIIScanner {
             if let match = matchAt(i) {
                 matches.append(match)
                 i = match.end
-            } else if let end = overlongHexChainEnd(i) {
+            } else if hexGroupThenColon(i), let end = overlongHexChainEnd(i) {
                 // More than eight colon-separated groups: not an address, and no tail of it is one either.
                 i = end
             } else if byteFlags & ByteClass.word != 0 {
@@ -114,13 +114,30 @@ struct PIIScanner {
     func matchAt(_ i: Int) -> PIIMatch? {
         let byte = bytes[i]
         if byte &- 0x30 < 10 {
-            if let end = matchCard(i) { return PIIMatch(start: i, end: end, type: .creditCard) }
-            if let end = matchSSN(i) { return PIIMatch(start: i, end: end, type: .ssn) }
-            if let end = matchIPv4(i), isEndBoundary(end) || at(end) == UInt8(ascii: ":") {
+            // The run of digits here and the byte after it rule most types out before their matchers run (each
+            // condition is what that matcher itself would find false first: timestamps and counts, the most common
+            // digit starts, try no matcher at all or one).
+            var runEnd = i + 1
+            while runEnd < bytes.count, runEnd - i < 20, bytes[runEnd] &- 0x30 < 10 { runEnd += 1 }
+            let run = runEnd - i
+            let next = at(runEnd)
+            let dash = next == UInt8(ascii: "-"), space = next == UInt8(ascii: " "), dot = next == UInt8(ascii: ".")
+            // A card has 13+ digits: in this run, or in groups after a space or dash.
+            if run >= 13 || ((space || dash) && isDigit(runEnd + 1)), let end = matchCard(i) {
+                return PIIMatch(start: i, end: end, type: .creditCard)
+            }
+            if run == 3, dash, let end = matchSSN(i) { return PIIMatch(start: i, end: end, type: .ssn) }
+            if run <= 3, dot, let end = matchIPv4(i), isEndBoundary(end) || at(end) == UInt8(ascii: ":") {
                 return PIIMatch(start: i, end: end, type: .ipAddress)
             }
-            if let end = matchPhone(i) { return PIIMatch(start: i, end: end, type: .phone) }
-            if let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
+            // NXX-…, NXX.…, NXX …, 555-0199, and 1-800-… / 1 (800) …
+            if run == 3 || (run == 1 && byte == UInt8(ascii: "1")), dash || space || dot, let end = matchPhone(i) {
+                return PIIMatch(start: i, end: end, type: .phone)
+            }
+            // A first group of at most four hex digits, continued by hex letters or followed by a colon.
+            if run <= 4, next == UInt8(ascii: ":") || flags(next) & ByteClass.hexLetter != 0, let end = matchIPv6(i) {
+                return PIIMatch(start: i, end: end, type: .ipAddress)
+            }
             return nil
         }
         if byte == UInt8(ascii: "+") || byte == UInt8(ascii: "(") {
@@ -128,7 +145,18 @@ struct PIIScanner {
             return nil
         }
         if byte >= UInt8(ascii: "A"), let match = matchSecret(i) { return match }
-        if let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
+        if hexGroupThenColon(i), let end = matchIPv6(i) { return PIIMatch(start: i, end: end, type: .ipAddress) }
         return nil
+    }
+
+    /// Whether one to four hex digits at `i` are followed by `:`, or `i` starts `::`: how an IPv6 address and an
+    /// overlong hex chain begin (both matchers find this false first; most words that start with a hex letter,
+    /// like `error` or `failed`, are ruled out here).
+    @inline(__always) func hexGroupThenColon(_ i: Int) -> Bool {
+        var index = i
+        while index - i < 5, isHexDigit(index) { index += 1 }
+        let length = index - i
+        guard length > 0 else { return at(i) == UInt8(ascii: ":") && at(i + 1) == UInt8(ascii: ":") }
+        return length <= 4 && at(index) == UInt8(ascii: ":")
     }
 }

@@ -57,9 +57,16 @@ public struct Redactor: Sendable {
     /// The same on UTF-8 bytes (which must be valid UTF-8: masks only replace ASCII-delimited spans).
     public func redact(utf8 input: UnsafeBufferPointer<UInt8>) -> Redaction {
         var tally = RedactionTally()
-        let first = build(input, Self.scan(input), into: &tally)
-        let redacted = tally.isEmpty ? first : Self.settled(first, into: &tally)
+        let redacted = redact(utf8: input, into: &tally)
         return Redaction(text: redacted, counts: tally.counts)
+    }
+
+    /// The same, its matches added to `tally`: for many texts in a row (`logpipe redact`), one tally and no
+    /// dictionary per text.
+    public func redact(utf8 input: UnsafeBufferPointer<UInt8>, into tally: inout RedactionTally) -> String {
+        let before = tally.total
+        let first = build(input, Self.scan(input), into: &tally)
+        return tally.total == before ? first : Self.settled(first, into: &tally)
     }
 
     /// The redacted text, its matches added to `tally`.
@@ -168,11 +175,13 @@ public struct RedactedFields: Sendable, Hashable {
 
 /// Matches per type while a log's fields are redacted: the built-in types in a fixed array indexed by type (no
 /// hashing, no allocation), custom rules by name; the dictionary of ``Redaction/counts`` is made once.
-struct RedactionTally {
+public struct RedactionTally: Sendable {
     private var builtIn = InlineArray<6, Int>(repeating: 0)
     private var custom: [String: Int] = [:]
     /// Every match counted so far.
-    private(set) var total = 0
+    public private(set) var total = 0
+
+    public init() {}
 
     var isEmpty: Bool { total == 0 }
 
@@ -181,13 +190,25 @@ struct RedactionTally {
         total += 1
     }
 
+    /// Adds `counts` (a ``Redaction``'s, by type name) under their names.
+    public mutating func add(_ counts: [String: Int]) {
+        for (name, count) in counts {
+            if let type = PIIType(rawValue: name) {
+                builtIn[type.ordinal] += count
+                total += count
+            } else {
+                add(rule: name, count)
+            }
+        }
+    }
+
     mutating func add(rule name: String, _ count: Int) {
         custom[name, default: 0] += count
         total += count
     }
 
     /// Matches per type name; types with no match are absent.
-    var counts: [String: Int] {
+    public var counts: [String: Int] {
         guard total > 0 else { return [:] }
         // A custom rule cannot be named like a built-in type (CustomRedactionRule refuses it): no key is shared.
         var counts = custom
