@@ -7,7 +7,7 @@ public struct WorkValidation: Sendable {
     /// How far in the future a `received_at` may be (clocks of API and worker hosts disagree a little); a later
     /// one would keep a log past its retention.
     public var maxClockSkew: Duration {
-        didSet { skewMilliseconds = Int64(DurationText.milliseconds(maxClockSkew)) }
+        didSet { skewMilliseconds = DurationText.milliseconds(maxClockSkew) }
     }
     /// ``maxClockSkew`` in milliseconds, converted once rather than per log.
     private var skewMilliseconds: Int64
@@ -15,7 +15,7 @@ public struct WorkValidation: Sendable {
     public init(maxLogBytes: Int = 256 * 1024, maxClockSkew: Duration = .seconds(300)) {
         self.maxLogBytes = maxLogBytes
         self.maxClockSkew = maxClockSkew
-        self.skewMilliseconds = Int64(DurationText.milliseconds(maxClockSkew))
+        self.skewMilliseconds = DurationText.milliseconds(maxClockSkew)
     }
 
     /// The first field of `record` that the API would not have sent, or nil.

@@ -19,7 +19,7 @@ struct RedactFilterTests {
         close(writeInput)
         let readInput = open(inputPath, O_RDONLY)
         let writeOutput = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        let counts = RedactFilter(redactor: redactor, json: json).run(input: readInput, output: writeOutput)
+        let counts = (try? RedactFilter(redactor: redactor, json: json).run(input: readInput, output: writeOutput)) ?? ["failed": 1]
         close(readInput)
         close(writeOutput)
         let readOutput = open(outputPath, O_RDONLY)
@@ -108,5 +108,28 @@ struct RedactFilterTests {
         #expect(throws: (any Error).self) {
             _ = try RedactCommand.policy(environment: ["LOGPIPE_TENANTS_FILE": "/nonexistent/tenants.json"], rules: nil)
         }
+    }
+
+    @Test("a newline at the last byte of a read, and one at the first byte of the next, split lines where they are")
+    func newlinesAtReadBoundaries() {
+        let first = String(repeating: "a", count: 65_535) + "\n"  // its newline is byte 65,536: the last of the first read
+        let second = "\n" + String(repeating: "b", count: 10) + " 10.0.0.1"  // an empty line first
+        let (output, counts) = filter(first + second)
+        #expect(output == String(repeating: "a", count: 65_535) + "\n\n" + String(repeating: "b", count: 10) + " [REDACTED:IP_ADDRESS]\n")
+        #expect(counts == ["IP_ADDRESS": 1])
+    }
+
+    @Test("an input that cannot be read and an output that cannot be written fail the command, not end it quietly")
+    func readAndWriteErrors() throws {
+        let null = open("/dev/null", O_RDONLY)
+        defer { close(null) }
+        #expect(throws: CommandFailure.self) { _ = try RedactFilter(redactor: Redactor()).run(input: -1, output: null) }
+        let path = "/tmp/logpipe-redact-input-\(UInt32.random(in: 0...UInt32.max))"
+        defer { unlink(path) }
+        try "mail bob@example.com\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let input = open(path, O_RDONLY)
+        defer { close(input) }
+        // /dev/null opened read-only: every write fails with EBADF.
+        #expect(throws: CommandFailure.self) { _ = try RedactFilter(redactor: Redactor()).run(input: input, output: null) }
     }
 }

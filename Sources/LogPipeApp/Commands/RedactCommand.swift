@@ -38,7 +38,7 @@ struct RedactCommand: ParsableCommand {
             tenantID = parsed
         }
         let policy = try Self.policy(environment: ProcessInfo.processInfo.environment, rules: rules)
-        let totals = RedactFilter(redactor: policy.redactor(for: tenantID), json: json).run(input: STDIN_FILENO, output: STDOUT_FILENO)
+        let totals = try RedactFilter(redactor: policy.redactor(for: tenantID), json: json).run(input: STDIN_FILENO, output: STDOUT_FILENO)
         if report {
             let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
             FileHandle.standardError.write(Data(((lines.isEmpty ? ["no redactions"] : lines).joined(separator: "\n") + "\n").utf8))
@@ -62,8 +62,9 @@ struct RedactFilter {
     let redactor: Redactor
     var json = false
 
-    /// Returns the number of redactions per type.
-    func run(input: Int32, output: Int32) -> [String: Int] {
+    /// Returns the number of redactions per type; throws when the input cannot be read or the output written
+    /// (what was redacted before the failure has been written).
+    func run(input: Int32, output: Int32) throws -> [String: Int] {
         // One tally for the whole input: no dictionary per line.
         var tally = RedactionTally()
         var reader = LineReader(descriptor: input)
@@ -78,6 +79,8 @@ struct RedactFilter {
             writer.write("\n")
         }
         writer.flush()
+        if let error = reader.readError { throw CommandFailure("cannot read the input: \(String(cString: strerror(error)))") }
+        if let error = writer.writeError { throw CommandFailure("cannot write the output: \(String(cString: strerror(error)))") }
         return tally.counts
     }
 }
@@ -177,6 +180,8 @@ struct LineReader {
     /// Where the search for the next newline goes on (bytes before it hold none).
     private var searched = 0
     private var finished = false
+    /// The `errno` of a read that failed (the input then ends there).
+    private(set) var readError: Int32?
 
     init(descriptor: Int32) { self.descriptor = descriptor }
 
@@ -221,6 +226,7 @@ struct LineReader {
         repeat {
             count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress! + kept, 1 << 16) }
         } while count < 0 && errno == EINTR
+        if count < 0 { readError = errno }
         buffer.removeLast((1 << 16) - max(0, count))
         if count <= 0 { finished = true }
     }
@@ -230,6 +236,8 @@ struct LineReader {
 struct BufferedWriter {
     let descriptor: Int32
     private var buffer: [UInt8] = []
+    /// The `errno` of a write that failed (nothing more is written after it).
+    private(set) var writeError: Int32?
 
     init(descriptor: Int32) { self.descriptor = descriptor }
 
@@ -241,9 +249,12 @@ struct BufferedWriter {
 
     mutating func flush() {
         var offset = 0
-        while offset < buffer.count {
+        while offset < buffer.count, writeError == nil {
             let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
-            if written <= 0 { break }
+            if written < 0 {
+                if errno != EINTR { writeError = errno }
+                continue
+            }
             offset += written
         }
         buffer.removeAll(keepingCapacity: true)
