@@ -116,22 +116,31 @@ struct ChunkCoalescerTests {
     func groupsBehindAConfirm() async throws {
         let broker = Broker()
         let coalescer = Self.coalescer(broker)
-        let tenant = TenantID("acme")!
-        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
-        #expect(try await eventually { broker.sent.count == 1 })
-        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
-        async let third = coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant)
-        #expect(try await eventually { coalescer.waitingLogs == 3 })
+        let (first, second, third) = try await Self.oneInFlightThreeWaiting(coalescer, broker)
         #expect(broker.sent.count == 1)  // nothing else left while "a" awaits its confirm
 
         broker.confirmAll()
-        #expect(await first == nil)
+        #expect(await first.value == nil)
         #expect(try await eventually { broker.sent.count == 2 })
         #expect(Set(broker.sent[1].logIDs) == ["b", "c", "d"])
         broker.confirmAll()
-        #expect(await second == nil)
-        #expect(await third == nil)
+        #expect(await second.value == nil)
+        #expect(await third.value == nil)
         #expect(coalescer.waitingLogs == 0)
+    }
+
+    /// Tenant `acme`: log "a" sent and awaiting its confirm, "b" and then "c", "d" waiting behind it.
+    static func oneInFlightThreeWaiting(
+        _ coalescer: ChunkCoalescer, _ broker: Broker
+    ) async throws -> (Task<IngestError?, Never>, Task<IngestError?, Never>, Task<IngestError?, Never>) {
+        let tenant = TenantID("acme")!
+        let first = Task { await coalescer.publish([Self.item("a")], tenant: tenant) }
+        #expect(try await eventually { broker.sent.count == 1 })
+        let second = Task { await coalescer.publish([Self.item("b")], tenant: tenant) }
+        #expect(try await eventually { coalescer.waitingLogs == 1 })
+        let third = Task { await coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant) }
+        #expect(try await eventually { coalescer.waitingLogs == 3 })
+        return (first, second, third)
     }
 
     @Test("a full chunk leaves at once, even with a message in flight")
@@ -177,15 +186,11 @@ struct ChunkCoalescerTests {
         let broker = Broker()
         let coalescer = Self.coalescer(broker)
         let tenant = TenantID("acme")!
-        async let first = coalescer.publish([Self.item("a")], tenant: tenant)
-        #expect(try await eventually { broker.sent.count == 1 })
-        async let second = coalescer.publish([Self.item("b")], tenant: tenant)
-        async let third = coalescer.publish([Self.item("c"), Self.item("d")], tenant: tenant)
-        #expect(try await eventually { coalescer.waitingLogs == 3 })
+        let (first, second, third) = try await Self.oneInFlightThreeWaiting(coalescer, broker)
         broker.confirmAll(IngestError(code, "the broker did not confirm the log in time; retry later"))
-        #expect(await first?.code == code)
-        #expect(await second?.code == code)
-        #expect(await third?.code == code)
+        #expect(await first.value?.code == code)
+        #expect(await second.value?.code == code)
+        #expect(await third.value?.code == code)
         #expect(broker.sent.count == 1)  // b, c and d were never sent
         #expect(coalescer.waitingLogs == 0)
         async let fourth = coalescer.publish([Self.item("e")], tenant: tenant)

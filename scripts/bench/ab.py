@@ -4,9 +4,8 @@ than this machine's drift between two separate bench runs.
 
     python3 scripts/bench/ab.py before=/path/a/.build/release,after=.build/release [--rounds 4] [--scenario batch100]
 
-Needs a RabbitMQ node (LOGPIPE_BENCH_AMQP, default the bench's own node: `broker/rabbitmq.sh` with
-LOGPIPE_BROKER_NAME=bench). Prints one JSON row per run and a median table; the CPU columns are the `serve`
-process's and the broker's (beam.smp) cores during the load.
+Starts and stops the bench's own RabbitMQ node as scripts/bench/run.py does. Prints one JSON row per run and a
+median table; the CPU columns are the `serve` process's and the broker's cores during the load (run.py's CPUShare).
 """
 import argparse
 import json
@@ -36,33 +35,27 @@ def stored(path):
         return 0
 
 
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def one_run(label, binaries, scenario, amqp, round_index, broker_pid):
+def one_run(label, binaries, scenario, round_index):
     script, per_request, wrk_env, serve_env, _ = bench.SCENARIOS[scenario]
     namespace = f"ab-{label}-{os.getpid()}-{round_index}"
     sqlite = f"{bench.WORK}/{namespace}.sqlite"
-    env = dict(os.environ, LOGPIPE_AMQP_URL=amqp, LOGPIPE_NAMESPACE=namespace, LOG_LEVEL="warning",
+    env = dict(os.environ, LOGPIPE_AMQP_URL=bench.AMQP, LOGPIPE_NAMESPACE=namespace, LOG_LEVEL="warning",
                LOGPIPE_HTTP_PORT=str(PORT), LOGPIPE_SQLITE_PATH=sqlite, LOGPIPE_MONGO_URI="", **serve_env)
     server = subprocess.Popen([os.path.join(binaries, "logpipe"), "serve"], env=env,
                               stdout=open(f"{bench.WORK}/{namespace}.log", "w"), stderr=subprocess.STDOUT)
     try:
         bench.wait_ready(f"http://127.0.0.1:{PORT}/readiness")
         start = time.time()
-        cpu, broker = cpu_seconds(server.pid), cpu_seconds(broker_pid)
+        cpu = bench.CPUShare(server.pid)
         result = bench.run_wrk(script, f"http://127.0.0.1:{PORT}/ingest", 10, 64, wrk_env)
-        cpu, broker = cpu_seconds(server.pid) - cpu, cpu_seconds(broker_pid) - broker
+        cores = cpu.cores()
         accepted = (result["requests"] - result["rejected"]) * per_request
         deadline = time.time() + 600
         while stored(sqlite) < accepted and time.time() < deadline:
             time.sleep(0.2)
         return {"build": label, "accepted_per_s": round(accepted / result["seconds"]),
                 "stored_per_s": round(stored(sqlite) / (time.time() - start)), "p99_ms": result["p99_ms"],
-                "rejected": result["rejected"], "serve_cores": round(cpu / result["seconds"], 2),
-                "broker_cores": round(broker / result["seconds"], 2)}
+                "rejected": result["rejected"], "serve_cores": cores["logpipe"], "broker_cores": cores["broker"]}
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
@@ -74,16 +67,18 @@ def main():
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--scenario", default="batch100", choices=sorted(bench.SCENARIOS))
     args = parser.parse_args()
-    amqp = os.environ.get("LOGPIPE_BENCH_AMQP", bench.AMQP)
-    broker_pid = int(subprocess.run(["pgrep", "-o", "-f", "beam.smp"], capture_output=True, text=True, check=True).stdout.split()[0])
     os.makedirs(bench.WORK, exist_ok=True)
     builds = [spec.split("=", 1) for spec in args.builds.split(",")]
     rows = []
-    for round_index in range(args.rounds):
-        for label, binaries in builds:
-            row = one_run(label, binaries, args.scenario, amqp, round_index, broker_pid)
-            print(json.dumps(row), flush=True)
-            rows.append(row)
+    bench.broker("start")
+    try:
+        for round_index in range(args.rounds):
+            for label, binaries in builds:
+                row = one_run(label, binaries, args.scenario, round_index)
+                print(json.dumps(row), flush=True)
+                rows.append(row)
+    finally:
+        bench.broker("stop")
     print(f"\n| build | accepted logs/s, median [runs] | stored logs/s | 202 p99 ms | serve cores | broker cores |\n|---|---|---|---|---|---|")
     for label, _ in builds:
         mine = [row for row in rows if row["build"] == label]

@@ -212,9 +212,6 @@ struct LineReader {
         }
     }
 
-    /// The next line as an array (for callers that keep it).
-    mutating func nextLine() -> [UInt8]? { withNextLine { Array($0) } }
-
     /// Drops the lines handed out and reads up to 64 KiB more (retrying when interrupted); sets `finished` at the end.
     private mutating func fill() {
         buffer.removeSubrange(0..<start)

@@ -183,8 +183,6 @@ public struct RedactionTally: Sendable {
 
     public init() {}
 
-    var isEmpty: Bool { total == 0 }
-
     mutating func add(_ type: PIIType) {
         builtIn[type.ordinal] += 1
         total += 1
