@@ -140,6 +140,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .executableTarget(
+            name: "http-floor",
+            dependencies: [.product(name: "Hummingbird", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+
+        .executableTarget(
             name: "redaction-bench",
             dependencies: ["LogPipeCore"],
             swiftSettings: swiftSettings
@@ -150,6 +156,8 @@ let package = Package(
             name: "TestSupport",
             dependencies: [
                 "CZlib",
+                "LogPipeApp",
+                "LogPipeCore",
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -163,7 +171,7 @@ let package = Package(
         ),
         .testTarget(
             name: "AMQPBridgeTests",
-            dependencies: ["AMQPBridge"],
+            dependencies: ["AMQPBridge", "TestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

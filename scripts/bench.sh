@@ -12,6 +12,7 @@ export PATH="$PATH:/opt/swift/usr/bin"
 bash scripts/setup.sh --test   # --test: SecantusDB's venv for --stores secantus
 swift build -c release --product logpipe
 swift build -c release --product logpipe-bench
+swift build -c release --product http-floor   # the floor of the API's cost (a minimal Hummingbird handler)
 # The broker's own ceiling: a minimal rabbitmq-c publisher, nothing of logpipe in its path.
 mkdir -p .build/bench
 cc -O2 -o .build/bench/ceiling scripts/bench/ceiling.c -lrabbitmq

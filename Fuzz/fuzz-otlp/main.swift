@@ -24,10 +24,10 @@ public func fuzzOne(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     var total = 0
     for input in mapped.inputs {
         let attributes = input.attributes ?? [:]
-        guard attributes.count <= IngestParser.maxAttributes else { fatalError("a log has more than 64 attributes") }
-        guard attributes.keys.allSatisfy(IngestParser.isValidAttributeKey) else { fatalError("a log has an invalid attribute name") }
+        guard attributes.count <= LogFields.maxAttributes else { fatalError("a log has more than 64 attributes") }
+        guard attributes.keys.allSatisfy(LogFields.isValidAttributeKey) else { fatalError("a log has an invalid attribute name") }
         guard !input.text.isEmpty, input.text.utf8.count <= parser.maxLogBytes else { fatalError("a log's text is out of bounds") }
-        let size = IngestParser.storedSize(text: input.text, attributes: attributes)
+        let size = LogFields.storedSize(text: input.text, attributes: attributes)
         guard size <= parser.maxLogBytes else { fatalError("a log is over the log size") }
         total += size
     }

@@ -80,11 +80,14 @@ public struct AMQPConfiguration: Sendable, Equatable {
         set { endpoints[0].virtualHost = newValue }
     }
     /// Heartbeat interval negotiated with the broker, in seconds (0 disables heartbeats).
-    public var heartbeatSeconds: Int = 10
+    public var heartbeatSeconds: Int = Self.defaultHeartbeatSeconds
+    public static let defaultHeartbeatSeconds = 10
     /// How long opening the socket and the AMQP handshake may take.
     public var connectTimeout: Duration = .seconds(5)
     /// How long a publish waits for the broker's confirm before it fails with `confirmTimeout`.
-    public var confirmTimeout: Duration = .seconds(10)
+    public var confirmTimeout: Duration = Self.defaultConfirmTimeout
+    /// `LOGPIPE_CONFIRM_TIMEOUT_MS`'s default too (docs/configuration.md).
+    public static let defaultConfirmTimeout: Duration = .seconds(5)
     /// How long a synchronous broker operation (declare, get, purge, consume) may take.
     public var rpcTimeout: Duration = .seconds(10)
     /// First delay before reconnecting after the connection was lost; doubles up to `maxReconnectDelay`.

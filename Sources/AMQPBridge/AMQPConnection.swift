@@ -12,6 +12,7 @@ import Synchronization
 public final class AMQPConnection: Sendable {
     public let configuration: AMQPConfiguration
     let loop: ConnectionLoop
+    private let publishes = Atomic<Int>(0)
 
     /// Creates a connection; nothing happens until ``start()``.
     public init(configuration: AMQPConfiguration, topology: AMQPTopology = AMQPTopology(), logger: Logger) {
@@ -26,6 +27,10 @@ public final class AMQPConnection: Sendable {
 
     /// Starts the connection thread, which connects (and reconnects) in the background.
     public func start() { loop.start() }
+
+    /// Messages handed to ``publish(exchange:routingKey:body:properties:mandatory:)`` and ``publish(_:)`` since
+    /// the connection was made, confirmed or not: with the logs accepted, how many logs travel in a message.
+    public var publishedMessages: Int { publishes.load(ordering: .relaxed) }
 
     /// Stops the thread: queued operations fail with `closed`, consumers' streams finish, the connection
     /// is closed politely. Returns when the thread has exited. Idempotent.
@@ -48,6 +53,8 @@ public final class AMQPConnection: Sendable {
     /// Why the last attempt to connect failed (every endpoint tried), until a connect succeeds; a
     /// `topologyMismatch` says how to migrate.
     public var lastError: AMQPError? { loop.lastError }
+    /// Connects that failed on every endpoint since ``start()`` (each one then waits its backoff).
+    public var failedConnects: Int { loop.failedConnects }
 
     /// True while the broker has told us to stop publishing (`connection.blocked`, a resource alarm).
     public var isBlocked: Bool { loop.isBlocked }
@@ -77,6 +84,7 @@ public final class AMQPConnection: Sendable {
         exchange: String, routingKey: String, body: [UInt8], properties: AMQPProperties,
         mandatory: Bool = true
     ) async throws {
+        publishes.add(1, ordering: .relaxed)
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             loop.enqueue(
                 ConnectionLoop.Command(
@@ -112,6 +120,7 @@ public final class AMQPConnection: Sendable {
     /// the queue's order).
     public func publish(_ messages: [OutgoingMessage]) async -> [AMQPError?] {
         guard !messages.isEmpty else { return [] }
+        publishes.add(messages.count, ordering: .relaxed)
         return await withCheckedContinuation { (continuation: CheckedContinuation<[AMQPError?], Never>) in
             loop.enqueue(
                 ConnectionLoop.Command(

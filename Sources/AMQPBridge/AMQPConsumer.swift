@@ -4,7 +4,8 @@ import Synchronization
 ///
 /// Iterate it one by one, or take batches with ``nextBatch(max:linger:)``. Waiting is cancellation-safe:
 /// a cancelled or stopped wait returns `nil` and never drops a buffered delivery. A batch's linger ends as soon
-/// as the batch is full, its time is up, or ``wake()`` is called (a worker's store became free).
+/// as the batch is full, its time is up, or ``wake()`` is called (the caller has something else to do with it).
+/// When to linger, and for how long, is the caller's policy; this type only buffers and waits as told.
 public final class AMQPConsumer: AsyncSequence, Sendable {
     public typealias Element = AMQPDelivery
 
@@ -48,7 +49,7 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
                 head = 0
             } else if head >= 64, head * 2 >= buffer.count {
                 // Batches smaller than the prefetch never empty the buffer: drop what was taken, or every
-                // delivery ever received stays in memory (a batch of half the prefetch grew a worker to 700 MB).
+                // delivery ever received stays in memory (a batch of half the prefetch grew a process to 700 MB).
                 buffer.removeFirst(head)
                 head = 0
             }
@@ -67,6 +68,9 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
 
     /// Deliveries buffered and not yet taken.
     public var bufferedCount: Int { state.withLock { $0.count } }
+
+    /// What the current wait waits for: how many buffered deliveries, and whether it lingers (for tests).
+    var waiting: (threshold: Int, lingering: Bool)? { state.withLock { $0.waiter.map { ($0.threshold, $0.lingering) } } }
 
     /// Deliveries the buffer holds, taken ones included until they are dropped (for tests).
     var retainedCount: Int { state.withLock { $0.buffer.count } }
@@ -109,7 +113,7 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
     }
 
     /// As ``nextBatch(max:linger:)-(_,Linger)``, with the linger chosen once the first delivery is buffered (a
-    /// worker lingers until woken if its store is busy by then, else for its flush interval).
+    /// caller can decide from what it is doing by then).
     public func nextBatch(max: Int, linger: () -> Linger) async -> [AMQPDelivery]? {
         let max = Swift.max(1, max)
         while true {
@@ -132,8 +136,8 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         }
     }
 
-    /// Ends the current or next linger (not a wait for the first delivery): a worker calls it when its store
-    /// became free, so a batch waits for more only while there is nothing to do with it.
+    /// Ends the current or next linger (not a wait for the first delivery): the caller has something to do with
+    /// what is buffered now (a worker: its store became free).
     public func wake() {
         let waiter = state.withLock { state -> Waiter? in
             guard let waiter = state.waiter, waiter.lingering else {
@@ -146,7 +150,7 @@ public final class AMQPConsumer: AsyncSequence, Sendable {
         waiter?.continuation.resume()
     }
 
-    /// Forgets a ``wake()`` no linger has consumed (a worker starting its next write: the wake was for the last).
+    /// Forgets a ``wake()`` no linger has consumed (the caller started what the wake was about).
     public func discardWake() {
         state.withLock { $0.woken = false }
     }

@@ -1,5 +1,4 @@
 import Foundation
-import Glibc
 import Logging
 import Synchronization
 
@@ -52,6 +51,8 @@ final class ConnectionLoop: @unchecked Sendable {
         var endpoint: Int?
         /// Why the last connect failed; cleared by a successful one.
         var lastError: AMQPError?
+        /// Connects that failed on every endpoint, since the start.
+        var failedConnects = 0
     }
 
     let configuration: AMQPConfiguration
@@ -83,6 +84,7 @@ final class ConnectionLoop: @unchecked Sendable {
     var isBlocked: Bool { shared.withLock { $0.blocked } }
     var endpoint: AMQPEndpoint? { shared.withLock { $0.endpoint }.map { configuration.endpoints[$0] } }
     var lastError: AMQPError? { shared.withLock { $0.lastError } }
+    var failedConnects: Int { shared.withLock { $0.failedConnects } }
 
     func start() {
         let first = shared.withLock { state in
@@ -106,7 +108,7 @@ final class ConnectionLoop: @unchecked Sendable {
                 guard !state.exited else { return (true, false) }
                 guard let watch = state.writeWatch, !watch.fired, ContinuousClock.now > watch.deadline else { return (false, false) }
                 // Under the lock: the loop clears the watch under it too, so this never hits a finished write.
-                shutdown(watch.descriptor, Int32(SHUT_RDWR))
+                Descriptors.shutDown(watch.descriptor)
                 state.writeWatch?.fired = true
                 return (false, true)
             }
@@ -116,8 +118,7 @@ final class ConnectionLoop: @unchecked Sendable {
                     "AMQP write blocked past the confirm deadline (the broker is not reading); closing the connection",
                     metadata: ["amqp.url": "\(configuration.redactedURL)"])
             }
-            var none = pollfd()
-            _ = poll(&none, 0, 100)  // a tick of the watchdog, not a synchronisation
+            Descriptors.pause(.milliseconds(100))  // a tick of the watchdog, not a synchronisation
         }
     }
 
@@ -193,30 +194,19 @@ final class ConnectionLoop: @unchecked Sendable {
     // MARK: - The thread
 
     private func run() {
-        var delay = configuration.initialReconnectDelay
-        var connectedAt: ContinuousClock.Instant?
+        var schedule = ReconnectSchedule(configuration)
         while !shared.withLock({ $0.closing }) {
             if session == nil {
-                if let since = connectedAt, ContinuousClock.now - since < .seconds(5) {
-                    // The last connection ended within seconds (a subscription the broker keeps cancelling, a
-                    // channel error that comes back): back off as after a failed connect, no reconnect storm.
-                    waitForWake(timeout: delay)
-                    delay = min(delay * 2, configuration.maxReconnectDelay)
-                } else if connectedAt != nil {
-                    delay = configuration.initialReconnectDelay
-                }
-                connectedAt = nil
+                if let wait = schedule.beforeConnect(now: .now) { waitForWake(timeout: wait) }
                 if connect() {
-                    connectedAt = ContinuousClock.now
+                    schedule.connected(at: .now)
                 } else {
                     failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
                     // Subscriptions cancelled meanwhile end now (and whoever waits for that returns): there is no
                     // channel to close.
                     applyConsumerChanges()
-                    // A topology the broker refuses stays refused until an operator acts: try again seldom.
                     let mismatch = shared.withLock { $0.lastError?.code == .topologyMismatch }
-                    waitForWake(timeout: mismatch ? max(delay, configuration.topologyRetryDelay) : delay)
-                    delay = min(delay * 2, configuration.maxReconnectDelay)
+                    waitForWake(timeout: schedule.failed(topologyMismatch: mismatch))
                     continue
                 }
             }
@@ -281,7 +271,10 @@ final class ConnectionLoop: @unchecked Sendable {
                     ])
             }
         }
-        shared.withLock { $0.lastError = lastError }
+        shared.withLock { state in
+            state.lastError = lastError
+            state.failedConnects += 1
+        }
         return false
     }
 
@@ -332,12 +325,8 @@ final class ConnectionLoop: @unchecked Sendable {
         } else if let deadline = session.earliestConfirmDeadline {
             timeout = min(timeout, max(.zero, deadline - ContinuousClock.now))
         }
-        var descriptors = [
-            pollfd(fd: session.raw.socketDescriptor, events: Int16(POLLIN), revents: 0),
-            pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0),
-        ]
-        _ = poll(&descriptors, 2, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
-        if descriptors[1].revents != 0 { wake.drain() }
+        let readable = Descriptors.waitReadable([session.raw.socketDescriptor, wake.readDescriptor], timeout: timeout)
+        if readable[1] { wake.drain() }
         // Read what has arrived (bounded, so queued commands are not starved); always call in at least once
         // so rabbitmq-c sends heartbeats and notices a dead peer.
         for _ in 0..<1024 {
@@ -512,8 +501,7 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     private func waitForWake(timeout: Duration) {
-        var descriptor = pollfd(fd: wake.readDescriptor, events: Int16(POLLIN), revents: 0)
-        _ = poll(&descriptor, 1, Int32(timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000))
+        _ = Descriptors.waitReadable([wake.readDescriptor], timeout: timeout)
         wake.drain()
     }
 }

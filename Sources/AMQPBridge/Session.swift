@@ -1,5 +1,3 @@
-import Glibc
-
 /// One live connection generation: the raw connection and its confirm bookkeeping.
 ///
 /// Thread-confined to the connection loop's thread, like ``RawConnection``.
@@ -18,11 +16,11 @@ extension ConnectionLoop {
             self.raw = raw
             self.generation = generation
             self.confirmTimeout = confirmTimeout
-            self.watchDescriptor = dup(raw.socketDescriptor)
+            self.watchDescriptor = Descriptors.duplicate(raw.socketDescriptor)
         }
 
         deinit {
-            if watchDescriptor >= 0 { Glibc.close(watchDescriptor) }
+            if watchDescriptor >= 0 { Descriptors.close(watchDescriptor) }
         }
 
         func publish(

@@ -25,6 +25,16 @@ public enum DurationText {
 
     static let maxSeconds: Int64 = 1000 * 366 * 86_400
 
+    /// A duration in the largest whole unit, as ``parse(_:)`` reads it: 1s, 10s, 1m, 10m, 1h, 250ms (retry queue
+    /// names, log lines and messages).
+    public static func format(_ duration: Duration) -> String {
+        let milliseconds = milliseconds(duration)
+        if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
+        if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
+    }
+
     /// Whole milliseconds of a duration (rounded down).
     public static func milliseconds(_ duration: Duration) -> Int64 {
         duration.components.seconds * 1000 + duration.components.attoseconds / 1_000_000_000_000_000

@@ -6,25 +6,6 @@ public struct IngestParser: Sendable {
     public var maxLogBytes: Int
     /// The most logs one NDJSON batch may hold.
     public var maxBatchLogs: Int
-    public static let maxLevelBytes = 32
-    public static let maxSourceBytes = 256
-    public static let maxAttributes = 64
-    public static let maxAttributeKeyBytes = 128
-
-    /// An attribute name a store can keep as a key: 1–128 bytes, no control characters (BSON keys are C strings).
-    public static func isValidAttributeKey(_ key: String) -> Bool {
-        !key.isEmpty && key.utf8.count <= maxAttributeKeyBytes && key.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
-    }
-
-    /// About how many bytes a log's text and attributes take stored: what the shippers' records are held to
-    /// (``maxLogBytes``), since their shared attributes are copied into every record.
-    public static func storedSize(text: String, attributes: [String: AttributeValue]) -> Int {
-        text.utf8.count
-            + attributes.reduce(0) { total, pair in
-                if case .string(let value) = pair.value { return total + pair.key.utf8.count + value.utf8.count + 8 }
-                return total + pair.key.utf8.count + 24
-            }
-    }
 
     public init(maxLogBytes: Int = 256 * 1024, maxBatchLogs: Int = 10_000) {
         self.maxLogBytes = maxLogBytes
@@ -172,35 +153,8 @@ public struct IngestParser: Sendable {
         if let logID = object.logID, !LogID.isValid(logID) {
             throw IngestError(.invalidLogID, "field 'log_id' must be 1–128 characters of A-Z a-z 0-9 . _ : -")
         }
-        if let timestamp = object.timestamp, !RFC3339.isValid(timestamp) {
-            throw IngestError(.invalidTimestamp, "field 'timestamp' must be an RFC 3339 date-time such as 2026-01-31T12:00:00Z")
-        }
-        if let level = object.level, level.isEmpty || level.utf8.count > Self.maxLevelBytes {
-            throw IngestError(.invalidField, "field 'level' must be 1–\(Self.maxLevelBytes) bytes")
-        }
-        if let source = object.source, source.isEmpty || source.utf8.count > Self.maxSourceBytes {
-            throw IngestError(.invalidField, "field 'source' must be 1–\(Self.maxSourceBytes) bytes")
-        }
-        if let attributes = object.attributes {
-            guard attributes.count <= Self.maxAttributes else {
-                throw IngestError(.invalidAttributes, "field 'attributes' may hold at most \(Self.maxAttributes) entries")
-            }
-            guard attributes.keys.allSatisfy({ !$0.isEmpty && $0.utf8.count <= Self.maxAttributeKeyBytes }) else {
-                throw IngestError(.invalidAttributes, "attribute names must be 1–\(Self.maxAttributeKeyBytes) bytes")
-            }
-            // Stores keep names as keys (BSON keys are C strings): control characters, NUL among them, are refused.
-            guard attributes.keys.allSatisfy({ $0.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F } }) else {
-                throw IngestError(.invalidAttributes, "attribute names must not hold control characters")
-            }
-            // One log, text and attributes together, within the limit (what the worker holds a message to).
-            let size = Self.storedSize(text: text, attributes: attributes)
-            guard size <= maxLogBytes else {
-                throw IngestError(.logTooLarge, "the log's text and attributes are \(size) bytes; the limit is \(maxLogBytes)")
-            }
-        }
-        return LogInput(
-            tenantID: tenant, logID: object.logID, text: text, timestamp: object.timestamp,
-            level: object.level, source: object.source, attributes: object.attributes)
+        if let broken = object.fields.violation(text: text, maxLogBytes: maxLogBytes) { throw broken.error }
+        return LogInput(tenantID: tenant, logID: object.logID, text: text, fields: object.fields)
     }
 
     /// Parses a `text/plain` body: the body is the text, the tenant comes from `X-Tenant-ID` and the
@@ -254,12 +208,9 @@ private struct RawObject {
     var tenantID: String?
     var text: String?
     var logID: String?
-    var timestamp: String?
-    var level: String?
-    var source: String?
-    var attributes: [String: AttributeValue]?
+    var fields = LogFields()
 
-    static let fields = ["tenant_id", "text", "log_id", "timestamp", "level", "source", "attributes"]
+    static let names = ["tenant_id", "text", "log_id"] + LogFields.names
 
     static func parse(_ bytes: UnsafeRawBufferPointer) -> Result<RawObject, IngestError> {
         var object = RawObject()
@@ -283,24 +234,19 @@ private struct RawObject {
                 case "tenant_id": object.tenantID = try string(&scanner)
                 case "text": object.text = try string(&scanner)
                 case "log_id": object.logID = try string(&scanner)
-                case "timestamp": object.timestamp = try string(&scanner)
-                case "level": object.level = try string(&scanner)
-                case "source": object.source = try string(&scanner)
-                case "attributes":
-                    if try scanner.isNull() {
-                        object.attributes = nil
-                        return
-                    }
+                default:
                     var probe = scanner
                     do throws(JSONScanner.Failure) {
-                        object.attributes = try AttributeValue.readObject(&probe)
-                        scanner = probe
+                        if try object.fields.read(key, &probe) {
+                            scanner = probe
+                            return
+                        }
                     } catch {
                         guard error == .type else { throw error }
                         badFields.insert(key)
                         try scanner.skipValue()
+                        return
                     }
-                default:
                     unknown.append(key)
                     try scanner.skipValue()
                 }
@@ -325,10 +271,10 @@ private struct RawObject {
                 IngestError(
                     .unknownField,
                     shown
-                        ? "unknown field '\(first)'; allowed: \(fields.sorted().joined(separator: ", "))"
+                        ? "unknown field '\(first)'; allowed: \(names.sorted().joined(separator: ", "))"
                         : "the object has an unknown field"))
         }
-        if let field = fields.first(where: badFields.contains) {
+        if let field = names.first(where: badFields.contains) {
             return .failure(
                 field == "attributes"
                     ? IngestError(.invalidAttributes, "field 'attributes' must be a flat object of strings, numbers and booleans")

@@ -1,24 +1,16 @@
 /// One log as a client submitted it, after validation, before the API stamps it.
-public struct LogInput: Sendable, Hashable {
+@dynamicMemberLookup
+public struct LogInput: Sendable, Hashable, HasLogFields {
     public var tenantID: TenantID
     public var logID: String?
     public var text: String
-    public var timestamp: String?
-    public var level: String?
-    public var source: String?
-    public var attributes: [String: AttributeValue]?
+    public var fields: LogFields
 
-    public init(
-        tenantID: TenantID, logID: String? = nil, text: String, timestamp: String? = nil,
-        level: String? = nil, source: String? = nil, attributes: [String: AttributeValue]? = nil
-    ) {
+    public init(tenantID: TenantID, logID: String? = nil, text: String, fields: LogFields = LogFields()) {
         self.tenantID = tenantID
         self.logID = logID
         self.text = text
-        self.timestamp = timestamp
-        self.level = level
-        self.source = source
-        self.attributes = attributes
+        self.fields = fields
     }
 
     /// The record to publish: the client's log id or a new UUIDv7, the receive time and the request id.
@@ -37,8 +29,7 @@ public struct LogInput: Sendable, Hashable {
     func record(requestID: String, receivedAt: UnixTime, stamp: String, random: inout SplitMix64) -> LogRecord {
         LogRecord(
             tenantID: tenantID, logID: logID ?? LogID.generate(millisecondsSinceEpoch: receivedAt.milliseconds, using: &random),
-            text: text, receivedAt: stamp, requestID: requestID, timestamp: timestamp, level: level,
-            source: source, attributes: attributes)
+            text: text, receivedAt: stamp, requestID: requestID, fields: fields)
     }
 }
 

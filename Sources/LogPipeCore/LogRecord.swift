@@ -30,7 +30,8 @@ public enum AttributeValue: Sendable, Hashable, Codable {
 }
 
 /// One log as it travels on the broker (docs/architecture.md, schema version 1).
-public struct LogRecord: Sendable, Hashable, Codable {
+@dynamicMemberLookup
+public struct LogRecord: Sendable, Hashable, Codable, HasLogFields {
     public static let schemaVersion = 1
 
     public var v: Int
@@ -40,15 +41,10 @@ public struct LogRecord: Sendable, Hashable, Codable {
     /// When the API accepted the log (RFC 3339, UTC, milliseconds).
     public var receivedAt: String
     public var requestID: String
-    public var timestamp: String?
-    public var level: String?
-    public var source: String?
-    public var attributes: [String: AttributeValue]?
+    public var fields: LogFields
 
     public init(
-        tenantID: TenantID, logID: String, text: String, receivedAt: String, requestID: String,
-        timestamp: String? = nil, level: String? = nil, source: String? = nil,
-        attributes: [String: AttributeValue]? = nil
+        tenantID: TenantID, logID: String, text: String, receivedAt: String, requestID: String, fields: LogFields = LogFields()
     ) {
         self.v = Self.schemaVersion
         self.tenantID = tenantID
@@ -56,10 +52,7 @@ public struct LogRecord: Sendable, Hashable, Codable {
         self.text = text
         self.receivedAt = receivedAt
         self.requestID = requestID
-        self.timestamp = timestamp
-        self.level = level
-        self.source = source
-        self.attributes = attributes
+        self.fields = fields
     }
 
     enum CodingKeys: String, CodingKey {
@@ -69,7 +62,24 @@ public struct LogRecord: Sendable, Hashable, Codable {
         case text
         case receivedAt = "received_at"
         case requestID = "request_id"
-        case timestamp, level, source, attributes
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        v = try container.decode(Int.self, forKey: .v)
+        tenantID = try container.decode(TenantID.self, forKey: .tenantID)
+        logID = try container.decode(String.self, forKey: .logID)
+        text = try container.decode(String.self, forKey: .text)
+        receivedAt = try container.decode(String.self, forKey: .receivedAt)
+        requestID = try container.decode(String.self, forKey: .requestID)
+        fields = try LogFields(from: decoder)
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        let members: [(CodingKeys, any Encodable)] = [
+            (.v, v), (.tenantID, tenantID), (.logID, logID), (.text, text), (.receivedAt, receivedAt), (.requestID, requestID),
+        ]
+        try LogFields.encode(members, beside: fields, to: encoder)
     }
 }
 

@@ -1,7 +1,7 @@
 /// The worker's check of a work message's logs: the API's rules again, since anything with broker credentials
 /// (or a tampered message replayed from the DLQ) can publish to the exchange, and the worker trusts no message.
 /// A log that fails is parked with reason `invalid_message`; the problem is named by field, never quoted.
-public struct WorkValidation: Sendable {
+public struct WorkValidation: Sendable, Equatable {
     /// `LOGPIPE_MAX_LOG_BYTES`: the largest text, and the largest text with its attributes.
     public var maxLogBytes: Int
     /// How far in the future a `received_at` may be (clocks of API and worker hosts disagree a little); a later
@@ -27,15 +27,7 @@ public struct WorkValidation: Sendable {
         guard let received = UnixTime(stamp: record.receivedAt) ?? UnixTime(rfc3339: record.receivedAt),
             Int64(received.milliseconds) <= Int64(now.milliseconds) + skewMilliseconds
         else { return "received_at" }
-        if let timestamp = record.timestamp, !RFC3339.isValid(timestamp) { return "timestamp" }
-        if let level = record.level, level.isEmpty || level.utf8.count > IngestParser.maxLevelBytes { return "level" }
-        if let source = record.source, source.isEmpty || source.utf8.count > IngestParser.maxSourceBytes { return "source" }
-        if let attributes = record.attributes {
-            guard attributes.count <= IngestParser.maxAttributes, attributes.keys.allSatisfy(IngestParser.isValidAttributeKey) else {
-                return "attributes"
-            }
-        }
-        guard IngestParser.storedSize(text: record.text, attributes: record.attributes ?? [:]) <= maxLogBytes else { return "size" }
-        return nil
+        // The fields by the API's own rules (LogFields.violation), named by field.
+        return record.fields.violation(text: record.text, maxLogBytes: maxLogBytes)?.field
     }
 }

@@ -91,10 +91,10 @@ public enum LokiPush {
         var streams: [Stream] = []
         streams.reserveCapacity(request.streams.count)
         for stream in request.streams {
-            guard let labels = parseLabels(stream.labels, limit: IngestParser.maxAttributes) else {
+            guard let labels = parseLabels(stream.labels, limit: LogFields.maxAttributes) else {
                 throw IngestError(.invalidLoki, "a stream's labels are not a label set such as {job=\"api\"}")
             }
-            guard labels.count <= IngestParser.maxAttributes else { throw tooManyLabels }
+            guard labels.count <= LogFields.maxAttributes else { throw tooManyLabels }
             streams.append(
                 Stream(
                     labels: labels,
@@ -115,7 +115,7 @@ public enum LokiPush {
     }
 
     static let tooManyLabels = IngestError(
-        .invalidAttributes, "a stream has more than \(IngestParser.maxAttributes) labels, or an entry more structured metadata")
+        .invalidAttributes, "a stream has more than \(LogFields.maxAttributes) labels, or an entry more structured metadata")
 
     /// About what decoded streams take in memory, for the body budget.
     public static func decodedSize(_ streams: [Stream]) -> Int {
@@ -165,7 +165,7 @@ public enum LokiPush {
             try scanner.object { name, value throws(JSONScanner.Failure) in
                 guard value.peek() == UInt8(ascii: "\"") else { throw fail(error) }
                 count += 1
-                guard count <= IngestParser.maxAttributes else { throw fail(tooManyLabels) }
+                guard count <= LogFields.maxAttributes else { throw fail(tooManyLabels) }
                 pairs[name] = try value.string()
             }
             return pairs.sorted { $0.key < $1.key }.map { (key: $0.key, value: $0.value) }
@@ -259,7 +259,7 @@ public enum LokiPush {
                 if number % 64 == 0, shouldStop() { throw ShipperLimits.abandoned }
                 do throws(IngestError) {
                     let input = try input(entry, labels: try labels.get(), tenant: tenant, parser: parser)
-                    expanded += IngestParser.storedSize(text: input.text, attributes: input.attributes ?? [:])
+                    expanded += LogFields.storedSize(text: input.text, attributes: input.attributes ?? [:])
                     guard expanded <= limits.expandedBytes else { throw limits.tooLargeExpanded }
                     inputs.append(input)
                 } catch  where error.code == .requestTooLarge {
@@ -281,37 +281,37 @@ public enum LokiPush {
 
     /// A stream's labels as attributes (the first of a name wins), or why its entries cannot be logs.
     static func streamAttributes(_ labels: [(key: String, value: String)]) -> Result<[String: AttributeValue], IngestError> {
-        guard labels.count <= IngestParser.maxAttributes else { return .failure(tooManyLabels) }
+        guard labels.count <= LogFields.maxAttributes else { return .failure(tooManyLabels) }
         var attributes = [String: AttributeValue](minimumCapacity: labels.count)
         for (key, value) in labels where attributes[key] == nil {
-            guard IngestParser.isValidAttributeKey(key) else { return .failure(invalidName) }
+            guard LogFields.isValidAttributeKey(key) else { return .failure(invalidName) }
             attributes[key] = .string(value)
         }
         return .success(attributes)
     }
 
     static let invalidName = IngestError(
-        .invalidAttributes, "label and metadata names must be 1–\(IngestParser.maxAttributeKeyBytes) bytes without control characters")
+        .invalidAttributes, "label and metadata names must be 1–\(LogFields.maxAttributeKeyBytes) bytes without control characters")
 
     static func input(_ entry: Entry, labels: [String: AttributeValue], tenant: TenantID, parser: IngestParser) throws(IngestError) -> LogInput {
         guard !entry.line.isEmpty else { throw IngestError(.missingText, "an entry has an empty line") }
         guard entry.line.utf8.count <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "an entry's line is \(entry.line.utf8.count) bytes; the limit is \(parser.maxLogBytes)")
         }
-        guard entry.metadata.count <= IngestParser.maxAttributes else { throw tooManyLabels }
+        guard entry.metadata.count <= LogFields.maxAttributes else { throw tooManyLabels }
         var attributes = labels
         // Metadata wins over labels, and the first of a name over a later one.
         for (key, value) in entry.metadata.reversed() {
-            guard IngestParser.isValidAttributeKey(key) else { throw invalidName }
+            guard LogFields.isValidAttributeKey(key) else { throw invalidName }
             attributes[key] = .string(value)
         }
         // The line and its labels together within the limit of one log: a stream's labels count in each entry.
-        let size = IngestParser.storedSize(text: entry.line, attributes: attributes)
+        let size = LogFields.storedSize(text: entry.line, attributes: attributes)
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "an entry with its labels is \(size) bytes; the limit is \(parser.maxLogBytes)")
         }
-        guard attributes.count <= IngestParser.maxAttributes else {
-            throw IngestError(.invalidAttributes, "an entry has more than \(IngestParser.maxAttributes) labels and metadata")
+        guard attributes.count <= LogFields.maxAttributes else {
+            throw IngestError(.invalidAttributes, "an entry has more than \(LogFields.maxAttributes) labels and metadata")
         }
         func first(_ names: [String], limit: Int) -> String? {
             for name in names { if case .string(let value)? = attributes[name], !value.isEmpty, value.utf8.count <= limit { return value } }
@@ -321,10 +321,10 @@ public enum LokiPush {
             $0 > 0 && $0 / 1_000_000 <= 253_402_300_799_999 ? UnixTime(milliseconds: UInt64($0 / 1_000_000)).rfc3339 : nil
         }
         return LogInput(
-            tenantID: tenant, text: entry.line, timestamp: timestamp,
-            level: first(["level", "severity", "detected_level"], limit: IngestParser.maxLevelBytes),
-            source: first(["service_name", "job"], limit: IngestParser.maxSourceBytes),
-            attributes: attributes.isEmpty ? nil : attributes)
+            tenantID: tenant, text: entry.line,
+            fields: LogFields(
+                timestamp: timestamp, level: first(["level", "severity", "detected_level"], limit: LogFields.maxLevelBytes),
+                source: first(["service_name", "job"], limit: LogFields.maxSourceBytes), attributes: attributes.isEmpty ? nil : attributes))
     }
 
     /// A Prometheus label set, `{job="api", env="prod"}` (escapes `\\`, `\"`, `\n` in values); nil when malformed.

@@ -11,7 +11,7 @@ struct FlatAttributes: Sendable {
     var oversized = false
 
     /// The pairs a level keeps; the first of a key wins when it is given twice.
-    static let limit = IngestParser.maxAttributes
+    static let limit = LogFields.maxAttributes
 
     mutating func append(_ key: String, _ value: AttributeValue) {
         if pairs.count < Self.limit { pairs.append((key, value)) } else { dropped += 1 }
@@ -75,7 +75,7 @@ extension OTLPLogs {
             guard let value = pair.value.value else { continue }
             let keyBytes = prefix.utf8.count + pair.key.utf8.count
             let keyValid =
-                keyBytes > 0 && keyBytes <= IngestParser.maxAttributeKeyBytes && pair.key.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
+                keyBytes > 0 && keyBytes <= LogFields.maxAttributeKeyBytes && pair.key.utf8.allSatisfy { $0 >= 0x20 && $0 != 0x7F }
             guard keyValid, flat.pairs.count < FlatAttributes.limit else {
                 flat.dropped += leaves(pair.value, depth: depth)
                 continue

@@ -146,7 +146,7 @@ public enum OTLPLogs {
             }
             var source: String?
             if case .string(let name)? = resource.value(of: "service.name"), !name.isEmpty {
-                source = truncated(name, bytes: IngestParser.maxSourceBytes)
+                source = truncated(name, bytes: LogFields.maxSourceBytes)
             }
             for scopeLogs in resourceLogs.scopeLogs {
                 var scope = flatten(scopeLogs.scope.attributes, valueLimit: parser.maxLogBytes)
@@ -163,7 +163,7 @@ public enum OTLPLogs {
                         reject(error)
                         continue
                     }
-                    expanded += IngestParser.storedSize(text: input.text, attributes: input.attributes ?? [:])
+                    expanded += LogFields.storedSize(text: input.text, attributes: input.attributes ?? [:])
                     guard expanded <= limits.expandedBytes else { throw limits.tooLargeExpanded }
                     mapped.inputs.append(input)
                 }
@@ -206,20 +206,20 @@ public enum OTLPLogs {
             throw IngestError(.logTooLarge, "a log record's attribute value is over \(parser.maxLogBytes) bytes, the limit")
         }
         let attributes = FlatAttributes.dictionary(own, shared)
-        let size = IngestParser.storedSize(text: text, attributes: attributes)
+        let size = LogFields.storedSize(text: text, attributes: attributes)
         guard size <= parser.maxLogBytes else {
             throw IngestError(.logTooLarge, "a log record with its attributes is \(size) bytes; the limit is \(parser.maxLogBytes)")
         }
         let level =
             record.severityText.isEmpty
             ? severityName(record.severityNumber)
-            : truncated(record.severityText, bytes: IngestParser.maxLevelBytes)
+            : truncated(record.severityText, bytes: LogFields.maxLevelBytes)
         let nanos = record.timeUnixNano != 0 ? record.timeUnixNano : record.observedTimeUnixNano
         // 64-bit nanoseconds reach the year 2554: always within RFC 3339's four-digit years.
         let timestamp = nanos == 0 ? nil : UnixTime(milliseconds: nanos / 1_000_000).rfc3339
         return LogInput(
-            tenantID: tenant, logID: logID, text: text, timestamp: timestamp, level: level, source: source,
-            attributes: attributes.isEmpty ? nil : attributes)
+            tenantID: tenant, logID: logID, text: text,
+            fields: LogFields(timestamp: timestamp, level: level, source: source, attributes: attributes.isEmpty ? nil : attributes))
     }
 
     /// The longest prefix of whole characters within `bytes` UTF-8 bytes.

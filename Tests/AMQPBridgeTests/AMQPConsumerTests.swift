@@ -1,3 +1,4 @@
+import TestSupport
 import Testing
 
 @testable import AMQPBridge
@@ -13,14 +14,15 @@ struct AMQPConsumerTests {
     }
 
     @Test("deliveries dropped by a reconnect while a batch lingers do not end the subscription: the next delivery is returned")
-    func droppedWhileLingering() async {
+    func droppedWhileLingering() async throws {
         let consumer = AMQPConsumer(onCancel: {}, onCancelAndWait: {})
         consumer.yield(Self.delivery(1, generation: 1))
         let batch = Task { await consumer.nextBatch(max: 10, linger: .milliseconds(300)) }
-        // The reconnect: generation 2 makes the buffered delivery stale, then its redelivery arrives.
-        try? await Task.sleep(for: .milliseconds(50))
+        // The reconnect, while the batch lingers: generation 2 makes the buffered delivery stale.
+        #expect(try await eventually { consumer.waiting?.lingering == true })
         consumer.dropDeliveries(before: 2)
-        try? await Task.sleep(for: .milliseconds(400))
+        // Its linger over with nothing left, the batch waits for a first delivery again; the redelivery arrives.
+        #expect(try await eventually { consumer.waiting.map { !$0.lingering && $0.threshold == 1 } == true })
         consumer.yield(Self.delivery(1, generation: 2))
         let taken = await batch.value
         #expect(taken?.map(\.properties.messageID) == ["m-2-1"])

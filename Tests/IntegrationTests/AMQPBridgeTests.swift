@@ -1,4 +1,5 @@
 import AMQPBridge
+import TestSupport
 import Testing
 
 /// The generic bridge against a real broker: returns, prefetch, acks and nacks.
@@ -68,14 +69,14 @@ struct AMQPBridgeIntegrationTests {
         var received: [AMQPDelivery] = []
         for _ in 0..<3 { received.append(try #require(await iterator.next())) }
         // Three are out, unacked: seven stay ready, and the broker sends no fourth.
-        let sevenReady = try await TestEnvironment.eventually { try await connection.queueStatus(queue).messageCount == 7 }
+        let sevenReady = try await eventually { try await connection.queueStatus(queue).messageCount == 7 }
         #expect(sevenReady)
         #expect(received.map { String(decoding: $0.body, as: UTF8.self) } == ["m0", "m1", "m2"])
 
         try await connection.ack(received[2].receipt, multiple: true)
         for _ in 0..<3 { received.append(try #require(await iterator.next())) }
         #expect(received[3...].map(\.properties.messageID) == ["m3", "m4", "m5"])
-        let fourReady = try await TestEnvironment.eventually { try await connection.queueStatus(queue).messageCount == 4 }
+        let fourReady = try await eventually { try await connection.queueStatus(queue).messageCount == 4 }
         #expect(fourReady)
 
         // Reject m3 back to the queue (single), ack m4 and m5: m3 comes back marked redelivered.
@@ -92,7 +93,7 @@ struct AMQPBridgeIntegrationTests {
         }
         #expect(Set(seen) == ["m3", "m6", "m7", "m8", "m9"])
         #expect(redelivered?.redelivered == true)
-        let empty = try await TestEnvironment.eventually { try await connection.queueStatus(queue) == AMQPQueueStatus(messageCount: 0, consumerCount: 1) }
+        let empty = try await eventually { try await connection.queueStatus(queue) == AMQPQueueStatus(messageCount: 0, consumerCount: 1) }
         #expect(empty)
         try await connection.deleteQueue(queue)
         await connection.close()

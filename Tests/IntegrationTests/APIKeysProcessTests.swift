@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LogPipeCore
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -41,10 +42,10 @@ struct APIKeysProcessTests {
         let api = try WorkerProcess(
             ["api", "--host", "127.0.0.1", "--port", "\(port)"],
             environment: [
-                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
                 "LOGPIPE_API_KEYS_FILE": keysFile,
             ], logPath: directory + "/api.log")
-        let up = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+        let up = try await eventually(timeout: .seconds(20)) {
             (try? await post(port: port, key: firstKey, tenant: "acme")) == 202
         }
         #expect(up)
@@ -55,14 +56,14 @@ struct APIKeysProcessTests {
         let secondKey = second.output.trimmingCharacters(in: .whitespacesAndNewlines)
         #expect(try await post(port: port, key: secondKey, tenant: "beta") == 401)
         api.signal(SIGHUP)
-        let reloaded = try await TestEnvironment.eventually { try await post(port: port, key: secondKey, tenant: "beta") == 202 }
+        let reloaded = try await eventually { try await post(port: port, key: secondKey, tenant: "beta") == 202 }
         #expect(reloaded)
         // A file caught half-written (no final newline) or emptied keeps the keys in force.
         let good = try String(contentsOfFile: keysFile, encoding: .utf8)
         for broken in [String(good.dropLast(10)), ""] {
             try broken.write(toFile: keysFile, atomically: false, encoding: .utf8)
             api.signal(SIGHUP)
-            let noted = try await TestEnvironment.eventually {
+            let noted = try await eventually {
                 ((try? String(contentsOfFile: directory + "/api.log", encoding: .utf8)) ?? "")
                     .components(separatedBy: "API keys file not reloaded").count > (broken.isEmpty ? 2 : 1)
             }
@@ -88,9 +89,9 @@ struct APIKeysProcessTests {
         let api = try WorkerProcess(
             ["api", "--host", "127.0.0.1", "--port", "\(port)"],
             environment: [
-                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
             ], logPath: directory + "/api.log")
-        let up = try await TestEnvironment.eventually(timeout: .seconds(20)) { (try? await post(port: port, key: nil, tenant: "acme")) == 202 }
+        let up = try await eventually(timeout: .seconds(20)) { (try? await post(port: port, key: nil, tenant: "acme")) == 202 }
         #expect(up)
         api.signal(SIGHUP)
         api.signal(SIGHUP)

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import LogPipeApp
 import LogPipeCore
 import Synchronization
+import TestSupport
 import Testing
 
 let requestIDHeader = HTTPField.Name("X-Request-ID")!
@@ -240,14 +241,14 @@ struct APIPublishFailureTests {
             }
             // No worker: the queue only grows.
             for index in 0..<6 { #expect(try await post(index).0 == 202) }
-            #expect(try await TestEnvironment.eventually { gate.isClosed })
+            #expect(try await eventually { gate.isClosed })
             let start = ContinuousClock.now
             let refused = try await post(6)
             #expect(refused.0 == 503 && refused.1 == "broker_backlog")
             #expect(ContinuousClock.now - start >= .milliseconds(300))  // it waited for the workers first
 
             try await fixture.connection.purge(fixture.topology.workQueue)
-            #expect(try await TestEnvironment.eventually { !gate.isClosed })
+            #expect(try await eventually { !gate.isClosed })
             #expect(try await post(7).0 == 202)
         }
         monitor.cancel()

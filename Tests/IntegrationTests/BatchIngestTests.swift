@@ -42,30 +42,9 @@ struct BatchIngestTests {
 
     static func ndjson(_ lines: [String]) -> [UInt8] { Array(lines.joined(separator: "\n").utf8) }
 
-    /// The API (real publisher) and a worker into a counting store.
-    func withPipeline(
-        limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(), worker: Bool = true, maxInFlightBytes: Int? = nil,
-        bodyTimeout: Duration? = nil, _ body: @Sendable (BrokerFixture, any TestClientProtocol, SwitchableStore) async throws -> Void
-    ) async throws {
-        let fixture = try await BrokerFixture.start(retryPolicy: RetryAndDLQTests.policy)
-        let store = SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
-        let running = worker ? try await RunningWorker.start(fixture, store: store, policy: RetryAndDLQTests.policy) : nil
-        var configuration = fixture.configuration
-        configuration.maxBatchLogs = 10_000
-        if let maxInFlightBytes { configuration.maxInFlightBytes = maxInFlightBytes }
-        if let bodyTimeout { configuration.bodyTimeout = bodyTimeout }
-        let api = IngestAPI(
-            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits),
-            configuration: configuration)
-        do {
-            try await Application(router: api.router()).test(.router) { client in try await body(fixture, client, store) }
-        } catch {
-            await running?.stop()
-            await fixture.tearDown()
-            throw error
-        }
-        await running?.stop()
-        await fixture.tearDown()
+    /// A fresh SQLite store that can be switched to failing.
+    static func store() throws -> SwitchableStore {
+        SwitchableStore(try SQLiteLogStore(path: "/tmp/logpipe-batch-tests/\(UUID().uuidString).sqlite"), failing: false)
     }
 
     @Test(
@@ -74,7 +53,7 @@ struct BatchIngestTests {
     func batchEndToEnd() async throws {
         var limits = AMQPLogPublisher.Limits()
         limits.chunkLogs = 400
-        try await withPipeline(limits: limits) { _, client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryAndDLQTests.policy, limits: limits) { _, client, store in
             let tenants = ["alpha", "beta", "gamma"]
             let lines = (0..<2500).map { index in
                 #"{"tenant_id":"\#(tenants[index % 3])","log_id":"b-\#(index)","text":"user \#(index) at 10.1.2.\#(index % 250) mail u\#(index)@example.com"}"#
@@ -84,7 +63,7 @@ struct BatchIngestTests {
             #expect(first.status == 202)
             #expect(first.accepted == 2500)
             #expect(first.tenantIDs == tenants)
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+            let stored = try await eventually(timeout: .seconds(30)) {
                 var total = 0
                 for tenant in tenants { total += try await store.count(tenant: TenantID(tenant)!) }
                 return total == 2500
@@ -98,7 +77,7 @@ struct BatchIngestTests {
 
             let again = try await Self.post(client, contentType: "application/x-ndjson", body: body, gzipped: true)
             #expect(again.status == 202)
-            let redelivered = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+            let redelivered = try await eventually(timeout: .seconds(30)) {
                 store.writes.withLock { $0.values.reduce(0, +) } == 5000
             }
             #expect(redelivered)
@@ -110,7 +89,7 @@ struct BatchIngestTests {
         "a JSON array (Fluent Bit's and Vector's http body) is a batch: gzipped, two tenants, every log stored once, redacted; a bad element rejects the whole array"
     )
     func jsonArrayBatch() async throws {
-        try await withPipeline { _, client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryAndDLQTests.policy) { _, client, store in
             let objects = (0..<300).map { index in
                 #"{"tenant_id":"\#(index % 2 == 0 ? "alpha" : "beta")","log_id":"a-\#(index)","text":"from 10.0.0.\#(index % 200)","attributes":{"n":\#(index)}}"#
             }
@@ -119,7 +98,7 @@ struct BatchIngestTests {
             #expect(answer.status == 202)
             #expect(answer.accepted == 300)
             #expect(answer.tenantIDs == ["alpha", "beta"])
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+            let stored = try await eventually(timeout: .seconds(30)) {
                 try await store.count(tenant: TenantID("alpha")!) + store.count(tenant: TenantID("beta")!) == 300
             }
             #expect(stored)
@@ -134,7 +113,7 @@ struct BatchIngestTests {
             // Nothing of it was published: a sentinel sent after it is stored, the good element is not.
             let sentinel = Array(#"[{"tenant_id":"alpha","log_id":"sentinel","text":"after"}]"#.utf8)
             #expect(try await Self.post(client, contentType: "application/json", body: sentinel).status == 202)
-            #expect(try await TestEnvironment.eventually { try await store.get(tenant: TenantID("alpha")!, logID: "sentinel") != nil })
+            #expect(try await eventually { try await store.get(tenant: TenantID("alpha")!, logID: "sentinel") != nil })
             #expect(try await store.get(tenant: TenantID("alpha")!, logID: "x-1") == nil)
         }
     }
@@ -143,7 +122,7 @@ struct BatchIngestTests {
     func chunksOnTheWire() async throws {
         var limits = AMQPLogPublisher.Limits()
         limits.chunkLogs = 3
-        try await withPipeline(limits: limits, worker: false) { fixture, client, _ in
+        try await withPipeline(store: try Self.store(), worker: false, retryPolicy: RetryAndDLQTests.policy, limits: limits) { fixture, client, _ in
             let lines = (0..<7).map { #"{"tenant_id":"\#($0 < 5 ? "alpha" : "beta")","log_id":"c-\#($0)","text":"line \#($0)"}"# }
             #expect(try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines)).status == 202)
             // The chunks are published concurrently: compare them in log order.
@@ -159,7 +138,7 @@ struct BatchIngestTests {
 
     @Test("a batch the broker takes only in part is a 503; the same batch sent again is a 202 and each log is stored once")
     func partialFailure() async throws {
-        try await withPipeline { fixture, client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryAndDLQTests.policy) { fixture, client, store in
             // A queue that refuses every message, bound to beta's routing key only: the broker nacks beta's chunk.
             let refusing = "\(fixture.topology.namespace).refusing"
             try await fixture.connection.declare(
@@ -173,13 +152,13 @@ struct BatchIngestTests {
             try await fixture.connection.deleteQueue(refusing)
             let accepted = try await Self.post(client, contentType: "application/x-ndjson", body: Self.ndjson(lines))
             #expect(accepted.status == 202)
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+            let stored = try await eventually(timeout: .seconds(20)) {
                 let alpha = try await store.count(tenant: TenantID("alpha")!)
                 let beta = try await store.count(tenant: TenantID("beta")!)
                 return alpha == 5 && beta == 5
             }
             #expect(stored)
-            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            let drained = try await eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
             #expect(drained)
             #expect(try await store.count(tenant: TenantID("alpha")!) == 5)
         }
@@ -189,7 +168,13 @@ struct BatchIngestTests {
     func budgetQueuesRequests() async throws {
         // A body timeout far above the wait in line: a busy 2-core machine (a cold CI run, quorum queues on the
         // shared test node) once took over 10 s for the 16 turns, and the test is about waiting, not the timeout.
-        try await withPipeline(maxInFlightBytes: 2048, bodyTimeout: .seconds(60)) { _, client, store in
+        try await withPipeline(
+            store: try Self.store(), retryPolicy: RetryAndDLQTests.policy,
+            configure: { configuration in
+                configuration.limits.maxInFlightBytes = 2048
+                configuration.limits.bodyTimeout = .seconds(60)
+            }
+        ) { _, client, store in
             let statuses = try await withThrowingTaskGroup(of: Int.self) { group in
                 for request in 0..<16 {
                     group.addTask {
@@ -200,7 +185,7 @@ struct BatchIngestTests {
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
             #expect(statuses == Array(repeating: 202, count: 16))
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+            let stored = try await eventually(timeout: .seconds(20)) {
                 try await store.count(tenant: TenantID("queued")!) == 800
             }
             #expect(stored)
@@ -213,7 +198,7 @@ struct BatchIngestTests {
         var limits = AMQPLogPublisher.Limits()
         limits.maxPendingConfirms = 2
         limits.coalesceInFlight = 0  // one message per log, so that 300 concurrent logs are 300 publishes
-        try await withPipeline(limits: limits, worker: false) { fixture, client, _ in
+        try await withPipeline(store: try Self.store(), worker: false, retryPolicy: RetryAndDLQTests.policy, limits: limits) { fixture, client, _ in
             let answers = try await withThrowingTaskGroup(of: Answer.self) { group in
                 for index in 0..<300 {
                     group.addTask {

@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import LogPipeApp
+import TestSupport
 import Testing
 
 /// The API while its broker crashes and comes back, on a node of the test's own.
@@ -41,10 +42,10 @@ struct BrokerOutageTests {
 
     func exercise(_ broker: PrivateBroker) async throws {
         var configuration = LogPipeConfiguration()
-        configuration.amqpURL = broker.url
-        configuration.namespace = TestEnvironment.uniqueNamespace("outage")
-        configuration.confirmTimeout = .seconds(2)
-        let topology = Topology(namespace: configuration.namespace)
+        configuration.amqp.url = broker.url
+        configuration.amqp.namespace = TestEnvironment.uniqueNamespace("outage")
+        configuration.amqp.confirmTimeout = .seconds(2)
+        let topology = Topology(namespace: configuration.amqp.namespace)
         var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-outage-test")
         amqp.heartbeatSeconds = 2
         let connection = AMQPConnection(configuration: amqp, topology: topology.declarations, logger: TestEnvironment.logger)
@@ -60,7 +61,7 @@ struct BrokerOutageTests {
             #expect(try await readiness(client) == 200)
 
             try await broker.kill()
-            let notReady = try await TestEnvironment.eventually(timeout: .seconds(10)) { try await readiness(client) == 503 }
+            let notReady = try await eventually(timeout: .seconds(10)) { try await readiness(client) == 503 }
             #expect(notReady)
             let during = try await post(client, "during the outage")
             #expect(during.status == 503)
@@ -69,7 +70,7 @@ struct BrokerOutageTests {
 
             try await broker.start()
             let backAt = ContinuousClock.now
-            let recovered = try await TestEnvironment.eventually(timeout: .seconds(10), every: .milliseconds(100)) {
+            let recovered = try await eventually(timeout: .seconds(10), every: .milliseconds(100)) {
                 try await post(client, "after the restart").status == 202
             }
             #expect(recovered, "the API did not recover within 10 s of the broker being ready")
@@ -90,7 +91,7 @@ struct BrokerOutageTests {
             #expect(again.status == 503 && again.code == "broker_blocked")
             #expect(try await readiness(client) == 503)
             try await broker.ctl("set_vm_memory_high_watermark 0.4")
-            let unblocked = try await TestEnvironment.eventually(timeout: .seconds(10)) {
+            let unblocked = try await eventually(timeout: .seconds(10)) {
                 try await post(client, "after the alarm").status == 202
             }
             #expect(unblocked)

@@ -1,5 +1,6 @@
 import Foundation
 import LogPipeCore
+import TestSupport
 import Testing
 
 @testable import AMQPBridge
@@ -23,13 +24,13 @@ struct ConsumerRecoveryTests {
                 properties: AMQPProperties(deliveryMode: 2, messageID: "m\(index)"))
         }
         let consumer = connection.consume(queue: queue, prefetch: 10)
-        let buffered = try await TestEnvironment.eventually { consumer.bufferedCount == 10 }
+        let buffered = try await eventually { consumer.bufferedCount == 10 }
         #expect(buffered)
         let first = try #require(await consumer.next())
         // An ack of a tag the broker never sent closes the channel: the bridge starts a new connection, and the
         // broker gives all ten messages again to the new subscription.
         try? await connection.ack(AMQPReceipt(generation: first.receipt.generation, channel: first.receipt.channel, deliveryTag: 999_999))
-        let redelivered = try await TestEnvironment.eventually {
+        let redelivered = try await eventually {
             connection.isConsuming && consumer.bufferedCount == 10
         }
         #expect(redelivered, "buffered \(consumer.bufferedCount)")
@@ -42,7 +43,7 @@ struct ConsumerRecoveryTests {
             seen.insert(delivery.properties.messageID ?? "")
         }
         #expect(acked == 10 && seen.count == 10)
-        let empty = try await TestEnvironment.eventually { try await connection.queueStatus(queue).messageCount == 0 }
+        let empty = try await eventually { try await connection.queueStatus(queue).messageCount == 0 }
         #expect(empty)
         consumer.cancel()
         try? await connection.deleteQueue(queue)
@@ -58,11 +59,11 @@ struct ConsumerRecoveryTests {
             exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
             body: WorkerIsolationTests.body(tenant: "acme", logID: "before"),
             properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
-        let first = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 1 }
+        let first = try await eventually { try await store.count(tenant: TenantID("acme")!) == 1 }
         #expect(first)
         try await fixture.connection.deleteQueue(fixture.topology.workQueue)
         // The worker's connection declares the queue (and its binding) again and resubscribes.
-        let back = try await TestEnvironment.eventually(timeout: .seconds(10)) {
+        let back = try await eventually(timeout: .seconds(10)) {
             guard worker.connection.isConsuming else { return false }
             return (try? await fixture.connection.queueStatus(fixture.topology.workQueue).consumerCount) == 1
         }
@@ -71,7 +72,7 @@ struct ConsumerRecoveryTests {
             exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
             body: WorkerIsolationTests.body(tenant: "acme", logID: "after"),
             properties: AMQPProperties(deliveryMode: 2, headers: ["x-tenant-id": .string("acme")]))
-        let second = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
+        let second = try await eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
         #expect(second)
         await worker.stop()
         await fixture.tearDown()
@@ -83,11 +84,11 @@ struct ConsumerRecoveryTests {
         let connection = try await connect(AMQPTopology())
         let consumer = connection.consume(queue: queue, prefetch: 1)
         let check = ReadinessCheck.consumer(connection)
-        let failing = try await TestEnvironment.eventually { await check.probe() != nil }
+        let failing = try await eventually { await check.probe() != nil }
         #expect(failing)
         #expect(await check.probe()?.contains("not consuming") == true)
         let other = try await connect(AMQPTopology(queues: [.init(name: queue)]))
-        let ready = try await TestEnvironment.eventually(timeout: .seconds(10)) { await check.probe() == nil }
+        let ready = try await eventually(timeout: .seconds(10)) { await check.probe() == nil }
         #expect(ready)
         consumer.cancel()
         try? await other.deleteQueue(queue)

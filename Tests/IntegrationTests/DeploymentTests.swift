@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import LogPipeCore
 import Synchronization
+import TestSupport
 import Testing
 import Yams
 
@@ -65,7 +66,7 @@ struct ComposeTests {
             "the dashboard's panels name the provisioned data source")
         // The values compose passes are valid logpipe configuration, the secrets read from their files.
         let configuration = try LogPipeConfiguration(environment: Self.withSecretFiles(environment, root))
-        #expect(configuration.amqpURL.hasPrefix("amqp://logpipe:") && configuration.mongoURI?.hasPrefix("mongodb://mongo:") == true)
+        #expect(configuration.amqp.url.hasPrefix("amqp://logpipe:") && configuration.store.mongoURI?.hasPrefix("mongodb://mongo:") == true)
     }
 
     /// The service's environment with each `/run/secrets/<name>` path replaced by the file compose mounts there.
@@ -181,13 +182,13 @@ struct GracefulShutdownTests {
         // Below Linux's ephemeral range (32768–60999): a port inside it may already be the local end of a connection.
         let port = Int.random(in: 20_000...29_000)
         let environment = [
-            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+            "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
             "LOGPIPE_SQLITE_PATH": directory + "/logs.sqlite", "LOGPIPE_SHUTDOWN_TIMEOUT_S": "20", "LOGPIPE_WORKER_HTTP_PORT": "0",
         ]
         let serve = try WorkerProcess(
             ["serve", "--host", "127.0.0.1", "--port", "\(port)"], environment: environment,
             logPath: directory + "/serve.log")
-        let up = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+        let up = try await eventually(timeout: .seconds(20)) {
             (try? await post(port: port, logID: "warm-up")) == 202
         }
         #expect(up)
@@ -204,7 +205,7 @@ struct GracefulShutdownTests {
                 }
             }
             group.addTask {
-                _ = await TestEnvironment.eventually(timeout: .seconds(30)) { accepted.withLock { $0.count } >= 400 }
+                _ = try await eventually(timeout: .seconds(30)) { accepted.withLock { $0.count } >= 400 }
                 serve.signal(SIGTERM)
             }
             try await group.waitForAll()
@@ -217,7 +218,7 @@ struct GracefulShutdownTests {
         let drainer = try WorkerProcess(["worker"], environment: environment, logPath: directory + "/worker.log")
         let store = try SQLiteLogStore(path: directory + "/logs.sqlite")
         let ids = accepted.withLock { $0 }
-        let drained = try await TestEnvironment.eventually(timeout: .seconds(30)) {
+        let drained = try await eventually(timeout: .seconds(30)) {
             let queued = try await fixture.readyCount(fixture.topology.workQueue)
             let stored = try await store.count(tenant: TenantID("acme")!)
             return queued == 0 && stored >= ids.count

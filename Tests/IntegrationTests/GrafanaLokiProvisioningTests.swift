@@ -56,10 +56,10 @@ struct GrafanaLokiProvisioningTests {
         // Without keys the API lets Grafana's network read: the networks are valid configuration.
         let networks = try #require(environment["LOGPIPE_READ_ALLOWED_NETWORKS"] as? String)
         let configuration = try LogPipeConfiguration(environment: ["LOGPIPE_READ_ALLOWED_NETWORKS": networks])
-        #expect(configuration.readAllowedNetworks.contains { $0.contains("172.18.0.5") })
-        #expect(!configuration.readAllowedNetworks.contains { $0.contains("8.8.8.8") })
+        #expect(configuration.http.readAllowedNetworks.contains { $0.contains("172.18.0.5") })
+        #expect(!configuration.http.readAllowedNetworks.contains { $0.contains("8.8.8.8") })
         // Not the home and office LANs of Docker's fallback pool: a published port keeps the client's address.
-        #expect(!configuration.readAllowedNetworks.contains { $0.contains("192.168.1.20") })
+        #expect(!configuration.http.readAllowedNetworks.contains { $0.contains("192.168.1.20") })
     }
 
     /// `docker-compose config` of the main compose file, by service.

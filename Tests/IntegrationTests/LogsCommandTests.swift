@@ -1,6 +1,7 @@
 import Foundation
 import Glibc
 import LogPipeCore
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -13,7 +14,7 @@ struct LogsCommandTests {
     static func log(_ id: String, receivedAt: UnixTime, level: String = "info", text: String = "hello") -> StoredLog {
         StoredLog(
             logID: id, tenantID: acme, text: text, redactions: [:], receivedAt: receivedAt.rfc3339,
-            processedAt: receivedAt.rfc3339, requestID: "r", level: level)
+            processedAt: receivedAt.rfc3339, requestID: "r", fields: LogFields(level: level))
     }
 
     static func store() throws -> (SQLiteLogStore, String) {
@@ -72,17 +73,17 @@ struct LogsCommandTests {
             errorPath: output + ".err")
         defer { process.signal(SIGKILL) }
         func printed() -> [String] { Self.ids((try? String(contentsOfFile: output, encoding: .utf8)) ?? "") }
-        #expect(try await TestEnvironment.eventually { printed() == ["before-4", "before-5"] }, "\(printed())")
+        #expect(try await eventually { printed() == ["before-4", "before-5"] }, "\(printed())")
 
         // New logs, then one received before the newest but stored after it (within the lookback).
         _ = try await store.write([Self.log("new-1", receivedAt: at(10)), Self.log("new-2", receivedAt: at(11))])
-        #expect(try await TestEnvironment.eventually { printed().count == 4 }, "\(printed())")
+        #expect(try await eventually { printed().count == 4 }, "\(printed())")
         _ = try await store.write([Self.log("late", receivedAt: at(9)), Self.log("new-3", receivedAt: at(12), level: "debug")])
-        #expect(try await TestEnvironment.eventually { printed().count == 6 }, "\(printed())")
+        #expect(try await eventually { printed().count == 6 }, "\(printed())")
         #expect(printed() == ["before-4", "before-5", "new-1", "new-2", "late", "new-3"])
         // Nothing is printed twice on later polls.
         _ = try await store.write([Self.log("new-4", receivedAt: at(13))])
-        #expect(try await TestEnvironment.eventually { printed().count == 7 }, "\(printed())")
+        #expect(try await eventually { printed().count == 7 }, "\(printed())")
         #expect(printed().last == "new-4")
         #expect(Set(printed()).count == printed().count)
     }
@@ -141,12 +142,12 @@ struct RetentionProcessTests {
         let worker = try WorkerProcess(
             ["worker"],
             environment: [
-                "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
                 "LOGPIPE_SQLITE_PATH": path, "LOGPIPE_MONGO_URI": "", "LOG_LEVEL": "info", "LOGPIPE_WORKER_HTTP_PORT": "0",
                 "LOGPIPE_RETENTION": "1d", "LOGPIPE_RETENTION_SWEEP_S": "0.2", "LOGPIPE_TENANTS_FILE": tenants,
             ], logPath: path + ".worker.log")
         defer { worker.signal(SIGKILL) }
-        let swept = try await TestEnvironment.eventually(timeout: .seconds(30)) { try await store.count(tenant: acme) == 1 }
+        let swept = try await eventually(timeout: .seconds(30)) { try await store.count(tenant: acme) == 1 }
         #expect(swept)
         #expect(try await store.get(tenant: acme, logID: "recent") != nil)
         #expect(try await store.count(tenant: audit) == 1, "the tenants file keeps audit's logs forever")

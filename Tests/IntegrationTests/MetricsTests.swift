@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import LogPipeCore
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -46,7 +47,7 @@ struct MetricsTests {
                 exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
                 body: Array("poison".utf8), properties: AMQPProperties(deliveryMode: 2))
 
-            let settled = try await TestEnvironment.eventually(timeout: .seconds(15)) {
+            let settled = try await eventually(timeout: .seconds(15)) {
                 let text = metrics.exposition()
                 return Self.value(text, #"logpipe_worker_deliveries_total{outcome="parked"}"#) == 1
                     && Self.value(text, #"logpipe_worker_deliveries_total{outcome="duplicate"}"#) == 1
@@ -72,7 +73,7 @@ struct MetricsTests {
             #expect((Self.value(text, #"logpipe_store_write_seconds_count{result="ok"}"#) ?? 0) >= 1)
             #expect(Self.value(text, "logpipe_worker_batch_logs_count") != nil)
             #expect(!text.contains("tenant=\"beta\""))
-            let depths = try await TestEnvironment.eventually {
+            let depths = try await eventually {
                 let now = metrics.exposition()
                 return Self.value(now, #"logpipe_queue_ready_messages{queue="\#(fixture.topology.deadLetterQueue)"}"#) == 1
                     && Self.value(now, #"logpipe_queue_ready_messages{queue="\#(fixture.topology.workQueue)"}"#) == 0

@@ -2,6 +2,7 @@ import Foundation
 import Glibc
 import LogPipeCore
 import MongoBridge
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -27,7 +28,7 @@ struct MongoAuthTLSTests {
                 ["worker"],
                 environment: [
                     "LOGPIPE_MONGO_URI": "", "LOGPIPE_MONGO_URI_FILE": secret, "LOGPIPE_MONGO_DB": database,
-                    "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+                    "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
                     "LOGPIPE_WORKER_HTTP_PORT": "\(port)", "LOGPIPE_RETRY_DELAYS": "200ms", "LOGPIPE_MAX_ATTEMPTS": "50",
                     "LOG_LEVEL": "debug", "LOGPIPE_LOG_FORMAT": "json",
                 ], logPath: log)
@@ -87,11 +88,11 @@ struct MongoAuthTLSTests {
             #expect(uri.contains("tls=true") && uri.contains("tlsCAFile=\(certificates.ca)") && uri.contains(password))
 
             let good = try Worker.start(uri: uri, fixture: fixture, database: database, directory: certificates.directory, name: "good")
-            let ready = try await TestEnvironment.eventually(timeout: .seconds(30), every: .milliseconds(200)) { await good.readiness().0 == 200 }
+            let ready = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) { await good.readiness().0 == 200 }
             if !ready { Issue.record("the good worker did not become ready: \(await good.readiness().1)") }
             try await fixture.publishLogs(20, tenant: "acme", prefix: "tls")
             let reader = try MongoLogStore(uri: uri, database: database)
-            let stored = try await TestEnvironment.eventually { try await reader.count(tenant: TenantID("acme")!) == 20 }
+            let stored = try await eventually { try await reader.count(tenant: TenantID("acme")!) == 20 }
             #expect(stored)
 
             // A wrong password, and the right password with another CA: named, not ready, still running.
@@ -104,7 +105,7 @@ struct MongoAuthTLSTests {
             for (name, badURI, code) in cases {
                 let worker = try Worker.start(uri: badURI, fixture: fixture, database: database, directory: certificates.directory, name: name)
                 failing.append(worker)
-                let named = try await TestEnvironment.eventually(timeout: .seconds(30), every: .milliseconds(200)) {
+                let named = try await eventually(timeout: .seconds(30), every: .milliseconds(200)) {
                     let (status, body) = await worker.readiness()
                     return status == 503 && body.contains(#""failing_check":"store""#) && body.contains(code)
                 }
@@ -113,7 +114,7 @@ struct MongoAuthTLSTests {
             // Logs keep arriving; the failing workers take some, cannot store them and send them to the retry
             // tiers, from where the good worker stores them: still every log once.
             try await fixture.publishLogs(30, tenant: "acme", prefix: "more")
-            let all = try await TestEnvironment.eventually { try await reader.count(tenant: TenantID("acme")!) == 50 }
+            let all = try await eventually { try await reader.count(tenant: TenantID("acme")!) == 50 }
             #expect(all)
             for worker in failing {
                 let (status, body) = await worker.readiness()

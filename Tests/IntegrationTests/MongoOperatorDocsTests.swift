@@ -1,6 +1,7 @@
 import Foundation
 import LogPipeCore
 import MongoBridge
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -22,8 +23,8 @@ struct MongoOperatorDocsTests {
         let tenantID = TenantID(tenant)!
         return StoredLog(
             record: LogRecord(
-                tenantID: tenantID, logID: id, text: text, receivedAt: receivedAt, requestID: requestID, level: level,
-                attributes: attributes),
+                tenantID: tenantID, logID: id, text: text, receivedAt: receivedAt, requestID: requestID, fields: LogFields(level: level, attributes: attributes)
+            ),
             redactor: RedactionPolicy().redactor(for: tenantID), processedAtStamp: UnixTime.now.rfc3339)
     }
 
@@ -153,7 +154,7 @@ struct MongoOperatorDocsTests {
         }
         // One pass of the sweeper scans each collection under one lock: once acme's and beta's old logs are gone,
         // what is left there was scanned and kept.
-        let swept = try await TestEnvironment.eventually(timeout: .seconds(120), every: .milliseconds(500)) {
+        let swept = try await eventually(timeout: .seconds(120), every: .milliseconds(500)) {
             let acme = try await ids("acme")
             let beta = try await ids("beta")
             return !acme.contains("old-0") && !beta.contains("b-old") && !acme.contains("converted")

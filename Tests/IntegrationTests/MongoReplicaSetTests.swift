@@ -42,7 +42,7 @@ struct MongoReplicaSetTests {
         }
         #expect(try await store.count(tenant: TenantID("acme")!) == 0, "reads still work on a secondary")
 
-        let ready = try await TestEnvironment.eventually(timeout: .seconds(30)) { await check.probe() == nil }
+        let ready = try await eventually(timeout: .seconds(30)) { await check.probe() == nil }
         #expect(ready)
         #expect(try await store.write([log]).stored == 1)
         try await server.wipe()

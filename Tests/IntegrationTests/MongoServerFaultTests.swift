@@ -2,6 +2,7 @@ import AMQPBridge
 import Foundation
 import LogPipeCore
 import MongoBridge
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -41,7 +42,7 @@ struct MongoServerFaultTests {
         let worker = try await RunningWorker.start(fixture, store: store, policy: policy, batchSize: batchSize, metrics: metrics)
         do {
             try await fixture.publishLogs(count, tenant: "acme", prefix: prefix)
-            let settled = try await TestEnvironment.eventually(timeout: .seconds(90), every: .milliseconds(200)) {
+            let settled = try await eventually(timeout: .seconds(90), every: .milliseconds(200)) {
                 let text = metrics.exposition()
                 let settled = ["stored", "duplicate", "parked"].reduce(0) { total, outcome in
                     total + Int(MetricsTests.value(text, #"logpipe_worker_deliveries_total{outcome="\#(outcome)"}"#) ?? 0)
@@ -71,7 +72,7 @@ struct MongoServerFaultTests {
     func log(_ id: String, level: String = "info") -> StoredLog {
         StoredLog(
             logID: id, tenantID: Self.acme, text: "probe \(id)", redactions: [:], receivedAt: "2026-12-01T10:00:00.000Z",
-            processedAt: "2026-12-01T10:00:01.000Z", requestID: "r-\(id)", level: level)
+            processedAt: "2026-12-01T10:00:01.000Z", requestID: "r-\(id)", fields: LogFields(level: level))
     }
 
     static let retryableLabel = BSONField("errorLabels", .array([.string("RetryableWriteError")]))
@@ -132,7 +133,7 @@ struct MongoServerFaultTests {
             let fixture = try await BrokerFixture.start(retryPolicy: policy)
             let worker = try await RunningWorker.start(fixture, store: store, policy: policy)
             try await fixture.publishLogs(10, tenant: "acme", prefix: "p")
-            let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 10 }
+            let parked = try await eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 10 }
             #expect(parked)
             let dlq = DeadLetterQueue(connection: fixture.connection, topology: fixture.topology)
             let messages = try await dlq.peek(ParkedFilter(), limit: 100)
@@ -143,7 +144,7 @@ struct MongoServerFaultTests {
             try failCommand.off()
             let report = try await dlq.replay(ParkedFilter(), limit: .max, dryRun: false)
             #expect(report.replayed == 10 && report.failed == 0)
-            let stored = try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 10 }
+            let stored = try await eventually { try await store.count(tenant: Self.acme) == 10 }
             #expect(stored)
             #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
             await worker.stop()
@@ -294,19 +295,19 @@ struct MongoServerFaultTests {
         let records = (0..<10).map { index in
             LogRecord(
                 tenantID: Self.acme, logID: "m-\(index)", text: "line \(index)", receivedAt: "2026-12-01T10:00:00.000Z",
-                requestID: "r", level: "info")
+                requestID: "r", fields: LogFields(level: "info"))
         }
         let refused = LogRecord(
-            tenantID: Self.acme, logID: "m-bad", text: "refused", receivedAt: "2026-12-01T10:00:00.000Z", requestID: "r", level: "fatal")
+            tenantID: Self.acme, logID: "m-bad", text: "refused", receivedAt: "2026-12-01T10:00:00.000Z", requestID: "r", fields: LogFields(level: "fatal"))
         for record in [refused] + records {
             try await fixture.connection.publish(
                 exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme", body: Array(try JSONEncoder().encode(record)),
                 properties: AMQPProperties(
                     contentType: "application/json", deliveryMode: 2, messageID: record.logID, headers: [MessageHeader.tenant: .string("acme")]))
         }
-        let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
+        let parked = try await eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
         #expect(parked)
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 10 }
+        let stored = try await eventually { try await store.count(tenant: Self.acme) == 10 }
         #expect(stored)
         let messages = try await DeadLetterQueue(connection: fixture.connection, topology: fixture.topology).peek(ParkedFilter(), limit: 10)
         #expect(messages.map(\.logID) == ["m-bad"])

@@ -11,7 +11,12 @@ struct PrivateBroker {
 
     var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
 
-    func start() async throws { try await script("start") }
+    func start() async throws {
+        // broker/rabbitmq.sh puts the distribution port at the AMQP port + 20,000; in the ephemeral range an outgoing
+        // connection may hold it and the node fails to boot (`dist_port_already_used`).
+        guard port + 20_000 < 32_768 else { throw TestEnvironment.Missing(description: "PrivateBroker port \(port): keep it under 12,768") }
+        try await script("start")
+    }
     /// SIGKILL of the Erlang VM: a crash, not a clean stop.
     func kill() async throws { try await script("kill") }
     func wipe() async throws { try await script("wipe") }

@@ -2,6 +2,7 @@ import AMQPBridge
 import Foundation
 import LogPipeCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -84,7 +85,7 @@ struct RetryAndDLQTests {
         let worker = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
         for index in 0..<5 { try await Self.publish(Self.record("acme", "t-\(index)"), fixture) }
 
-        let parked = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+        let parked = try await eventually(timeout: .seconds(20)) {
             try await fixture.readyCount(fixture.topology.deadLetterQueue) == 5
         }
         #expect(parked)
@@ -118,7 +119,7 @@ struct RetryAndDLQTests {
         let report = try await DeadLetterQueue(connection: fixture.connection, topology: fixture.topology)
             .replay(ParkedFilter(), limit: .max, dryRun: false)
         #expect(report.replayed == 5 && report.failed == 0)
-        let stored = try await TestEnvironment.eventually(timeout: .seconds(10)) { try await store.count(tenant: TenantID("acme")!) == 5 }
+        let stored = try await eventually(timeout: .seconds(10)) { try await store.count(tenant: TenantID("acme")!) == 5 }
         #expect(stored)
         #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
         #expect(store.writes.withLock { $0 } == Dictionary(uniqueKeysWithValues: (0..<5).map { ("t-\($0)", 1) }))
@@ -142,7 +143,7 @@ struct RetryAndDLQTests {
             exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
             body: Array(body.utf8), properties: AMQPProperties(deliveryMode: 2, messageID: "poison"))
         try await Self.publish(Self.record("acme", "good"), fixture)
-        let done = try await TestEnvironment.eventually {
+        let done = try await eventually {
             let parked = try await fixture.readyCount(fixture.topology.deadLetterQueue)
             let stored = try await store.count(tenant: TenantID("acme")!)
             return parked == 1 && stored == 1
@@ -264,17 +265,17 @@ struct RetryAndDLQTests {
                 await doomed.close()
             }, connection: doomed)
         try await Self.publish(Self.record("acme", "c-1"), fixture)
-        let didCrash = try await TestEnvironment.eventually { crashed.withLock { $0 } }
+        let didCrash = try await eventually { crashed.withLock { $0 } }
         #expect(didCrash)
         _ = await first.task.result
 
         // The original is back in the work queue and the copy waits in the first tier.
         store.failing.withLock { $0 = false }
         let second = try await RunningWorker.start(fixture, store: store, policy: Self.policy)
-        let bothDelivered = try await TestEnvironment.eventually(timeout: .seconds(10)) { store.writes.withLock { $0["c-1"] } == 2 }
+        let bothDelivered = try await eventually(timeout: .seconds(10)) { store.writes.withLock { $0["c-1"] } == 2 }
         #expect(bothDelivered)
         #expect(try await store.count(tenant: TenantID("acme")!) == 1)
-        let drained = try await TestEnvironment.eventually {
+        let drained = try await eventually {
             var total: UInt32 = try await fixture.readyCount(fixture.topology.workQueue)
             for queue in fixture.topology.retryQueues { total += try await fixture.readyCount(queue) }
             return total == 0
@@ -289,7 +290,7 @@ struct RetryAndDLQTests {
     func command() async throws {
         let fixture = try await BrokerFixture.start(retryPolicy: Self.policy)
         for index in 0..<4 { try await Self.park(Self.record(index < 3 ? "alpha" : "beta", "d-\(index)"), reason: "store_unavailable", fixture) }
-        let arguments = ["--amqp-url", fixture.configuration.amqpURL, "--namespace", fixture.topology.namespace]
+        let arguments = ["--amqp-url", fixture.configuration.amqp.url, "--namespace", fixture.topology.namespace]
         let environment = ["LOGPIPE_RETRY_DELAYS": "300ms,900ms"]
 
         let stats = try await CommandRun.run(["dlq", "stats", "--json"] + arguments, environment: environment)

@@ -17,26 +17,11 @@ import Testing
 /// here: the OpenTelemetry Python SDK's OTLP/HTTP exporter.
 @Suite("Shipper endpoints", .timeLimit(.minutes(3)))
 struct ShipperTests {
-    /// Runs `body` against the live API (a real port) while a worker stores into a fresh SQLite store.
-    func withPipeline(_ body: @escaping @Sendable (any TestClientProtocol, SQLiteLogStore) async throws -> Void) async throws {
-        let fixture = try await BrokerFixture.start()
-        let store = try SQLiteLogStore(path: "/tmp/logpipe-shipper-tests/\(UUID().uuidString).sqlite")
-        let worker = try await RunningWorker.start(fixture, store: store, policy: RetryPolicy())
-        let api = IngestAPI(
-            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-            configuration: fixture.configuration)
-        do {
-            try await Application(router: api.router()).test(.live) { client in try await body(client, store) }
-        } catch {
-            await worker.stop()
-            await fixture.tearDown()
-            throw error
-        }
-        await worker.stop()
-        await fixture.tearDown()
-    }
-
     static let acme = TenantID("acme")!
+
+    static func store() throws -> SQLiteLogStore {
+        try SQLiteLogStore(path: "/tmp/logpipe-shipper-tests/\(UUID().uuidString).sqlite")
+    }
 
     @Test("the OpenTelemetry Python SDK (OTLP/HTTP, protobuf) sends 120 logs with a resource and attributes: each is stored once, mapped and redacted")
     func openTelemetrySDK() async throws {
@@ -44,7 +29,7 @@ struct ShipperTests {
         guard FileManager.default.isExecutableFile(atPath: python) else {
             throw TestEnvironment.Missing(description: "no OpenTelemetry SDK at \(python): run `bash scripts/setup.sh --test`")
         }
-        try await withPipeline { client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryPolicy(), testing: .live) { _, client, store in
             let port = try #require(client.port)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: python)
@@ -56,11 +41,11 @@ struct ShipperTests {
             process.standardOutput = output
             process.standardError = output
             try process.run()
-            let exited = try await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(100)) { !process.isRunning }
+            let exited = try await eventually(timeout: .seconds(60), every: .milliseconds(100)) { !process.isRunning }
             #expect(exited)
             let printed = String(decoding: output.fileHandleForReading.availableData, as: UTF8.self)
             #expect(process.terminationStatus == 0, "\(printed)")
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) { try await store.count(tenant: Self.acme) == 120 }
+            let stored = try await eventually(timeout: .seconds(30)) { try await store.count(tenant: Self.acme) == 120 }
             #expect(stored)
             let info = try #require(try await store.get(tenant: Self.acme, logID: "otel-4"))
             #expect(info.text == "payment 4 accepted from [REDACTED:IP_ADDRESS]")
@@ -80,14 +65,14 @@ struct ShipperTests {
 
     @Test("OTLP JSON (the specification's example) is answered 200 with a JSON ExportLogsServiceResponse and stored; bad bodies are 400")
     func otlpJSON() async throws {
-        try await withPipeline { client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryPolicy(), testing: .live) { _, client, store in
             let body = ByteBuffer(string: OTLPMappingFixture.specExample)
             try await client.execute(uri: "/v1/logs", method: .post, headers: [.contentType: "application/json"], body: body) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.contentType] == "application/json")
                 #expect(String(buffer: response.body) == "{}")
             }
-            #expect(try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 1 })
+            #expect(try await eventually { try await store.count(tenant: Self.acme) == 1 })
             let log = try #require(try await store.tail(tenant: Self.acme, limit: 1).first)
             #expect(log.text == "Example log record")
             #expect(log.attributes?["trace_id"] == .string("5b8efff798038103d269b633813fc60c"))
@@ -104,7 +89,7 @@ struct ShipperTests {
 
     @Test("Loki push: snappy protobuf and gzipped JSON are answered 204 and stored with labels as attributes; a bad push is 400 and stores nothing")
     func loki() async throws {
-        try await withPipeline { client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryPolicy(), testing: .live) { _, client, store in
             var entry = Logpipe_Loki_Entry()
             entry.timestamp.seconds = 1_764_590_400
             entry.line = "GET /health 200 from 10.0.0.9"
@@ -129,7 +114,7 @@ struct ShipperTests {
             ) { response in
                 #expect(response.status == .noContent)
             }
-            #expect(try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 2 })
+            #expect(try await eventually { try await store.count(tenant: Self.acme) == 2 })
             let logs = try await store.tail(tenant: Self.acme, limit: 2)
             #expect(Set(logs.map(\.text)) == ["GET /health 200 from [REDACTED:IP_ADDRESS]", "mail [REDACTED:EMAIL]"])
             let nginx = try #require(logs.first { $0.attributes?["job"] == .string("nginx") })
@@ -155,7 +140,7 @@ struct ShipperTests {
                 uri: "/loki/api/v1/push", method: .post, headers: [.contentType: "application/json", ShipperTests.orgID: "acme"],
                 body: ByteBuffer(string: later)
             ) { response in #expect(response.status == .noContent) }
-            #expect(try await TestEnvironment.eventually { try await store.count(tenant: Self.acme) == 3 })
+            #expect(try await eventually { try await store.count(tenant: Self.acme) == 3 })
             #expect(try await store.find(tenant: Self.acme, LogQuery(contains: "kept?", limit: 5)).isEmpty)
         }
     }
@@ -164,7 +149,7 @@ struct ShipperTests {
 
     @Test("syslog-ng 3.38's http() destination with an NDJSON body (batches of 100, two workers) delivers 1,000 lines: each stored once, redacted")
     func syslogNG() async throws {
-        try await withPipeline { client, store in
+        try await withPipeline(store: try Self.store(), retryPolicy: RetryPolicy(), testing: .live) { _, client, store in
             let port = try #require(client.port)
             let directory = "/tmp/logpipe-syslog-ng-\(UUID().uuidString)"
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
@@ -202,7 +187,7 @@ struct ShipperTests {
                 if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             }
             let acme = Self.acme
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(60), every: .milliseconds(200)) {
+            let stored = try await eventually(timeout: .seconds(60), every: .milliseconds(200)) {
                 try await store.count(tenant: acme) >= 1000
             }
             #expect(stored, "syslog-ng: \(process.isRunning ? "running" : "exited \(process.terminationStatus)")")

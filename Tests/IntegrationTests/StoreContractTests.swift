@@ -37,8 +37,10 @@ struct StoreContractTests {
     ) -> StoredLog {
         StoredLog(
             logID: id, tenantID: tenant, text: text, redactions: redactions, receivedAt: receivedAt,
-            processedAt: "2026-11-29T10:00:01.000Z", requestID: "req-\(id)", timestamp: "2026-11-29T09:59:59.250Z",
-            level: level, source: "web", attributes: ["port": .int(443), "ok": .bool(true), "ratio": .double(0.5), "user": .string("u1")])
+            processedAt: "2026-11-29T10:00:01.000Z", requestID: "req-\(id)",
+            fields: LogFields(
+                timestamp: "2026-11-29T09:59:59.250Z", level: level, source: "web",
+                attributes: ["port": .int(443), "ok": .bool(true), "ratio": .double(0.5), "user": .string("u1")]))
     }
 
     @Test("a written log reads back exactly", arguments: Kind.allCases)
@@ -227,7 +229,10 @@ struct StoreContractTests {
         }
         try await withThrowingTaskGroup(of: Void.self) { group in
             for (index, store) in stores.enumerated() {
-                group.addTask { _ = try await store.write((0..<25).map { log("c\(index)-\($0)") }) }
+                group.addTask {
+                    let result = try await store.write((0..<25).map { log("c\(index)-\($0)") })
+                    #expect(result == StoreWriteResult(stored: 25), "every log of the write accounted for as new")
+                }
             }
             try await group.waitForAll()
         }

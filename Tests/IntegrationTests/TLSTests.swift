@@ -6,6 +6,7 @@ import HummingbirdTesting
 import LogPipeApp
 import LogPipeCore
 import Logging
+import TestSupport
 import Testing
 
 /// A throw-away CA and certificates (scripts/make-test-certs.sh) in a directory of the test's own.
@@ -61,7 +62,7 @@ struct TLSTests {
 
     /// Waits until the connection has failed at least once; returns its last error.
     func failure(of connection: AMQPConnection) async throws -> AMQPError? {
-        _ = try await TestEnvironment.eventually(timeout: .seconds(15)) { connection.lastError != nil }
+        _ = try await eventually(timeout: .seconds(15)) { connection.lastError != nil }
         #expect(!connection.isConnected)
         return connection.lastError
     }
@@ -112,11 +113,11 @@ struct TLSTests {
             #expect(chain?.code == .tlsFailed)
             #expect(chain?.reason.contains("does not chain") == true, "\(chain?.reason ?? "")")
             var configuration = LogPipeConfiguration()
-            configuration.namespace = TestEnvironment.uniqueNamespace("tls")
-            configuration.confirmTimeout = .seconds(1)
+            configuration.amqp.namespace = TestEnvironment.uniqueNamespace("tls")
+            configuration.amqp.confirmTimeout = .seconds(1)
             let app = Application(
                 router: IngestAPI(
-                    publisher: AMQPLogPublisher(connection: untrusted, topology: Topology(namespace: configuration.namespace)),
+                    publisher: AMQPLogPublisher(connection: untrusted, topology: Topology(namespace: configuration.amqp.namespace)),
                     configuration: configuration
                 ).router())
             try await app.test(.router) { client in
@@ -185,9 +186,9 @@ struct TLSTests {
         try FileManager.default.copyItem(atPath: certificates.file("server-key.pem"), toPath: servedKey)
         let store = try TLSCertificateStore(certificateFile: served, keyFile: servedKey)
         var configuration = LogPipeConfiguration()
-        configuration.httpHost = "127.0.0.1"
-        configuration.httpPort = 0
-        let publisher = RecordingLogPublisher()
+        configuration.http.host = "127.0.0.1"
+        configuration.http.port = 0
+        let publisher = RecordingPublisher()  // the HTTPS test needs no broker
         var logger = Logger(label: "https-test")
         logger.logLevel = .critical
         let app = IngestAPI(publisher: publisher, configuration: configuration).application(configuration: configuration, logger: logger, tls: store)
@@ -202,7 +203,7 @@ struct TLSTests {
                 "--cacert '\(certificates.ca)' -w ' %{http_code}' -H 'Content-Type: application/json' "
                     + #"-d '{"tenant_id":"acme","text":"over https"}' "# + "https://localhost:\(port)/ingest")
             #expect(ingest.0 == 0 && ingest.1.hasSuffix(" 202"), "\(ingest.1)")
-            #expect(publisher.count == 1)
+            #expect(publisher.records.count == 1)
             let plain = await curl("http://localhost:\(port)/health")
             #expect(plain.0 != 0 || !plain.1.contains(#""status":"ok""#), "plain HTTP was served: \(plain.1)")
             let otherCA = await curl("--cacert '\(certificates.otherCA)' https://localhost:\(port)/health")
@@ -233,7 +234,7 @@ struct TLSTests {
         try FileManager.default.copyItem(atPath: certificates.file("server.pem"), toPath: served)
         try FileManager.default.copyItem(atPath: certificates.file("server-key.pem"), toPath: servedKey)
         let secret = certificates.file("amqp_url")
-        try Data((fixture.configuration.amqpURL + "\n").utf8).write(to: URL(fileURLWithPath: secret))
+        try Data((fixture.configuration.amqp.url + "\n").utf8).write(to: URL(fileURLWithPath: secret))
         let port = Int.random(in: 20_000...29_000)
         let api = try WorkerProcess(
             ["api", "--host", "127.0.0.1", "--port", "\(port)"],
@@ -244,14 +245,14 @@ struct TLSTests {
         func curl(_ ca: String, _ path: String = "/readiness") async -> (Int32, String) {
             await Shell.run("curl -sS --max-time 5 --cacert '\(ca)' --resolve localhost:\(port):127.0.0.1 https://localhost:\(port)\(path)")
         }
-        let up = try await TestEnvironment.eventually(timeout: .seconds(30)) { await curl(certificates.ca).1.contains(#""status":"ready""#) }
+        let up = try await eventually(timeout: .seconds(30)) { await curl(certificates.ca).1.contains(#""status":"ready""#) }
         #expect(up, "the API did not become ready over HTTPS")
         try FileManager.default.removeItem(atPath: served)
         try FileManager.default.removeItem(atPath: servedKey)
         try FileManager.default.copyItem(atPath: certificates.file("other-server.pem"), toPath: served)
         try FileManager.default.copyItem(atPath: certificates.file("other-server-key.pem"), toPath: servedKey)
         api.signal(SIGHUP)
-        let renewed = try await TestEnvironment.eventually(timeout: .seconds(20)) { await curl(certificates.otherCA, "/health").0 == 0 }
+        let renewed = try await eventually(timeout: .seconds(20)) { await curl(certificates.otherCA, "/health").0 == 0 }
         #expect(renewed, "SIGHUP did not switch the certificate")
         #expect(await curl(certificates.ca, "/health").0 != 0, "the old certificate is still served")
         api.signal(SIGTERM)
@@ -261,18 +262,4 @@ struct TLSTests {
         #expect(!log.contains(":guest@"), "the broker password reached the log")
         await fixture.tearDown()
     }
-}
-
-/// Counts what the API would publish (the HTTPS test needs no broker).
-final class RecordingLogPublisher: LogPublisher, @unchecked Sendable {
-    private let lock = NSLock()
-    private var published = 0
-    var count: Int { lock.withLock { published } }
-    func publish(_ record: LogRecord) async throws(IngestError) {
-        lock.withLock { published += 1 }
-    }
-    func publish(batch records: [LogRecord]) async throws(IngestError) {
-        lock.withLock { published += records.count }
-    }
-    var unreadyReason: (check: String, detail: String)? { nil }
 }

@@ -1,5 +1,7 @@
 import AMQPBridge
 import Foundation
+import Hummingbird
+import HummingbirdTesting
 import LogPipeCore
 import Logging
 import Testing
@@ -57,21 +59,6 @@ enum TestEnvironment {
     static func uniqueNamespace(_ prefix: String = "t") -> String {
         "\(prefix)-\(UInt64.random(in: 0...UInt64.max) & 0xFFFF_FFFF_FFFF)"
     }
-
-    /// Polls `condition` until it holds or `timeout` passes; returns whether it held. The default is long
-    /// because it returns as soon as the condition holds: a cold CI run of every suite at once on 2 cores once
-    /// kept a worker from storing 3 logs within 10 s (the test passes alone in under a second).
-    static func eventually(
-        timeout: Duration = .seconds(60), every interval: Duration = .milliseconds(50),
-        _ condition: () async throws -> Bool
-    ) async rethrows -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await condition() { return true }
-            try? await Task.sleep(for: interval)
-        }
-        return try await condition()
-    }
 }
 
 /// A test store that wraps a real one and changes only how it writes (failures, refusals, bookkeeping).
@@ -98,13 +85,13 @@ struct BrokerFixture {
         deliveryLimit: Int = 20
     ) async throws -> BrokerFixture {
         var configuration = LogPipeConfiguration()
-        configuration.amqpURL = try url ?? TestEnvironment.amqpURL
-        configuration.namespace = TestEnvironment.uniqueNamespace()
-        configuration.confirmTimeout = confirmTimeout
+        configuration.amqp.url = try url ?? TestEnvironment.amqpURL
+        configuration.amqp.namespace = TestEnvironment.uniqueNamespace()
+        configuration.amqp.confirmTimeout = confirmTimeout
         configuration.retryPolicy = retryPolicy
-        configuration.queueType = queueType
-        configuration.workShards = workShards
-        configuration.deliveryLimit = deliveryLimit
+        configuration.amqp.queueType = queueType
+        configuration.amqp.workShards = workShards
+        configuration.amqp.deliveryLimit = deliveryLimit
         let topology = configuration.topology
         var amqp = try configuration.amqpConfiguration(connectionName: "logpipe-test")
         amqp.maxReconnectDelay = .milliseconds(500)
@@ -189,11 +176,12 @@ struct RunningWorker {
         configuration.maxStoreBackoff = storeBackoff * 2
         configuration.retryPolicy = policy
         configuration.queueDepthInterval = .milliseconds(100)
-        configuration.afterMovingBeforeAck = afterMovingBeforeAck
-        let worker = LogWorker(
+        var worker = LogWorker(
             connection: connection, topology: fixture.topology, store: store, redaction: RedactionPolicy(),
             configuration: configuration, logger: TestEnvironment.logger, metrics: metrics)
-        return RunningWorker(connection: connection, task: Task { try await worker.run() })
+        worker.afterMovingBeforeAck = afterMovingBeforeAck
+        let running = worker
+        return RunningWorker(connection: connection, task: Task { try await running.run() })
     }
 
     func stop() async {
@@ -201,4 +189,31 @@ struct RunningWorker {
         _ = await task.result
         await connection.close()
     }
+}
+
+/// A test's pipeline in one process: the API (the real publisher, `limits`) on Hummingbird's test client, and a
+/// worker consuming into `store` unless `worker` is false; the worker is stopped and the namespace deleted
+/// afterwards, whatever `body` does. `configure` adjusts the API's configuration (body budget, timeouts).
+func withPipeline<Store: LogStore>(
+    store: Store, worker: Bool = true,
+    retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
+    storeBackoff: Duration = .milliseconds(10), limits: AMQPLogPublisher.Limits = AMQPLogPublisher.Limits(),
+    testing: TestingSetup = .router, configure: (inout LogPipeConfiguration) -> Void = { _ in },
+    _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol, Store) async throws -> Void
+) async throws {
+    let fixture = try await BrokerFixture.start(retryPolicy: retryPolicy)
+    let running = worker ? try await RunningWorker.start(fixture, store: store, policy: retryPolicy, storeBackoff: storeBackoff) : nil
+    var configuration = fixture.configuration
+    configure(&configuration)
+    let api = IngestAPI(
+        publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology, limits: limits), configuration: configuration)
+    do {
+        try await Application(router: api.router()).test(testing) { client in try await body(fixture, client, store) }
+    } catch {
+        await running?.stop()
+        await fixture.tearDown()
+        throw error
+    }
+    await running?.stop()
+    await fixture.tearDown()
 }

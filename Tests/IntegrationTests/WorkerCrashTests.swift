@@ -2,6 +2,7 @@ import AMQPBridge
 import Foundation
 import Glibc
 import LogPipeCore
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -20,7 +21,7 @@ struct WorkerCrashTests {
 
     func environment(_ fixture: BrokerFixture, sqlite: String, extra: [String: String] = [:]) -> [String: String] {
         [
-            "LOGPIPE_AMQP_URL": fixture.configuration.amqpURL, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
+            "LOGPIPE_AMQP_URL": fixture.configuration.amqp.url, "LOGPIPE_NAMESPACE": fixture.topology.namespace,
             "LOGPIPE_SQLITE_PATH": sqlite, "LOG_LEVEL": "warning",
         ].merging(extra) { $1 }
     }
@@ -39,7 +40,7 @@ struct WorkerCrashTests {
 
         // Slowed down (about 1.5 ms per log) so the kill lands mid-stream.
         let first = try slowWorker(fixture, sqlite: sqlite, secondsPerCharacter: "0.00004", prefetch: 200, log: ".worker1.log")
-        let started = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 500 }
+        let started = try await eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 500 }
         first.signal(SIGKILL)
         #expect(await first.wait() == 128 + SIGKILL)
         let atKill = try await store.count(tenant: acme)
@@ -47,8 +48,8 @@ struct WorkerCrashTests {
         #expect(atKill < 5000, "the worker finished before it was killed; the test proves nothing")
 
         let second = try WorkerProcess(["worker"], environment: environment(fixture, sqlite: sqlite), logPath: sqlite + ".worker2.log")
-        let finished = try await TestEnvironment.eventually(timeout: .seconds(90)) { try await store.count(tenant: acme) == 5000 }
-        let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+        let finished = try await eventually(timeout: .seconds(90)) { try await store.count(tenant: acme) == 5000 }
+        let drained = try await eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
         second.signal(SIGTERM)
         #expect(await second.wait() == 0)
         #expect(finished)
@@ -67,13 +68,13 @@ struct WorkerCrashTests {
 
         // About 0.4 s per batch of 100: a batch is always in progress.
         let worker = try slowWorker(fixture, sqlite: sqlite, secondsPerCharacter: "0.0001", prefetch: 300, log: ".worker.log")
-        let running = try await TestEnvironment.eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 100 }
+        let running = try await eventually(timeout: .seconds(60)) { try await store.count(tenant: acme) >= 100 }
         #expect(running)
         let atSignal = try await store.count(tenant: acme)
         worker.signal(SIGTERM)
         #expect(await worker.wait() == 0)
         let stored = try await store.count(tenant: acme)
-        let ready = try await TestEnvironment.eventually { try await Int(fixture.readyCount(fixture.topology.workQueue)) == 1000 - stored }
+        let ready = try await eventually { try await Int(fixture.readyCount(fixture.topology.workQueue)) == 1000 - stored }
         #expect(stored > atSignal, "the batch in progress at SIGTERM was not stored")
         #expect(stored < 1000, "the worker finished everything before the signal; the test proves nothing")
         #expect(ready, "stored + ready must be 1000: nothing lost, nothing left unacked")

@@ -2,6 +2,7 @@ import AMQPBridge
 import Foundation
 import LogPipeCore
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -67,7 +68,7 @@ struct WorkerIsolationTests {
     }
 
     static func parkedReasons(_ fixture: BrokerFixture, count: Int) async throws -> [String] {
-        let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == UInt32(count) }
+        let parked = try await eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == UInt32(count) }
         #expect(parked, "expected \(count) parked messages")
         return try await fixture.drain(fixture.topology.deadLetterQueue).compactMap { $0.properties.headers[MessageHeader.error]?.stringValue }.sorted()
     }
@@ -83,7 +84,7 @@ struct WorkerIsolationTests {
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         let reasons = try await Self.parkedReasons(fixture, count: 3)
         #expect(reasons == ["tenant_mismatch", "tenant_mismatch", "tenant_mismatch"])
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("alpha")!) == 1 }
+        let stored = try await eventually { try await store.count(tenant: TenantID("alpha")!) == 1 }
         #expect(stored)
         #expect(try await store.count(tenant: TenantID("beta")!) == 0)
         #expect(try await store.get(tenant: TenantID("alpha")!, logID: "m-2") == nil)
@@ -103,13 +104,13 @@ struct WorkerIsolationTests {
             body: Self.body(tenant: "victim", logID: "forged-1"), properties: properties)
         try await Self.publish(fixture, Self.body(tenant: "mallory", logID: "own-1"), routedAs: "mallory")
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
-        let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
+        let parked = try await eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
         #expect(parked)
         let copy = try #require(try await fixture.drain(fixture.topology.deadLetterQueue).first)
         #expect(copy.properties.headers[MessageHeader.error]?.stringValue == "tenant_mismatch")
         // The parked copy records the routing key the broker delivered, not the forged one: a replay goes back there.
         #expect(copy.properties.headers[MessageHeader.routingKey]?.stringValue == "tenant.mallory")
-        #expect(try await TestEnvironment.eventually { try await store.count(tenant: TenantID("mallory")!) == 1 })
+        #expect(try await eventually { try await store.count(tenant: TenantID("mallory")!) == 1 })
         #expect(try await store.count(tenant: TenantID("victim")!) == 0)
         await worker.stop()
         await fixture.tearDown()
@@ -137,7 +138,7 @@ struct WorkerIsolationTests {
         try await Self.publish(fixture, Self.body(tenant: "acme", logID: "fine-1"), routedAs: "acme")
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         #expect(try await Self.parkedReasons(fixture, count: 1) == ["invalid_message"])
-        #expect(try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 1 })
+        #expect(try await eventually { try await store.count(tenant: TenantID("acme")!) == 1 })
         #expect(try await store.get(tenant: TenantID("acme")!, logID: "fine-1") != nil)
         await worker.stop()
         await fixture.tearDown()
@@ -152,7 +153,7 @@ struct WorkerIsolationTests {
         try await Self.publish(fixture, Self.body(tenant: "acme", logID: "a-2"), routedAs: "acme")
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         #expect(try await Self.parkedReasons(fixture, count: 1) == ["reserved_tenant"])
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
+        let stored = try await eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
         #expect(stored)
         await worker.stop()
         await fixture.tearDown()
@@ -168,7 +169,7 @@ struct WorkerIsolationTests {
         }
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         #expect(try await Self.parkedReasons(fixture, count: 3) == ["store_rejected", "store_rejected", "store_rejected"])
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
+        let stored = try await eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
         #expect(stored)
         await worker.stop()
         await fixture.tearDown()
@@ -184,7 +185,7 @@ struct WorkerIsolationTests {
             try await Self.publish(fixture, Self.body(tenant: tenant, logID: "t-\(index)"), routedAs: tenant)
         }
         let worker = try await RunningWorker.start(fixture, store: store, policy: policy)
-        let retried = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 3 }
+        let retried = try await eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 3 }
         #expect(retried)
         #expect(try await store.count(tenant: TenantID("acme")!) == 3)
         #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
@@ -199,7 +200,7 @@ struct WorkerIsolationTests {
         for index in 0..<12 { try await Self.publish(fixture, Self.body(tenant: "acme", logID: "s-\(index)"), routedAs: "acme") }
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
         #expect(try await Self.parkedReasons(fixture, count: 1) == ["store_rejected"])
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 11 }
+        let stored = try await eventually { try await store.count(tenant: TenantID("acme")!) == 11 }
         #expect(stored)
         #expect(try await store.get(tenant: TenantID("acme")!, logID: "s-5") == nil)
         await worker.stop()
@@ -219,7 +220,7 @@ struct WorkerIsolationTests {
                 body: Self.body(tenant: "acme", logID: "c-\(index)"), properties: properties)
         }
         let worker = try await RunningWorker.start(fixture, store: store, policy: fixture.configuration.retryPolicy)
-        let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
+        let stored = try await eventually { try await store.count(tenant: TenantID("acme")!) == 3 }
         #expect(stored)
         await worker.stop()
         await fixture.tearDown()
@@ -233,7 +234,7 @@ struct WorkerIsolationTests {
         let tenants = ["t1", "t2", "t3", "t4", "t5", "t6"]
         for tenant in tenants { try await Self.publish(fixture, Self.body(tenant: tenant, logID: "o-\(tenant)"), routedAs: tenant) }
         let worker = try await RunningWorker.start(fixture, store: store, policy: policy)
-        let retried = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 6 }
+        let retried = try await eventually { try await fixture.readyCount(fixture.topology.retryQueues[0]) == 6 }
         #expect(retried)
         // One batch: the whole write, then two tenants. (Two batches at most, 1 + 1 + 3.) One write per tenant was 7.
         #expect(store.writes.withLock { $0 } < 7)

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import LogPipeCore
 import MongoBridge
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import LogPipeApp
@@ -43,27 +44,6 @@ struct WorkerTests {
         try SQLiteLogStore(path: "/tmp/logpipe-worker-tests/\(UUID().uuidString).sqlite")
     }
 
-    /// Runs `body` with the API's test client while a worker consumes into `store`.
-    func withPipeline(
-        store: any LogStore, retryPolicy: RetryPolicy = RetryPolicy(delays: [.milliseconds(200), .milliseconds(400)], maxAttempts: 5),
-        _ body: @escaping @Sendable (BrokerFixture, any TestClientProtocol) async throws -> Void
-    ) async throws {
-        let fixture = try await BrokerFixture.start(retryPolicy: retryPolicy)
-        let worker = try await RunningWorker.start(fixture, store: store, policy: retryPolicy, storeBackoff: .milliseconds(50))
-        let api = IngestAPI(
-            publisher: AMQPLogPublisher(connection: fixture.connection, topology: fixture.topology),
-            configuration: fixture.configuration)
-        do {
-            try await Application(router: api.router()).test(.router) { client in try await body(fixture, client) }
-        } catch {
-            await worker.stop()
-            await fixture.tearDown()
-            throw error
-        }
-        await worker.stop()
-        await fixture.tearDown()
-    }
-
     func post(_ client: any TestClientProtocol, _ json: String) async throws -> Int {
         try await client.execute(
             uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
@@ -74,14 +54,14 @@ struct WorkerTests {
     @Test("logs of three tenants end up in three tables, redacted, each exactly once, and the queue drains")
     func threeTenants() async throws {
         let store = try Self.temporaryStore()
-        try await withPipeline(store: store) { fixture, client in
+        try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { fixture, client, _ in
             for index in 0..<30 {
                 let tenant = ["alpha", "beta", "gamma"][index % 3]
                 #expect(
                     try await post(client, #"{"tenant_id":"\#(tenant)","log_id":"l-\#(index)","text":"user\#(index)@example.com from 10.0.0.\#(index)"}"#)
                         == 202)
             }
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) {
+            let stored = try await eventually(timeout: .seconds(20)) {
                 var total = 0
                 for tenant in ["alpha", "beta", "gamma"] { total += try await store.count(tenant: TenantID(tenant)!) }
                 return total == 30
@@ -92,14 +72,14 @@ struct WorkerTests {
             #expect(log.text == "[REDACTED:EMAIL] from [REDACTED:IP_ADDRESS]")
             #expect(log.redactions == ["EMAIL": 1, "IP_ADDRESS": 1])
             #expect(try await store.get(tenant: TenantID("alpha")!, logID: "l-1") == nil)
-            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            let drained = try await eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
             #expect(drained)
             #expect(try await store.tenants().map(\.rawValue) == ["alpha", "beta", "gamma"])
         }
     }
 
     @Test(
-        "issue 14's example: source and every attribute value are stored masked and counted, secrets whole; on MongoDB (SecantusDB, an independent MongoDB-wire-protocol server, not MongoDB) with BSON dates",
+        "a log with PII everywhere: source and every attribute value are stored masked and counted, secrets whole; on MongoDB (SecantusDB, an independent MongoDB-wire-protocol server, not MongoDB) with BSON dates",
         arguments: ["sqlite", "mongoOnSecantus"])
     func everyFieldRedacted(_ kind: String) async throws {
         let database = "w\(UInt32.random(in: 0...UInt32.max))"
@@ -107,7 +87,7 @@ struct WorkerTests {
             kind == "sqlite"
             ? try Self.temporaryStore()
             : try MongoLogStore(uri: TestEnvironment.mongoURI, database: database)
-        try await withPipeline(store: store) { _, client in
+        try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { _, client, _ in
             let body = #"""
                 {"tenant_id":"acme","log_id":"attr-1","text":"login ok","source":"bob@example.com","level":"info",
                  "timestamp":"2026-12-01T11:00:00+01:00",
@@ -116,7 +96,7 @@ struct WorkerTests {
                                "auth":"Authorization: Bearer abcDEF123456ghiJKL789"}}
                 """#
             #expect(try await post(client, body) == 202)
-            let stored = try await TestEnvironment.eventually { try await store.get(tenant: TenantID("acme")!, logID: "attr-1") != nil }
+            let stored = try await eventually { try await store.get(tenant: TenantID("acme")!, logID: "attr-1") != nil }
             #expect(stored)
             let log = try #require(try await store.get(tenant: TenantID("acme")!, logID: "attr-1"))
             #expect(log.source == "[REDACTED:EMAIL]")
@@ -145,11 +125,11 @@ struct WorkerTests {
     @Test("the same log_id posted twice is stored once and the first text wins")
     func duplicateLogID() async throws {
         let store = try Self.temporaryStore()
-        try await withPipeline(store: store) { _, client in
+        try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { _, client, _ in
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"same","text":"first"}"#) == 202)
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"same","text":"second"}"#) == 202)
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"sentinel","text":"after both"}"#) == 202)
-            let done = try await TestEnvironment.eventually { try await store.get(tenant: TenantID("acme")!, logID: "sentinel") != nil }
+            let done = try await eventually { try await store.get(tenant: TenantID("acme")!, logID: "sentinel") != nil }
             #expect(done)
             #expect(try await store.count(tenant: TenantID("acme")!) == 2)
             #expect(try await store.get(tenant: TenantID("acme")!, logID: "same")?.text == "first")
@@ -159,14 +139,14 @@ struct WorkerTests {
     @Test("a store failure loses nothing: the batch goes through the retry tier and is stored once the store is back")
     func storeFailure() async throws {
         let store = FlakyStore(try Self.temporaryStore(), failures: 3)
-        try await withPipeline(store: store) { fixture, client in
+        try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { fixture, client, _ in
             for index in 0..<20 {
                 #expect(try await post(client, #"{"tenant_id":"acme","log_id":"f-\#(index)","text":"line \#(index)"}"#) == 202)
             }
-            let stored = try await TestEnvironment.eventually(timeout: .seconds(20)) { try await store.count(tenant: TenantID("acme")!) == 20 }
+            let stored = try await eventually(timeout: .seconds(20)) { try await store.count(tenant: TenantID("acme")!) == 20 }
             #expect(stored)
             #expect(store.failedWrites.withLock { $0 } == 3)
-            let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+            let drained = try await eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
             #expect(drained)
             #expect(try await store.count(tenant: TenantID("acme")!) == 20)
         }
@@ -175,15 +155,15 @@ struct WorkerTests {
     @Test("an undecodable message is parked in the DLQ on first sight; the logs around it are stored")
     func poisonMessage() async throws {
         let store = try Self.temporaryStore()
-        try await withPipeline(store: store) { fixture, client in
+        try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { fixture, client, _ in
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"before","text":"ok"}"#) == 202)
             try await fixture.connection.publish(
                 exchange: fixture.topology.ingestExchange, routingKey: "tenant.acme",
                 body: Array("not json".utf8), properties: AMQPProperties(deliveryMode: 2))
             #expect(try await post(client, #"{"tenant_id":"acme","log_id":"after","text":"ok"}"#) == 202)
-            let parked = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
+            let parked = try await eventually { try await fixture.readyCount(fixture.topology.deadLetterQueue) == 1 }
             #expect(parked)
-            let stored = try await TestEnvironment.eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
+            let stored = try await eventually { try await store.count(tenant: TenantID("acme")!) == 2 }
             #expect(stored)
         }
     }
@@ -196,13 +176,13 @@ struct WorkerTests {
             let store = try MongoLogStore(uri: failCommand.uri(), database: "w\(UInt32.random(in: 0...UInt32.max))")
             // Four failures: the driver's own retry of a retryable write takes one of each two, so logpipe sees two.
             try failCommand.arm(FailCommand.times(4), [BSONField("errorCode", .int32(91)), BSONField("errorLabels", .array([.string("RetryableWriteError")]))])
-            try await withPipeline(store: store) { fixture, client in
+            try await withPipeline(store: store, storeBackoff: .milliseconds(50)) { fixture, client, _ in
                 for index in 0..<15 {
                     #expect(try await post(client, #"{"tenant_id":"acme","log_id":"m-\#(index)","text":"call 555-0199 #\#(index)"}"#) == 202)
                 }
-                let stored = try await TestEnvironment.eventually(timeout: .seconds(30)) { try await store.count(tenant: TenantID("acme")!) == 15 }
+                let stored = try await eventually(timeout: .seconds(30)) { try await store.count(tenant: TenantID("acme")!) == 15 }
                 #expect(stored)
-                let drained = try await TestEnvironment.eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
+                let drained = try await eventually { try await fixture.readyCount(fixture.topology.workQueue) == 0 }
                 #expect(drained)
                 #expect(try await fixture.readyCount(fixture.topology.deadLetterQueue) == 0)
                 #expect(try await store.get(tenant: TenantID("acme")!, logID: "m-3")?.text == "call [REDACTED:PHONE] #3")

@@ -1,3 +1,7 @@
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Synchronization
 import TestSupport
 import Testing
 
@@ -121,7 +125,7 @@ struct BodyBudgetTests {
     }
 }
 
-/// The budget shared between clients: one slow or greedy client cannot hold it all (hostile input, round 2).
+/// The budget shared between clients: one slow or greedy client cannot hold it all, so the others keep being served.
 @Suite("Body budget shared fairly between clients")
 struct BodyBudgetFairnessTests {
     let mallory = BodyBudget.Client(high: 8, low: 66)
@@ -187,5 +191,27 @@ struct BodyBudgetFairnessTests {
         #expect(charge.bytes == 1000)
         charge.releaseAll()
         #expect(budget.available == 1000 && budget.clientCount == 0)
+    }
+
+    @Test("a large /ingest body's parsed form is charged to the budget while it is published, as the shippers' decoded forms are; all given back after")
+    func ingestParsedFormCharged() async throws {
+        var configuration = LogPipeConfiguration()
+        configuration.limits.maxInFlightBytes = 1 << 20
+        let budget = Mutex<BodyBudget?>(nil)
+        let seen = Mutex<Int?>(nil)
+        let publisher = RecordingPublisher(onBatch: { seen.withLock { $0 = budget.withLock { $0 }?.available } })
+        let api = IngestAPI(publisher: publisher, configuration: configuration)
+        budget.withLock { $0 = api.budget }
+        // About 100 KB: under the request's share (a quarter of the budget), over the size whose parse is charged.
+        let body = (0..<1000).map { #"{"tenant_id":"acme","text":"line \#($0) \#(String(repeating: "x", count: 80))"}"# }.joined(separator: "\n")
+        try await Application(router: api.router()).test(.router) { client in
+            let status = try await client.execute(
+                uri: "/ingest", method: .post, headers: [.contentType: "application/x-ndjson"], body: ByteBuffer(string: body)
+            ) { $0.status.code }
+            #expect(status == 202)
+        }
+        let available = try #require(seen.withLock { $0 })
+        #expect(available <= (1 << 20) - 3 * body.utf8.count, "the body and twice it for its parsed logs: \((1 << 20) - available) bytes held")
+        #expect(api.budget.available == 1 << 20)
     }
 }

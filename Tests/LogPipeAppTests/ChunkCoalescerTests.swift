@@ -18,13 +18,13 @@ struct ChunkCoalescerTests {
 
         private struct State {
             var sent: [Sent] = []
-            var held: [CheckedContinuation<IngestError?, Never>] = []
-            var outcome: IngestError?
+            var held: [CheckedContinuation<PublishFailure?, Never>] = []
+            var outcome: PublishFailure?
         }
 
         private let state = Mutex(State())
 
-        func send(_ tenant: TenantID, _ items: [ChunkCoalescer.Item]) async -> IngestError? {
+        func send(_ tenant: TenantID, _ items: [ChunkCoalescer.Item]) async -> PublishFailure? {
             await withCheckedContinuation { continuation in
                 state.withLock { state in
                     state.sent.append(Sent(tenant: tenant, logIDs: items.map(\.record.logID)))
@@ -37,13 +37,13 @@ struct ChunkCoalescerTests {
         private let groups = Mutex<[[String]]>([])
         var sentTogether: [[String]] { groups.withLock { $0 } }
 
-        func send(_ chunks: [ChunkCoalescer.Chunk]) async -> [IngestError?] {
+        func send(_ chunks: [ChunkCoalescer.Chunk]) async -> [PublishFailure?] {
             groups.withLock { $0.append(chunks.map(\.tenant.rawValue)) }
-            return await withTaskGroup(of: (Int, IngestError?).self) { group in
+            return await withTaskGroup(of: (Int, PublishFailure?).self) { group in
                 for (index, chunk) in chunks.enumerated() {
                     group.addTask { (index, await self.send(chunk.tenant, chunk.items)) }
                 }
-                var outcomes = [IngestError?](repeating: nil, count: chunks.count)
+                var outcomes = [PublishFailure?](repeating: nil, count: chunks.count)
                 for await (index, outcome) in group { outcomes[index] = outcome }
                 return outcomes
             }
@@ -52,7 +52,7 @@ struct ChunkCoalescerTests {
         var sent: [Sent] { state.withLock { $0.sent } }
 
         /// Confirms (or fails, with `outcome`) every message sent so far.
-        func confirmAll(_ outcome: IngestError? = nil) {
+        func confirmAll(_ outcome: PublishFailure? = nil) {
             let held = state.withLock { state in
                 defer { state.held.removeAll() }
                 return state.held
@@ -132,7 +132,7 @@ struct ChunkCoalescerTests {
     /// Tenant `acme`: log "a" sent and awaiting its confirm, "b" and then "c", "d" waiting behind it.
     static func oneInFlightThreeWaiting(
         _ coalescer: ChunkCoalescer, _ broker: Broker
-    ) async throws -> (Task<IngestError?, Never>, Task<IngestError?, Never>, Task<IngestError?, Never>) {
+    ) async throws -> (Task<PublishFailure?, Never>, Task<PublishFailure?, Never>, Task<PublishFailure?, Never>) {
         let tenant = TenantID("acme")!
         let first = Task { await coalescer.publish([Self.item("a")], tenant: tenant) }
         #expect(try await eventually { broker.sent.count == 1 })
@@ -174,23 +174,23 @@ struct ChunkCoalescerTests {
         broker.confirmAll()
         #expect(await first == nil)
         #expect(try await eventually { broker.sent.count == 2 })
-        broker.confirmAll(IngestError(.brokerRejected, "the broker refused the log; retry later"))
-        #expect(await second?.code == .brokerRejected)
-        #expect(await third?.code == .brokerRejected)
+        broker.confirmAll(.rejected)
+        #expect(await second == .rejected)
+        #expect(await third == .rejected)
     }
 
     @Test(
         "logs waiting behind a message whose confirm timed out, or whose connection was lost, fail with it at once, unsent; the next log goes alone",
-        arguments: [IngestError.Code.confirmTimeout, .brokerUnavailable])
-    func silentBrokerFailsTheWaiting(code: IngestError.Code) async throws {
+        arguments: [PublishFailure.confirmTimeout, .connectionLost, .unavailable])
+    func silentBrokerFailsTheWaiting(failure: PublishFailure) async throws {
         let broker = Broker()
         let coalescer = Self.coalescer(broker)
         let tenant = TenantID("acme")!
         let (first, second, third) = try await Self.oneInFlightThreeWaiting(coalescer, broker)
-        broker.confirmAll(IngestError(code, "the broker did not confirm the log in time; retry later"))
-        #expect(await first.value?.code == code)
-        #expect(await second.value?.code == code)
-        #expect(await third.value?.code == code)
+        broker.confirmAll(failure)
+        #expect(await first.value == failure)
+        #expect(await second.value == failure)
+        #expect(await third.value == failure)
         #expect(broker.sent.count == 1)  // b, c and d were never sent
         #expect(coalescer.waitingLogs == 0)
         async let fourth = coalescer.publish([Self.item("e")], tenant: tenant)

@@ -12,12 +12,12 @@ struct ConfigurationTests {
     func defaults() throws {
         let configuration = try LogPipeConfiguration(environment: [:])
         #expect(configuration == LogPipeConfiguration())
-        #expect(configuration.amqpURL == "amqp://guest:guest@127.0.0.1:5672/")
-        #expect(configuration.httpPort == 8000)
-        #expect(configuration.namespace == "logpipe")
-        #expect(configuration.mongoURI == nil)
+        #expect(configuration.amqp.url == "amqp://guest:guest@127.0.0.1:5672/")
+        #expect(configuration.http.port == 8000)
+        #expect(configuration.amqp.namespace == "logpipe")
+        #expect(configuration.store.mongoURI == nil)
         #expect(configuration.maxLogBytes == 262_144)
-        #expect(configuration.maxRequestBytes == 8_388_608)
+        #expect(configuration.limits.maxRequestBytes == 8_388_608)
     }
 
     @Test("every variable is read")
@@ -30,35 +30,35 @@ struct ConfigurationTests {
             "LOG_LEVEL": "DEBUG", "LOGPIPE_RETRY_DELAYS": "100ms,2s", "LOGPIPE_MAX_ATTEMPTS": "3",
         ])
         #expect(configuration.retryPolicy == RetryPolicy(delays: [.milliseconds(100), .seconds(2)], maxAttempts: 3))
-        #expect(configuration.amqpURL == "amqp://u:p@rabbit:5673/v")
-        #expect(configuration.namespace == "staging")
-        #expect(configuration.httpHost == "127.0.0.1")
-        #expect(configuration.httpPort == 9000)
+        #expect(configuration.amqp.url == "amqp://u:p@rabbit:5673/v")
+        #expect(configuration.amqp.namespace == "staging")
+        #expect(configuration.http.host == "127.0.0.1")
+        #expect(configuration.http.port == 9000)
         #expect(configuration.maxLogBytes == 1000)
-        #expect(configuration.maxRequestBytes == 5000)
-        #expect(configuration.confirmTimeout == .milliseconds(1500))
-        #expect(configuration.heartbeatSeconds == 30)
-        #expect(configuration.prefetch == 50)
-        #expect(configuration.mongoURI == "mongodb://m/")
-        #expect(configuration.mongoDatabase == "logs")
-        #expect(configuration.sqlitePath == "/tmp/x.sqlite")
+        #expect(configuration.limits.maxRequestBytes == 5000)
+        #expect(configuration.amqp.confirmTimeout == .milliseconds(1500))
+        #expect(configuration.amqp.heartbeatSeconds == 30)
+        #expect(configuration.worker.prefetch == 50)
+        #expect(configuration.store.mongoURI == "mongodb://m/")
+        #expect(configuration.store.mongoDatabase == "logs")
+        #expect(configuration.store.sqlitePath == "/tmp/x.sqlite")
         #expect(configuration.logLevel == .debug)
     }
 
     @Test("grouping of publishes: one message in flight per tenant by default, 0 turns it off")
     func coalescing() throws {
-        #expect(LogPipeConfiguration().coalesceInFlight == 1)
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "0"]).coalesceInFlight == 0)
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "4"]).coalesceInFlight == 4)
+        #expect(LogPipeConfiguration().publisher.coalesceInFlight == 1)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "0"]).publisher.coalesceInFlight == 0)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_COALESCE_IN_FLIGHT": "4"]).publisher.coalesceInFlight == 4)
     }
 
     @Test("bounded memory: 4 MiB of request bodies in work and 250 prefetched messages by default")
     func memoryBounds() throws {
-        #expect(LogPipeConfiguration().maxInFlightBytes == 4 << 20)
-        #expect(LogPipeConfiguration().prefetch == 250)
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_INFLIGHT_BYTES": "65536"]).maxInFlightBytes == 65536)
-        #expect(LogPipeConfiguration().maxWorkBacklog == 0)  // pacing to the workers is opt-in
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_WORK_BACKLOG": "2000"]).maxWorkBacklog == 2000)
+        #expect(LogPipeConfiguration().limits.maxInFlightBytes == 4 << 20)
+        #expect(LogPipeConfiguration().worker.prefetch == 250)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_INFLIGHT_BYTES": "65536"]).limits.maxInFlightBytes == 65536)
+        #expect(LogPipeConfiguration().limits.maxWorkBacklog == 0)  // pacing to the workers is opt-in
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_MAX_WORK_BACKLOG": "2000"]).limits.maxWorkBacklog == 2000)
     }
 
     @Test("empty variables count as unset")
@@ -108,12 +108,12 @@ struct ConfigurationTests {
             "LOGPIPE_RETENTION": "30d", "LOGPIPE_SECRET_KEYS": "pin, otp ,", "LOGPIPE_TENANTS_FILE": "/etc/logpipe/tenants.json",
             "LOGPIPE_RETENTION_SWEEP_S": "5",
         ])
-        #expect(configuration.retention == .seconds(30 * 86_400))
+        #expect(configuration.store.retention == .seconds(30 * 86_400))
         #expect(configuration.secretKeys == ["pin", "otp"])
-        #expect(configuration.tenantLimitsFile == "/etc/logpipe/tenants.json")
-        #expect(configuration.retentionSweepInterval == .seconds(5))
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_RETENTION": "forever"]).retention == nil)
-        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_TENANT_LIMITS_FILE": "/x.json"]).tenantLimitsFile == "/x.json")
+        #expect(configuration.tenantsFile == "/etc/logpipe/tenants.json")
+        #expect(configuration.store.retentionSweepInterval == .seconds(5))
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_RETENTION": "forever"]).store.retention == nil)
+        #expect(try LogPipeConfiguration(environment: ["LOGPIPE_TENANT_LIMITS_FILE": "/x.json"]).tenantsFile == "/x.json")
         #expect(throws: ConfigurationError.self) {
             try LogPipeConfiguration(environment: ["LOGPIPE_TENANTS_FILE": "/a.json", "LOGPIPE_TENANT_LIMITS_FILE": "/b.json"])
         }
@@ -133,9 +133,9 @@ struct ConfigurationTests {
         let configuration = try LogPipeConfiguration(environment: [
             "LOGPIPE_AMQP_URL_FILE": url, "LOGPIPE_MONGO_URI_FILE": mongo, "LOGPIPE_API_KEYS_FILE_FILE": keys,
         ])
-        #expect(configuration.amqpURL == "amqps://logpipe:s3cret@broker:5671/")
-        #expect(configuration.mongoURI == "mongodb://app:pw@db/?tls=true")
-        #expect(configuration.apiKeysFile == "/etc/logpipe/keys", "a variable that names a file has a _FILE form too")
+        #expect(configuration.amqp.url == "amqps://logpipe:s3cret@broker:5671/")
+        #expect(configuration.store.mongoURI == "mongodb://app:pw@db/?tls=true")
+        #expect(configuration.http.apiKeysFile == "/etc/logpipe/keys", "a variable that names a file has a _FILE form too")
         do {
             _ = try LogPipeConfiguration(environment: ["LOGPIPE_AMQP_URL_FILE": url, "LOGPIPE_AMQP_URL": "amqp://x"])
             Issue.record("both accepted")
@@ -180,8 +180,8 @@ struct ConfigurationTests {
         ])
         let amqp = try configuration.amqpConfiguration(connectionName: "x")
         #expect(amqp.tls == AMQPTLSOptions(caFile: pem, certificateFile: pem, keyFile: pem, verify: false))
-        #expect(configuration.httpTLSCertificateFile == pem && configuration.httpTLSKeyFile == pem)
-        #expect(try LogPipeConfiguration(environment: [:]).amqpTLS.verify)
+        #expect(configuration.http.tlsCertificateFile == pem && configuration.http.tlsKeyFile == pem)
+        #expect(try LogPipeConfiguration(environment: [:]).amqp.tls.verify)
         for bad: [String: String] in [
             ["LOGPIPE_AMQP_CERT_FILE": pem], ["LOGPIPE_AMQP_KEY_FILE": pem], ["LOGPIPE_AMQP_CA_FILE": directory + "/none.pem"],
             ["LOGPIPE_AMQP_TLS_VERIFY": "maybe"], ["LOGPIPE_HTTP_TLS_CERT_FILE": pem],
@@ -190,17 +190,19 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("the list of variables that may come from files is exactly what the configuration reads")
-    func variableList() throws {
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let source = try String(contentsOf: root.appendingPathComponent("Sources/LogPipeApp/Configuration/LogPipeConfiguration.swift"), encoding: .utf8)
-        // The names passed to value(...), integer(...), positive(...), seconds(...) in init(environment:).
-        let body = source[source.range(of: "public init(environment:")!.lowerBound..<source.range(of: "/// Every variable the configuration reads")!.lowerBound]
-        let read = Set(body.matches(of: /"((?:LOGPIPE_[A-Z0-9_]+)|LOG_LEVEL|PROCESSING_TIME_PER_CHAR)"/).map { String($0.output.1) })
-        #expect(
-            read == LogPipeConfiguration.variables,
-            "missing from the list: \(read.subtracting(LogPipeConfiguration.variables).sorted()); listed but not read: \(LogPipeConfiguration.variables.subtracting(read).sorted())"
-        )
+    @Test("the table of settings names each variable once, and each default written as its variable's text reads back as the default")
+    func settingsTable() throws {
+        let names = LogPipeConfiguration.settings.map(\.variable)
+        #expect(names.count == Set(names).count, "a variable in the table twice")
+        #expect(LogPipeConfiguration.variables == Set(names))
+        let defaults = LogPipeConfiguration()
+        var written = 0
+        for setting in LogPipeConfiguration.settings {
+            guard let text = setting.text(defaults) else { continue }
+            written += 1
+            #expect(try LogPipeConfiguration(environment: [setting.variable: text]) == defaults, "\(setting.variable)=\(text)")
+        }
+        #expect(written > 35)
     }
 
     @Test("the tenants file: retention (a duration or forever) and secret_keys per tenant, beside the rate limits")
@@ -210,7 +212,7 @@ struct ConfigurationTests {
         #expect(settings.retention[TenantID("acme")!] == .some(.seconds(7 * 86_400)))
         #expect(settings.retention[TenantID("audit")!] == .some(nil))
         #expect(settings.secretKeys == [TenantID("acme")!: ["pin"]])
-        #expect(try RateLimits.parseOverrides(file)["acme"]?.rate == 50, "the rate limits read the same file")
+        #expect(settings.rateLimits["acme"]?.rate == 50, "the rate limits come from the same file, into the same type")
         let policy = RetentionPolicy(period: .seconds(86_400), overrides: settings.retention)
         #expect(policy.period(for: TenantID("acme")!) == .seconds(7 * 86_400))
         #expect(policy.period(for: TenantID("audit")!) == nil)
@@ -220,20 +222,28 @@ struct ConfigurationTests {
         }
     }
 
-    @Test("docs/configuration.md lists every variable the configuration reads")
+    @Test("docs/configuration.md lists every variable of the table, with the default the configuration has")
     func documented() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-        let source = try String(contentsOf: root.appendingPathComponent("Sources/LogPipeApp/Configuration/LogPipeConfiguration.swift"), encoding: .utf8)
         let docs = try String(contentsOf: root.appendingPathComponent("docs/configuration.md"), encoding: .utf8)
-        let read = Set(source.matches(of: /"((?:LOGPIPE_[A-Z0-9_]+)|LOG_LEVEL|PROCESSING_TIME_PER_CHAR)"/).map { String($0.output.1) })
-        #expect(read.count > 40)
-        // The names in the first cell of each table row (a row may name several: `A`, `B`).
-        let rows = Set(
-            docs.split(separator: "\n").filter { $0.hasPrefix("| `") }.flatMap { line in
-                line.split(separator: "|", omittingEmptySubsequences: true).first.map { cell in
-                    cell.matches(of: /`([A-Z0-9_]+)`/).map { String($0.output.1) }
-                } ?? []
-            })
-        #expect(read.subtracting(rows).isEmpty, "not in docs/configuration.md: \(read.subtracting(rows).sorted())")
+        // Each table row's names (the first cell may name several: `A`, `B`) and its default (the third cell).
+        var rows: [String: String] = [:]
+        for line in docs.split(separator: "\n") where line.hasPrefix("| `") {
+            let cells = line.split(separator: "|", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard cells.count > 4 else { continue }
+            for name in cells[1].matches(of: /`([A-Z0-9_]+)`/) { rows[String(name.output.1)] = cells[3] }
+        }
+        let defaults = LogPipeConfiguration()
+        for setting in LogPipeConfiguration.settings {
+            guard let documented = rows[setting.variable] else {
+                Issue.record("\(setting.variable) is not in docs/configuration.md")
+                continue
+            }
+            if let text = setting.text(defaults) {
+                #expect(
+                    documented.contains("`\(text)`"),
+                    "docs/configuration.md gives \(setting.variable) the default \(documented), the configuration has \(text)")
+            }
+        }
     }
 }

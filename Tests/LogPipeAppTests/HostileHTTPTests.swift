@@ -25,10 +25,10 @@ struct HostileHTTPTests {
     ) async throws {
         let publisher = RecordingPublisher()
         var configuration = LogPipeConfiguration()
-        configuration.httpHost = "127.0.0.1"
-        configuration.httpPort = 0
-        configuration.bodyTimeout = bodyTimeout
-        configuration.httpIdleTimeout = idleTimeout
+        configuration.http.host = "127.0.0.1"
+        configuration.http.port = 0
+        configuration.limits.bodyTimeout = bodyTimeout
+        configuration.http.idleTimeout = idleTimeout
         configure(&configuration)
         var logger = Logger(label: "hostile-http")
         logger.logLevel = .critical
@@ -236,7 +236,7 @@ struct HostileHTTPTests {
     @Test("connections over the cap get 503 too_many_connections at once and are closed; other clients are served; room comes back")
     func connectionCap() async throws {
         try await withServer(configure: {
-            $0.maxConnections = 50; $0.maxConnectionsPerClient = 10
+            $0.http.maxConnections = 50; $0.http.maxConnectionsPerClient = 10
         }) { port, _ in
             // Connections kept open and answered, until the first refusal (the test client may hold one of its own).
             var held: [RawSocket] = []

@@ -4,38 +4,8 @@ import Hummingbird
 import HummingbirdTesting
 import LogPipeApp
 import LogPipeCore
-import Synchronization
+import TestSupport
 import Testing
-
-/// A publisher that records what it was given, or fails as told. HTTP behaviour only; the real broker
-/// path is in the integration tests.
-final class RecordingPublisher: LogPublisher {
-    let published = Mutex<[LogRecord]>([])
-    let failure: IngestError?
-    let unready: (check: String, detail: String)?
-
-    init(failure: IngestError? = nil, unready: (check: String, detail: String)? = nil) {
-        self.failure = failure
-        self.unready = unready
-    }
-
-    func publish(_ record: LogRecord) async throws(IngestError) {
-        if let failure { throw failure }
-        published.withLock { $0.append(record) }
-    }
-
-    let batches = Mutex<[[LogRecord]]>([])
-
-    func publish(batch records: [LogRecord]) async throws(IngestError) {
-        if let failure { throw failure }
-        published.withLock { $0.append(contentsOf: records) }
-        batches.withLock { $0.append(records) }
-    }
-
-    var unreadyReason: (check: String, detail: String)? { unready }
-
-    var records: [LogRecord] { published.withLock { $0 } }
-}
 
 func decode(_ buffer: ByteBuffer) throws -> [String: Any] {
     try #require(try JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any])
@@ -49,7 +19,7 @@ func errorCode(_ body: [String: Any]) -> String? {
 struct IngestRouteTests {
     func app(_ publisher: RecordingPublisher, maxRequestBytes: Int = 8 << 20, checks: [ReadinessCheck] = []) -> some ApplicationProtocol {
         var configuration = LogPipeConfiguration()
-        configuration.maxRequestBytes = maxRequestBytes
+        configuration.limits.maxRequestBytes = maxRequestBytes
         configuration.maxLogBytes = 1024
         return Application(router: IngestAPI(publisher: publisher, configuration: configuration, extraChecks: checks).router())
     }
@@ -175,7 +145,7 @@ struct IngestRouteTests {
 
     @Test("publish failures are 503 with Retry-After and the failure's code")
     func brokerFailure() async throws {
-        let publisher = RecordingPublisher(failure: IngestError(.confirmTimeout, "no confirm"))
+        let publisher = RecordingPublisher(failure: .confirmTimeout)
         try await app(publisher).test(.router) { client in
             try await client.execute(
                 uri: "/ingest", method: .post, headers: [.contentType: "application/json"],
@@ -185,6 +155,38 @@ struct IngestRouteTests {
                 #expect(response.headers[.retryAfter] == "1")
                 let json = try decode(response.body)
                 #expect(errorCode(json) == "confirm_timeout")
+            }
+        }
+    }
+
+    @Test(
+        "every way the broker can fail a publish is a 503 with Retry-After and its own code, on every write route",
+        arguments: [
+            (PublishFailure.unavailable, "broker_unavailable"), (.connectionLost, "broker_unavailable"),
+            (.blocked(published: false), "broker_blocked"), (.blocked(published: true), "broker_blocked"),
+            (.confirmBacklog, "broker_backlog"), (.workBacklog, "broker_backlog"), (.confirmTimeout, "confirm_timeout"),
+            (.rejected, "broker_rejected"), (.unroutable, "unroutable"),
+        ])
+    func everyPublishFailure(failure: PublishFailure, code: String) async throws {
+        let publisher = RecordingPublisher(failure: failure)
+        let requests: [(uri: String, type: String, body: String)] = [
+            ("/ingest", "application/json", #"{"tenant_id":"acme","text":"x"}"#),
+            ("/ingest", "application/x-ndjson", #"{"tenant_id":"acme","text":"x"}"#),
+            ("/loki/api/v1/push", "application/json", #"{"streams":[{"stream":{"job":"a"},"values":[["1","x"]]}]}"#),
+            ("/v1/logs", "application/json", #"{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"body":{"stringValue":"x"}}]}]}]}"#),
+        ]
+        try await app(publisher).test(.router) { client in
+            for request in requests {
+                try await client.execute(
+                    uri: request.uri, method: .post, headers: [.contentType: request.type, HTTPField.Name("X-Tenant-ID")!: "acme"],
+                    body: ByteBuffer(string: request.body)
+                ) { response in
+                    #expect(response.status == .serviceUnavailable, "\(request.uri)")
+                    #expect(response.headers[.retryAfter] == "1")
+                    let json = try decode(response.body)
+                    #expect(errorCode(json) == code)
+                    #expect(response.headers[HTTPField.Name("X-Request-ID")!] == json["request_id"] as? String)
+                }
             }
         }
     }

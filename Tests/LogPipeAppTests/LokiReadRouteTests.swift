@@ -54,7 +54,7 @@ struct LokiReadRouteTests {
         let stamp = UnixTime(milliseconds: UInt64(base / 1_000_000) + UInt64(second) * 1000).rfc3339
         return StoredLog(
             logID: id, tenantID: tenant, text: text, redactions: [:], receivedAt: stamp, processedAt: stamp, requestID: "r",
-            level: level, source: source, attributes: ["status": .int(second % 2 == 0 ? 200 : 503)])
+            fields: LogFields(level: level, source: source, attributes: ["status": .int(second % 2 == 0 ? 200 : 503)]))
     }
 
     static let logs = [
@@ -319,7 +319,8 @@ struct LokiReadRouteTests {
         func log(_ id: String, ago milliseconds: UInt64, text: String) -> StoredLog {
             let stamp = UnixTime(milliseconds: UnixTime.now.milliseconds - milliseconds).rfc3339
             return StoredLog(
-                logID: id, tenantID: Self.acme, text: text, redactions: [:], receivedAt: stamp, processedAt: stamp, requestID: "r", level: "error")
+                logID: id, tenantID: Self.acme, text: text, redactions: [:], receivedAt: stamp, processedAt: stamp, requestID: "r",
+                fields: LogFields(level: "error"))
         }
         let store = GrowingReader(logs: [log("old", ago: 120_000, text: "tail me 1"), log("older", ago: 180_000, text: "tail me 0")])
         let sent = Collector<[[String]]>([])
@@ -331,18 +332,17 @@ struct LokiReadRouteTests {
             }
         }
         defer { follower.cancel() }
-        func waitFor(_ count: Int) async {
-            let deadline = ContinuousClock.now + .seconds(30)
-            while sent.value.count < count && ContinuousClock.now < deadline { try? await Task.sleep(for: .milliseconds(50)) }
+        func waitFor(_ count: Int) async throws {
+            _ = try await eventually(timeout: .seconds(30)) { sent.value.count >= count }
         }
-        await waitFor(1)
+        try await waitFor(1)
         #expect(sent.value == [["tail me 0", "tail me 1"]])
         // A new log, one received 5 s ago but stored only now (a worker's batch), and one that does not match.
         store.append([log("new", ago: 0, text: "tail me 2"), log("late", ago: 5_000, text: "tail me late"), log("other", ago: 0, text: "no")])
-        await waitFor(2)
+        try await waitFor(2)
         #expect(sent.value.count == 2 && Set(sent.value[1]) == ["tail me 2", "tail me late"])
         store.append([log("newer", ago: 0, text: "tail me 3")])
-        await waitFor(3)
+        try await waitFor(3)
         #expect(sent.value.last == ["tail me 3"], "nothing is sent twice")
     }
 

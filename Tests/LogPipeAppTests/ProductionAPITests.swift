@@ -28,8 +28,8 @@ struct ProductionAPITests {
         var rateLimits: RateLimits?
         init() {
             configuration.maxLogBytes = 1024
-            configuration.maxBatchLogs = 50
-            configuration.maxRequestBytes = 64 * 1024
+            configuration.limits.maxBatchLogs = 50
+            configuration.limits.maxRequestBytes = 64 * 1024
         }
     }
 
@@ -98,7 +98,7 @@ struct ProductionAPITests {
             let logIDs = try #require(response.json["log_ids"] as? [String])
             #expect(logIDs.count == 3 && logIDs[0] == "given-1" && Set(logIDs).count == 3)
         }
-        #expect(publisher.batches.withLock { $0.map(\.count) } == [3])
+        #expect(publisher.batches.map(\.count) == [3])
         #expect(publisher.records.map(\.text) == ["one", "two", "three"])
     }
 
@@ -370,13 +370,17 @@ struct ProductionAPITests {
         }
     }
 
-    @Test("tenant limit overrides parse from JSON; bad files are clear errors")
+    @Test("tenant limit overrides parse from the tenants file; bad files are clear errors naming the tenant")
     func overridesFile() throws {
-        let parsed = try RateLimits.parseOverrides(Data(#"{"acme": {"rate": 5, "bytes_burst": 100}}"#.utf8))
-        #expect(parsed["acme"] == .init(rate: 5, bytesBurst: 100))
-        #expect(throws: ConfigurationError.self) { try RateLimits.parseOverrides(Data(#"{"acme": {"rate": -1}}"#.utf8)) }
-        #expect(throws: ConfigurationError.self) { try RateLimits.parseOverrides(Data(#"{"Bad Tenant": {"rate": 1}}"#.utf8)) }
-        #expect(throws: ConfigurationError.self) { try RateLimits.parseOverrides(Data("[]".utf8)) }
+        let parsed = try TenantSettings.parse(Data(#"{"acme": {"rate": 5, "bytes_burst": 100}, "audit": {"retention": "7d"}}"#.utf8))
+        #expect(parsed.rateLimits == ["acme": .init(rate: 5, bytesBurst: 100)])
+        for bad in [#"{"acme": {"rate": -1}}"#, #"{"acme": {"burst": "lots"}}"#, #"{"Bad Tenant": {"rate": 1}}"#, "[]"] {
+            #expect(throws: ConfigurationError.self, "\(bad)") { try TenantSettings.parse(Data(bad.utf8)) }
+        }
+        let message = "tenant acme: rate, burst, bytes_rate and bytes_burst must be positive numbers"
+        #expect(throws: ConfigurationError(variable: "LOGPIPE_TENANTS_FILE", message: message)) {
+            try TenantSettings.parse(Data(#"{"acme": {"rate": 0}}"#.utf8))
+        }
     }
 
     // MARK: - OpenAPI
@@ -409,7 +413,7 @@ struct ProductionAPITests {
             #expect(unknown.status == .notFound)
             #expect(try await client.send(headers: [.contentType: "application/xml"], body: Array("<x/>".utf8)).status == 415)
         }
-        let failing = RecordingPublisher(failure: IngestError(.brokerUnavailable, "down"), unready: ("broker", "down"))
+        let failing = RecordingPublisher(failure: .unavailable, unready: ("broker", "down"))
         try await withAPI(publisher: failing) { client in
             let refused = try await client.json(#"{"tenant_id":"acme","text":"x"}"#)
             #expect(refused.status == 503 && refused.headers[.retryAfter] == "1")

@@ -1,4 +1,5 @@
 import AMQPBridge
+import LogPipeCore
 import Testing
 
 @testable import LogPipeApp
@@ -12,7 +13,7 @@ struct TopologyTests {
             (.seconds(7200), "2h"), (.milliseconds(250), "250ms"), (.milliseconds(1500), "1500ms"),
         ])
     func labels(_ delay: Duration, _ label: String) {
-        #expect(Topology.label(delay) == label)
+        #expect(DurationText.format(delay) == label)
     }
 
     @Test("one retry queue per tier: TTL = the delay, dead-lettering through the default exchange to the work queue")

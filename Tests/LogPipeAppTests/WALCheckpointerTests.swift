@@ -15,7 +15,7 @@ struct WALCheckpointerTests {
             StoredLog(
                 logID: String(format: "log-%08d", index), tenantID: tenant, text: String(repeating: "x", count: 1_000),
                 redactions: [:], receivedAt: "2026-12-02T10:00:00.000Z", processedAt: "2026-12-02T10:00:01.000Z",
-                requestID: "req-\(index)", timestamp: nil, level: "info", source: nil, attributes: nil)
+                requestID: "req-\(index)", fields: LogFields(timestamp: nil, level: "info", source: nil, attributes: nil))
         }
     }
 

@@ -23,7 +23,7 @@ struct WorkBacklogGateTests {
         let gate = WorkBacklogGate(limit: 10, maxWait: .seconds(30))
         gate.update(readyMessages: 50)
         let waiting = Task { () -> String? in
-            do throws(IngestError) { try await gate.admit(); return nil } catch { return error.code.rawValue }
+            do throws(PublishFailure) { try await gate.admit(); return nil } catch { return "\(error)" }
         }
         #expect(try await eventually { gate.waitingCount == 1 })
         gate.update(readyMessages: 20)  // still closed: the waiter stays
@@ -36,15 +36,15 @@ struct WorkBacklogGateTests {
     func timesOut() async throws {
         let gate = WorkBacklogGate(limit: 10, maxWait: .milliseconds(10))
         gate.update(readyMessages: 50)
-        let waiting = Task { () -> IngestError? in
-            do throws(IngestError) { try await gate.admit(); return nil } catch { return error }
+        let waiting = Task { () -> PublishFailure? in
+            do throws(PublishFailure) { try await gate.admit(); return nil } catch { return error }
         }
         // The monitor's next reading, after the deadline, refuses what waited too long.
         #expect(try await eventually { gate.waitingCount == 1 })
         gate.update(readyMessages: 50, now: .now + .seconds(1))
-        let error = await waiting.value
-        #expect(error?.code == .brokerBacklog)
-        #expect(error?.retryAfterSeconds == 1)
-        #expect(error?.httpStatus == .serviceUnavailable)
+        let failure = try #require(await waiting.value)
+        #expect(failure == .workBacklog)
+        let answer = IngestError(failure)
+        #expect(answer.code == .brokerBacklog && answer.retryAfterHeader == 1 && answer.httpStatus == .serviceUnavailable)
     }
 }

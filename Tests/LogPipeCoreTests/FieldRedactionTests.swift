@@ -11,7 +11,7 @@ struct FieldRedactionTests {
     ) -> LogRecord {
         LogRecord(
             tenantID: TenantID(tenant)!, logID: "attr-1", text: text, receivedAt: "2026-12-01T10:00:00.000Z",
-            requestID: "r1", level: level, source: source, attributes: attributes)
+            requestID: "r1", fields: LogFields(level: level, source: source, attributes: attributes))
     }
 
     @Test("the issue's example: source and every attribute value masked and counted")

@@ -26,6 +26,40 @@ struct IngestParserTests {
         #expect(input.attributes == ["user": .string("u1"), "n": .int(3), "ratio": .double(0.5), "ok": .bool(true)])
     }
 
+    @Test(
+        "the API and the worker hold a log's fields to one set of rules: what the API refuses, the worker finds in a work message, by field",
+        arguments: [
+            (#""timestamp":"yesterday""#, "timestamp"), (#""level":"""#, "level"),
+            ("\"level\":\"\(String(repeating: "l", count: 33))\"", "level"), (#""source":"""#, "source"),
+            ("\"source\":\"\(String(repeating: "s", count: 257))\"", "source"), (#""attributes":{"":1}"#, "attributes"),
+            (#""attributes":{"a\u0001":1}"#, "attributes"),
+            ("\"attributes\":{\((0..<65).map { "\"k\($0)\":1" }.joined(separator: ","))}", "attributes"),
+            (#""attributes":{"k":"\#(String(repeating: "v", count: 60))"}"#, "size"), (#""level":"info","source":"web""#, ""),
+        ])
+    func oneSetOfRules(_ member: String, _ field: String) throws {
+        let body = #"{"tenant_id":"acme","text":"short",\#(member)}"#
+        let api = Result { () throws(IngestError) in try json(body) }
+        // The same fields in a work message, read by the one reader, reach the worker's check without the API's.
+        var record = LogRecord(
+            tenantID: TenantID("acme")!, logID: "l-1", text: "short", receivedAt: "2026-12-07T06:00:00.000Z", requestID: "r-1")
+        record.fields = try Array(body.utf8).withUnsafeBytes { bytes in
+            var fields = LogFields()
+            var scanner = JSONScanner(bytes)
+            try scanner.object { key, scanner throws(JSONScanner.Failure) in
+                if try !fields.read(key, &scanner) { try scanner.skipValue() }
+            }
+            return fields
+        }
+        let worker = WorkValidation(maxLogBytes: 64).problem(record, now: UnixTime(rfc3339: "2026-12-07T06:00:01Z")!)
+        if field.isEmpty {
+            #expect(throws: Never.self) { try api.get() }
+            #expect(worker == nil)
+        } else {
+            #expect(throws: IngestError.self) { try api.get() }
+            #expect(worker == field)
+        }
+    }
+
     @Test("a log's text and attributes together are held to the log size limit, as the worker holds them")
     func textAndAttributesTogether() throws {
         let attributes = (0..<4).map { #""k\#($0)":"\#(String(repeating: "v", count: 12))""# }.joined(separator: ",")
@@ -127,7 +161,7 @@ struct IngestParserTests {
     }
 }
 
-/// `application/json` bodies that are arrays: batches with NDJSON's rules (issue 15).
+/// `application/json` bodies that are arrays: batches with NDJSON's rules (a shipper that sends JSON arrays needs no NDJSON).
 @Suite("JSON array batches")
 struct JSONArrayBatchTests {
     let parser = IngestParser(maxLogBytes: 64, maxBatchLogs: 3)

@@ -13,8 +13,9 @@ struct JSONFastPathTests {
     static func record(_ text: String, full: Bool) -> LogRecord {
         LogRecord(
             tenantID: TenantID("acme")!, logID: "id-1", text: text, receivedAt: "2026-11-29T10:00:00.123Z", requestID: "r-1",
-            timestamp: full ? "2026-11-29T09:59:59Z" : nil, level: full ? "warn \"x\"" : nil, source: full ? "web/1" : nil,
-            attributes: full ? ["n": .int(-42), "big": .int(Int64.max), "r": .double(0.25), "ok": .bool(false), "s": .string("a\"b\n")] : nil)
+            fields: LogFields(
+                timestamp: full ? "2026-11-29T09:59:59Z" : nil, level: full ? "warn \"x\"" : nil, source: full ? "web/1" : nil,
+                attributes: full ? ["n": .int(-42), "big": .int(Int64.max), "r": .double(0.25), "ok": .bool(false), "s": .string("a\"b\n")] : nil))
     }
 
     @Test("records written by hand read back identically, by the scanner and by Foundation", arguments: texts, [false, true])

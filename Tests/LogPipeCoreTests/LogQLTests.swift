@@ -7,7 +7,7 @@ struct LogQLTests {
     func log(_ text: String, level: String? = "error", source: String? = "api", attributes: [String: AttributeValue]? = nil) -> StoredLog {
         StoredLog(
             logID: "l", tenantID: TenantID("acme")!, text: text, redactions: [:], receivedAt: "2026-12-01T10:00:00.000Z",
-            processedAt: "2026-12-01T10:00:00.100Z", requestID: "r", level: level, source: source, attributes: attributes)
+            processedAt: "2026-12-01T10:00:00.100Z", requestID: "r", fields: LogFields(level: level, source: source, attributes: attributes))
     }
 
     func selector(_ text: String) throws -> LogSelector {

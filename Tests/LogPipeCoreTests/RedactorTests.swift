@@ -115,7 +115,7 @@ struct StoredLogTests {
     func redactedDocument() {
         let record = LogRecord(
             tenantID: TenantID("acme")!, logID: "l-1", text: "mail bob@example.com from 10.0.0.1",
-            receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-1", level: "info")
+            receivedAt: "2026-11-29T10:00:00.000Z", requestID: "r-1", fields: LogFields(level: "info"))
         let stored = StoredLog(record: record, redactor: Redactor(), processedAt: UnixTime(milliseconds: 0))
         #expect(stored.text == "mail [REDACTED:EMAIL] from [REDACTED:IP_ADDRESS]")
         #expect(stored.redactions == ["EMAIL": 1, "IP_ADDRESS": 1])

@@ -54,7 +54,7 @@ struct HostileShipperTests {
             parser: parser, fromJSON: false, limits: limits)
         #expect(mapped.inputs.count == 3)
         #expect(mapped.inputs[0].attributes?["otel.dropped_attributes"] == .int(200_000))
-        #expect(mapped.inputs[0].attributes!.keys.allSatisfy { $0.utf8.count <= IngestParser.maxAttributeKeyBytes })
+        #expect(mapped.inputs[0].attributes!.keys.allSatisfy { $0.utf8.count <= LogFields.maxAttributeKeyBytes })
     }
 
     @Test("many resource attributes over many records cost their sum, not their product: each record gets at most 64")
@@ -64,7 +64,7 @@ struct HostileShipperTests {
             request(resource: resource, records: 10_000), headerTenant: nil, defaultTenant: nil, tenantAttribute: "tenant.id",
             parser: parser, fromJSON: false, limits: limits)
         #expect(mapped.inputs.count == 10_000)
-        #expect(mapped.inputs.allSatisfy { ($0.attributes?.count ?? 0) <= IngestParser.maxAttributes })
+        #expect(mapped.inputs.allSatisfy { ($0.attributes?.count ?? 0) <= LogFields.maxAttributes })
         #expect(mapped.inputs[0].attributes?["otel.dropped_attributes"] != nil)
     }
 

@@ -50,11 +50,9 @@ def one_run(label, binaries, scenario, round_index):
         result = bench.run_wrk(script, f"http://127.0.0.1:{PORT}/ingest", 10, 64, wrk_env)
         cores = cpu.cores()
         accepted = (result["requests"] - result["rejected"]) * per_request
-        deadline = time.time() + 600
-        while stored(sqlite) < accepted and time.time() < deadline:
-            time.sleep(0.2)
+        count, elapsed = bench.wait_stored(sqlite, accepted, start, 600, count_stored=lambda: stored(sqlite))
         return {"build": label, "accepted_per_s": round(accepted / result["seconds"]),
-                "stored_per_s": round(stored(sqlite) / (time.time() - start)), "p99_ms": result["p99_ms"],
+                "stored_per_s": round(count / elapsed), "p99_ms": result["p99_ms"],
                 "rejected": result["rejected"], "serve_cores": cores["logpipe"], "broker_cores": cores["broker"]}
     finally:
         server.send_signal(signal.SIGTERM)

@@ -172,11 +172,68 @@ def logpipe_instructions(name, release, amqp, work, port, stored):
         counts, logs = measure({"api": api, "worker": worker}, lambda: post_all(port, content_type, bodies),
                                lambda: stored(sqlite), len(bodies) * per_body)
         return {"load": name, "system": "logpipe", "logs": logs,
-                "api_instructions_per_log": round(counts["api"] / logs), "worker_instructions_per_log": round(counts["worker"] / logs)}
+                "api_instructions_per_log": round(counts["api"] / logs), "worker_instructions_per_log": round(counts["worker"] / logs),
+                "rows_per_write": rows_per_write(f"http://127.0.0.1:{port + 1}/metrics")}
     finally:
         for process in (api, worker):
             if process:
                 process.stop()
+
+
+def scrape(metrics_url):
+    """The Prometheus text of a logpipe process's `/metrics`."""
+    with urllib.request.urlopen(metrics_url, timeout=10) as response:
+        return response.read().decode()
+
+
+def metric_sum(text, prefix, having=()):
+    """The sum of the samples whose line starts with `prefix` (and contains each of `having`)."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith(prefix) and all(part in line for part in having))
+
+
+def rows_per_write(metrics_url):
+    """The worker's mean logs per store write (`logpipe_worker_batch_logs`), for the SQLite floor's transactions."""
+    text = scrape(metrics_url)
+    count = metric_sum(text, "logpipe_worker_batch_logs_count")
+    return max(1, round(metric_sum(text, "logpipe_worker_batch_logs_sum") / count)) if count else 1
+
+
+def http_floor_instructions(release, work, port):
+    """Instructions per request of `http-floor` (a minimal Hummingbird 2 handler: collect the body, decode two JSON
+    fields, answer 202 with a small JSON body) on the `single` workload, counted as `logpipe api` is."""
+    content_type, bodies, _ = workload("single")
+    floor = Counted("http-floor", [stripped(os.path.join(release, "http-floor"), work), str(port)], work, dict(os.environ))
+    try:
+        wait_ready(f"http://127.0.0.1:{port}/readiness", 180, floor)
+        answered = [0]
+
+        def send():
+            answered[0] += post_all(port, content_type, bodies)
+
+        counts, requests = measure({"floor": floor}, send, lambda: answered[0], len(bodies))
+        return {"load": "single", "system": "http-floor", "requests": requests,
+                "instructions_per_request": round(counts["floor"] / requests)}
+    finally:
+        floor.stop()
+
+
+def sqlite_floor_instructions(binary, work, rows_per_write, tenants=10, rows=20_000):
+    """SQLite's own instructions per row for the rows logpipe keeps (`scripts/bench/sqlite_floor.c`), `rows_per_write`
+    rows per transaction over `tenants` tables: callgrind counts a run of `rows` and one of 2 x `rows`; the difference
+    over `rows` leaves out opening the file and creating the tables."""
+    totals = []
+    for count in (rows, 2 * rows):
+        database = os.path.join(work, f"sqlite-floor-{os.getpid()}-{count}.sqlite")
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(database + suffix):
+                os.remove(database + suffix)
+        out = os.path.join(work, f"callgrind.sqlite-floor-{count}")
+        subprocess.run(["valgrind", "--tool=callgrind", "-q", f"--callgrind-out-file={out}", binary, database, str(count),
+                        str(rows_per_write), str(tenants)], check=True, capture_output=True)
+        with open(out) as dump:
+            totals.append(next(int(line.split()[1]) for line in dump if line.startswith(("totals:", "summary:"))))
+    return {"rows_per_write": rows_per_write, "tenants": tenants, "instructions_per_row": round((totals[1] - totals[0]) / rows)}
 
 
 def seed_instructions(venv, seed_dir, amqp, work, port, stored, requests=400):

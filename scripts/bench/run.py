@@ -114,14 +114,18 @@ def peak_rss_mb(pid):
     return None
 
 
+def scrape_messages(port):
+    """(logs accepted, messages the API's connection published) so far, from `serve`'s /metrics."""
+    text = instructions.scrape(f"http://127.0.0.1:{port}/metrics")
+    return (instructions.metric_sum(text, "logpipe_ingest_accepted_logs_total"),
+            instructions.metric_sum(text, 'logpipe_amqp_published_messages{connection="logpipe-api"}'))
+
+
 def scrape_backlog(port):
     """Logs accepted but not yet stored, from `serve`'s /metrics (accepted logs minus stored and duplicate ones)."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
-        text = response.read().decode()
-    accepted = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("logpipe_ingest_accepted_logs_total"))
-    settled = sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-                  if line.startswith("logpipe_worker_deliveries_total") and ('"stored"' in line or '"duplicate"' in line))
-    return accepted - settled
+    text = instructions.scrape(f"http://127.0.0.1:{port}/metrics")
+    settled = sum(instructions.metric_sum(text, "logpipe_worker_deliveries_total", [outcome]) for outcome in ('"stored"', '"duplicate"'))
+    return instructions.metric_sum(text, "logpipe_ingest_accepted_logs_total") - settled
 
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -234,8 +238,10 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
         sampler.start()
         start = time.time()
         cpu = CPUShare(server.pid)  # wrk is the only child that ends during the load
+        before = scrape_messages(HTTP_PORT)
         result = run_wrk(script, f"http://127.0.0.1:{HTTP_PORT}/ingest", seconds, args.connections, env)
         cores = cpu.cores()
+        after = scrape_messages(HTTP_PORT)
         peak_backlog = sampler.stop()
         accepted_requests = result["requests"] - result["rejected"]
         accepted_logs = accepted_requests * logs_per_request
@@ -248,6 +254,11 @@ def logpipe_scenario(name, script, logs_per_request, args, env=None, half_rate=F
             "p50_ms": result["p50_ms"], "p99_ms": result["p99_ms"], "peak_backlog_logs": peak_backlog,
             "cores": cores,
         }
+        # How many logs travel in one broker message, and the broker's CPU per accepted log (µs).
+        logs, messages = after[0] - before[0], after[1] - before[1]
+        row["logs_per_message"] = round(logs / messages, 1) if messages else None
+        if logs and cpu.broker_pid:  # without the broker's pid its share reads 0
+            row["broker_us_per_log"] = round(cores["broker"] * result["seconds"] * 1e6 / logs, 1)
         e2e = json.loads(bench_tool("e2e", "--sqlite", sqlite) if store == "sqlite" else mongo_stored("e2e", mongo_uri, database))
         row["e2e_p50_ms"], row["e2e_p99_ms"] = e2e["p50_ms"], e2e["p99_ms"]
         if half_rate:
@@ -386,7 +397,8 @@ def table(rows, ceilings, counted):
                ("stored_logs_per_s", "stored logs/s"), ("all_stored", "all stored"), ("p50_ms", "202 p50 ms"),
                ("p99_ms", "202 p99 ms"), ("e2e_p50_ms", "e2e p50 ms"), ("e2e_p99_ms", "e2e p99 ms"),
                ("half_rate_p99_ms", "p99 ms at half rate"), ("peak_backlog_logs", "peak backlog logs"),
-               ("peak_rss_mb", "peak RSS MB"), ("cores_text", "cores: broker / logpipe / wrk / idle / stolen")]
+               ("peak_rss_mb", "peak RSS MB"), ("logs_per_message", "logs per broker message"),
+               ("broker_us_per_log", "broker CPU µs per log"), ("cores_text", "cores: broker / logpipe / wrk / idle / stolen")]
     lines = ["| " + " | ".join(title for _, title in columns) + " |", "|" + "---|" * len(columns)]
     for row in rows:
         if row.get("cores"):
@@ -404,11 +416,22 @@ def table(rows, ceilings, counted):
                  f"50 messages per call {grouped['per_second']} msgs/s (runs {grouped['runs']}) = "
                  f"{round(100 * grouped['per_second'] / minimal['per_second'])} %")
     if counted:
-        lines += ["", "| system | load (fixed, under callgrind) | logs stored | API instructions per log | worker instructions per log |",
-                  "|---|---|---|---|---|"]
+        lines += ["", "| system | load (fixed, under callgrind) | logs stored | API instructions per log (× the HTTP floor) | "
+                  "worker instructions per log (× SQLite's floor, rows per write) |", "|---|---|---|---|---|"]
         for row in counted:
-            lines.append(f"| {row['system']} | {row['load']} | {row['logs']} | {row['api_instructions_per_log']:,} | "
-                         f"{row['worker_instructions_per_log']:,} |")
+            api = f"{row['api_instructions_per_log']:,}"
+            if row.get("http_floor"):
+                api += f" ({row['api_instructions_per_log'] / row['http_floor']:.2f}×)"
+            worker = f"{row['worker_instructions_per_log']:,}"
+            if row.get("sqlite_floor"):
+                worker += f" ({row['worker_instructions_per_log'] / row['sqlite_floor']:.2f}×, {row['rows_per_write']})"
+            lines.append(f"| {row['system']} | {row['load']} | {row['logs']} | {api} | {worker} |")
+        floors = [row for row in counted if row.get("http_floor")][:1]
+        if floors:
+            lines.append(f"HTTP floor (`http-floor`, a minimal Hummingbird 2 handler, the single-log workload): "
+                         f"{floors[0]['http_floor']:,} instructions per request; SQLite's floor (`scripts/bench/sqlite_floor.c`): "
+                         + ", ".join(f"{row['sqlite_floor']:,} per row at {row['rows_per_write']} rows per write"
+                                     for row in counted if row.get("sqlite_floor")))
     return "\n".join(lines)
 
 
@@ -431,10 +454,24 @@ def ceilings(args):
 
 
 def instruction_rows(args):
+    """Instructions per log of `logpipe api` and `logpipe worker`, each beside its floor measured in the same run: the
+    API's beside `http-floor` (a minimal Hummingbird 2 handler of the same request), the worker's beside
+    `sqlite_floor` (SQLite alone keeping the same rows, as many per transaction as the worker wrote)."""
     rows = []
+    log("[instructions] the HTTP floor (a minimal Hummingbird handler) under callgrind")
+    http_floor = instructions.http_floor_instructions(RELEASE, WORK, HTTP_PORT + 20)["instructions_per_request"]
+    sqlite_floor = os.path.join(WORK, "sqlite_floor")
+    subprocess.run(["cc", "-O2", "-o", sqlite_floor, os.path.join(ROOT, "scripts", "bench", "sqlite_floor.c"), "-lsqlite3"], check=True)
     for load in args.instruction_loads.split(","):
         log(f"[instructions] {load}: logpipe api and worker under callgrind")
-        rows.append(instructions.logpipe_instructions(load, RELEASE, AMQP, WORK, HTTP_PORT + 10, stored))
+        row = instructions.logpipe_instructions(load, RELEASE, AMQP, WORK, HTTP_PORT + 10, stored)
+        log(f"[instructions] {load}: SQLite's floor at {row['rows_per_write']} rows per write under callgrind")
+        if load == "single":  # the floor is one log per request; batches spread a request's cost over its logs
+            row["http_floor"] = http_floor
+        # The floor writes as many tenants' tables as the load names (each commit touches that many tables' pages).
+        tenants = 3000 if load == "mixed3000" else 10
+        row["sqlite_floor"] = instructions.sqlite_floor_instructions(sqlite_floor, WORK, row["rows_per_write"], tenants)["instructions_per_row"]
+        rows.append(row)
     if not args.no_seed:
         log("[instructions] the seed design under callgrind")
         rows.append(instructions.seed_instructions(seed_venv(), SEED_DIR, AMQP, WORK, SEED_PORT + 10, stored))

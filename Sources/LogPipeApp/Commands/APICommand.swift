@@ -20,8 +20,8 @@ struct APICommand: AsyncParsableCommand {
         runtime.logger.info(
             "logpipe api starting",
             metadata: [
-                "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
-                "namespace": "\(configuration.namespace)",
+                "http.port": "\(configuration.http.port)", "amqp.url": "\(publisher.configuration.redactedURL)",
+                "namespace": "\(configuration.amqp.namespace)",
             ])
         try await runtime.run([AMQPConnectionService(connection: publisher)] + runtime.apiServices(publisher: publisher))
     }
@@ -43,8 +43,8 @@ struct WorkerCommand: AsyncParsableCommand {
         runtime.logger.info(
             "logpipe worker starting",
             metadata: [
-                "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.namespace)",
-                "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.prefetch)",
+                "amqp.url": "\(consumer.configuration.redactedURL)", "namespace": "\(configuration.amqp.namespace)",
+                "store": "\(configuration.storeDescription)", "prefetch": "\(configuration.worker.prefetch)",
                 "http.port": "\(configuration.workerHTTPPort)",
             ])
         try await runtime.run(
@@ -72,8 +72,8 @@ struct ServeCommand: AsyncParsableCommand {
         runtime.logger.info(
             "logpipe serve starting",
             metadata: [
-                "http.port": "\(configuration.httpPort)", "amqp.url": "\(publisher.configuration.redactedURL)",
-                "namespace": "\(configuration.namespace)", "store": "\(configuration.storeDescription)",
+                "http.port": "\(configuration.http.port)", "amqp.url": "\(publisher.configuration.redactedURL)",
+                "namespace": "\(configuration.amqp.namespace)", "store": "\(configuration.storeDescription)",
             ])
         // Shutdown runs in reverse: HTTP stops, the worker finishes and acks its batch, then the connections close.
         try await runtime.run(
@@ -92,7 +92,7 @@ struct HTTPOptions: ParsableArguments {
     var port: Int?
 
     func apply(to configuration: inout LogPipeConfiguration) {
-        if let host { configuration.httpHost = host }
-        if let port { configuration.httpPort = port }
+        if let host { configuration.http.host = host }
+        if let port { configuration.http.port = port }
     }
 }

@@ -12,9 +12,9 @@ struct CommonOptions: ParsableArguments {
 
     /// Defaults, then the environment, then these flags.
     func configuration() throws -> LogPipeConfiguration {
-        var configuration = try LogPipeConfiguration(environment: ProcessInfo.processInfo.environment)
-        if let amqpURL { configuration.amqpURL = amqpURL }
-        if let namespace { configuration.namespace = namespace }
+        var configuration = try LogPipeConfiguration.fromProcessEnvironment()
+        if let amqpURL { configuration.amqp.url = amqpURL }
+        if let namespace { configuration.amqp.namespace = namespace }
         try configuration.validate()
         return configuration
     }

@@ -44,8 +44,7 @@ struct KeysCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let environment = try LogPipeConfiguration.resolvingFiles(ProcessInfo.processInfo.environment)
-            guard let path = file ?? environment["LOGPIPE_API_KEYS_FILE"].flatMap({ $0.isEmpty ? nil : $0 }) else {
+            guard let path = try file ?? LogPipeConfiguration.fromProcessEnvironment().http.apiKeysFile else {
                 throw ValidationError("set --file or LOGPIPE_API_KEYS_FILE")
             }
             if FileManager.default.fileExists(atPath: path) {

@@ -17,8 +17,8 @@ struct LogsCommand: AsyncParsableCommand {
 
         func open() throws -> (any LogStore, TenantID) {
             guard let tenant = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
-            var configuration = try LogPipeConfiguration(environment: ProcessInfo.processInfo.environment)
-            if let sqlitePath { configuration.sqlitePath = sqlitePath }
+            var configuration = try LogPipeConfiguration.fromProcessEnvironment()
+            if let sqlitePath { configuration.store.sqlitePath = sqlitePath }
             let runtime = Runtime(configuration: configuration, logger: LogSetup.makeLogger(label: "logpipe.logs", level: .error))
             return (try runtime.store(), tenant)
         }

@@ -37,7 +37,7 @@ struct RedactCommand: ParsableCommand {
             guard let parsed = TenantID(tenant) else { throw ValidationError("--tenant is not a valid tenant id") }
             tenantID = parsed
         }
-        let policy = try Self.policy(environment: ProcessInfo.processInfo.environment, rules: rules)
+        let policy = try Self.policy(LogPipeConfiguration.fromProcessEnvironment(), rules: rules)
         let totals = try RedactFilter(redactor: policy.redactor(for: tenantID), json: json).run(input: STDIN_FILENO, output: STDOUT_FILENO)
         if report {
             let lines = totals.keys.sorted().map { "\($0)\t\(totals[$0]!)" }
@@ -47,11 +47,10 @@ struct RedactCommand: ParsableCommand {
 }
 
 extension RedactCommand {
-    /// The workers' redaction policy, read the same way (the configuration from `environment`, `<NAME>_FILE`
-    /// included; the rules file, `LOGPIPE_SECRET_KEYS` and the tenants file's `secret_keys`), with `rules` in
-    /// place of the configured rules file when given.
-    static func policy(environment: [String: String], rules: String?) throws -> RedactionPolicy {
-        var configuration = try LogPipeConfiguration(environment: environment)
+    /// The workers' redaction policy, read the same way from `configuration` (the rules file, `LOGPIPE_SECRET_KEYS`
+    /// and the tenants file's `secret_keys`), with `rules` in place of the configured rules file when given.
+    static func policy(_ configuration: LogPipeConfiguration, rules: String?) throws -> RedactionPolicy {
+        var configuration = configuration
         if let rules { configuration.redactionRulesFile = rules }
         return try Runtime(configuration: configuration, logger: Logger(label: "logpipe.redact")).redactionPolicy()
     }
@@ -250,6 +249,10 @@ struct BufferedWriter {
             let written = buffer[offset...].withUnsafeBytes { Glibc.write(descriptor, $0.baseAddress, $0.count) }
             if written < 0 {
                 if errno != EINTR { writeError = errno }
+                continue
+            }
+            if written == 0 {  // nothing taken from a non-empty buffer: stop rather than spin
+                writeError = EIO
                 continue
             }
             offset += written

@@ -4,6 +4,7 @@ import Hummingbird
 import LogPipeCore
 import Logging
 import ServiceLifecycle
+import Synchronization
 import UnixSignals
 
 /// Builds the long-running pieces a command runs, from one configuration.
@@ -12,6 +13,7 @@ struct Runtime {
     let logger: Logger
     /// The process's metrics (one registry, served at `/metrics`).
     let metrics: LogPipeMetrics
+    private let tenants = TenantsFileCache()
 
     /// The configuration with its process-wide logger (bootstrapped once, at the configured level and format).
     init(configuration: LogPipeConfiguration, label: String) {
@@ -49,12 +51,12 @@ struct Runtime {
     /// The configured store: MongoDB when `LOGPIPE_MONGO_URI` is set, else the embedded SQLite file.
     func store() throws -> any LogStore {
         do {
-            if let uri = configuration.mongoURI {
+            if let uri = configuration.store.mongoURI {
                 return try MongoLogStore(
-                    uri: uri, database: configuration.mongoDatabase, writeConcern: configuration.mongoWriteConcern,
+                    uri: uri, database: configuration.store.mongoDatabase, writeConcern: configuration.store.mongoWriteConcern,
                     retention: try retention())
             }
-            return try SQLiteLogStore(path: configuration.sqlitePath)
+            return try SQLiteLogStore(path: configuration.store.sqlitePath)
         } catch let error as CommandFailure {
             throw error
         } catch {
@@ -66,28 +68,32 @@ struct Runtime {
     /// connection (SQLite) of its own.
     func reader() throws -> any LogReader {
         do {
-            if let uri = configuration.mongoURI { return try MongoLogReader(uri: uri, database: configuration.mongoDatabase) }
+            if let uri = configuration.store.mongoURI { return try MongoLogReader(uri: uri, database: configuration.store.mongoDatabase) }
         } catch {
             throw CommandFailure("\(error)")
         }
-        return SQLiteLogReader(path: configuration.sqlitePath)
+        return SQLiteLogReader(path: configuration.store.sqlitePath)
     }
 
-    /// The tenants file's contents, once per call (an unreadable or invalid file is a start-up error).
-    func tenantsFile() throws -> Data? {
-        guard let path = configuration.tenantLimitsFile else { return nil }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CommandFailure("LOGPIPE_TENANTS_FILE cannot read \(path)")
-        }
-        return data
-    }
-
+    /// The tenants file (rate limits, retention, secret keys), read once, when first needed (`logs` and `dlq`
+    /// never read it): an unreadable or invalid file stops the process.
     func tenantSettings() throws -> TenantSettings {
-        try tenantsFile().map { data throws(ConfigurationError) in try TenantSettings.parse(data) } ?? TenantSettings()
+        try tenants.parsed.withLock { cached in
+            if let cached { return cached }
+            var settings = TenantSettings()
+            if let path = configuration.tenantsFile {
+                guard let data = FileManager.default.contents(atPath: path) else {
+                    throw CommandFailure("LOGPIPE_TENANTS_FILE cannot read \(path)")
+                }
+                settings = try TenantSettings.parse(data)
+            }
+            cached = settings
+            return settings
+        }
     }
 
     func retention() throws -> RetentionPolicy {
-        RetentionPolicy(period: configuration.retention, overrides: try tenantSettings().retention)
+        RetentionPolicy(period: configuration.store.retention, overrides: try tenantSettings().retention)
     }
 
     func redactionPolicy() throws -> RedactionPolicy {
@@ -100,13 +106,13 @@ struct Runtime {
     func storeServices(_ store: any LogStore) throws -> [any Service] {
         let retention = try retention()
         guard let sqlite = store as? SQLiteLogStore, !retention.keepsEverything else { return [] }
-        return [RetentionSweeper(store: sqlite, retention: retention, interval: configuration.retentionSweepInterval, logger: logger)]
+        return [RetentionSweeper(store: sqlite, retention: retention, interval: configuration.store.retentionSweepInterval, logger: logger)]
     }
 
     func worker(connection: AMQPConnection, store: any LogStore) throws -> LogWorker {
         LogWorker(
             connection: connection, topology: topology, store: store, redaction: try redactionPolicy(),
-            configuration: configuration.workerConfiguration, logger: logger, metrics: metrics,
+            configuration: configuration.worker, logger: logger, metrics: metrics,
             queues: configuration.consumedQueues)
     }
 
@@ -117,28 +123,25 @@ struct Runtime {
         return [
             Application(
                 router: ops.router(),
-                configuration: .init(address: .hostname(configuration.httpHost, port: configuration.workerHTTPPort), serverName: "logpipe-worker"),
+                configuration: .init(address: .hostname(configuration.http.host, port: configuration.workerHTTPPort), serverName: "logpipe-worker"),
                 logger: logger)
         ]
     }
 
     /// The HTTP application and what it needs beside it (the API keys' SIGHUP reloader, when keys are on).
     func apiServices(publisher: AMQPConnection, extraChecks: [ReadinessCheck] = []) throws -> [any Service] {
-        var rateLimits = configuration.rateLimits
-        if let data = try tenantsFile() { rateLimits.overrides = try RateLimits.parseOverrides(data) }
-        let keys = try configuration.apiKeysFile.map { path throws(ConfigurationError) in try APIKeyStore(path: path) }
-        var limits = AMQPLogPublisher.Limits()
-        limits.maxPendingConfirms = configuration.maxPendingConfirms
-        limits.coalesceInFlight = configuration.coalesceInFlight
+        var rateLimits = configuration.limits.rateLimits
+        rateLimits.overrides = try tenantSettings().rateLimits
+        let keys = try configuration.http.apiKeysFile.map { path throws(ConfigurationError) in try APIKeyStore(path: path) }
         let backlog =
-            configuration.maxWorkBacklog > 0
-            ? WorkBacklogGate(limit: configuration.maxWorkBacklog, maxWait: configuration.confirmTimeout) : nil
+            configuration.limits.maxWorkBacklog > 0
+            ? WorkBacklogGate(limit: configuration.limits.maxWorkBacklog, maxWait: configuration.amqp.confirmTimeout) : nil
         let api = IngestAPI(
-            publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: limits, backlog: backlog),
+            publisher: AMQPLogPublisher(connection: publisher, topology: topology, limits: configuration.publisher, backlog: backlog),
             configuration: configuration, extraChecks: extraChecks, keys: keys, rateLimits: rateLimits,
             metrics: metrics, reader: try reader())
-        let certificates = try configuration.httpTLSCertificateFile.map { certificate throws(ConfigurationError) in
-            try TLSCertificateStore(certificateFile: certificate, keyFile: configuration.httpTLSKeyFile ?? "")
+        let certificates = try configuration.http.tlsCertificateFile.map { certificate throws(ConfigurationError) in
+            try TLSCertificateStore(certificateFile: certificate, keyFile: configuration.http.tlsKeyFile ?? "")
         }
         let application = api.application(configuration: configuration, logger: logger, tls: certificates)
         var services: [any Service] = [application]
@@ -157,4 +160,9 @@ struct Runtime {
         if !reloads.isEmpty { services.append(HangupReloader(actions: reloads, logger: logger)) }
         return services
     }
+}
+
+/// What ``Runtime/tenantSettings()`` read, kept for the runtime's copies.
+private final class TenantsFileCache: Sendable {
+    let parsed = Mutex<TenantSettings?>(nil)
 }

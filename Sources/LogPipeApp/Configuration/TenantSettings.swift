@@ -1,13 +1,15 @@
 import Foundation
 import LogPipeCore
 
-/// What the tenants file says besides rate limits (``RateLimits/parseOverrides(_:)`` reads those):
+/// Everything the tenants file says, the one type it is read into:
 ///
 ///     {"acme": {"rate": 500, "retention": "7d", "secret_keys": ["pin", "member_no"]},
 ///      "audit": {"retention": "forever"}}
 ///
-/// `retention` overrides `LOGPIPE_RETENTION` for the tenant; `secret_keys` adds to the secret attribute keys.
+/// The rate limits (`rate`, `burst`, `bytes_rate`, `bytes_burst`) override the `LOGPIPE_RATE_*` defaults for the
+/// tenant; `retention` overrides `LOGPIPE_RETENTION`; `secret_keys` adds to the secret attribute keys.
 public struct TenantSettings: Sendable, Equatable {
+    public var rateLimits: [String: RateLimits.Limit] = [:]
     public var retention: [TenantID: Duration?] = [:]
     public var secretKeys: [TenantID: [String]] = [:]
 
@@ -34,6 +36,12 @@ public struct TenantSettings: Sendable, Equatable {
             guard let tenant = TenantID(name) else {
                 throw failure("has an entry \"\(name.prefix(64))\" that is not a tenant id with an object of settings")
             }
+            guard let limit = entry.limit,
+                [limit.rate, limit.burst, limit.bytesRate, limit.bytesBurst].allSatisfy({ ($0 ?? 1) > 0 && ($0 ?? 1).isFinite })
+            else {
+                throw failure("tenant \(tenant): rate, burst, bytes_rate and bytes_burst must be positive numbers")
+            }
+            if limit != RateLimits.Limit() { settings.rateLimits[name] = limit }
             if let text = entry.retention {
                 guard let text, let period = RetentionPolicy.parse(text) else {
                     throw failure("tenant \(tenant): retention must be a duration such as 30d or 12h, or \"forever\"")
@@ -51,8 +59,9 @@ public struct TenantSettings: Sendable, Equatable {
     }
 
     /// One tenant's entry. Each setting is nil when absent and `.some(nil)` when present with the wrong type,
-    /// so the error can name the setting; other members (the rate limits) are read elsewhere and ignored here.
+    /// so the error can name the setting; the rate limits are nil when one of them is not a number.
     private struct Entry: Decodable {
+        var limit: RateLimits.Limit?
         var retention: String??
         var secretKeys: [String]??
 
@@ -63,6 +72,7 @@ public struct TenantSettings: Sendable, Equatable {
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
+            limit = try? RateLimits.Limit(from: decoder)
             retention = container.contains(.retention) ? .some(try? container.decode(String.self, forKey: .retention)) : nil
             secretKeys = container.contains(.secretKeys) ? .some(try? container.decode([String].self, forKey: .secretKeys)) : nil
         }

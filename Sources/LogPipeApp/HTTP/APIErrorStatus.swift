@@ -73,3 +73,24 @@ extension IngestError {
     /// usually comes back within it), else nothing.
     var retryAfterHeader: Int? { retryAfterSeconds ?? (httpStatus.code == 503 ? 1 : nil) }
 }
+
+extension IngestError {
+    /// What a client is told when the broker did not take its logs: every case is a 503 the client may retry
+    /// (resending stores nothing twice), and says whether the logs may already be queued.
+    init(_ failure: PublishFailure) {
+        switch failure {
+        case .unavailable: self.init(.brokerUnavailable, "the broker is unavailable; retry later")
+        case .connectionLost: self.init(.brokerUnavailable, "the broker connection was lost before the log was confirmed; retry")
+        case .blocked(published: false): self.init(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later")
+        case .blocked(published: true):
+            self.init(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later (the log may be stored twice, never lost)")
+        case .confirmBacklog: self.init(.brokerBacklog, "too many logs are waiting for the broker's confirm; retry later")
+        case .workBacklog:
+            self.init(.brokerBacklog, "the workers are behind (the work queue is over its backlog bound); retry later", retryAfterSeconds: 1)
+        case .confirmTimeout:
+            self.init(.confirmTimeout, "the broker did not confirm the log in time; retry later (the log may be stored twice, never lost)")
+        case .rejected: self.init(.brokerRejected, "the broker refused the log; retry later")
+        case .unroutable: self.init(.unroutable, "no queue is bound for this tenant's routing key; the broker topology needs attention")
+        }
+    }
+}

@@ -1,15 +1,28 @@
 import Hummingbird
+import LogPipeCore
 import NIOCore
 
-/// The request context of the API's routes: Hummingbird's core context plus the connection the request came
-/// on, for the client's address (its share of the body budget) and for noticing that the client went away.
+/// The request context of the API's routes: Hummingbird's core context, the connection the request came on
+/// (the client's address, its share of the body budget, whether it went away), and what the middleware
+/// established before a handler runs (APIMiddleware.swift).
 public struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
     public var coreContext: CoreRequestContextStorage
     let channel: any Channel
+    /// When the request's head arrived: the receive time of every log it carries.
+    let receivedAt: UnixTime
+    /// The request's id, on every answer (``APIErrorMiddleware``, first on every route).
+    var requestID = ""
+    /// The write routes (``WriteAccessMiddleware``): the API key's grant when keys are configured (nil: every
+    /// tenant may write), and what the request holds of the body budget until it is answered.
+    var grant: APIKeyTable.Entry?
+    var charge: BodyCharge?
+    /// The read routes (``ReadAccessMiddleware``): the one tenant the request may read.
+    var readTenant: TenantID?
 
     public init(source: ApplicationRequestContextSource) {
         coreContext = .init(source: source)
         channel = source.channel
+        receivedAt = .now
     }
 
     /// The peer's address (thread-safe: NIO caches it when the connection is accepted).
@@ -19,7 +32,7 @@ public struct APIRequestContext: RequestContext, RemoteAddressRequestContext {
     var clientGone: Bool { !channel.isActive }
 
     /// Who the request belongs to for fairness: its API key when it has one, else its peer's address.
-    func budgetClient(grant: APIKeyTable.Entry?) -> BodyBudget.Client {
+    var budgetClient: BodyBudget.Client {
         if let grant, grant.hash.count >= 16 {
             return grant.hash.withUnsafeBytes {
                 BodyBudget.Client(high: $0.loadUnaligned(as: UInt64.self) | 1, low: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))

@@ -123,11 +123,16 @@ enum APIResponses {
 }
 
 extension Request {
-    /// The client's `X-Request-ID` when it is a sane id, else a new UUIDv7.
+    /// The client's `X-Request-ID` when it is a sane id, else a new UUIDv7 (a new one each time: the API's routes
+    /// read it once, from their context).
     var requestID: String {
         if let given = headers.value(APIResponses.requestIDHeader), LogID.isValid(given) { return given }
         return LogID.generate()
     }
+
+    /// The tenant the write routes' `X-Tenant-ID` names (an empty header counts as absent, as empty environment
+    /// variables do).
+    var tenantHeader: String? { headers.nonEmpty(APIResponses.tenantHeader) }
 }
 
 extension HTTPFields {
@@ -141,5 +146,10 @@ extension HTTPFields {
             found = field.value
         }
         return found
+    }
+
+    /// A header's value, `nil` when it is absent or empty.
+    func nonEmpty(_ name: HTTPField.Name) -> String? {
+        value(name).flatMap { $0.isEmpty ? nil : $0 }
     }
 }

@@ -35,7 +35,7 @@ public struct RateLimits: Sendable, Equatable {
 
     /// For every tenant (`LOGPIPE_TENANT_RATE`, `…_BURST`, `…_BYTES_RATE`, `…_BYTES_BURST`).
     public var defaults = Limit()
-    /// Per tenant, from `LOGPIPE_TENANT_LIMITS_FILE` (`{"acme": {"rate": 500, "burst": 1000}}`).
+    /// Per tenant, from the tenants file (`{"acme": {"rate": 500, "burst": 1000}}`, ``TenantSettings``).
     public var overrides: [String: Limit] = [:]
 
     public init() {}
@@ -45,20 +45,6 @@ public struct RateLimits: Sendable, Equatable {
     }
 
     public var isUnlimited: Bool { defaults.isUnlimited && overrides.values.allSatisfy { defaults.merged(with: $0).isUnlimited } }
-
-    /// Parses the overrides file; every number must be positive.
-    public static func parseOverrides(_ data: Data) throws(ConfigurationError) -> [String: Limit] {
-        let error = ConfigurationError(
-            variable: "LOGPIPE_TENANTS_FILE",
-            message: #"must be a JSON object of tenant ids to {"rate", "burst", "bytes_rate", "bytes_burst"} with positive numbers"#)
-        guard let overrides = try? JSONDecoder().decode([String: Limit].self, from: data) else { throw error }
-        for (tenant, limit) in overrides {
-            guard TenantID(tenant) != nil,
-                [limit.rate, limit.burst, limit.bytesRate, limit.bytesBurst].allSatisfy({ ($0 ?? 1) > 0 })
-            else { throw error }
-        }
-        return overrides
-    }
 }
 
 /// Token buckets per tenant. A request is admitted only if every tenant in it can pay, and then all pay, so

@@ -21,9 +21,9 @@ final class ChunkCoalescer: Sendable {
 
     /// Sends one message carrying `items` (one item: the plain log body; more: a batch chunk) and returns
     /// the outcome of its confirm.
-    typealias Send = @Sendable (_ tenant: TenantID, _ items: [Item]) async -> IngestError?
+    typealias Send = @Sendable (_ tenant: TenantID, _ items: [Item]) async -> PublishFailure?
     /// Sends one message per chunk, together, and returns each one's outcome in order.
-    typealias SendMany = @Sendable (_ chunks: [Chunk]) async -> [IngestError?]
+    typealias SendMany = @Sendable (_ chunks: [Chunk]) async -> [PublishFailure?]
 
     /// A tenant's logs that travel as one message.
     struct Chunk: Sendable {
@@ -33,7 +33,7 @@ final class ChunkCoalescer: Sendable {
 
     private struct Group {
         let items: [Item]
-        let continuation: CheckedContinuation<IngestError?, Never>
+        let continuation: CheckedContinuation<PublishFailure?, Never>
     }
 
     private struct Lane {
@@ -77,7 +77,7 @@ final class ChunkCoalescer: Sendable {
     /// Publishes a request's chunks (each of one tenant, at most a chunk's worth): those whose tenant has room in
     /// flight leave at once, together (one hop to the broker connection for all of them); the others wait in
     /// their tenant's lane as with ``publish(_:tenant:)``. Returns the first failure, once every chunk is settled.
-    func publish(_ chunks: [Chunk]) async -> IngestError? {
+    func publish(_ chunks: [Chunk]) async -> PublishFailure? {
         let alone = lanes.withLock { lanes in
             chunks.map { chunk -> Bool in
                 var lane = lanes[chunk.tenant, default: Lane()]
@@ -90,7 +90,7 @@ final class ChunkCoalescer: Sendable {
         let now = zip(chunks, alone).filter(\.1).map(\.0)
         let later = zip(chunks, alone).filter { !$0.1 }.map(\.0)
         if later.isEmpty { return await sendAlone(now) }
-        return await withTaskGroup(of: IngestError?.self) { group in
+        return await withTaskGroup(of: PublishFailure?.self) { group in
             for chunk in later {
                 group.addTask { await self.wait(chunk.items, tenant: chunk.tenant) }
             }
@@ -100,7 +100,7 @@ final class ChunkCoalescer: Sendable {
         }
     }
 
-    private func sendAlone(_ chunks: [Chunk]) async -> IngestError? {
+    private func sendAlone(_ chunks: [Chunk]) async -> PublishFailure? {
         guard !chunks.isEmpty else { return nil }
         let errors = await sendMany(chunks)
         for (chunk, error) in zip(chunks, errors) { finished(chunk.tenant, error) }
@@ -109,7 +109,7 @@ final class ChunkCoalescer: Sendable {
 
     /// Publishes `items` (all of `tenant`, at most a chunk's worth); returns once the message carrying them was
     /// confirmed (`nil`) or failed (the error).
-    func publish(_ items: [Item], tenant: TenantID) async -> IngestError? {
+    func publish(_ items: [Item], tenant: TenantID) async -> PublishFailure? {
         guard !items.isEmpty else { return nil }
         let alone = lanes.withLock { lanes -> Bool in
             var lane = lanes[tenant, default: Lane()]
@@ -127,7 +127,7 @@ final class ChunkCoalescer: Sendable {
     }
 
     /// Puts `items` in the tenant's lane; they leave with the lane's next chunk.
-    private func wait(_ items: [Item], tenant: TenantID) async -> IngestError? {
+    private func wait(_ items: [Item], tenant: TenantID) async -> PublishFailure? {
         let bytes = items.reduce(0) { $0 + $1.encoded.count + 1 }
         return await withCheckedContinuation { continuation in
             let ready = lanes.withLock { lanes -> [[Group]] in
@@ -154,9 +154,9 @@ final class ChunkCoalescer: Sendable {
     var waitingLogs: Int { lanes.withLock { $0.values.reduce(0) { $0 + $1.waitingLogs } } }
 
     /// A message of the tenant was settled with `outcome`: its waiting logs, if any, leave now as one chunk, or fail
-    /// with the outcome when it says the broker is silent or gone (``failsWaiting(_:)``).
-    private func finished(_ tenant: TenantID, _ outcome: IngestError?) {
-        let failure = outcome.flatMap { Self.failsWaiting($0) ? $0 : nil }
+    /// with the outcome when it says the broker is silent or gone (``PublishFailure/failsWaiting``).
+    private func finished(_ tenant: TenantID, _ outcome: PublishFailure?) {
+        let failure = outcome.flatMap { $0.failsWaiting ? $0 : nil }
         let (next, failed) = lanes.withLock { lanes -> ([Group]?, [Group]) in
             guard var lane = lanes[tenant] else { return (nil, []) }
             lane.inFlight -= 1
@@ -167,11 +167,6 @@ final class ChunkCoalescer: Sendable {
         }
         for group in failed { group.continuation.resume(returning: failure) }
         if let next { flush(tenant, next) }
-    }
-
-    /// A confirm timeout or a lost connection: the logs waiting behind that message are answered with it.
-    static func failsWaiting(_ error: IngestError) -> Bool {
-        error.code == .confirmTimeout || error.code == .brokerUnavailable
     }
 
     private func flush(_ tenant: TenantID, _ groups: [Group]) {

@@ -39,16 +39,9 @@ public struct ParkedMessage: Sendable {
 
     /// How long ago it was parked, when known.
     public func age(now: Date = Date()) -> Duration? {
-        guard let failedAt, let date = Self.parse(failedAt) else { return nil }
-        return .milliseconds(Int64(max(0, now.timeIntervalSince(date)) * 1000))
-    }
-
-    static func parse(_ text: String) -> Date? {
-        let formatter = ISO8601DateFormatter()
-        formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        if let date = formatter.date(from: text) { return date }
-        formatter.formatOptions = [.withInternetDateTime]
-        return formatter.date(from: text)
+        guard let failedAt, let parked = UnixTime(rfc3339: failedAt) else { return nil }
+        let nowMilliseconds = Int64(now.timeIntervalSince1970 * 1000)
+        return .milliseconds(max(0, nowMilliseconds - Int64(parked.milliseconds)))
     }
 }
 

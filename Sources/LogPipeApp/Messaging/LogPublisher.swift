@@ -5,11 +5,11 @@ import Synchronization
 
 /// Publishes validated logs and answers only once they are safe (confirmed by the broker).
 public protocol LogPublisher: Sendable {
-    /// Returns when the broker confirmed the record; throws a 503-class ``IngestError`` otherwise.
-    func publish(_ record: LogRecord) async throws(IngestError)
+    /// Returns when the broker confirmed the record; throws why not otherwise.
+    func publish(_ record: LogRecord) async throws(PublishFailure)
     /// Publishes a validated batch; returns when the broker confirmed all of it. After a failure some of
     /// it may be queued: a retry with the same `log_id`s stores nothing twice.
-    func publish(batch records: [LogRecord]) async throws(IngestError)
+    func publish(batch records: [LogRecord]) async throws(PublishFailure)
     /// `nil` when the publisher can do its job, else the name and reason of the failing check.
     var unreadyReason: (check: String, detail: String)? { get }
     /// The broker node the publisher is connected to (`host:port`), if any.
@@ -25,7 +25,7 @@ extension LogPublisher {
 /// Under load, a tenant's logs that arrive while its earlier messages await their confirm travel together as
 /// one chunk (``ChunkCoalescer``), from single-log requests and batches alike.
 public struct AMQPLogPublisher: LogPublisher {
-    public struct Limits: Sendable {
+    public struct Limits: Sendable, Equatable {
         /// Logs per batch chunk at most (a worker holds up to prefetch × this many logs).
         public var chunkLogs = 250
         /// Encoded bytes per batch chunk at most (a single larger log still travels alone).
@@ -56,7 +56,7 @@ public struct AMQPLogPublisher: LogPublisher {
             : ChunkCoalescer(
                 inFlight: limits.coalesceInFlight, chunkLogs: limits.chunkLogs, chunkBytes: limits.chunkBytes
             ) { tenant, items in
-                do throws(IngestError) {
+                do throws(PublishFailure) {
                     try await sender.send(items, tenant: tenant)
                     return nil
                 } catch {
@@ -67,7 +67,7 @@ public struct AMQPLogPublisher: LogPublisher {
             }
     }
 
-    public func publish(_ record: LogRecord) async throws(IngestError) {
+    public func publish(_ record: LogRecord) async throws(PublishFailure) {
         try checkFlow(messages: 1)
         try await backlog?.admit()
         let item = ChunkCoalescer.Item(record: record, encoded: record.jsonBytes)
@@ -78,7 +78,7 @@ public struct AMQPLogPublisher: LogPublisher {
         }
     }
 
-    public func publish(batch records: [LogRecord]) async throws(IngestError) {
+    public func publish(batch records: [LogRecord]) async throws(PublishFailure) {
         let chunks = chunk(records)
         try checkFlow(messages: chunks.count)
         try await backlog?.admit()
@@ -123,14 +123,10 @@ public struct AMQPLogPublisher: LogPublisher {
         return chunks
     }
 
-    /// Broker flow control and the confirm backlog answer 503 at once rather than letting requests pile up.
-    private func checkFlow(messages: Int) throws(IngestError) {
-        if sender.connection.isBlocked {
-            throw IngestError(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later")
-        }
-        if sender.pending.value + messages > limits.maxPendingConfirms {
-            throw IngestError(.brokerBacklog, "too many logs are waiting for the broker's confirm; retry later")
-        }
+    /// Broker flow control and the confirm backlog fail at once rather than letting requests pile up.
+    private func checkFlow(messages: Int) throws(PublishFailure) {
+        if sender.connection.isBlocked { throw .blocked(published: false) }
+        if sender.pending.value + messages > limits.maxPendingConfirms { throw .confirmBacklog }
     }
 
     public var unreadyReason: (check: String, detail: String)? {
@@ -143,7 +139,7 @@ public struct AMQPLogPublisher: LogPublisher {
 
     public var node: String? { sender.connection.endpoint?.address }
 
-    /// Publishes one message with a confirm and maps the bridge's errors to the API's.
+    /// Publishes one message with a confirm; the bridge's errors become ``PublishFailure``s.
     struct Sender: Sendable {
         let connection: AMQPConnection
         let topology: Topology
@@ -151,7 +147,7 @@ public struct AMQPLogPublisher: LogPublisher {
         let pending = PendingCount()
 
         /// Publishes one chunk's message and waits for its confirm.
-        func send(_ items: [ChunkCoalescer.Item], tenant: TenantID) async throws(IngestError) {
+        func send(_ items: [ChunkCoalescer.Item], tenant: TenantID) async throws(PublishFailure) {
             let message = self.message(Chunk(tenant: tenant, items: items))
             pending.add(1)
             defer { pending.add(-1) }
@@ -160,18 +156,18 @@ public struct AMQPLogPublisher: LogPublisher {
                     exchange: message.exchange, routingKey: message.routingKey, body: message.body, properties: message.properties,
                     mandatory: message.mandatory)
             } catch let error as AMQPError {
-                throw AMQPLogPublisher.ingestError(for: error)
+                throw PublishFailure(error)
             } catch {
-                throw IngestError(.brokerUnavailable, "the broker is unavailable; retry later")
+                throw .unavailable
             }
         }
 
         /// One message per chunk, published together; each chunk's outcome in order.
-        func send(_ chunks: [Chunk]) async -> [IngestError?] {
+        func send(_ chunks: [Chunk]) async -> [PublishFailure?] {
             let messages = chunks.map(message)
             pending.add(messages.count)
             defer { pending.add(-messages.count) }
-            return await connection.publish(messages).map { $0.map(AMQPLogPublisher.ingestError(for:)) }
+            return await connection.publish(messages).map { $0.map(PublishFailure.init) }
         }
 
         /// One log goes as its plain body (`message_id` = its `log_id`); more as a batch chunk named after its first
@@ -194,23 +190,6 @@ public struct AMQPLogPublisher: LogPublisher {
                 correlationID: first.requestID, timestamp: UnixTime.now.seconds, headers: headers)
             return AMQPConnection.OutgoingMessage(
                 exchange: topology.ingestExchange, routingKey: chunk.tenant.routingKey, body: body, properties: properties, mandatory: true)
-        }
-    }
-
-    static func ingestError(for error: AMQPError) -> IngestError {
-        switch error.code {
-        case .confirmTimeout:
-            IngestError(.confirmTimeout, "the broker did not confirm the log in time; retry later (the log may be stored twice, never lost)")
-        case .nacked:
-            IngestError(.brokerRejected, "the broker refused the log; retry later")
-        case .unroutable:
-            IngestError(.unroutable, "no queue is bound for this tenant's routing key; the broker topology needs attention")
-        case .blocked:
-            IngestError(.brokerBlocked, "the broker is refusing publishes (resource alarm); retry later (the log may be stored twice, never lost)")
-        case .connectionLost:
-            IngestError(.brokerUnavailable, "the broker connection was lost before the log was confirmed; retry")
-        default:
-            IngestError(.brokerUnavailable, "the broker is unavailable; retry later")
         }
     }
 }

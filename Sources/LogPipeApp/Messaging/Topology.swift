@@ -53,23 +53,12 @@ public struct Topology: Sendable, Equatable {
     public var allQueues: [String] { workQueues + [deadLetterQueue] + retryQueues }
 
     /// The retry queue of tier `tier` (`<ns>.retry.<delay>`, e.g. `logpipe.retry.10s`).
-    public func retryQueue(tier: Int) -> String { "\(namespace).retry.\(Self.label(retryDelays[tier]))" }
+    public func retryQueue(tier: Int) -> String { "\(namespace).retry.\(DurationText.format(retryDelays[tier]))" }
     /// Every retry queue, in tier order (a delay listed twice gets one queue).
     public var retryQueues: [String] {
         var seen = Set<String>()
         return retryDelays.indices.map { retryQueue(tier: $0) }.filter { seen.insert($0).inserted }
     }
-
-    /// A delay as a queue-name suffix in the largest whole unit: 1s, 10s, 1m, 10m, 1h, 250ms.
-    public static func label(_ delay: Duration) -> String {
-        let milliseconds = Self.milliseconds(delay)
-        if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
-        if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
-        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
-        return "\(milliseconds)ms"
-    }
-
-    static func milliseconds(_ delay: Duration) -> Int64 { DurationText.milliseconds(delay) }
 
     /// Namespaces are 1–64 characters of `[A-Za-z0-9_.-]`.
     public static func isValidNamespace(_ value: String) -> Bool {
@@ -136,7 +125,7 @@ public struct Topology: Sendable, Equatable {
             let name = retryQueue(tier: tier)
             guard seen.insert(name).inserted else { return nil }
             var arguments = typeArguments.merging(deadLetteringArguments) { first, _ in first }
-            arguments["x-message-ttl"] = .int(Self.milliseconds(retryDelays[tier]))
+            arguments["x-message-ttl"] = .int(DurationText.milliseconds(retryDelays[tier]))
             if workShards > 1 {
                 arguments["x-dead-letter-exchange"] = .string(shardExchange)
             } else {

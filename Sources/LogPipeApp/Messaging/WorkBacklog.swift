@@ -40,7 +40,7 @@ public final class WorkBacklogGate: Sendable {
     public var waitingCount: Int { state.withLock { $0.waiters.count } }
 
     /// Returns at once while the queue is under its bound; else waits for it to drain, or throws after `maxWait`.
-    func admit() async throws(IngestError) {
+    func admit() async throws(PublishFailure) {
         guard state.withLock({ $0.closed }) else { return }
         let deadline = ContinuousClock.now + maxWait
         let admitted = await withCheckedContinuation { continuation in
@@ -51,11 +51,7 @@ public final class WorkBacklogGate: Sendable {
             }
             if open { continuation.resume(returning: true) }
         }
-        if !admitted {
-            throw IngestError(
-                .brokerBacklog, "the workers are behind (the work queue is over its backlog bound); retry later",
-                retryAfterSeconds: 1)
-        }
+        if !admitted { throw .workBacklog }
     }
 
     /// Applies a fresh reading of the queue depth; returns whether the gate changed (closed or opened).

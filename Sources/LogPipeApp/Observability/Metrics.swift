@@ -117,6 +117,10 @@ public struct LogPipeMetrics: Sendable {
                 )
                 .record(endpoint.address == current ? 1 : 0)
             }
+            // Read from the connection at each scrape: a gauge that only grows (swift-metrics' counters are
+            // incremented, never set).
+            Gauge(label: "logpipe_amqp_published_messages", dimensions: [("connection", connection.configuration.connectionName)], factory: factory)
+                .record(connection.publishedMessages)
         }
     }
 

@@ -61,6 +61,13 @@ public final class MongoLogStore: LogStore {
                     transient: !permanent, reason: permanent ? "store_rejected" : primaryChange ? "store_not_primary" : "store_write_failed",
                     "MongoDB write error \(other.code) on \(outcome.writeErrors.count - duplicates) document(s)")
             }
+            // Trust no server: a reply that accounts for fewer documents than were sent leaves some unknown, so
+            // the batch is retried (what is stored then counts as duplicates) rather than acknowledged.
+            guard outcome.inserted + duplicates == documents.count else {
+                throw StoreError(
+                    transient: true, reason: "store_write_failed",
+                    "MongoDB acknowledged \(outcome.inserted + duplicates) of \(documents.count) documents")
+            }
             result.stored += outcome.inserted
             result.duplicates += duplicates
         }
@@ -135,8 +142,8 @@ public final class MongoLogStore: LogStore {
         return StoredLog(
             logID: logID, tenantID: tenant, text: text, redactions: redactions,
             receivedAt: string("received_at") ?? "", processedAt: string("processed_at") ?? "",
-            requestID: string("request_id") ?? "", timestamp: string("timestamp"), level: string("level"),
-            source: string("source"), attributes: attributes)
+            requestID: string("request_id") ?? "",
+            fields: LogFields(timestamp: string("timestamp"), level: string("level"), source: string("source"), attributes: attributes))
     }
 
     public func get(tenant: TenantID, logID: String) async throws(StoreError) -> StoredLog? {

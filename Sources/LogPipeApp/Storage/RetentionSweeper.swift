@@ -14,7 +14,7 @@ struct RetentionSweeper: Service {
         logger.info(
             "retention on",
             metadata: [
-                "retention.default": "\(retention.period.map(Topology.label) ?? "forever")",
+                "retention.default": "\(retention.period.map(DurationText.format) ?? "forever")",
                 "retention.overrides": "\(retention.overrides.count)",
             ])
         // The sleep ends early when shutdown begins (the task is cancelled then), and a sweep in progress

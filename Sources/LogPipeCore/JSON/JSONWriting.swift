@@ -141,14 +141,7 @@ extension LogRecord {
         field("text", text)
         field("received_at", receivedAt)
         field("request_id", requestID)
-        field("timestamp", timestamp)
-        field("level", level)
-        field("source", source)
-        if let attributes {
-            output.append(UInt8(ascii: ","))
-            JSONWriting.appendKey("attributes", to: &output)
-            JSONWriting.appendAttributes(attributes, to: &output)
-        }
+        fields.appendJSON(to: &output)
         output.append(UInt8(ascii: "}"))
     }
 

@@ -67,15 +67,9 @@ extension WorkBody {
         var text: String?
         var receivedAt: String?
         var requestID: String?
-        var timestamp: String?
-        var level: String?
-        var source: String?
-        var attributes: [String: AttributeValue]?
+        var fields = LogFields()
 
         mutating func read(_ key: String, _ scanner: inout JSONScanner) throws(JSONScanner.Failure) {
-            func optionalString(_ scanner: inout JSONScanner) throws(JSONScanner.Failure) -> String? {
-                try scanner.isNull() ? nil : scanner.string()
-            }
             switch key {
             case "v":
                 guard case .int(let value) = try scanner.number() else { throw .type }
@@ -85,11 +79,7 @@ extension WorkBody {
             case "text": text = try scanner.string()
             case "received_at": receivedAt = try scanner.string()
             case "request_id": requestID = try scanner.string()
-            case "timestamp": timestamp = try optionalString(&scanner)
-            case "level": level = try optionalString(&scanner)
-            case "source": source = try optionalString(&scanner)
-            case "attributes": attributes = try scanner.isNull() ? nil : AttributeValue.readObject(&scanner)
-            default: try scanner.skipValue()
+            default: if try !fields.read(key, &scanner) { try scanner.skipValue() }
             }
         }
 
@@ -98,8 +88,7 @@ extension WorkBody {
             guard let tenant = TenantID(tenantID) else { throw .invalidTenant }
             guard let logID, let text, let receivedAt, let requestID else { throw .undecodable }
             return LogRecord(
-                tenantID: tenant, logID: logID, text: text, receivedAt: receivedAt, requestID: requestID,
-                timestamp: timestamp, level: level, source: source, attributes: attributes)
+                tenantID: tenant, logID: logID, text: text, receivedAt: receivedAt, requestID: requestID, fields: fields)
         }
     }
 }

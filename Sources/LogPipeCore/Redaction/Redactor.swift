@@ -20,13 +20,13 @@ public struct Redactor: Sendable {
         // One tally for every field: the counts dictionary is made once, at the end.
         var tally = RedactionTally()
         let text = redact(record.text, into: &tally)
-        let source = record.source.map { redact($0, into: &tally) }
-        let level = record.level.map { redact($0, into: &tally) }
+        var fields = record.fields
+        fields.source = fields.source.map { redact($0, into: &tally) }
+        fields.level = fields.level.map { redact($0, into: &tally) }
         // An id the client chose (X-Request-ID) can hold what looks like a phone or card number; a UUID (what
         // the API generates) is hex digits in fixed groups, which no type matches, and is not scanned.
         let requestID = LogID.isUUID(record.requestID) ? record.requestID : redact(record.requestID, into: &tally)
-        var attributes: [String: AttributeValue]?
-        if let original = record.attributes {
+        if let original = fields.attributes {
             var cleaned = [String: AttributeValue](minimumCapacity: original.count)
             for (name, value) in original {
                 // Names are client text too; two names that redact alike keep one value.
@@ -41,10 +41,9 @@ public struct Redactor: Sendable {
                     cleaned[key] = value
                 }
             }
-            attributes = cleaned
+            fields.attributes = cleaned
         }
-        return RedactedFields(
-            text: text, source: source, level: level, requestID: requestID, attributes: attributes, counts: tally.counts)
+        return RedactedFields(text: text, requestID: requestID, fields: fields, counts: tally.counts)
     }
 
     /// Replaces every match with `[REDACTED:<TYPE>]` and counts matches per type.
@@ -166,10 +165,9 @@ public struct Redactor: Sendable {
 /// A log's stored strings after redaction, and the matches of all of them by type.
 public struct RedactedFields: Sendable, Hashable {
     public var text: String
-    public var source: String?
-    public var level: String?
     public var requestID: String
-    public var attributes: [String: AttributeValue]?
+    /// The log's fields, each that can hold client text redacted (`timestamp` as it was).
+    public var fields: LogFields
     public var counts: [String: Int]
 }
 

@@ -1,6 +1,7 @@
 /// One log as stored (docs/operations.md): redacted text, redaction counts and the record's stamps. The raw text is
 /// never part of it.
-public struct StoredLog: Sendable, Hashable, Codable {
+@dynamicMemberLookup
+public struct StoredLog: Sendable, Hashable, Encodable, HasLogFields {
     public var logID: String
     public var tenantID: TenantID
     /// The redacted text.
@@ -10,15 +11,12 @@ public struct StoredLog: Sendable, Hashable, Codable {
     public var receivedAt: String
     public var processedAt: String
     public var requestID: String
-    public var timestamp: String?
-    public var level: String?
-    public var source: String?
-    public var attributes: [String: AttributeValue]?
+    /// Redacted, and `timestamp` in the stores' one form (``canonicalTime(_:)``).
+    public var fields: LogFields
 
     public init(
         logID: String, tenantID: TenantID, text: String, redactions: [String: Int], receivedAt: String,
-        processedAt: String, requestID: String, timestamp: String? = nil, level: String? = nil,
-        source: String? = nil, attributes: [String: AttributeValue]? = nil
+        processedAt: String, requestID: String, fields: LogFields = LogFields()
     ) {
         self.logID = logID
         self.tenantID = tenantID
@@ -27,10 +25,7 @@ public struct StoredLog: Sendable, Hashable, Codable {
         self.receivedAt = receivedAt
         self.processedAt = processedAt
         self.requestID = requestID
-        self.timestamp = timestamp
-        self.level = level
-        self.source = source
-        self.attributes = attributes
+        self.fields = fields
     }
 
     /// Redacts a record into the document to store.
@@ -40,12 +35,12 @@ public struct StoredLog: Sendable, Hashable, Codable {
 
     /// With the processing time already rendered (a batch shares one).
     public init(record: LogRecord, redactor: Redactor, processedAtStamp: String) {
-        let redacted = redactor.redact(fields: record)
+        var redacted = redactor.redact(fields: record)
+        redacted.fields.timestamp = record.fields.timestamp.map(Self.canonicalTime)
         self.init(
             logID: record.logID, tenantID: record.tenantID, text: redacted.text, redactions: redacted.counts,
             receivedAt: record.receivedAt, processedAt: processedAtStamp, requestID: redacted.requestID,
-            timestamp: record.timestamp.map(Self.canonicalTime), level: redacted.level, source: redacted.source,
-            attributes: redacted.attributes)
+            fields: redacted.fields)
     }
 
     /// An RFC 3339 time in the stores' one sortable form (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC, milliseconds), so
@@ -62,6 +57,13 @@ public struct StoredLog: Sendable, Hashable, Codable {
         case receivedAt = "received_at"
         case processedAt = "processed_at"
         case requestID = "request_id"
-        case timestamp, level, source, attributes
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        let members: [(CodingKeys, any Encodable)] = [
+            (.logID, logID), (.tenantID, tenantID), (.text, text), (.redactions, redactions), (.receivedAt, receivedAt),
+            (.processedAt, processedAt), (.requestID, requestID),
+        ]
+        try LogFields.encode(members, beside: fields, to: encoder)
     }
 }

@@ -26,77 +26,42 @@ struct LokiReadAPI: Sendable {
     static let buildInfo =
         #"{"version":"2.9.0-logpipe","revision":"logpipe","branch":"","buildUser":"","buildDate":"","goVersion":""}"#
 
+    /// The read routes, behind ``ReadAccessMiddleware``; buildinfo and `/ready` answer anyone.
     func register(on router: Router<APIRequestContext>) {
-        router.get("/loki/api/v1/query_range") { request, context in
-            await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                try await queryRange(tenant, parameters, requestID: requestID)
+        router.group().add(middleware: ReadAccessMiddleware(access: access))
+            .get("/loki/api/v1/query_range") { request, context in
+                try await queryRange(try context.tenantToRead(), LokiParameters(query: request.uri.query), requestID: context.requestID)
             }
-        }
-        router.get("/loki/api/v1/query") { request, context in
-            await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                try await instantQuery(tenant, parameters, requestID: requestID)
+            .get("/loki/api/v1/query") { request, context in
+                try await instantQuery(try context.tenantToRead(), LokiParameters(query: request.uri.query), requestID: context.requestID)
             }
-        }
-        router.get("/loki/api/v1/labels") { request, context in
-            await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                let sets = try await labelSets(tenant, parameters, selectors: parameters["query"].map { [$0] } ?? [])
-                return LokiResponses.names(Set(sets.flatMap { $0.labels.map(\.name) }).sorted(), requestID: requestID)
+            .get("/loki/api/v1/labels") { request, context in
+                let sets = try await labelSets(context, LokiParameters(query: request.uri.query), selectors: \.query)
+                return LokiResponses.names(Set(sets.flatMap { $0.labels.map(\.name) }).sorted(), requestID: context.requestID)
             }
-        }
-        router.get("/loki/api/v1/label/:name/values") { request, context in
-            let name = context.parameters.get("name") ?? ""
-            return await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                let sets = try await labelSets(tenant, parameters, selectors: parameters["query"].map { [$0] } ?? [])
-                return LokiResponses.names(Set(sets.compactMap { $0[name] }).sorted(), requestID: requestID)
+            .get("/loki/api/v1/label/:name/values") { request, context in
+                let name = context.parameters.get("name") ?? ""
+                let sets = try await labelSets(context, LokiParameters(query: request.uri.query), selectors: \.query)
+                return LokiResponses.names(Set(sets.compactMap { $0[name] }).sorted(), requestID: context.requestID)
             }
-        }
-        router.get("/loki/api/v1/series") { request, context in
-            await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                let sets = try await labelSets(tenant, parameters, selectors: parameters.all("match[]"))
+            .get("/loki/api/v1/series") { request, context in
+                let sets = try await labelSets(context, LokiParameters(query: request.uri.query), selectors: \.matches)
                 return LokiResponses.series(
-                    sets.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } }, requestID: requestID)
+                    sets.sorted { $0.labels.lexicographicallyPrecedes($1.labels) { ($0.name, $0.value) < ($1.name, $1.value) } },
+                    requestID: context.requestID)
             }
-        }
-        router.get("/loki/api/v1/tail") { request, context in
-            // A WebSocket upgrade of this path is taken by LokiTail before the router sees it; a plain GET is told so.
-            await answer(request, context) { tenant, parameters, requestID throws(IngestError) in
-                _ = try LokiTail.selector(parameters)
+            .get("/loki/api/v1/tail") { request, _ -> Response in
+                // A WebSocket upgrade of this path is taken by LokiTail before the router sees it; a plain GET is told so.
+                _ = try LokiTail.selector(LokiParameters(query: request.uri.query))
                 throw IngestError(.invalidQuery, "the tail endpoint streams over a WebSocket: connect with ws:// (Upgrade: websocket)")
             }
+        router.get("/loki/api/v1/status/buildinfo") { _, context in
+            LokiResponses.raw(Array(Self.buildInfo.utf8), requestID: context.requestID)
         }
-        router.get("/loki/api/v1/status/buildinfo") { request, _ in
-            LokiResponses.raw(Array(Self.buildInfo.utf8), requestID: request.requestID)
-        }
-        router.get("/ready") { request, _ in
+        router.get("/ready") { _, context in
             Response(
-                status: .ok, headers: [.contentType: "text/plain; charset=utf-8", APIResponses.requestIDHeader: request.requestID],
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8", APIResponses.requestIDHeader: context.requestID],
                 body: .init(byteBuffer: ByteBuffer(string: "ready\n")))
-        }
-    }
-
-    /// Authorises, parses the query string, runs `body`, and answers errors in the read API's shape.
-    private func answer(
-        _ request: Request, _ context: APIRequestContext,
-        _ body: (TenantID, LokiParameters, String) async throws(IngestError) -> Response
-    ) async -> Response {
-        let requestID = request.requestID
-        let started = ContinuousClock.now
-        do throws(IngestError) {
-            let tenant = try access.tenant(headers: request.headers, peer: context.remoteAddress?.ipAddress)
-            let response = try await body(tenant, LokiParameters(query: request.uri.query), requestID)
-            context.logger.debug(
-                "read answered",
-                metadata: [
-                    "request.id": "\(requestID)", "tenant.id": "\(tenant)", "http.route": "\(context.endpointPath ?? "")",
-                    "duration_ms": "\(Int((ContinuousClock.now - started) / .milliseconds(1)))",
-                ])
-            return response
-        } catch {
-            let level: Logger.Level = error.httpStatus.code >= 500 ? .warning : .debug
-            context.logger.log(
-                level: level, "read refused",
-                metadata: ["request.id": "\(requestID)", "error.code": "\(error.code)", "http.status": "\(error.httpStatus.code)"])
-            return LokiResponses.error(error, requestID: requestID)
         }
     }
 
@@ -195,8 +160,13 @@ struct LokiReadAPI: Sendable {
         }
     }
 
-    /// The label sets of the range's logs selected by any of `selectors` (stream selectors, perhaps with filters).
-    private func labelSets(_ tenant: TenantID, _ parameters: LokiParameters, selectors texts: [String]) async throws(IngestError) -> Set<LokiLabels> {
+    /// The label sets of the range's logs selected by any of the request's selectors (stream selectors, perhaps
+    /// with filters): `query` for labels and label values, every `match[]` for series.
+    private func labelSets(
+        _ context: APIRequestContext, _ parameters: LokiParameters, selectors: (LokiParameters) -> [String]
+    ) async throws(IngestError) -> Set<LokiLabels> {
+        let tenant = try context.tenantToRead()
+        let texts = selectors(parameters)
         var selectors: [LogSelector] = []
         for text in texts {
             guard case .logs(let selector) = try Self.parse(text) else {
@@ -207,4 +177,11 @@ struct LokiReadAPI: Sendable {
         let (start, end) = try Self.range(parameters, defaultSince: Self.defaultMetadataSinceMilliseconds)
         return try await requireRunner().labelSets(tenant: tenant, selectors, start: Self.ceilMilliseconds(start), end: Self.ceilMilliseconds(end) + 1)
     }
+}
+
+extension LokiParameters {
+    /// The selector of a labels or label-values request (none: every stream).
+    var query: [String] { self["query"].map { [$0] } ?? [] }
+    /// The selectors of a series request.
+    var matches: [String] { all("match[]") }
 }

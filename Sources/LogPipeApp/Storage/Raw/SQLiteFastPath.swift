@@ -107,8 +107,9 @@ extension SQLiteLogStore {
                     logID: text(0) ?? "", tenantID: tenant, text: text(1) ?? "",
                     redactions: try decoder.decode([String: Int].self, from: Data((text(2) ?? "{}").utf8)),
                     receivedAt: text(3) ?? "", processedAt: text(4) ?? "", requestID: text(5) ?? "",
-                    timestamp: text(6), level: text(7), source: text(8),
-                    attributes: try text(9).map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) }))
+                    fields: LogFields(
+                        timestamp: text(6), level: text(7), source: text(8),
+                        attributes: try text(9).map { try decoder.decode([String: AttributeValue].self, from: Data($0.utf8)) })))
         }
         sqlite3_reset(handle)
         return logs

@@ -52,9 +52,8 @@ extension SQLiteLogReader {
                 StoredLog(
                     logID: text(3) ?? "", tenantID: tenant, text: line,
                     redactions: [:],
-                    receivedAt: receivedAt, processedAt: text(5) ?? "", requestID: text(6) ?? "", timestamp: text(7),
-                    level: text(8), source: text(9),
-                    attributes: attributes(10)))
+                    receivedAt: receivedAt, processedAt: text(5) ?? "", requestID: text(6) ?? "",
+                    fields: LogFields(timestamp: text(7), level: text(8), source: text(9), attributes: attributes(10))))
         }
         if rows == pageSize { page.next = last }
         return page
