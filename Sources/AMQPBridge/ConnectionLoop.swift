@@ -3,7 +3,9 @@ import Logging
 import Synchronization
 
 /// The thread behind an ``AMQPConnection``: connects, runs queued commands, reads frames, settles confirms
-/// and reconnects with exponential backoff.
+/// and reconnects with exponential backoff. It performs the I/O; what to do (which node, which subscriptions,
+/// what a broker event ends, when to reconnect) is decided by two values it owns, ``ConnectionStateMachine`` and
+/// ``ReconnectSchedule``, tested without a broker.
 ///
 /// `@unchecked Sendable` is sound because the stored properties marked *thread-owned* are read and written
 /// only by the loop's own thread (started once in ``start()``); everything other threads touch lives in
@@ -18,13 +20,6 @@ final class ConnectionLoop: @unchecked Sendable {
         var isWrite = false
     }
 
-    struct Consumer {
-        let queue: String
-        let prefetch: UInt16
-        let sink: AMQPConsumer
-        var channel: UInt16?
-    }
-
     private struct Shared {
         var commands: [Command] = []
         var wakeSignalled = false
@@ -34,7 +29,7 @@ final class ConnectionLoop: @unchecked Sendable {
         var started = false
         var exited = false
         var exitWaiters: [CheckedContinuation<Void, Never>] = []
-        var consumersToAdd: [(UInt64, Consumer)] = []
+        var consumersToAdd: [(UInt64, ConnectionStateMachine.Subscription)] = []
         var consumersToRemove: [UInt64] = []
         /// Callers waiting until a removed consumer's channel is closed (its unacked deliveries returned).
         var removalWaiters: [CheckedContinuation<Void, Never>] = []
@@ -63,18 +58,14 @@ final class ConnectionLoop: @unchecked Sendable {
 
     // Thread-owned.
     private var session: Session?
-    private var generation: UInt64 = 0
-    private var consumers: [UInt64: Consumer] = [:]
-    /// When subscriptions that the broker cancelled, or that failed, were last tried again.
-    private var lastResubscribe = ContinuousClock.now
-    /// The endpoint the next connect tries first: the one after the node of the last connection, so a node that
-    /// died is tried last.
-    private var nextEndpoint = 0
+    /// The decisions: which node to try, which subscriptions to make, what a broker event ends.
+    private var machine: ConnectionStateMachine
 
     init(configuration: AMQPConfiguration, topology: AMQPTopology, logger: Logger) {
         self.configuration = configuration
         self.topology = topology
         self.logger = logger
+        self.machine = ConnectionStateMachine(endpointCount: configuration.endpoints.count)
     }
 
     var isConnected: Bool { shared.withLock { $0.connected } }
@@ -169,7 +160,8 @@ final class ConnectionLoop: @unchecked Sendable {
     }
 
     func addConsumer(id: UInt64, queue: String, prefetch: UInt16, consumer: AMQPConsumer) {
-        shared.withLock { $0.consumersToAdd.append((id, Consumer(queue: queue, prefetch: prefetch, sink: consumer))) }
+        let subscription = ConnectionStateMachine.Subscription(queue: queue, prefetch: prefetch, sink: consumer)
+        shared.withLock { $0.consumersToAdd.append((id, subscription)) }
         wake.signal()
     }
 
@@ -221,23 +213,22 @@ final class ConnectionLoop: @unchecked Sendable {
         shutDown()
     }
 
-    /// Connects to the first endpoint that accepts, starting at `nextEndpoint`, declares the topology and
+    /// Connects to the first endpoint that accepts, in the machine's order, declares the topology and
     /// resubscribes the consumers. A topology the broker refuses is not the node's fault: no other node is tried.
     private func connect() -> Bool {
         let endpoints = configuration.endpoints
         var lastError: AMQPError?
-        for offset in 0..<endpoints.count {
-            let index = (nextEndpoint + offset) % endpoints.count
+        for index in machine.connectOrder {
             let endpoint = endpoints[index]
             do {
                 let raw = try RawConnection(configuration: configuration, endpoint: endpoint)
-                generation += 1
+                let generation = machine.connecting()
                 let session = Session(raw: raw, generation: generation, confirmTimeout: configuration.confirmTimeout)
                 if !topology.exchanges.isEmpty || !topology.queues.isEmpty { try raw.declare(topology) }
                 self.session = session
                 applyConsumerChanges()
-                // Consumers from before this connection (new ones were just subscribed by applyConsumerChanges).
-                for id in consumers.keys.sorted() where consumers[id]?.channel == nil { try subscribe(id) }
+                for id in machine.unsubscribed { try subscribe(id) }
+                machine.connected(endpoint: index)
                 shared.withLock { state in
                     state.connected = true
                     state.blocked = false
@@ -245,7 +236,6 @@ final class ConnectionLoop: @unchecked Sendable {
                     state.endpoint = index
                     state.lastError = nil
                 }
-                nextEndpoint = index
                 logger.info(
                     "AMQP connected",
                     metadata: [
@@ -256,7 +246,7 @@ final class ConnectionLoop: @unchecked Sendable {
             } catch {
                 session?.raw.destroy()
                 session = nil
-                for id in consumers.keys { consumers[id]?.channel = nil }
+                machine.connectFailed()
                 let failure = error as? AMQPError ?? AMQPError(.library, "\(error)")
                 lastError = failure
                 if failure.code == .topologyMismatch {
@@ -339,11 +329,10 @@ final class ConnectionLoop: @unchecked Sendable {
     private func handle(_ event: RawEvent, session: Session) {
         switch event {
         case .delivery(let delivery):
-            if let consumer = consumers.values.first(where: { $0.channel == delivery.receipt.channel }) {
-                consumer.sink.yield(delivery)
-            } else {
-                // It arrived before the cancelled subscription's channel closed; closing it gave the message back
-                // to its queue (and a nack on the closed channel would be a connection error).
+            switch machine.delivery(onChannel: delivery.receipt.channel) {
+            case .yield(let sink):
+                sink.yield(delivery)
+            case .drop:
                 logger.debug(
                     "AMQP delivery on a closed consumer channel; the broker requeued it",
                     metadata: ["amqp.channel": "\(delivery.receipt.channel)"])
@@ -358,19 +347,12 @@ final class ConnectionLoop: @unchecked Sendable {
                 metadata: [
                     "amqp.channel": "\(channel)", "amqp.reply_code": "\(replyCode)", "amqp.reply_text": "\(replyText)",
                 ])
-            // Publishing without confirm mode is never acceptable, and a consumer channel reopened under the same
-            // number would restart delivery tags, so receipts of the old one could ack the wrong messages: start
-            // over on a new connection (a new generation makes every older receipt stale, consumers resubscribe).
-            if channel == RawConnection.publishChannel || consumers.values.contains(where: { $0.channel == channel }) {
+            if machine.channelClosed(channel, publishChannel: RawConnection.publishChannel) == .tearDown {
                 tearDown(AMQPError(.connectionLost, "channel \(channel) closed by the broker: \(replyText)", replyCode: replyCode))
             }
         case .consumerCancelled(let channel):
             logger.warning("AMQP consumer cancelled by the broker", metadata: ["amqp.channel": "\(channel)"])
-            // Start over on a new connection, as for a closed channel: a subscription resumed on the same
-            // connection would get the same channel number and restart delivery tags, so an ack of a delivery
-            // of the cancelled subscription could settle one of the new (found in review). The new connection
-            // declares the topology again (a deleted queue comes back) and resubscribes every consumer.
-            if consumers.values.contains(where: { $0.channel == channel }) {
+            if machine.subscriptionCancelled(onChannel: channel) == .tearDown {
                 tearDown(AMQPError(.connectionLost, "the broker cancelled the subscription on channel \(channel)"))
             }
         case .blocked(let blocked):
@@ -390,45 +372,38 @@ final class ConnectionLoop: @unchecked Sendable {
             return (state.consumersToAdd, state.consumersToRemove, state.removalWaiters)
         }
         defer { for waiter in waiters { waiter.resume() } }
-        for (id, consumer) in added {
-            consumers[id] = consumer
-            if session != nil { try? subscribe(id) }
+        for (id, subscription) in added {
+            if case .subscribe(let id) = machine.add(id, subscription) { try? subscribe(id) }
         }
         for id in removed {
-            guard let consumer = consumers.removeValue(forKey: id) else { continue }
-            consumer.sink.finish()
-            if let channel = consumer.channel { session?.raw.closeChannel(channel) }
+            guard case .finish(let sink, let channel) = machine.remove(id) else { continue }
+            sink.finish()
+            if let channel { session?.raw.closeChannel(channel) }
         }
-        if !removed.isEmpty { countConsumersDown() }  // a removed consumer that never subscribed no longer counts
+        if !removed.isEmpty { publishConsumersDown() }  // a removed consumer that never subscribed no longer counts
     }
 
     /// Opens a channel for the consumer and starts `basic.consume` on it. Deliveries still buffered from an
     /// earlier connection are dropped first: their receipts are stale, and the broker redelivers them.
     private func subscribe(_ id: UInt64) throws {
-        defer { countConsumersDown() }
-        guard let session, let consumer = consumers[id] else { return }
-        consumer.sink.dropDeliveries(before: session.generation)
-        let used = Set(consumers.values.compactMap(\.channel))
-        let channel = (3...UInt16.max).first { !used.contains($0) }!
+        defer { publishConsumersDown() }
+        guard let session, let subscription = machine.subscriptions[id] else { return }
+        subscription.sink.dropDeliveries(before: session.generation)
+        let channel = machine.freeChannel
         do {
             try session.raw.consume(
-                channel: channel, queue: consumer.queue, prefetch: consumer.prefetch,
+                channel: channel, queue: subscription.queue, prefetch: subscription.prefetch,
                 tag: "\(configuration.connectionName)-\(id)")
-            consumers[id]?.channel = channel
+            machine.subscribed(id, channel: channel)
         } catch let error as AMQPError where error.code == .serverException {
             // Tried again every second (resubscribeIfDue); readiness says the worker is not consuming meanwhile.
-            logger.error("AMQP consume failed", metadata: ["amqp.queue": "\(consumer.queue)", "error": "\(error)"])
+            logger.error("AMQP consume failed", metadata: ["amqp.queue": "\(subscription.queue)", "error": "\(error)"])
         }
     }
 
-    /// Subscriptions whose `basic.consume` failed (no such queue yet) are tried again once a second, on the same
-    /// connection (they received nothing, so no receipt of theirs can be confused with a later one's).
+    /// Subscriptions whose `basic.consume` failed (no such queue yet) are tried again when the machine says so.
     private func resubscribeIfDue() {
-        guard consumers.values.contains(where: { $0.channel == nil }),
-            ContinuousClock.now - lastResubscribe >= .seconds(1)
-        else { return }
-        lastResubscribe = ContinuousClock.now
-        for id in consumers.keys.sorted() where consumers[id]?.channel == nil {
+        for id in machine.resubscribeDue(now: .now) {
             do {
                 // A queue deleted meanwhile is declared again; a declaration the broker refuses (a queue that
                 // exists with other arguments) is logged and does not stop the subscription from being tried.
@@ -450,22 +425,21 @@ final class ConnectionLoop: @unchecked Sendable {
         }
     }
 
-    private func countConsumersDown() {
-        let down = consumers.values.filter { $0.channel == nil }.count
+    private func publishConsumersDown() {
+        let down = machine.consumersDown
         shared.withLock { $0.consumersDown = down }
     }
 
     private func tearDown(_ error: AMQPError) {
         guard let session else { return }
+        _ = machine.connectionLost()
         shared.withLock {
             $0.connected = false; $0.endpoint = nil
         }
-        nextEndpoint = (nextEndpoint + 1) % configuration.endpoints.count
-        logger.warning("AMQP connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(generation)"])
+        logger.warning("AMQP connection lost", metadata: ["error": "\(error)", "amqp.generation": "\(session.generation)"])
         session.failAllConfirms(error.code == .closed ? error : AMQPError(.connectionLost, error.reason, replyCode: error.replyCode))
         session.raw.destroy()
         self.session = nil
-        for id in consumers.keys { consumers[id]?.channel = nil }
         // What was queued for the lost connection gets its answer now, not after the next connect attempt
         // (which waits up to the connect timeout on a broker that accepts but does not answer).
         failQueued(AMQPError(.notConnected, "no connection to the broker (reconnecting)"))
@@ -482,8 +456,7 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         failQueued(AMQPError(.closed, "the connection was closed"))
         applyConsumerChanges()
-        for consumer in consumers.values { consumer.sink.finish() }
-        consumers.removeAll()
+        for sink in machine.close() { sink.finish() }
         let waiters = shared.withLock { state in
             state.exited = true
             defer { state.exitWaiters.removeAll() }

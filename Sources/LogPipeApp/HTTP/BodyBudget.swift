@@ -162,7 +162,7 @@ final class BodyBudget: Sendable {
                 } else if state.pending.contains(id) {
                     state.cancelled.insert(id)  // not in line yet; else already granted
                 }
-                // The ones behind it may fit now (found in review: they waited for an unrelated release).
+                // The ones behind it may fit now; else they would wait for an unrelated release.
                 return (removed, removed == nil ? [] : Self.grant(&state, clientShare: clientShare))
             }
             waiter?.continuation.resume(throwing: CancellationError())

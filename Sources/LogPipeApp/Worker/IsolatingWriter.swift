@@ -27,7 +27,7 @@ struct IsolatingWriter: Sendable {
             var failures: [Int: StoreError] = [:]
             // A store outage fails every group: after two groups in a row fail transiently, the rest are not
             // tried (their logs are retried with the same error), so an outage costs three writes per batch,
-            // not one per tenant, while one tenant's failure still lets the others through (found in review).
+            // not one per tenant, while one tenant's failure still lets the others through.
             var transientInARow = 0
             var lastTransient: StoreError?
             for group in groups {

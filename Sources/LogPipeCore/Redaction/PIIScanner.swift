@@ -66,7 +66,7 @@ struct PIIScanner {
                 continue
             }
             // Right after a match counts as a boundary: the output has the mask's `]` there, and a second pass
-            // over it must find what this one would (found by fuzz-redactor: "fe80::1%e0O80::1%eth" left
+            // over it must find what this one would ("fe80::1%e0O80::1%eth" would leave
             // "::1%eth", an address of its own, for the second pass).
             guard byteFlags & ByteClass.trigger != 0, isStartBoundary(i) || matches.last?.end == i else {
                 i += 1

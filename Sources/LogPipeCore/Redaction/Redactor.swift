@@ -80,7 +80,7 @@ public struct Redactor: Sendable {
 
     /// Every mask is final: a mask can turn what is left beside it into a match of its own (`fe80::` before an
     /// email that was masked reads as an address once a `[` follows it), so text that got masks is scanned
-    /// again until nothing more is found (found by fuzz-redactor; a few passes at most, each masks more).
+    /// again until nothing more is found (a few passes at most, each masks more).
     static func settled(_ first: String, into tally: inout RedactionTally) -> String {
         var text = first
         for _ in 0..<64 {  // two passes in practice; each pass masks more, and masks never match
