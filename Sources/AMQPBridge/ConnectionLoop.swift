@@ -373,7 +373,7 @@ final class ConnectionLoop: @unchecked Sendable {
         }
         defer { for waiter in waiters { waiter.resume() } }
         for (id, subscription) in added {
-            if case .subscribe(let id) = machine.add(id, subscription) { try? subscribe(id) }
+            if case .subscribe = machine.add(id, subscription) { try? subscribe(id) }
         }
         for id in removed {
             guard case .finish(let sink, let channel) = machine.remove(id) else { continue }
@@ -432,7 +432,7 @@ final class ConnectionLoop: @unchecked Sendable {
 
     private func tearDown(_ error: AMQPError) {
         guard let session else { return }
-        _ = machine.connectionLost()
+        machine.connectionLost()
         shared.withLock {
             $0.connected = false; $0.endpoint = nil
         }
@@ -450,6 +450,7 @@ final class ConnectionLoop: @unchecked Sendable {
             session.failAllConfirms(AMQPError(.closed, "the connection was closed before the broker confirmed"))
             session.raw.destroy(polite: true)
             self.session = nil
+            machine.connectionLost()  // consumers added or removed below touch no channel
         }
         shared.withLock {
             $0.connected = false; $0.endpoint = nil

@@ -41,7 +41,7 @@ struct ConnectionStateMachine {
     /// What the thread does for a consumer added or removed.
     enum ConsumerAction {
         /// Subscribe it now, on the live connection.
-        case subscribe(UInt64)
+        case subscribe
         /// End its buffer and, on the live connection, close its channel (which returns its unacked deliveries).
         case finish(AMQPConsumer, closeChannel: UInt16?)
         case none
@@ -95,14 +95,13 @@ struct ConnectionStateMachine {
         clearChannels()
     }
 
-    /// The live connection was lost. Returns false when there was none (it was already torn down). The next
-    /// connect starts at the node after this one's.
-    mutating func connectionLost() -> Bool {
-        guard case .connected = state else { return false }
+    /// The live connection was lost (a second call for the same loss changes nothing). The next connect starts
+    /// at the node after this one's.
+    mutating func connectionLost() {
+        guard case .connected = state else { return }
         state = .disconnected
         nextEndpoint = (nextEndpoint + 1) % endpointCount
         clearChannels()
-        return true
     }
 
     /// Closing for good: the buffers to end (no subscription survives).
@@ -124,7 +123,7 @@ struct ConnectionStateMachine {
 
     mutating func add(_ id: UInt64, _ subscription: Subscription) -> ConsumerAction {
         subscriptions[id] = subscription
-        return isConnected ? .subscribe(id) : .none
+        return isConnected ? .subscribe : .none
     }
 
     mutating func remove(_ id: UInt64) -> ConsumerAction {

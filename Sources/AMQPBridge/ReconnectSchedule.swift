@@ -9,7 +9,7 @@ struct ReconnectSchedule {
     let topologyRetryDelay: Duration
     let stableAfter: Duration = .seconds(5)
     /// The next wait of the backoff.
-    private(set) var delay: Duration
+    private var delay: Duration
     /// When the current or last connection was made; nil before the first and after a failed connect.
     private var connectedAt: ContinuousClock.Instant?
 

@@ -83,7 +83,7 @@ public enum LokiPush {
     }
 
     /// A decompressed `PushRequest` (inspected first) as streams; a stream with more than
-    /// ``IngestParser/maxAttributes`` labels is refused without reading the rest of its label set.
+    /// ``LogFields/maxAttributes`` labels is refused without reading the rest of its label set.
     public static func decode(protobuf raw: [UInt8]) throws(IngestError) -> [Stream] {
         guard let request = try? Logpipe_Loki_PushRequest(serializedBytes: raw) else {
             throw IngestError(.invalidLoki, "the body is not a Loki PushRequest")
@@ -138,7 +138,7 @@ public enum LokiPush {
     /// reader: the body is checked as JSON first (`invalid_json`), then walked for the shape (`invalid_loki`).
     /// Labels and metadata come out sorted by name; a name given twice keeps its last value.
     /// Streams and entries are counted against ``ShipperLimits/records`` while they are read, labels and
-    /// metadata against ``IngestParser/maxAttributes``, so what is built stays bounded whatever the body holds.
+    /// metadata against ``LogFields/maxAttributes``, so what is built stays bounded whatever the body holds.
     public static func decode(json body: Data, limits: ShipperLimits = ShipperLimits()) throws(IngestError) -> [Stream] {
         try body.withUnsafeBytes { bytes in Result { () throws(IngestError) in try decodeJSON(bytes, limits: limits) } }.get()
     }

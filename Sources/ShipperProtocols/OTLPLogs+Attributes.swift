@@ -2,7 +2,7 @@ import Foundation
 import LogPipeCore
 
 /// One level's attributes (a resource's, a scope's or a record's) as flat pairs, already within `/ingest`'s
-/// limits: at most ``IngestParser/maxAttributes`` pairs with valid keys; what was left out is only counted.
+/// limits: at most ``LogFields/maxAttributes`` pairs with valid keys; what was left out is only counted.
 struct FlatAttributes: Sendable {
     var pairs: [(key: String, value: AttributeValue)] = []
     /// Leaves left out: over the count limit, or under a key that is too long or holds control characters.
@@ -60,7 +60,7 @@ extension OTLPLogs {
     static let maxFlattenDepth = 8
 
     /// Key-value lists as flat attributes: maps become dotted keys, arrays and bytes become text. The limits
-    /// hold while flattening: no key is built past ``IngestParser/maxAttributeKeyBytes`` and no pair past the
+    /// hold while flattening: no key is built past ``LogFields/maxAttributeKeyBytes`` and no pair past the
     /// count limit, so a wide or deep map costs its size once, never its size times its keys' length.
     static func flatten(_ list: [Logpipe_Otlp_KeyValue], valueLimit: Int) -> FlatAttributes {
         var flat = FlatAttributes()

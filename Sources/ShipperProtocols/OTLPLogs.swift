@@ -12,7 +12,7 @@ import SwiftProtobuf
 /// - `attributes`: the resource's, the scope's and the record's attributes with their own (dotted) keys, the
 ///   record's winning on a clash; nested maps flattened with dotted keys, arrays as JSON text; the scope's name
 ///   and version as `otel.scope.name` / `otel.scope.version`, the ids as `trace_id` / `span_id` (hex),
-///   `eventName` as `event.name`; at most ``IngestParser/maxAttributes`` (record ones first; how many were
+///   `eventName` as `event.name`; at most ``LogFields/maxAttributes`` (record ones first; how many were
 ///   left out goes in `otel.dropped_attributes`);
 /// - `log_id`: the record attribute `log.record.uid` when it is a valid log id.
 ///

@@ -14,11 +14,7 @@ struct ReconnectScheduleTests {
         var schedule = Self.schedule()
         let start = ContinuousClock.now
         #expect(schedule.beforeConnect(now: start) == nil)
-        let waits = (0..<6).map { _ in
-            let wait = schedule.failed(topologyMismatch: false)
-            #expect(schedule.beforeConnect(now: start) == nil, "after a failed connect the wait was the failure's")
-            return wait
-        }
+        let waits = (0..<6).map { _ in schedule.failed(topologyMismatch: false) }
         #expect(waits == [100, 200, 400, 800, 800, 800].map { .milliseconds($0) })
     }
 
@@ -31,6 +27,9 @@ struct ReconnectScheduleTests {
         schedule.connected(at: start)
         // Lost after a second: wait, and the backoff goes on from where the failures left it.
         #expect(schedule.beforeConnect(now: start + .seconds(1)) == .milliseconds(400))
+        // That reconnect failed: its wait was the failure's, and the next connect does not wait again.
+        #expect(schedule.failed(topologyMismatch: false) == .milliseconds(800))
+        #expect(schedule.beforeConnect(now: start + .seconds(1)) == nil, "after a failed connect the wait was the failure's")
         schedule.connected(at: start + .seconds(2))
         #expect(schedule.beforeConnect(now: start + .seconds(3)) == .milliseconds(800))
         // Lost after a minute: reconnect at once, and the next failure waits the first delay again.
