@@ -20,41 +20,74 @@ public struct UnixTime: Sendable, Hashable, Comparable {
 
     public static func < (lhs: UnixTime, rhs: UnixTime) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC. One is stamped on every request, so the usual four-digit years are written
+    /// digit by digit into the string's own storage; a later year (a client's time stamp far out) gets all its digits.
     public var rfc3339: String {
         let days = Int64(milliseconds / 86_400_000)
         let msOfDay = Int(milliseconds % 86_400_000)
         let (year, month, day) = Self.civil(fromDays: days)
-        func pad(_ value: Int, _ width: Int) -> String {
-            let text = String(value)
-            return String(repeating: "0", count: max(0, width - text.count)) + text
+        guard year <= 9999 else {
+            func pad(_ value: Int, _ width: Int) -> String {
+                let text = String(value)
+                return String(repeating: "0", count: max(0, width - text.count)) + text
+            }
+            return "\(year)-\(pad(month, 2))-\(pad(day, 2))T\(pad(msOfDay / 3_600_000, 2)):"
+                + "\(pad(msOfDay / 60_000 % 60, 2)):\(pad(msOfDay / 1000 % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
         }
-        return "\(pad(Int(year), 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(msOfDay / 3_600_000, 2)):"
-            + "\(pad(msOfDay / 60_000 % 60, 2)):\(pad(msOfDay / 1000 % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
+        return String(unsafeUninitializedCapacity: 24) { buffer in
+            func put(_ value: Int, width: Int, end: Int) {
+                var value = value
+                for index in (end - width..<end).reversed() {
+                    buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
+                    value /= 10
+                }
+            }
+            put(Int(year), width: 4, end: 4)
+            buffer[4] = UInt8(ascii: "-")
+            put(month, width: 2, end: 7)
+            buffer[7] = UInt8(ascii: "-")
+            put(day, width: 2, end: 10)
+            buffer[10] = UInt8(ascii: "T")
+            put(msOfDay / 3_600_000, width: 2, end: 13)
+            buffer[13] = UInt8(ascii: ":")
+            put(msOfDay / 60_000 % 60, width: 2, end: 16)
+            buffer[16] = UInt8(ascii: ":")
+            put(msOfDay / 1000 % 60, width: 2, end: 19)
+            buffer[19] = UInt8(ascii: ".")
+            put(msOfDay % 1000, width: 3, end: 23)
+            buffer[23] = UInt8(ascii: "Z")
+            return 24
+        }
     }
 
     /// Parses the API's own stamps (`YYYY-MM-DDTHH:MM:SS.mmmZ`, what ``rfc3339`` writes); nil for anything else.
+    /// (The worker reads one per log, over the string's own UTF-8, without copying it.)
     public init?(stamp text: String) {
-        let b = Array(text.utf8)
-        guard b.count == 24, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
-            b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[23] == UInt8(ascii: "Z")
-        else { return nil }
-        func number(_ start: Int, _ count: Int) -> Int64? {
-            var value: Int64 = 0
-            for byte in b[start..<start + count] {
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+        var text = text
+        let parsed = text.withUTF8 { b -> UInt64? in
+            guard b.count == 24, b[4] == UInt8(ascii: "-"), b[7] == UInt8(ascii: "-"), b[10] == UInt8(ascii: "T"),
+                b[13] == UInt8(ascii: ":"), b[16] == UInt8(ascii: ":"), b[19] == UInt8(ascii: "."), b[23] == UInt8(ascii: "Z")
+            else { return nil }
+            func number(_ start: Int, _ count: Int) -> Int64? {
+                var value: Int64 = 0
+                for index in start..<start + count {
+                    let digit = b[index] &- UInt8(ascii: "0")
+                    guard digit < 10 else { return nil }
+                    value = value * 10 + Int64(digit)
+                }
+                return value
             }
-            return value
+            guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
+                let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3),
+                (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
+            else { return nil }
+            let days = Self.days(year: year, month: month, day: day)
+            let total = ((days * 24 + hour) * 60 + minute) * 60 + second
+            guard total >= 0 else { return nil }
+            return UInt64(total) * 1000 + UInt64(millis)
         }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-            let minute = number(14, 2), let second = number(17, 2), let millis = number(20, 3),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61
-        else { return nil }
-        let days = Self.days(year: year, month: month, day: day)
-        let total = ((days * 24 + hour) * 60 + minute) * 60 + second
-        guard total >= 0 else { return nil }
-        self.init(milliseconds: UInt64(total) * 1000 + UInt64(millis))
+        guard let parsed else { return nil }
+        self.init(milliseconds: parsed)
     }
 
     /// Parses any RFC 3339 date-time (`2026-11-29T10:00:00Z`, `2026-11-29 10:00:00.123456+01:00`), rounded down

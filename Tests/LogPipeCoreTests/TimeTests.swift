@@ -10,10 +10,17 @@ struct TimeTests {
             (UInt64(951_782_400_000), "2000-02-29T00:00:00.000Z"),
             (UInt64(1_764_374_400_123), "2025-11-29T00:00:00.123Z"),
             (UInt64(4_102_444_799_999), "2099-12-31T23:59:59.999Z"),
+            (UInt64(253_402_300_799_999), "9999-12-31T23:59:59.999Z"),
+            (UInt64(18_446_744_073_709), "2554-07-21T23:34:33.709Z"),  // the latest OTLP time stamp (UInt64.max ns)
         ])
     func rendering(_ milliseconds: UInt64, _ expected: String) {
         #expect(UnixTime(milliseconds: milliseconds).rfc3339 == expected)
         #expect(RFC3339.isValid(expected))
+    }
+
+    @Test("a year past four digits is written whole (not RFC 3339, but not a wrong date)")
+    func wideYear() {
+        #expect(UnixTime(milliseconds: 253_402_300_800_000).rfc3339 == "10000-01-01T00:00:00.000Z")
     }
 
     @Test(

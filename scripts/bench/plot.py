@@ -45,6 +45,9 @@ def main():
     out = args.out or os.path.dirname(os.path.abspath(args.results))
     os.makedirs(out, exist_ok=True)
     rows = result["rows"]
+    if not rows:  # only the ceilings and instruction counts were run: nothing to draw
+        print("plots: none (no load was run)")
+        return
     labels = [label(row) for row in rows]
     machine = result.get("machine", {})
     subtitle = f"{machine.get('cores', '?')} cores shared by broker, logpipe and load generator · {result.get('date', '')[:10]} · median of runs"

@@ -18,6 +18,11 @@ public struct LogPipeMetrics: Sendable {
     private let connections = WatchedConnections()
     /// Handles made once per label and dimensions.
     private let handles = MetricHandles()
+    /// The series every request touches, each cached under a key of its own dimensions' values (no label, no
+    /// array of pairs to build and hash per request).
+    private let requestCounters = HandleCache<RequestSeries, CoreMetrics.Counter>()
+    private let acceptedCounters = HandleCache<AcceptedSeries, AcceptedCounters>()
+    private let confirmTimer = HandleCache<Int, CoreMetrics.Timer>()
 
     public init(labelledTenants: Set<String> = [], registry: PrometheusCollectorRegistry = PrometheusCollectorRegistry()) {
         self.registry = registry
@@ -40,15 +45,25 @@ public struct LogPipeMetrics: Sendable {
     // MARK: - API
 
     func request(method: String, route: String, status: Int) {
-        handles.counter("logpipe_http_requests_total", [("method", method), ("route", route), ("status", String(status))], factory)
-            .increment()
+        requestCounters.handle(RequestSeries(method: method, route: route, status: status)) {
+            CoreMetrics.Counter(
+                label: "logpipe_http_requests_total", dimensions: [("method", method), ("route", route), ("status", String(status))],
+                factory: factory)
+        }
+        .increment()
     }
 
     /// Accepted logs and text bytes per tenant and endpoint (`ingest`, `otlp`, `loki`).
     func accepted(tenant: TenantID, logs: Int, bytes: Int, endpoint: String = "ingest") {
-        let dimensions = [("tenant", tenantLabel(tenant)), ("endpoint", endpoint)]
-        handles.counter("logpipe_ingest_accepted_logs_total", dimensions, factory).increment(by: logs)
-        handles.counter("logpipe_ingest_accepted_bytes_total", dimensions, factory).increment(by: bytes)
+        let label = tenantLabel(tenant)
+        let counters = acceptedCounters.handle(AcceptedSeries(tenant: label, endpoint: endpoint)) {
+            let dimensions = [("tenant", label), ("endpoint", endpoint)]
+            return AcceptedCounters(
+                logs: CoreMetrics.Counter(label: "logpipe_ingest_accepted_logs_total", dimensions: dimensions, factory: factory),
+                bytes: CoreMetrics.Counter(label: "logpipe_ingest_accepted_bytes_total", dimensions: dimensions, factory: factory))
+        }
+        counters.logs.increment(by: logs)
+        counters.bytes.increment(by: bytes)
     }
 
     func rejected(code: String) {
@@ -63,7 +78,8 @@ public struct LogPipeMetrics: Sendable {
     }
 
     func confirmLatency(_ duration: Duration) {
-        handles.timer("logpipe_publish_confirm_seconds", [], factory).recordNanoseconds(duration.nanoseconds)
+        confirmTimer.handle(0) { CoreMetrics.Timer(label: "logpipe_publish_confirm_seconds", factory: factory) }
+            .recordNanoseconds(duration.nanoseconds)
     }
 
     // MARK: - Worker
@@ -181,11 +197,44 @@ struct ProcessSample {
     }
 }
 
-/// swift-metrics handles made once for each label and dimensions. Making one asks the Prometheus registry, which
-/// validates the names and looks the series up under its lock: done per request, that was about 5 % of the API's
-/// instructions for a single log. The keys are bounded (tenant labels are, see ``LogPipeMetrics``).
+/// The dimensions of `logpipe_http_requests_total`.
+private struct RequestSeries: Hashable, Sendable {
+    let method: String
+    let route: String
+    let status: Int
+}
+
+/// The dimensions of the accepted logs and bytes (a tenant label: bounded, see ``LogPipeMetrics``).
+private struct AcceptedSeries: Hashable, Sendable {
+    let tenant: String
+    let endpoint: String
+}
+
+private struct AcceptedCounters: Sendable {
+    let logs: CoreMetrics.Counter
+    let bytes: CoreMetrics.Counter
+}
+
+/// swift-metrics handles made once for each key. Making one asks the Prometheus registry, which validates the
+/// names and looks the series up under its lock: done per request, that was about 5 % of the API's instructions
+/// for a single log. The keys are bounded (tenant labels are, see ``LogPipeMetrics``).
+final class HandleCache<Key: Hashable & Sendable, Handle: Sendable>: Sendable {
+    private let table = Mutex<[Key: Handle]>([:])
+
+    func handle(_ key: Key, make: () -> Handle) -> Handle {
+        if let known = table.withLock({ $0[key] }) { return known }
+        let made = make()
+        return table.withLock { table in
+            if let known = table[key] { return known }
+            table[key] = made
+            return made
+        }
+    }
+}
+
+/// Handles of the colder series, cached under their label and dimensions.
 final class MetricHandles: Sendable {
-    private struct Key: Hashable {
+    private struct Key: Hashable, Sendable {
         let label: String
         let dimensions: [String]
         init(_ label: String, _ dimensions: [(String, String)]) {
@@ -194,34 +243,24 @@ final class MetricHandles: Sendable {
         }
     }
 
-    private let counters = Mutex<[Key: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[Key: CoreMetrics.Timer]>([:])
-    private let recorders = Mutex<[Key: CoreMetrics.Recorder]>([:])
-    private let gauges = Mutex<[Key: CoreMetrics.Gauge]>([:])
+    private let counters = HandleCache<Key, CoreMetrics.Counter>()
+    private let timers = HandleCache<Key, CoreMetrics.Timer>()
+    private let recorders = HandleCache<Key, CoreMetrics.Recorder>()
+    private let gauges = HandleCache<Key, CoreMetrics.Gauge>()
 
     func counter(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Counter {
-        handle(counters, Key(label, dimensions)) { CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
+        counters.handle(Key(label, dimensions)) { CoreMetrics.Counter(label: label, dimensions: dimensions, factory: factory) }
     }
 
     func timer(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Timer {
-        handle(timers, Key(label, dimensions)) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
+        timers.handle(Key(label, dimensions)) { CoreMetrics.Timer(label: label, dimensions: dimensions, factory: factory) }
     }
 
     func recorder(_ label: String, _ factory: PrometheusMetricsFactory) -> CoreMetrics.Recorder {
-        handle(recorders, Key(label, [])) { CoreMetrics.Recorder(label: label, aggregate: true, factory: factory) }
+        recorders.handle(Key(label, [])) { CoreMetrics.Recorder(label: label, aggregate: true, factory: factory) }
     }
 
     func gauge(_ label: String, _ dimensions: [(String, String)], _ factory: PrometheusMetricsFactory) -> CoreMetrics.Gauge {
-        handle(gauges, Key(label, dimensions)) { CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
-    }
-
-    private func handle<Handle: Sendable>(_ cache: borrowing Mutex<[Key: Handle]>, _ key: Key, make: () -> Handle) -> Handle {
-        if let known = cache.withLock({ $0[key] }) { return known }
-        let made = make()
-        return cache.withLock { cache in
-            if let known = cache[key] { return known }
-            cache[key] = made
-            return made
-        }
+        gauges.handle(Key(label, dimensions)) { CoreMetrics.Gauge(label: label, dimensions: dimensions, factory: factory) }
     }
 }
