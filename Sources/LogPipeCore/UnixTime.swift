@@ -20,43 +20,37 @@ public struct UnixTime: Sendable, Hashable, Comparable {
 
     public static func < (lhs: UnixTime, rhs: UnixTime) -> Bool { lhs.milliseconds < rhs.milliseconds }
 
-    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC. One is stamped on every request, so the usual four-digit years are written
-    /// digit by digit into the string's own storage; a later year (a client's time stamp far out) gets all its digits.
+    /// `YYYY-MM-DDTHH:MM:SS.mmmZ` in UTC (a year past 9999, from a client's time stamp far out, gets all its digits).
+    /// One is stamped on every request, so it is written digit by digit into the string's own storage.
     public var rfc3339: String {
         let days = Int64(milliseconds / 86_400_000)
         let msOfDay = Int(milliseconds % 86_400_000)
         let (year, month, day) = Self.civil(fromDays: days)
-        guard year <= 9999 else {
-            func pad(_ value: Int, _ width: Int) -> String {
-                let text = String(value)
-                return String(repeating: "0", count: max(0, width - text.count)) + text
-            }
-            return "\(year)-\(pad(month, 2))-\(pad(day, 2))T\(pad(msOfDay / 3_600_000, 2)):"
-                + "\(pad(msOfDay / 60_000 % 60, 2)):\(pad(msOfDay / 1000 % 60, 2)).\(pad(msOfDay % 1000, 3))Z"
+        var yearDigits = 4
+        var higher = year / 10_000
+        while higher > 0 {
+            yearDigits += 1
+            higher /= 10
         }
-        return String(unsafeUninitializedCapacity: 24) { buffer in
-            func put(_ value: Int, width: Int, end: Int) {
+        return String(unsafeUninitializedCapacity: yearDigits + 20) { buffer in
+            var end = 0
+            func put(_ value: Int64, width: Int, then separator: Unicode.Scalar) {
                 var value = value
-                for index in (end - width..<end).reversed() {
+                for index in (end..<end + width).reversed() {
                     buffer[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
                     value /= 10
                 }
+                buffer[end + width] = UInt8(ascii: separator)
+                end += width + 1
             }
-            put(Int(year), width: 4, end: 4)
-            buffer[4] = UInt8(ascii: "-")
-            put(month, width: 2, end: 7)
-            buffer[7] = UInt8(ascii: "-")
-            put(day, width: 2, end: 10)
-            buffer[10] = UInt8(ascii: "T")
-            put(msOfDay / 3_600_000, width: 2, end: 13)
-            buffer[13] = UInt8(ascii: ":")
-            put(msOfDay / 60_000 % 60, width: 2, end: 16)
-            buffer[16] = UInt8(ascii: ":")
-            put(msOfDay / 1000 % 60, width: 2, end: 19)
-            buffer[19] = UInt8(ascii: ".")
-            put(msOfDay % 1000, width: 3, end: 23)
-            buffer[23] = UInt8(ascii: "Z")
-            return 24
+            put(year, width: yearDigits, then: "-")
+            put(Int64(month), width: 2, then: "-")
+            put(Int64(day), width: 2, then: "T")
+            put(Int64(msOfDay / 3_600_000), width: 2, then: ":")
+            put(Int64(msOfDay / 60_000 % 60), width: 2, then: ":")
+            put(Int64(msOfDay / 1000 % 60), width: 2, then: ".")
+            put(Int64(msOfDay % 1000), width: 3, then: "Z")
+            return end
         }
     }
 
